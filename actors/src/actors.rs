@@ -1,0 +1,272 @@
+//! The actors: thin shells that own one piece of state each and turn messages into
+//! calls on the plain modules ([`crate::store`], [`crate::index`], [`crate::ingest`]).
+//!
+//! All three run on `SyncArbiter` threads because their work blocks (sled reads,
+//! tantivy commits, file parsing); the async HTTP workers only await replies.
+//! Keeping the logic out of the handlers means the actor runtime could be swapped
+//! without touching it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::executor::block_on as block;
+
+use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
+use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
+use crate::records::Paper;
+use crate::store::{
+    AuthorView, BatchOutcome, CitationPage, Direction, PaperView, Stats, Store, StoreError, WriteBatch,
+};
+
+/// Declares a message, its reply type, and the handler body on the actor's state.
+macro_rules! message {
+    ($actor:ty, $state:ident, $msg:ty => $reply:ty, |$s:ident, $m:pat_param| $body:expr) => {
+        impl Message for $msg {
+            type Result = $reply;
+        }
+        impl Handler<$msg> for $actor {
+            type Result = $reply;
+            fn handle(&mut self, msg: $msg, _: &mut Self::Context) -> $reply {
+                let $s = &self.$state;
+                let $m = msg;
+                $body
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------- store
+
+/// Owns the sled store. Started with several threads; sled handles concurrent readers
+/// and [`Store::apply`] serialises writers.
+pub struct StoreActor {
+    store: Store,
+}
+
+impl StoreActor {
+    pub fn new(store: Store) -> Self {
+        StoreActor { store }
+    }
+}
+
+impl Actor for StoreActor {
+    type Context = SyncContext<Self>;
+}
+
+/// A paper with its citation counts and top citing papers; `id` may be an alias.
+pub struct GetPaper {
+    pub id: String,
+}
+message!(StoreActor, store, GetPaper => Result<Option<PaperView>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => s.paper_view(&id),
+        None => Ok(None),
+    }
+});
+
+/// The raw stored paper; `id` may be an alias.
+pub struct GetPaperRecord {
+    pub id: String,
+}
+message!(StoreActor, store, GetPaperRecord => Result<Option<Paper>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => s.paper(&id),
+        None => Ok(None),
+    }
+});
+
+/// A page of citations; `None` when the paper is unknown.
+pub struct GetCitations {
+    pub id: String,
+    pub direction: Direction,
+    pub cursor: Option<Vec<u8>>,
+    pub limit: usize,
+}
+message!(StoreActor, store, GetCitations => Result<Option<CitationPage>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => s.citations(&id, m.direction, m.cursor.as_deref(), m.limit).map(Some),
+        None => Ok(None),
+    }
+});
+
+pub struct GetAuthor {
+    pub key: String,
+}
+message!(StoreActor, store, GetAuthor => Result<Option<AuthorView>, StoreError>, |s, m| s.author_view(&m.key));
+
+pub struct GetStats;
+message!(StoreActor, store, GetStats => Result<Stats, StoreError>, |s, _m| s.stats());
+
+/// The store's write generation (bumped by every change); caches key on it.
+pub struct GetGeneration;
+message!(StoreActor, store, GetGeneration => u64, |s, _m| s.generation());
+
+pub struct ApplyBatch(pub WriteBatch);
+message!(StoreActor, store, ApplyBatch => Result<BatchOutcome, StoreError>, |s, m| s.apply(m.0));
+
+/// Papers in id order after `after`, for rebuilding the index in chunks.
+pub struct PapersAfter {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m| {
+    s.papers_after(m.after.as_deref(), m.limit)
+});
+
+pub struct FlushStore;
+message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
+
+// ---------------------------------------------------------------- index
+
+/// Owns the tantivy index (its single writer and its reader).
+pub struct IndexActor {
+    index: Arc<TopicIndex>,
+}
+
+impl IndexActor {
+    pub fn new(index: Arc<TopicIndex>) -> Self {
+        IndexActor { index }
+    }
+}
+
+impl Actor for IndexActor {
+    type Context = SyncContext<Self>;
+}
+
+pub struct Search(pub SearchRequest);
+message!(IndexActor, index, Search => Result<SearchResults, IndexError>, |ix, m| ix.search(&m.0));
+
+pub struct UpsertPapers(pub Vec<Paper>);
+message!(IndexActor, index, UpsertPapers => Result<(), IndexError>, |ix, m| ix.upsert(&m.0));
+
+pub struct CommitIndex;
+message!(IndexActor, index, CommitIndex => Result<(), IndexError>, |ix, _m| ix.commit());
+
+pub struct ClearIndex;
+message!(IndexActor, index, ClearIndex => Result<(), IndexError>, |ix, _m| ix.clear());
+
+pub struct IndexDocCount;
+message!(IndexActor, index, IndexDocCount => u64, |ix, _m| ix.num_docs());
+
+// ---------------------------------------------------------------- ingest
+
+/// Runs imports one at a time, writing through the store and index actors.
+pub struct IngestActor {
+    sink: ActorSink,
+}
+
+impl IngestActor {
+    pub fn new(store: Addr<StoreActor>, index: Addr<IndexActor>) -> Self {
+        IngestActor { sink: ActorSink { store, index } }
+    }
+}
+
+impl Actor for IngestActor {
+    type Context = SyncContext<Self>;
+}
+
+/// Writes batches by message. Runs on the ingest actor's own thread, so blocking on
+/// the replies is fine there.
+struct ActorSink {
+    store: Addr<StoreActor>,
+    index: Addr<IndexActor>,
+}
+
+fn mailbox(e: MailboxError) -> IngestError {
+    IngestError::Mailbox(e.to_string())
+}
+
+impl Sink for ActorSink {
+    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
+        let mut outcome = block(self.store.send(ApplyBatch(batch))).map_err(mailbox)??;
+        if !outcome.changed_papers.is_empty() {
+            let papers = std::mem::take(&mut outcome.changed_papers);
+            block(self.index.send(UpsertPapers(papers))).map_err(mailbox)??;
+        }
+        Ok(outcome)
+    }
+
+    fn commit(&mut self) -> Result<(), IngestError> {
+        block(self.index.send(CommitIndex)).map_err(mailbox)??;
+        block(self.store.send(FlushStore)).map_err(mailbox)??;
+        Ok(())
+    }
+}
+
+/// Imports files in order and reports on each.
+pub struct IngestFiles {
+    pub paths: Vec<PathBuf>,
+    pub progress: Option<ProgressFn>,
+}
+
+impl Message for IngestFiles {
+    type Result = Result<Vec<IngestReport>, IngestError>;
+}
+
+impl Handler<IngestFiles> for IngestActor {
+    type Result = Result<Vec<IngestReport>, IngestError>;
+    fn handle(&mut self, msg: IngestFiles, _: &mut Self::Context) -> Self::Result {
+        let mut reports = Vec::with_capacity(msg.paths.len());
+        for path in &msg.paths {
+            let report = ingest::ingest_file(path, &mut self.sink, msg.progress.as_ref())?;
+            tracing::info!(
+                file = %report.file,
+                papers_new = report.papers_new,
+                citations_new = report.citations_new,
+                errors = report.errors,
+                "ingested"
+            );
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
+
+/// Rebuilds the index from the store when their document counts differ (an index
+/// lost, from an older schema, or interrupted mid-import). Returns whether it rebuilt.
+pub struct Reconcile {
+    pub progress: Option<ProgressFn>,
+}
+
+impl Message for Reconcile {
+    type Result = Result<bool, IngestError>;
+}
+
+impl Handler<Reconcile> for IngestActor {
+    type Result = Result<bool, IngestError>;
+    fn handle(&mut self, msg: Reconcile, _: &mut Self::Context) -> Self::Result {
+        let sink = &self.sink;
+        let stats = block(sink.store.send(GetStats)).map_err(mailbox)??;
+        let docs = block(sink.index.send(IndexDocCount)).map_err(mailbox)?;
+        if docs == stats.papers {
+            return Ok(false);
+        }
+        tracing::warn!(
+            index_docs = docs,
+            papers = stats.papers,
+            "index out of step with the store; rebuilding it"
+        );
+        block(sink.index.send(ClearIndex)).map_err(mailbox)??;
+        let mut after = None;
+        let mut done = 0u64;
+        loop {
+            let chunk = block(sink.store.send(PapersAfter { after: after.take(), limit: 2_000 }))
+                .map_err(mailbox)??;
+            let Some(last) = chunk.last() else { break };
+            after = Some(last.id.clone());
+            done += chunk.len() as u64;
+            block(sink.index.send(UpsertPapers(chunk))).map_err(mailbox)??;
+            if let Some(p) = &msg.progress {
+                p(&ingest::Progress {
+                    file: "index rebuild".into(),
+                    bytes_read: done,
+                    bytes_total: stats.papers,
+                    lines: done,
+                });
+            }
+        }
+        block(sink.index.send(CommitIndex)).map_err(mailbox)??;
+        Ok(true)
+    }
+}

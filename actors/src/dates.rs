@@ -1,0 +1,111 @@
+//! Calendar arithmetic on day numbers (days since 1970-01-01, UTC).
+//!
+//! The corpus only needs dates, not times of day, and a plain `i32` day number
+//! sorts, subtracts and encodes compactly, so we avoid a date-time dependency.
+
+/// Days since 1970-01-01 (negative before).
+pub type Day = i32;
+
+/// Days in each window the API reports citation counts for ("within 6, 12, 24 months").
+pub const WINDOW_6M: Day = 182;
+pub const WINDOW_12M: Day = 365;
+pub const WINDOW_24M: Day = 730;
+
+/// Day number of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+pub fn from_ymd(y: i32, m: u32, d: u32) -> Day {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i32;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day number.
+pub fn to_ymd(z: Day) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+pub fn year_of(day: Day) -> i32 {
+    to_ymd(day).0
+}
+
+/// `YYYY-MM-DD`.
+pub fn format(day: Day) -> String {
+    let (y, m, d) = to_ymd(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `YYYY-MM-DD`, optionally followed by `T...` (the time part is ignored:
+/// forecasts and windows work in whole days). Rejects impossible dates.
+pub fn parse(s: &str) -> Option<Day> {
+    let s = s.trim();
+    let date = s.split(['T', ' ']).next()?;
+    let mut parts = date.splitn(3, '-');
+    let y: i32 = parse_digits(parts.next()?, 4)?;
+    let m: u32 = parse_digits(parts.next()?, 2)?;
+    let d: u32 = parse_digits(parts.next()?, 2)?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(from_ymd(y, m, d))
+}
+
+fn parse_digits<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
+    if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Today's day number from the system clock.
+pub fn today() -> Day {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    (secs / 86_400) as Day
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_known_dates() {
+        assert_eq!(from_ymd(1970, 1, 1), 0);
+        assert_eq!(parse("1997-11-27"), Some(from_ymd(1997, 11, 27)));
+        assert_eq!(format(parse("1991-12-31T23:54:17Z").unwrap()), "1991-12-31");
+        for day in (-1000..30_000).step_by(7) {
+            let (y, m, d) = to_ymd(day);
+            assert_eq!(from_ymd(y, m, d), day);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_dates() {
+        for bad in ["", "1997", "1997-13-01", "1997-02-30", "97-01-01", "abcd-ef-gh", "1997-1-01"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert!(parse("2000-02-29").is_some());
+        assert!(parse("1900-02-29").is_none());
+    }
+}

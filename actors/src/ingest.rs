@@ -1,0 +1,476 @@
+//! Reading corpus files: papers as JSON Lines, citations as TSV or an edge list,
+//! gzip or plain. Each record is validated; a bad line is counted and reported with
+//! its line number and reason, and never stops the import. The format is documented
+//! in `docs/ingest-format.md`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dates::{self, Day};
+use crate::names;
+use crate::records::{AuthorRef, Paper};
+use crate::store::{BatchOutcome, CitationInput, Rejection, StoreError, WriteBatch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: unrecognised format ({why}); expected papers as JSON Lines or citations as TSV")]
+    UnknownFormat { path: String, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    #[error("engine unavailable: {0}")]
+    Mailbox(String),
+}
+
+/// Papers per store write; bounds memory and makes progress visible.
+const PAPER_BATCH: usize = 2_000;
+/// Citations per store write.
+const CITATION_BATCH: usize = 25_000;
+/// Error lines kept in a report; the rest are only counted.
+const MAX_ERROR_SAMPLES: usize = 100;
+/// Longest accepted input line.
+const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest accepted id.
+const MAX_ID_LEN: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One paper per line, see `docs/ingest-format.md`.
+    PapersJsonl,
+    /// `citing_id<TAB>cited_id[<TAB>citing_date<TAB>cited_date]` with a header row.
+    CitationsTsv,
+    /// SNAP edge list: `citing<TAB>cited`, `#` comments.
+    EdgeList,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub file: String,
+    pub format: Option<Format>,
+    pub lines: u64,
+    pub papers_new: u64,
+    pub papers_updated: u64,
+    pub papers_unchanged: u64,
+    pub citations_new: u64,
+    pub citations_unchanged: u64,
+    /// Lines rejected (malformed or referring to unknown papers).
+    pub errors: u64,
+    /// The first rejected lines with their reasons.
+    pub error_samples: Vec<Rejection>,
+}
+
+impl IngestReport {
+    pub fn new_records(&self) -> u64 {
+        self.papers_new + self.papers_updated + self.citations_new
+    }
+
+    fn reject(&mut self, line: u64, reason: String) {
+        self.errors += 1;
+        if self.error_samples.len() < MAX_ERROR_SAMPLES {
+            self.error_samples.push(Rejection { line, reason });
+        }
+    }
+
+    fn add(&mut self, o: BatchOutcome) {
+        self.papers_new += o.papers_new;
+        self.papers_updated += o.papers_updated;
+        self.papers_unchanged += o.papers_unchanged;
+        self.citations_new += o.citations_new;
+        self.citations_unchanged += o.citations_unchanged;
+        for r in o.rejected {
+            self.reject(r.line, r.reason);
+        }
+    }
+}
+
+/// Where parsed batches go: the store (and, for changed papers, the index).
+pub trait Sink {
+    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError>;
+    /// Makes index writes so far visible.
+    fn commit(&mut self) -> Result<(), IngestError>;
+}
+
+/// Progress of one file: compressed bytes read of the file's size.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub file: String,
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub lines: u64,
+}
+
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IngestError + '_ {
+    move |source| IngestError::Io { path: path.display().to_string(), source }
+}
+
+/// Opens a file, transparently decompressing gzip (detected by its magic bytes).
+fn open(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn BufRead>, IngestError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut raw = BufReader::new(CountingReader { inner: file, count });
+    let head = raw.fill_buf().map_err(io_err(path))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(raw))))
+    } else {
+        Ok(Box::new(raw))
+    }
+}
+
+/// Reads one line without its terminator. `Ok(None)` at end of input; a line that is
+/// not UTF-8 or too long comes back as `Err(reason)`.
+fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<Result<String, String>>> {
+    buf.clear();
+    let n = (&mut *r).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+        // Skip the rest of the oversized line.
+        let mut sink = Vec::new();
+        while !sink.ends_with(b"\n") {
+            sink.clear();
+            if (&mut *r).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut sink)? == 0 {
+                break;
+            }
+        }
+        return Ok(Some(Err(format!("line longer than {MAX_LINE_BYTES} bytes"))));
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8(std::mem::take(buf)).map_err(|_| "line is not valid UTF-8".to_string())))
+}
+
+fn detect(first: &str) -> Result<Format, String> {
+    let t = first.trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with('{') {
+        Ok(Format::PapersJsonl)
+    } else if t.starts_with("citing") {
+        Ok(Format::CitationsTsv)
+    } else if t.starts_with('#') || t.split_whitespace().count() == 2 {
+        Ok(Format::EdgeList)
+    } else {
+        let shown: String = t.chars().take(60).collect();
+        Err(format!("first line starts with '{shown}'"))
+    }
+}
+
+/// A paper record as it appears in a JSON Lines file.
+#[derive(Debug, Deserialize)]
+struct PaperRecord {
+    id: String,
+    #[serde(default)]
+    arxiv_id: Option<String>,
+    title: String,
+    #[serde(default)]
+    authors: Option<Vec<String>>,
+    #[serde(default)]
+    authors_raw: Option<String>,
+    #[serde(default, alias = "submitted")]
+    submitted_utc: Option<String>,
+    #[serde(default)]
+    revised_utc: Vec<String>,
+    #[serde(default, rename = "abstract")]
+    abstract_text: Option<String>,
+    #[serde(default, alias = "subject")]
+    subj_class: Option<String>,
+    #[serde(default)]
+    journal_ref: Option<String>,
+    #[serde(default)]
+    comments: Option<String>,
+    #[serde(default)]
+    report_no: Option<String>,
+    /// Ids this paper cites; stored as citations once the whole file is read.
+    #[serde(default)]
+    references: Vec<String>,
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("{what} is longer than {MAX_ID_LEN} characters"));
+    }
+    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{what} '{id}' contains whitespace or control characters"));
+    }
+    Ok(())
+}
+
+fn check_date(field: &str, s: &str) -> Result<Day, String> {
+    let day = dates::parse(s)
+        .ok_or_else(|| format!("{field} '{s}' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"))?;
+    let year = dates::year_of(day);
+    if !(1900..=2100).contains(&year) {
+        return Err(format!("{field} '{s}' is outside 1900-2100"));
+    }
+    Ok(day)
+}
+
+/// Other ids a paper is known by: the source id and, for `archive/NNNNNNN`, the number
+/// with and without leading zeros (the SNAP files drop them).
+fn aliases_of(canonical: &str, source_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |s: &str| {
+        if !s.is_empty() && s != canonical && !out.iter().any(|o: &String| o == s) {
+            out.push(s.to_string());
+        }
+    };
+    push(source_id);
+    if let Some((_, number)) = canonical.rsplit_once('/') {
+        push(number);
+        if number.bytes().all(|b| b.is_ascii_digit()) {
+            push(number.trim_start_matches('0'));
+        }
+    }
+    out
+}
+
+/// Splits a free-form author list ("A. B, C. D and E. F") when no array is given.
+fn split_authors(raw: &str) -> Vec<String> {
+    raw.replace(" and ", ",")
+        .replace(" & ", ",")
+        .split([',', ';'])
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn clean(s: Option<String>) -> Option<String> {
+    s.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())
+}
+
+/// Validates a JSON line into a paper and the ids it references.
+fn parse_paper(line: &str) -> Result<(Paper, Vec<String>), String> {
+    let r: PaperRecord = serde_json::from_str(line).map_err(|e| format!("invalid paper record: {e}"))?;
+    check_id("id", &r.id)?;
+    let canonical = r.arxiv_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| r.id.clone());
+    check_id("arxiv_id", &canonical)?;
+    let title = clean(Some(r.title)).ok_or("title is empty")?;
+    let raw_authors = match (r.authors, r.authors_raw) {
+        (Some(list), _) if !list.is_empty() => list,
+        (_, Some(raw)) => split_authors(&raw),
+        _ => Vec::new(),
+    };
+    let authors: Vec<AuthorRef> = raw_authors
+        .iter()
+        .filter_map(|a| names::normalise_author(a))
+        .map(|n| AuthorRef { raw: n.raw, display: n.display, key: n.key })
+        .collect();
+    if authors.is_empty() {
+        return Err("no usable author: give \"authors\" as a non-empty array of names".into());
+    }
+    let submitted =
+        check_date("submitted_utc", r.submitted_utc.as_deref().ok_or("submitted_utc is missing")?)?;
+    let revised =
+        r.revised_utc.iter().map(|s| check_date("revised_utc", s)).collect::<Result<Vec<_>, _>>()?;
+    for reference in &r.references {
+        check_id("reference", reference)?;
+    }
+    let paper = Paper {
+        aliases: aliases_of(&canonical, &r.id),
+        id: canonical,
+        title,
+        authors,
+        submitted,
+        revised,
+        abstract_text: clean(r.abstract_text).unwrap_or_default(),
+        subject: clean(r.subj_class),
+        journal_ref: clean(r.journal_ref),
+        comments: clean(r.comments),
+        report_no: clean(r.report_no),
+    };
+    Ok((paper, r.references))
+}
+
+/// Validates a citation line (TSV or edge list).
+fn parse_citation(format: Format, line_no: u64, line: &str) -> Result<CitationInput, String> {
+    let cols: Vec<&str> = match format {
+        Format::CitationsTsv => line.split('\t').map(str::trim).collect(),
+        _ => line.split_whitespace().collect(),
+    };
+    if cols.len() < 2 {
+        return Err(format!("expected 2 columns (citing, cited), found {}", cols.len()));
+    }
+    check_id("citing id", cols[0])?;
+    check_id("cited id", cols[1])?;
+    if format == Format::CitationsTsv {
+        if cols.len() != 2 && cols.len() != 4 {
+            return Err(format!("expected 2 or 4 columns, found {}", cols.len()));
+        }
+        if cols.len() == 4 {
+            check_date("citing_date", cols[2])?;
+            check_date("cited_date", cols[3])?;
+        }
+    }
+    Ok(CitationInput { line: line_no, citing: cols[0].to_string(), cited: cols[1].to_string() })
+}
+
+/// Imports one file into `sink`. Only I/O and storage failures are errors; bad lines
+/// are reported in the returned [`IngestReport`].
+pub fn ingest_file(
+    path: &Path,
+    sink: &mut dyn Sink,
+    progress: Option<&ProgressFn>,
+) -> Result<IngestReport, IngestError> {
+    let bytes_total = std::fs::metadata(path).map_err(io_err(path))?.len();
+    let count = Arc::new(AtomicU64::new(0));
+    let mut reader = open(path, count.clone())?;
+    let mut report = IngestReport { file: path.display().to_string(), ..Default::default() };
+    let mut batch = WriteBatch::default();
+    let mut references: Vec<CitationInput> = Vec::new();
+    let mut format = None;
+    let mut buf = Vec::new();
+    let tick = |report: &IngestReport| {
+        if let Some(p) = progress {
+            p(&Progress {
+                file: report.file.clone(),
+                bytes_read: count.load(Ordering::Relaxed),
+                bytes_total,
+                lines: report.lines,
+            });
+        }
+    };
+
+    while let Some(line) = next_line(&mut *reader, &mut buf).map_err(io_err(path))? {
+        report.lines += 1;
+        let n = report.lines;
+        let line = match line {
+            Ok(l) => l,
+            Err(reason) => {
+                report.reject(n, reason);
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fmt = match format {
+            Some(f) => f,
+            None => {
+                let f = detect(&line)
+                    .map_err(|why| IngestError::UnknownFormat { path: report.file.clone(), why })?;
+                format = Some(f);
+                report.format = Some(f);
+                if f == Format::CitationsTsv {
+                    continue; // header row
+                }
+                f
+            }
+        };
+        match fmt {
+            Format::PapersJsonl => match parse_paper(&line) {
+                Ok((paper, refs)) => {
+                    references.extend(refs.into_iter().map(|cited| CitationInput {
+                        line: n,
+                        citing: paper.id.clone(),
+                        cited,
+                    }));
+                    batch.papers.push(paper);
+                }
+                Err(reason) => report.reject(n, reason),
+            },
+            Format::EdgeList if line.starts_with('#') => {}
+            Format::CitationsTsv | Format::EdgeList => match parse_citation(fmt, n, &line) {
+                Ok(c) => batch.citations.push(c),
+                Err(reason) => report.reject(n, reason),
+            },
+        }
+        if batch.papers.len() >= PAPER_BATCH || batch.citations.len() >= CITATION_BATCH {
+            report.add(sink.write(std::mem::take(&mut batch))?);
+            tick(&report);
+        }
+    }
+    // References may point forward in the file, so they are written after every paper.
+    batch.citations.extend(references);
+    while !batch.papers.is_empty() || !batch.citations.is_empty() {
+        let rest = if batch.citations.len() > CITATION_BATCH {
+            batch.citations.split_off(CITATION_BATCH)
+        } else {
+            Vec::new()
+        };
+        report.add(sink.write(std::mem::take(&mut batch))?);
+        batch.citations = rest;
+    }
+    sink.commit()?;
+    tick(&report);
+    report.error_samples.sort_by_key(|r| r.line);
+    Ok(report)
+}
+
+/// The files `serve` imports into an empty data directory, in order (papers first,
+/// so citations can refer to them).
+pub fn bundled_files(data_dir: &Path) -> Vec<PathBuf> {
+    vec![data_dir.join("papers.jsonl.gz"), data_dir.join("citations_dated.tsv.gz")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_bundled_record() {
+        let line = r#"{"id": "9201002", "arxiv_id": "hep-th/9201002", "title": "Inomogeneous  Quantum Groups", "authors_raw": "F.Bonechi and E.Celeghini", "authors": ["F.Bonechi", "E.Celeghini"], "submitted_utc": "1992-01-02T12:17:00Z", "revised_utc": [], "comments": "5 pags", "subj_class": null, "journal_ref": "Phys.Rev.Lett. 68 (1992) 3718-3720", "report_no": null, "abstract": "The quantum deformed algebra.", "dir_year": "1992"}"#;
+        let (p, refs) = parse_paper(line).unwrap();
+        assert_eq!(p.id, "hep-th/9201002");
+        assert_eq!(p.aliases, vec!["9201002".to_string()]);
+        assert_eq!(p.title, "Inomogeneous Quantum Groups");
+        assert_eq!(p.authors.len(), 2);
+        assert_eq!(dates::format(p.submitted), "1992-01-02");
+        assert!(refs.is_empty());
+    }
+
+    #[test]
+    fn aliases_cover_snap_ids() {
+        assert_eq!(aliases_of("hep-th/0001001", "1001"), vec!["1001".to_string(), "0001001".to_string()]);
+    }
+
+    #[test]
+    fn rejects_bad_records_with_reasons() {
+        let cases = [
+            ("{", "invalid paper record"),
+            (r#"{"id":"", "title":"t", "authors":["A. B"], "submitted_utc":"1999-01-01"}"#, "id is empty"),
+            (
+                r#"{"id":"x", "title":" ", "authors":["A. B"], "submitted_utc":"1999-01-01"}"#,
+                "title is empty",
+            ),
+            (r#"{"id":"x", "title":"t", "authors":[], "submitted_utc":"1999-01-01"}"#, "no usable author"),
+            (r#"{"id":"x", "title":"t", "authors":["A. B"], "submitted_utc":"1999-02-30"}"#, "not a date"),
+            (r#"{"id":"x", "title":"t", "authors":["A. B"]}"#, "submitted_utc is missing"),
+            (r#"{"id":"a b", "title":"t", "authors":["A. B"], "submitted_utc":"1999-01-01"}"#, "whitespace"),
+        ];
+        for (line, want) in cases {
+            let err = parse_paper(line).unwrap_err();
+            assert!(err.contains(want), "{line}: {err}");
+        }
+        assert!(parse_citation(Format::CitationsTsv, 1, "1001").unwrap_err().contains("2 columns"));
+        assert!(parse_citation(Format::CitationsTsv, 1, "1\t2\t1999-01-01\tnope")
+            .unwrap_err()
+            .contains("cited_date"));
+        assert!(parse_citation(Format::EdgeList, 1, "1001 9304045").is_ok());
+    }
+}

@@ -1,0 +1,87 @@
+//! The citecast engine: actors that own ingestion, the sled store, the tantivy topic
+//! index and (later) the model and rate-limit state. The binary talks to them by
+//! message only; the logic lives in plain modules so it can be tested without actors.
+
+pub mod actors;
+pub mod codec;
+pub mod dates;
+pub mod index;
+pub mod ingest;
+pub mod names;
+pub mod records;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix::{Addr, SyncArbiter};
+
+pub use actors::{IndexActor, IngestActor, StoreActor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot open the store in {path}: {source}")]
+    Store { path: String, source: store::StoreError },
+    #[error("cannot open the search index in {path}: {source}")]
+    Index { path: String, source: index::IndexError },
+}
+
+/// Settings the engine needs; the binary fills them from its one config struct.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub store: store::StoreConfig,
+    /// Threads answering store queries.
+    pub store_threads: usize,
+    /// Threads answering searches.
+    pub index_threads: usize,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        EngineConfig {
+            data_dir: data_dir.into(),
+            store: store::StoreConfig::default(),
+            store_threads: (cores * 2).clamp(2, 16),
+            index_threads: cores.clamp(2, 8),
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+}
+
+/// Addresses of the running actors.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Addr<StoreActor>,
+    pub index: Addr<IndexActor>,
+    pub ingest: Addr<IngestActor>,
+}
+
+impl Engine {
+    /// Opens the data directory and starts the actors. Must run inside an actix system.
+    pub fn start(config: &EngineConfig) -> Result<Engine, EngineError> {
+        let store = open_store(&config.store_path(), &config.store)?;
+        let index_path = config.index_path();
+        let index = index::TopicIndex::open(&index_path)
+            .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
+        let index = Arc::new(index);
+        let store_addr = SyncArbiter::start(config.store_threads, move || StoreActor::new(store.clone()));
+        let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
+        let (s, i) = (store_addr.clone(), index_addr.clone());
+        let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone()));
+        Ok(Engine { store: store_addr, index: index_addr, ingest: ingest_addr })
+    }
+}
+
+fn open_store(path: &Path, config: &store::StoreConfig) -> Result<store::Store, EngineError> {
+    store::Store::open(path, config)
+        .map_err(|source| EngineError::Store { path: path.display().to_string(), source })
+}

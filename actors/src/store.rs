@@ -1,0 +1,807 @@
+//! The sled store: papers, authors and dated citation edges, with the secondary
+//! indexes the queries need.
+//!
+//! Layout (every value goes through [`crate::codec`]; index entries have empty values):
+//!
+//! | tree            | key                                   | value          |
+//! |-----------------|---------------------------------------|----------------|
+//! | `papers`        | canonical id                          | [`Paper`]      |
+//! | `aliases`       | other id (`9711200`)                  | canonical id   |
+//! | `by_date`       | day · id                              | -              |
+//! | `cit_in`        | cited · 0 · citing day · citing       | -              |
+//! | `cit_out`       | citing · 0 · cited day · cited        | -              |
+//! | `in_count`      | id                                    | u32 BE         |
+//! | `authors`       | author key                            | [`AuthorRecord`] |
+//! | `author_papers` | author key · 0 · day · id             | -              |
+//!
+//! Crash safety without multi-tree transactions: each write applies the derived trees
+//! first and the primary record (`papers`, `cit_out`) last, and "already stored" is
+//! decided from the primary record only. A crash between the two leaves a record that
+//! the next ingest sees as new and writes again, so re-running an import repairs it.
+//! `in_count` is recomputed from `cit_in` for every cited paper a batch touches, so it
+//! is repaired the same way. Counts are derived at open, never persisted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::codec::{self, CodecError};
+use crate::dates::{self, Day};
+use crate::records::{AuthorRecord, Citation, Paper};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored value is unreadable: {0}")]
+    Codec(#[from] CodecError),
+    #[error("the store's write lock was poisoned by a panic in an earlier write")]
+    Poisoned,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How many citing papers a paper view lists.
+pub const TOP_CITING: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// sled page cache; sled's default (1 GiB) is far more than the corpus needs.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+struct Trees {
+    papers: sled::Tree,
+    aliases: sled::Tree,
+    by_date: sled::Tree,
+    cit_in: sled::Tree,
+    cit_out: sled::Tree,
+    in_count: sled::Tree,
+    authors: sled::Tree,
+    author_papers: sled::Tree,
+}
+
+#[derive(Default)]
+struct Counts {
+    papers: AtomicU64,
+    citations: AtomicU64,
+    authors: AtomicU64,
+    /// Bumped by every write that changed something; caches key on it.
+    generation: AtomicU64,
+}
+
+/// Handle to the store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Trees,
+    counts: Arc<Counts>,
+    /// One writer at a time: the read-compare-write of a batch must not interleave.
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A citation as read from an input file, before its ids are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitationInput {
+    /// Line in the source file, for error reports.
+    pub line: u64,
+    pub citing: String,
+    pub cited: String,
+}
+
+/// What an ingest wants written.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub papers: Vec<Paper>,
+    pub citations: Vec<CitationInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub papers_new: u64,
+    pub papers_updated: u64,
+    pub papers_unchanged: u64,
+    pub citations_new: u64,
+    pub citations_unchanged: u64,
+    pub rejected: Vec<Rejection>,
+    /// New and updated papers, for the topic index.
+    pub changed_papers: Vec<Paper>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Papers citing this one.
+    In,
+    /// Papers this one cites.
+    Out,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub papers: u64,
+    pub citations: u64,
+    pub authors: u64,
+    pub first_submitted: Option<String>,
+    pub last_submitted: Option<String>,
+    pub size_on_disk_bytes: u64,
+    pub generation: u64,
+}
+
+/// Citation counts of a paper, total and within windows after its submission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CitationCounts {
+    pub total: u64,
+    pub within_6_months: u64,
+    pub within_12_months: u64,
+    pub within_24_months: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaperSummary {
+    pub id: String,
+    pub title: String,
+    pub submitted: String,
+    pub citations: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaperView {
+    pub paper: Paper,
+    pub citations: CitationCounts,
+    pub references: u64,
+    /// Citing papers, most cited first.
+    pub top_citing: Vec<PaperSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CitationEntry {
+    pub id: String,
+    pub title: String,
+    /// The other paper's submission date.
+    pub date: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CitationPage {
+    pub total: u64,
+    pub items: Vec<CitationEntry>,
+    /// Opaque position after the last item; `None` at the end.
+    pub next_cursor: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoAuthor {
+    pub key: String,
+    pub name: String,
+    pub joint_papers: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthorView {
+    pub author: AuthorRecord,
+    /// Newest first.
+    pub papers: Vec<PaperSummary>,
+    pub coauthors: Vec<CoAuthor>,
+    pub citations_total: u64,
+    pub h_index: u64,
+}
+
+/// Day numbers are stored big-endian with the sign bit flipped so byte order is date order.
+fn day_bytes(day: Day) -> [u8; 4] {
+    ((day as u32) ^ 0x8000_0000).to_be_bytes()
+}
+
+fn day_from_bytes(b: &[u8]) -> Day {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    (u32::from_be_bytes(a) ^ 0x8000_0000) as Day
+}
+
+/// `owner · 0`: the prefix of all edge and author-paper keys of one owner.
+fn owner_prefix(owner: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(owner.len() + 1);
+    k.extend_from_slice(owner.as_bytes());
+    k.push(0);
+    k
+}
+
+fn edge_key(owner: &str, day: Day, other: &str) -> Vec<u8> {
+    let mut k = owner_prefix(owner);
+    k.extend_from_slice(&day_bytes(day));
+    k.extend_from_slice(other.as_bytes());
+    k
+}
+
+/// Splits the part of an edge key after its owner prefix into (day, other id).
+fn edge_tail(tail: &[u8]) -> Option<(Day, String)> {
+    if tail.len() < 4 {
+        return None;
+    }
+    let other = std::str::from_utf8(&tail[4..]).ok()?;
+    Some((day_from_bytes(tail), other.to_string()))
+}
+
+fn date_key(day: Day, id: &str) -> Vec<u8> {
+    let mut k = day_bytes(day).to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn count_value(n: u64) -> [u8; 4] {
+    (n.min(u32::MAX as u64) as u32).to_be_bytes()
+}
+
+impl Store {
+    pub fn open(path: &Path, config: &StoreConfig) -> Result<Store> {
+        let db = sled::Config::new().path(path).cache_capacity(config.cache_bytes).open()?;
+        let trees = Trees {
+            papers: db.open_tree("papers")?,
+            aliases: db.open_tree("aliases")?,
+            by_date: db.open_tree("by_date")?,
+            cit_in: db.open_tree("cit_in")?,
+            cit_out: db.open_tree("cit_out")?,
+            in_count: db.open_tree("in_count")?,
+            authors: db.open_tree("authors")?,
+            author_papers: db.open_tree("author_papers")?,
+        };
+        let counts = Counts::default();
+        counts.papers.store(trees.papers.len() as u64, Ordering::Relaxed);
+        counts.citations.store(trees.cit_out.len() as u64, Ordering::Relaxed);
+        counts.authors.store(trees.authors.len() as u64, Ordering::Relaxed);
+        Ok(Store { db, trees, counts: Arc::new(counts), write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.counts.generation.load(Ordering::Acquire)
+    }
+
+    pub fn paper_count(&self) -> u64 {
+        self.counts.papers.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paper_count() == 0
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The canonical id for `id`, which may be canonical already or an alias.
+    pub fn resolve(&self, id: &str) -> Result<Option<String>> {
+        if self.trees.papers.contains_key(id)? {
+            return Ok(Some(id.to_string()));
+        }
+        match self.trees.aliases.get(id)? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn paper(&self, id: &str) -> Result<Option<Paper>> {
+        match self.trees.papers.get(id)? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn citation_count(&self, id: &str) -> Result<u64> {
+        Ok(match self.trees.in_count.get(id)? {
+            Some(v) if v.len() == 4 => u32::from_be_bytes([v[0], v[1], v[2], v[3]]) as u64,
+            _ => 0,
+        })
+    }
+
+    fn summary(&self, paper: &Paper) -> Result<PaperSummary> {
+        Ok(PaperSummary {
+            id: paper.id.clone(),
+            title: paper.title.clone(),
+            submitted: dates::format(paper.submitted),
+            citations: self.citation_count(&paper.id)?,
+        })
+    }
+
+    /// Incoming citation dates of a paper, in date order.
+    pub fn citation_dates(&self, id: &str) -> Result<Vec<(Day, String)>> {
+        let prefix = owner_prefix(id);
+        let mut out = Vec::new();
+        for kv in self.trees.cit_in.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some(e) = edge_tail(&k[prefix.len()..]) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn paper_view(&self, id: &str) -> Result<Option<PaperView>> {
+        let Some(paper) = self.paper(id)? else { return Ok(None) };
+        let citing = self.citation_dates(id)?;
+        let t0 = paper.submitted;
+        let within = |days: Day| citing.iter().filter(|(d, _)| *d - t0 <= days).count() as u64;
+        let citations = CitationCounts {
+            total: citing.len() as u64,
+            within_6_months: within(dates::WINDOW_6M),
+            within_12_months: within(dates::WINDOW_12M),
+            within_24_months: within(dates::WINDOW_24M),
+        };
+        // Rank citers by their own citation counts, then take the few we show.
+        let mut ranked = Vec::with_capacity(citing.len());
+        for (_, citer) in &citing {
+            ranked.push((self.citation_count(citer)?, citer));
+        }
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let mut top_citing = Vec::new();
+        for (_, citer) in ranked.into_iter().take(TOP_CITING) {
+            if let Some(p) = self.paper(citer)? {
+                top_citing.push(self.summary(&p)?);
+            }
+        }
+        let references = self.trees.cit_out.scan_prefix(owner_prefix(id)).count() as u64;
+        Ok(Some(PaperView { paper, citations, references, top_citing }))
+    }
+
+    /// One page of a paper's citations in date order, starting after `cursor`.
+    pub fn citations(
+        &self,
+        id: &str,
+        direction: Direction,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<CitationPage> {
+        let tree = match direction {
+            Direction::In => &self.trees.cit_in,
+            Direction::Out => &self.trees.cit_out,
+        };
+        let prefix = owner_prefix(id);
+        let total = match direction {
+            Direction::In => self.citation_count(id)?,
+            Direction::Out => tree.scan_prefix(&prefix).count() as u64,
+        };
+        let mut start = prefix.clone();
+        if let Some(c) = cursor {
+            start.extend_from_slice(c);
+            // Strictly after the cursor: the smallest key greater than it.
+            start.push(0);
+        }
+        let mut items = Vec::with_capacity(limit);
+        let mut last_tail = None;
+        let mut more = false;
+        for kv in tree.range(start..) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            let tail = &k[prefix.len()..];
+            let Some((day, other)) = edge_tail(tail) else { continue };
+            let title = self.paper(&other)?.map(|p| p.title).unwrap_or_default();
+            items.push(CitationEntry { id: other, title, date: dates::format(day) });
+            last_tail = Some(tail.to_vec());
+        }
+        Ok(CitationPage { total, items, next_cursor: if more { last_tail } else { None } })
+    }
+
+    pub fn author(&self, key: &str) -> Result<Option<AuthorRecord>> {
+        match self.trees.authors.get(key)? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of an author's papers, oldest first.
+    pub fn author_paper_ids(&self, key: &str) -> Result<Vec<String>> {
+        let prefix = owner_prefix(key);
+        let mut ids = Vec::new();
+        for kv in self.trees.author_papers.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some((_, id)) = edge_tail(&k[prefix.len()..]) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn author_view(&self, key: &str) -> Result<Option<AuthorView>> {
+        let Some(author) = self.author(key)? else { return Ok(None) };
+        let mut papers = Vec::new();
+        let mut coauthors: HashMap<String, CoAuthor> = HashMap::new();
+        for id in self.author_paper_ids(key)?.iter().rev() {
+            let Some(p) = self.paper(id)? else { continue };
+            let mut seen = HashSet::new();
+            for a in &p.authors {
+                if a.key != key && seen.insert(a.key.clone()) {
+                    coauthors
+                        .entry(a.key.clone())
+                        .or_insert_with(|| CoAuthor {
+                            key: a.key.clone(),
+                            name: a.display.clone(),
+                            joint_papers: 0,
+                        })
+                        .joint_papers += 1;
+                }
+            }
+            papers.push(self.summary(&p)?);
+        }
+        let citations_total = papers.iter().map(|p| p.citations).sum();
+        let mut counts: Vec<u64> = papers.iter().map(|p| p.citations).collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        let h_index = counts.iter().enumerate().take_while(|(i, c)| **c > *i as u64).count() as u64;
+        let mut coauthors: Vec<CoAuthor> = coauthors.into_values().collect();
+        coauthors.sort_by(|a, b| b.joint_papers.cmp(&a.joint_papers).then_with(|| a.key.cmp(&b.key)));
+        Ok(Some(AuthorView { author, papers, coauthors, citations_total, h_index }))
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let first = self.trees.by_date.first()?.map(|(k, _)| dates::format(day_from_bytes(&k)));
+        let last = self.trees.by_date.last()?.map(|(k, _)| dates::format(day_from_bytes(&k)));
+        Ok(Stats {
+            papers: self.paper_count(),
+            citations: self.counts.citations.load(Ordering::Relaxed),
+            authors: self.counts.authors.load(Ordering::Relaxed),
+            first_submitted: first,
+            last_submitted: last,
+            size_on_disk_bytes: self.db.size_on_disk()?,
+            generation: self.generation(),
+        })
+    }
+
+    /// Up to `limit` papers in id order after `after` (for rebuilding the topic index).
+    pub fn papers_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<Paper>> {
+        let range = match after {
+            Some(a) => self
+                .trees
+                .papers
+                .range::<&[u8], _>((std::ops::Bound::Excluded(a.as_bytes()), std::ops::Bound::Unbounded)),
+            None => self.trees.papers.iter(),
+        };
+        let mut out = Vec::with_capacity(limit);
+        for kv in range.take(limit) {
+            let (_, v) = kv?;
+            out.push(codec::decode(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Writes a batch: papers first (so citations in the same batch can refer to them),
+    /// then citations. Unknown citation endpoints are rejected, not stored.
+    pub fn apply(&self, batch: WriteBatch) -> Result<BatchOutcome> {
+        let _guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut outcome = BatchOutcome::default();
+        self.apply_papers(batch.papers, &mut outcome)?;
+        self.apply_citations(batch.citations, &mut outcome)?;
+        if outcome.papers_new + outcome.papers_updated + outcome.citations_new > 0 {
+            self.counts.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(outcome)
+    }
+
+    fn apply_papers(&self, papers: Vec<Paper>, outcome: &mut BatchOutcome) -> Result<()> {
+        if papers.is_empty() {
+            return Ok(());
+        }
+        let t = &self.trees;
+        let mut primary = sled::Batch::default();
+        let mut by_date = sled::Batch::default();
+        let mut aliases = sled::Batch::default();
+        let mut author_papers = sled::Batch::default();
+        // Author records touched by this batch, written back if changed.
+        let mut authors: BTreeMap<String, (AuthorRecord, bool)> = BTreeMap::new();
+        let mut pending: HashMap<String, Paper> = HashMap::new();
+        let mut date_moves: Vec<(String, Day, Day)> = Vec::new();
+        let mut new_authors = 0u64;
+
+        for paper in papers {
+            let old = match pending.get(&paper.id) {
+                Some(p) => Some(p.clone()),
+                None => self.paper(&paper.id)?,
+            };
+            match &old {
+                Some(old) if *old == paper => {
+                    outcome.papers_unchanged += 1;
+                    continue;
+                }
+                Some(old) => {
+                    outcome.papers_updated += 1;
+                    by_date.remove(date_key(old.submitted, &old.id));
+                    for a in &old.authors {
+                        author_papers.remove(edge_key(&a.key, old.submitted, &old.id));
+                    }
+                    for alias in old.aliases.iter().filter(|a| !paper.aliases.contains(a)) {
+                        aliases.remove(alias.as_bytes());
+                    }
+                    if old.submitted != paper.submitted {
+                        date_moves.push((paper.id.clone(), old.submitted, paper.submitted));
+                    }
+                }
+                None => outcome.papers_new += 1,
+            }
+            by_date.insert(date_key(paper.submitted, &paper.id), &[]);
+            let canonical = codec::encode(&paper.id)?;
+            for alias in &paper.aliases {
+                aliases.insert(alias.as_bytes(), canonical.clone());
+            }
+            for a in &paper.authors {
+                author_papers.insert(edge_key(&a.key, paper.submitted, &paper.id), &[]);
+                if !authors.contains_key(&a.key) {
+                    let existing = self.author(&a.key)?;
+                    if existing.is_none() {
+                        new_authors += 1;
+                    }
+                    let is_new = existing.is_none();
+                    let record = existing.unwrap_or_else(|| AuthorRecord {
+                        key: a.key.clone(),
+                        name: a.display.clone(),
+                        variants: Vec::new(),
+                    });
+                    authors.insert(a.key.clone(), (record, is_new));
+                }
+                let (record, dirty) = authors.get_mut(&a.key).expect("inserted above");
+                *dirty |= record.add_variant(&a.raw);
+            }
+            primary.insert(paper.id.as_bytes(), codec::encode(&paper)?);
+            pending.insert(paper.id.clone(), paper.clone());
+            outcome.changed_papers.push(paper);
+        }
+
+        let mut author_batch = sled::Batch::default();
+        for (key, (record, dirty)) in &authors {
+            if *dirty {
+                author_batch.insert(key.as_bytes(), codec::encode(record)?);
+            }
+        }
+        t.by_date.apply_batch(by_date)?;
+        t.aliases.apply_batch(aliases)?;
+        t.author_papers.apply_batch(author_papers)?;
+        t.authors.apply_batch(author_batch)?;
+        for (id, old_day, new_day) in date_moves {
+            self.move_citation_dates(&id, old_day, new_day)?;
+        }
+        t.papers.apply_batch(primary)?;
+        self.counts.papers.fetch_add(outcome.papers_new, Ordering::Relaxed);
+        self.counts.authors.fetch_add(new_authors, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Rewrites the edge keys that embed a paper's submission day after it changed.
+    fn move_citation_dates(&self, id: &str, old_day: Day, new_day: Day) -> Result<()> {
+        let t = &self.trees;
+        // Papers citing `id` hold `id`'s day in their cit_out keys.
+        for (_, citer) in self.citation_dates(id)? {
+            if t.cit_out.remove(edge_key(&citer, old_day, id))?.is_some() {
+                t.cit_out.insert(edge_key(&citer, new_day, id), &[])?;
+            }
+        }
+        // Papers `id` cites hold `id`'s day in their cit_in keys.
+        let prefix = owner_prefix(id);
+        for kv in t.cit_out.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some((_, cited)) = edge_tail(&k[prefix.len()..]) {
+                if t.cit_in.remove(edge_key(&cited, old_day, id))?.is_some() {
+                    t.cit_in.insert(edge_key(&cited, new_day, id), &[])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_citations(&self, citations: Vec<CitationInput>, outcome: &mut BatchOutcome) -> Result<()> {
+        if citations.is_empty() {
+            return Ok(());
+        }
+        let t = &self.trees;
+        let mut days: HashMap<String, Day> = HashMap::new();
+        let mut ids: HashMap<String, Option<String>> = HashMap::new();
+        let mut cit_in = sled::Batch::default();
+        let mut cit_out = sled::Batch::default();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let mut touched: HashSet<String> = HashSet::new();
+
+        for c in citations {
+            let mut resolved = [None, None];
+            for (slot, raw) in resolved.iter_mut().zip([&c.citing, &c.cited]) {
+                if !ids.contains_key(raw) {
+                    // An alias whose paper record is missing (an interrupted write)
+                    // counts as unknown.
+                    let mut canonical = self.resolve(raw)?;
+                    if let Some(id) = canonical.clone() {
+                        if !days.contains_key(&id) {
+                            match self.paper(&id)? {
+                                Some(p) => {
+                                    days.insert(id, p.submitted);
+                                }
+                                None => canonical = None,
+                            }
+                        }
+                    }
+                    ids.insert(raw.clone(), canonical);
+                }
+                *slot = ids[raw].clone();
+            }
+            let [Some(citing), Some(cited)] = resolved else {
+                let unknown = if ids[&c.citing].is_none() { &c.citing } else { &c.cited };
+                outcome.rejected.push(Rejection {
+                    line: c.line,
+                    reason: format!("unknown paper id '{unknown}': ingest its paper record first"),
+                });
+                continue;
+            };
+            let out_key = edge_key(&citing, days[&cited], &cited);
+            touched.insert(cited.clone());
+            if !seen.insert(out_key.clone()) || t.cit_out.contains_key(&out_key)? {
+                outcome.citations_unchanged += 1;
+                continue;
+            }
+            cit_in.insert(edge_key(&cited, days[&citing], &citing), &[]);
+            cit_out.insert(out_key, &[]);
+            outcome.citations_new += 1;
+        }
+        t.cit_in.apply_batch(cit_in)?;
+        t.cit_out.apply_batch(cit_out)?;
+
+        // Derived counts: recomputed, not incremented, so a repeated or interrupted
+        // import converges on the right value.
+        let mut counts = sled::Batch::default();
+        for id in touched {
+            let n = t.cit_in.scan_prefix(owner_prefix(&id)).count() as u64;
+            if self.citation_count(&id)? != n {
+                counts.insert(id.as_bytes(), &count_value(n));
+            }
+        }
+        t.in_count.apply_batch(counts)?;
+        self.counts.citations.fetch_add(outcome.citations_new, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Papers submitted in `[from, to]`, oldest first.
+    pub fn papers_between(&self, from: Day, to: Day) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for kv in self.trees.by_date.range(day_bytes(from).to_vec()..) {
+            let (k, _) = kv?;
+            if day_from_bytes(&k) > to {
+                break;
+            }
+            ids.push(String::from_utf8_lossy(&k[4..]).into_owned());
+        }
+        Ok(ids)
+    }
+
+    /// All citations as records (tests and exports; O(citations)).
+    pub fn all_citations(&self) -> impl Iterator<Item = Result<Citation>> + '_ {
+        self.trees.cit_out.iter().map(move |kv| {
+            let (k, _) = kv?;
+            let nul = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+            let citing = String::from_utf8_lossy(&k[..nul]).into_owned();
+            let (cited_date, cited) = edge_tail(&k[nul + 1..]).unwrap_or((0, String::new()));
+            let citing_date = self.paper(&citing)?.map(|p| p.submitted).unwrap_or(0);
+            Ok(Citation { citing, cited, citing_date, cited_date })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::AuthorRef;
+
+    fn paper(id: &str, day: Day, authors: &[&str]) -> Paper {
+        Paper {
+            id: id.into(),
+            aliases: vec![id.trim_start_matches("hep-th/").to_string()],
+            title: format!("Title {id}"),
+            authors: authors
+                .iter()
+                .map(|a| AuthorRef { raw: a.to_string(), display: a.to_string(), key: a.to_lowercase() })
+                .collect(),
+            submitted: day,
+            revised: vec![],
+            abstract_text: "abstract".into(),
+            subject: None,
+            journal_ref: None,
+            comments: None,
+            report_no: None,
+        }
+    }
+
+    fn cite(line: u64, a: &str, b: &str) -> CitationInput {
+        CitationInput { line, citing: a.into(), cited: b.into() }
+    }
+
+    #[test]
+    fn writes_are_idempotent_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let batch = || WriteBatch {
+            papers: vec![paper("hep-th/9701001", 100, &["a"]), paper("hep-th/9801001", 500, &["a", "b"])],
+            citations: vec![cite(1, "9801001", "9701001"), cite(2, "9801001", "nope")],
+        };
+        let first = store.apply(batch()).unwrap();
+        assert_eq!((first.papers_new, first.citations_new), (2, 1));
+        assert_eq!(first.rejected.len(), 1);
+        assert_eq!(first.rejected[0].line, 2);
+        let generation = store.generation();
+        let second = store.apply(batch()).unwrap();
+        assert_eq!((second.papers_new, second.papers_unchanged, second.citations_new), (0, 2, 0));
+        assert_eq!(store.generation(), generation, "an unchanged batch must not invalidate caches");
+
+        let view = store.paper_view("hep-th/9701001").unwrap().unwrap();
+        assert_eq!(view.citations.total, 1);
+        assert_eq!(view.citations.within_6_months, 0);
+        assert_eq!(view.citations.within_24_months, 1);
+        assert_eq!(store.author_view("a").unwrap().unwrap().papers.len(), 2);
+        assert_eq!(store.resolve("9701001").unwrap().as_deref(), Some("hep-th/9701001"));
+
+        // Reopening derives the same counts.
+        drop(store);
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.papers, stats.citations, stats.authors), (2, 1, 2));
+    }
+
+    #[test]
+    fn updated_dates_move_their_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        store
+            .apply(WriteBatch {
+                papers: vec![paper("x", 10, &["a"]), paper("y", 20, &["b"])],
+                citations: vec![cite(1, "y", "x")],
+            })
+            .unwrap();
+        let out =
+            store.apply(WriteBatch { papers: vec![paper("x", 15, &["a"])], citations: vec![] }).unwrap();
+        assert_eq!(out.papers_updated, 1);
+        let page = store.citations("y", Direction::Out, None, 10).unwrap();
+        assert_eq!(page.items[0].date, dates::format(15));
+        // Re-sending the citation finds it stored under the new date.
+        let again = store.apply(WriteBatch { papers: vec![], citations: vec![cite(1, "y", "x")] }).unwrap();
+        assert_eq!(again.citations_unchanged, 1);
+    }
+
+    #[test]
+    fn pages_through_citations_with_cursors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let mut papers = vec![paper("target", 0, &["a"])];
+        let mut cites = vec![];
+        for i in 0..25 {
+            papers.push(paper(&format!("c{i:02}"), 10 + i, &["b"]));
+            cites.push(cite(i as u64, &format!("c{i:02}"), "target"));
+        }
+        store.apply(WriteBatch { papers, citations: cites }).unwrap();
+        let mut cursor: Option<Vec<u8>> = None;
+        let mut got = vec![];
+        loop {
+            let page = store.citations("target", Direction::In, cursor.as_deref(), 10).unwrap();
+            assert_eq!(page.total, 25);
+            got.extend(page.items.into_iter().map(|e| e.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..25).map(|i| format!("c{i:02}")).collect();
+        assert_eq!(got, expected);
+    }
+}
