@@ -1,1 +1,211 @@
-fn main() {}
+//! The `citecast` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use citecast::config::Config;
+use citecast::server::{self, read_server_info};
+use citecast::{admin_client, CliError};
+use citecast_actors::actors::{GetStats, IngestFiles};
+use citecast_actors::ingest::IngestReport;
+use citecast_actors::store::Stats;
+use citecast_actors::Engine;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "citecast", version, about = "Forecasts which research papers will become highly cited.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Data directory holding the store and the search index.
+    #[arg(long, env = "CITECAST_DATA_DIR", default_value = "citecast-data", global = true)]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the JSON API. An empty data directory is first filled with the bundled
+    /// hep-th data (about 30 s); meanwhile /healthz answers and /readyz says 503.
+    Serve {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Address to listen on.
+        #[arg(long, env = "CITECAST_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
+        #[arg(long, env = "CITECAST_BUNDLED_DATA")]
+        bundled_data: Option<PathBuf>,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long, env = "CITECAST_WORKERS")]
+        workers: Option<usize>,
+    },
+    /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
+    /// Papers before the citations that refer to them. See docs/ingest-format.md.
+    /// Goes through the running server when one holds the data directory.
+    Ingest {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Files to import, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the data directory holds.
+    Stats {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CITECAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve { dir, addr, bundled_data, workers } => {
+            let mut config = Config::new(dir.data_dir);
+            config.addr = addr;
+            if let Some(b) = bundled_data {
+                config.bundled_data = b;
+            }
+            if let Some(w) = workers {
+                config.workers = w.max(1);
+            }
+            actix_web::rt::System::new().block_on(server::serve(config))
+        }
+        Command::Ingest { dir, files, json } => ingest(Config::new(dir.data_dir), files, json),
+        Command::Stats { dir, json } => stats(Config::new(dir.data_dir), json),
+    }
+}
+
+/// The running server on this data directory, if there is one.
+fn running_server(config: &Config) -> Option<server::ServerInfo> {
+    read_server_info(config).filter(admin_client::is_alive)
+}
+
+fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliError> {
+    let mut paths = Vec::with_capacity(files.len());
+    for f in files {
+        let abs = std::fs::canonicalize(&f).map_err(|e| CliError::io(&f, e))?;
+        paths.push(abs);
+    }
+    let reports: Vec<IngestReport> = if let Some(info) = running_server(&config) {
+        eprintln!("server running at {} (pid {}): importing through it", info.addr, info.pid);
+        let body = serde_json::json!({ "paths": paths }).to_string();
+        let resp =
+            admin_client::request(&info, "POST", "/admin/ingest", Some(&body), Duration::from_secs(3600))?;
+        let value: serde_json::Value = serde_json::from_str(&resp.body)
+            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
+        if resp.status != 200 {
+            return Err(CliError::Admin(
+                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
+            ));
+        }
+        serde_json::from_value(value["reports"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
+    } else {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
+        let engine_config = config.engine();
+        actix_web::rt::System::new().block_on(async move {
+            let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
+            let progress = Some(citecast::progress::reporter());
+            engine
+                .ingest
+                .send(IngestFiles { paths, progress })
+                .await
+                .map_err(CliError::engine)?
+                .map_err(CliError::engine)
+        })?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+        return Ok(());
+    }
+    for r in &reports {
+        println!("{}", r.file);
+        println!(
+            "  lines {}, papers: {} new, {} updated, {} unchanged; citations: {} new, {} unchanged",
+            r.lines,
+            r.papers_new,
+            r.papers_updated,
+            r.papers_unchanged,
+            r.citations_new,
+            r.citations_unchanged
+        );
+        if r.errors > 0 {
+            println!("  {} lines rejected:", r.errors);
+            for e in &r.error_samples {
+                println!("    line {}: {}", e.line, e.reason);
+            }
+            if r.errors as usize > r.error_samples.len() {
+                println!("    ... and {} more", r.errors as usize - r.error_samples.len());
+            }
+        }
+    }
+    let new: u64 = reports.iter().map(IngestReport::new_records).sum();
+    println!("{new} new records");
+    Ok(())
+}
+
+fn stats(config: Config, json: bool) -> Result<(), CliError> {
+    let stats: Stats = if let Some(info) = running_server(&config) {
+        let resp = admin_client::request(&info, "GET", "/admin/stats", None, Duration::from_secs(30))?;
+        let value: serde_json::Value = serde_json::from_str(&resp.body)
+            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
+        if resp.status != 200 {
+            return Err(CliError::Admin(
+                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
+            ));
+        }
+        serde_json::from_value(value["store"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
+    } else {
+        if !config.data_dir.join("store").exists() {
+            return Err(CliError::Usage(format!(
+                "{} holds no citecast data; run `citecast serve` or `citecast ingest` first",
+                config.data_dir.display()
+            )));
+        }
+        let engine_config = config.engine();
+        actix_web::rt::System::new().block_on(async move {
+            let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
+            engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)
+        })?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+    } else {
+        println!("papers      {}", stats.papers);
+        println!("citations   {}", stats.citations);
+        println!("authors     {}", stats.authors);
+        println!(
+            "submitted   {} .. {}",
+            stats.first_submitted.as_deref().unwrap_or("-"),
+            stats.last_submitted.as_deref().unwrap_or("-")
+        );
+        println!("store size  {:.1} MB", stats.size_on_disk_bytes as f64 / 1e6);
+    }
+    Ok(())
+}

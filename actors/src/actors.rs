@@ -76,16 +76,16 @@ message!(StoreActor, store, GetPaperRecord => Result<Option<Paper>, StoreError>,
     }
 });
 
-/// A page of citations; `None` when the paper is unknown.
+/// A page of citations with the paper's canonical id; `None` when the paper is unknown.
 pub struct GetCitations {
     pub id: String,
     pub direction: Direction,
     pub cursor: Option<Vec<u8>>,
     pub limit: usize,
 }
-message!(StoreActor, store, GetCitations => Result<Option<CitationPage>, StoreError>, |s, m| {
+message!(StoreActor, store, GetCitations => Result<Option<(String, CitationPage)>, StoreError>, |s, m| {
     match s.resolve(&m.id)? {
-        Some(id) => s.citations(&id, m.direction, m.cursor.as_deref(), m.limit).map(Some),
+        Some(id) => Ok(Some((id.clone(), s.citations(&id, m.direction, m.cursor.as_deref(), m.limit)?))),
         None => Ok(None),
     }
 });

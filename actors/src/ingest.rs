@@ -41,7 +41,7 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 /// Longest accepted id.
 const MAX_ID_LEN: usize = 128;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// One paper per line, see `docs/ingest-format.md`.
@@ -52,7 +52,7 @@ pub enum Format {
     EdgeList,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IngestReport {
     pub file: String,
     pub format: Option<Format>,

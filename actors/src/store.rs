@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::dates::{self, Day};
@@ -106,7 +106,7 @@ pub struct WriteBatch {
     pub citations: Vec<CitationInput>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub line: u64,
     pub reason: String,
@@ -133,7 +133,7 @@ pub enum Direction {
     Out,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stats {
     pub papers: u64,
     pub citations: u64,

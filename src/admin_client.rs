@@ -1,0 +1,72 @@
+//! A minimal blocking HTTP/1.1 client for operator commands talking to a running
+//! server on the same machine (loopback, small JSON bodies), so they need no HTTP
+//! client dependency.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::server::ServerInfo;
+use crate::CliError;
+
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+pub fn request(
+    info: &ServerInfo,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, CliError> {
+    let fail = |e: std::io::Error| CliError::Admin(format!("server at {}: {e}", info.addr));
+    let addr = info
+        .addr
+        .to_socket_addrs()
+        .map_err(fail)?
+        .next()
+        .ok_or_else(|| CliError::Admin(format!("cannot resolve {}", info.addr)))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(fail)?;
+    stream.set_read_timeout(Some(timeout)).map_err(fail)?;
+    let body = body.unwrap_or("");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        info.addr,
+        info.token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).map_err(fail)?;
+    stream.write_all(body.as_bytes()).map_err(fail)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(fail)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CliError::Admin(format!("malformed reply from {}", info.addr)))?;
+    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Ok(Response { status, body })
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Whether the server described by `info` is up and answering.
+pub fn is_alive(info: &ServerInfo) -> bool {
+    matches!(request(info, "GET", "/healthz", None, Duration::from_secs(2)), Ok(r) if r.status == 200)
+}

@@ -1,0 +1,60 @@
+//! The server's configuration, in one place. Every setting has a CLI flag and an
+//! environment variable (`CITECAST_*`); defaults suit a laptop.
+
+use std::path::PathBuf;
+
+use citecast_actors::EngineConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store (`store/`), the index (`index/`) and `server.json` live.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server binds.
+    pub addr: String,
+    /// The bundled dataset imported into an empty data directory.
+    pub bundled_data: PathBuf,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// sled page cache.
+    pub store_cache_bytes: u64,
+    /// Paper responses kept rendered in memory.
+    pub paper_cache_entries: usize,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            addr: "127.0.0.1:8080".into(),
+            bundled_data: default_bundled_data(),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            max_body_bytes: 64 * 1024,
+            store_cache_bytes: 64 * 1024 * 1024,
+            paper_cache_entries: 20_000,
+        }
+    }
+
+    pub fn engine(&self) -> EngineConfig {
+        let mut e = EngineConfig::new(&self.data_dir);
+        e.store.cache_bytes = self.store_cache_bytes;
+        e
+    }
+
+    /// Written by a running server so operator commands can find it.
+    pub fn server_file(&self) -> PathBuf {
+        self.data_dir.join("server.json")
+    }
+}
+
+/// `./data` when run from a checkout, else the data directory of the source tree the
+/// binary was built from.
+pub fn default_bundled_data() -> PathBuf {
+    let local = PathBuf::from("data");
+    if local.join("papers.jsonl.gz").exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
+}

@@ -1,0 +1,73 @@
+//! Operator endpoints under `/admin`, protected by the token the server writes to
+//! `DATA_DIR/server.json` (readable only by the user running it). Operator commands
+//! given the same `--data-dir` use them while the server holds the store.
+
+use std::path::PathBuf;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use citecast_actors::actors::{GetStats, IndexDocCount, IngestFiles};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+
+fn authorise(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let expected = state.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    // Compare in constant time so the token can't be guessed byte by byte.
+    let same = given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let stats = state.engine.store.send(GetStats).await??;
+    let index_docs = state.engine.index.send(IndexDocCount).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "store": stats, "index_docs": index_docs, "ready": state.is_ready() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    /// Absolute paths on the server's machine.
+    paths: Vec<PathBuf>,
+}
+
+pub async fn ingest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<IngestBody>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let paths = body.into_inner().paths;
+    if paths.is_empty() {
+        return Err(ApiError::InvalidBody("'paths' must list at least one file".into()));
+    }
+    for p in &paths {
+        if !p.is_absolute() || !p.is_file() {
+            return Err(ApiError::InvalidBody(format!(
+                "'{}' is not an absolute path to a file",
+                p.display()
+            )));
+        }
+    }
+    let reports = state
+        .engine
+        .ingest
+        .send(IngestFiles { paths, progress: None })
+        .await?
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
+}

@@ -1,0 +1,139 @@
+//! Papers, their citations, and authors.
+
+use actix_web::http::header::ContentType;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use citecast_actors::actors::{GetAuthor, GetCitations, GetGeneration, GetPaper};
+use citecast_actors::dates;
+use citecast_actors::store::{AuthorView, Direction, PaperView};
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::params::{encode_cursor, Params};
+use super::AppState;
+
+const MAX_CITATION_LIMIT: usize = 100;
+
+/// `/v1/papers/{id}` and `/v1/papers/{id}/citations`. arXiv ids contain a slash
+/// (`hep-th/9711200`), so the id is everything after `/v1/papers/`, percent-decoded,
+/// up to a known sub-resource suffix.
+pub async fn paper_route(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.require_ready()?;
+    let rest = req.uri().path().strip_prefix("/v1/papers/").unwrap_or_default();
+    let decoded = percent_decode_str(rest)
+        .decode_utf8()
+        .map_err(|_| ApiError::param("id", "the paper id is not valid UTF-8"))?;
+    let path = decoded.trim_end_matches('/');
+    match path.strip_suffix("/citations") {
+        Some(id) => citations(&req, &state, clean_id(id)?).await,
+        None => paper(&state, clean_id(path)?).await,
+    }
+}
+
+fn clean_id(id: &str) -> Result<String, ApiError> {
+    let id = id.trim();
+    let id = id.strip_prefix("arXiv:").or_else(|| id.strip_prefix("arxiv:")).unwrap_or(id);
+    if id.is_empty() {
+        return Err(ApiError::param("id", "the paper id is empty"));
+    }
+    if id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(ApiError::param("id", "the paper id is not a valid id"));
+    }
+    Ok(id.to_string())
+}
+
+async fn paper(state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
+    let generation = state.engine.store.send(GetGeneration).await?;
+    if let Some((g, body)) = state.paper_cache.get(&id) {
+        if g == generation {
+            return Ok(json_bytes(body));
+        }
+    }
+    let view = state.engine.store.send(GetPaper { id: id.clone() }).await??;
+    let view = view.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
+    let body = Bytes::from(serde_json::to_vec(&paper_json(&view)).map_err(ApiError::internal)?);
+    state.paper_cache.insert(id, (generation, body.clone()));
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(body)
+}
+
+pub fn paper_json(v: &PaperView) -> serde_json::Value {
+    let p = &v.paper;
+    json!({
+        "id": p.id,
+        "aliases": p.aliases,
+        "url": format!("https://arxiv.org/abs/{}", p.id),
+        "title": citecast_actors::names::latex_to_unicode(&p.title),
+        "title_raw": p.title,
+        "authors": p.authors.iter().map(|a| json!({ "name": a.display, "key": a.key, "raw": a.raw })).collect::<Vec<_>>(),
+        "submitted": dates::format(p.submitted),
+        "revised": p.revised.iter().map(|d| dates::format(*d)).collect::<Vec<_>>(),
+        "abstract": p.abstract_text,
+        "subject": p.subject,
+        "journal_ref": p.journal_ref,
+        "comments": p.comments,
+        "report_no": p.report_no,
+        "citations": v.citations,
+        "references": v.references,
+        "top_citing": v.top_citing,
+    })
+}
+
+async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
+    let p = Params::parse(req.query_string(), &["direction", "limit", "cursor"])?;
+    let direction = match p.get("direction").unwrap_or("in") {
+        "in" => Direction::In,
+        "out" => Direction::Out,
+        other => {
+            return Err(ApiError::param(
+                "direction",
+                format!("'direction' must be 'in' or 'out', got '{other}'"),
+            ))
+        }
+    };
+    let limit = p.int("limit", 20, 1, MAX_CITATION_LIMIT)?;
+    let cursor = p.cursor()?;
+    let msg = GetCitations { id: id.clone(), direction, cursor, limit };
+    let (canonical, page) =
+        state.engine.store.send(msg).await??.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
+    Ok(HttpResponse::Ok().json(json!({
+        "paper_id": canonical,
+        "direction": direction,
+        "total": page.total,
+        "items": page.items,
+        "next_cursor": page.next_cursor.as_deref().map(encode_cursor),
+    })))
+}
+
+pub async fn author(
+    req: HttpRequest,
+    key: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.require_ready()?;
+    Params::parse(req.query_string(), &[])?;
+    let key = key.into_inner();
+    if key.is_empty() || key.len() > 128 {
+        return Err(ApiError::param("key", "the author key must be 1 to 128 characters"));
+    }
+    let view = state.engine.store.send(GetAuthor { key: key.clone() }).await??;
+    let view = view.ok_or(ApiError::NotFound { what: "author", id: key })?;
+    Ok(HttpResponse::Ok().json(author_json(&view)))
+}
+
+fn author_json(v: &AuthorView) -> serde_json::Value {
+    json!({
+        "key": v.author.key,
+        "name": v.author.name,
+        "spellings": v.author.variants,
+        "paper_count": v.papers.len(),
+        "citations_total": v.citations_total,
+        "h_index": v.h_index,
+        "papers": v.papers,
+        "coauthors": v.coauthors,
+    })
+}

@@ -1,0 +1,74 @@
+//! `GET /v1/search`: BM25 search with date and author filters, snippets, year facets
+//! and cursor pagination.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use citecast_actors::actors::Search;
+use citecast_actors::index::SearchRequest;
+use citecast_actors::names;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::params::{encode_cursor, Params};
+use super::AppState;
+
+const MAX_LIMIT: usize = 100;
+const MAX_QUERY_CHARS: usize = 500;
+
+/// Search cursors carry the offset of the next hit. Depth is not capped: tantivy ranks
+/// `offset + limit` documents, which stays cheap at this corpus size.
+fn decode_offset(bytes: &[u8]) -> Option<usize> {
+    std::str::from_utf8(bytes).ok()?.strip_prefix("o:")?.parse().ok()
+}
+
+pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.require_ready()?;
+    let p = Params::parse(req.query_string(), &["q", "from", "to", "author", "limit", "cursor"])?;
+    let query = p.get("q").map(str::trim).unwrap_or_default().to_string();
+    if query.is_empty() {
+        return Err(ApiError::param("q", "'q' is required: the words to search for"));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::param("q", format!("'q' is longer than {MAX_QUERY_CHARS} characters")));
+    }
+    let (from, to) = (p.date("from")?, p.date("to")?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::param("from", "'from' is after 'to'"));
+        }
+    }
+    let author_key = match p.get("author") {
+        None => None,
+        // A key as returned by the API ("witten_e"), or a name to normalise ("E. Witten").
+        Some(a)
+            if !a.is_empty()
+                && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Some(a.to_string())
+        }
+        Some(a) => Some(
+            names::normalise_author(a)
+                .ok_or_else(|| ApiError::param("author", format!("'author' has no usable name: '{a}'")))?
+                .key,
+        ),
+    };
+    let limit = p.int("limit", 10, 1, MAX_LIMIT)?;
+    let offset = match p.cursor()? {
+        None => 0,
+        Some(c) => decode_offset(&c).ok_or_else(|| {
+            ApiError::param("cursor", "'cursor' is not a search cursor returned by this API")
+        })?,
+    };
+    let request =
+        SearchRequest { query: query.clone(), from, to, author_key: author_key.clone(), offset, limit };
+    let results = state.engine.index.send(Search(request)).await??;
+    let next = offset + results.hits.len();
+    let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
+    Ok(HttpResponse::Ok().json(json!({
+        "query": query,
+        "filters": { "from": p.get("from"), "to": p.get("to"), "author": author_key },
+        "total": results.total,
+        "hits": results.hits,
+        "facets": { "years": results.years },
+        "next_cursor": next_cursor,
+    })))
+}

@@ -1,0 +1,131 @@
+//! `citecast serve`: opens the data directory, starts the actors and the HTTP server,
+//! and loads the bundled data into an empty directory while already answering
+//! `/healthz` (and `/readyz` with 503 until loaded).
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use actix_web::{web, App, HttpServer};
+use citecast_actors::actors::{GetStats, IngestFiles, Reconcile};
+use citecast_actors::{ingest, Engine};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::CliError;
+
+/// What a running server leaves in its data directory for operator commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub addr: String,
+    pub pid: u32,
+    pub token: String,
+}
+
+pub fn read_server_info(config: &Config) -> Option<ServerInfo> {
+    let text = std::fs::read_to_string(config.server_file()).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_server_info(config: &Config, info: &ServerInfo) -> std::io::Result<()> {
+    let path = config.server_file();
+    let tmp = path.with_extension("json.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp)?;
+    f.write_all(serde_json::to_string_pretty(info)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+/// 32 hex characters from the OS's random source.
+pub fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Loads the bundled data into an empty store, or makes sure the index matches a
+/// store that has data; then marks the server ready.
+pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(), CliError> {
+    let started = Instant::now();
+    let engine = &state.engine;
+    let stats = engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
+    if stats.papers == 0 {
+        let files = ingest::bundled_files(&config.bundled_data);
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            tracing::warn!(file = %missing.display(), "bundled data not found; starting with an empty store");
+        } else {
+            tracing::info!(dir = %config.bundled_data.display(), "empty data directory: loading the bundled data");
+            let reports = engine
+                .ingest
+                .send(IngestFiles { paths: files, progress: Some(crate::progress::reporter()) })
+                .await
+                .map_err(CliError::engine)?
+                .map_err(CliError::engine)?;
+            for r in &reports {
+                tracing::info!(file = %r.file, papers = r.papers_new, citations = r.citations_new, errors = r.errors, "loaded");
+            }
+        }
+    } else {
+        let rebuilt = engine
+            .ingest
+            .send(Reconcile { progress: Some(crate::progress::reporter()) })
+            .await
+            .map_err(CliError::engine)?
+            .map_err(CliError::engine)?;
+        if rebuilt {
+            tracing::info!("search index rebuilt from the store");
+        }
+    }
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(seconds = format!("{:.2}", started.elapsed().as_secs_f64()), "ready");
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> Result<(), CliError> {
+    if let Some(info) = read_server_info(&config) {
+        if crate::admin_client::is_alive(&info) {
+            return Err(CliError::Usage(format!(
+                "{} is already served by citecast (pid {}) at {}",
+                config.data_dir.display(),
+                info.pid,
+                info.addr
+            )));
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
+    let engine = Engine::start(&config.engine()).map_err(CliError::engine)?;
+    let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
+    let state = web::Data::new(AppState::new(engine, &config, Some(token.clone())));
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::Compress::default())
+            .configure(|c| http::configure(c, app_state.clone()))
+    })
+    .workers(config.workers)
+    .bind(&config.addr)
+    .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?;
+    let addr = server.addrs().first().map(|a| a.to_string()).unwrap_or_else(|| config.addr.clone());
+    let info = ServerInfo { addr: addr.clone(), pid: std::process::id(), token };
+    write_server_info(&config, &info).map_err(|e| CliError::io(config.server_file(), e))?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
+
+    let boot_state = state.clone();
+    let boot_config = config.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = bootstrap(boot_state, boot_config).await {
+            tracing::error!(error = %e, "loading data failed; the server stays not ready");
+        }
+    });
+
+    let result = server.run().await;
+    let _ = std::fs::remove_file(config.server_file());
+    result.map_err(|e| CliError::Usage(format!("server stopped: {e}")))
+}
