@@ -626,10 +626,10 @@ impl Store {
                     // counts as unknown.
                     let mut canonical = self.resolve(raw)?;
                     if let Some(id) = canonical.clone() {
-                        if !days.contains_key(&id) {
-                            match self.paper(&id)? {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = days.entry(id) {
+                            match self.paper(slot.key())? {
                                 Some(p) => {
-                                    days.insert(id, p.submitted);
+                                    slot.insert(p.submitted);
                                 }
                                 None => canonical = None,
                             }

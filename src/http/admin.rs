@@ -12,7 +12,21 @@ use serde_json::json;
 use super::error::ApiError;
 use super::AppState;
 
-fn authorise(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// Proof that the request carried the admin token. As an extractor listed before the
+/// body it rejects unauthenticated requests before their body is read.
+pub struct Admin;
+
+impl actix_web::FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Admin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(authorise(req))
+    }
+}
+
+fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("no app state"))?;
     let expected = state.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
     let given = req
         .headers()
@@ -24,14 +38,13 @@ fn authorise(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let same = given.len() == expected.len()
         && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if same {
-        Ok(())
+        Ok(Admin)
     } else {
         Err(ApiError::Unauthorized)
     }
 }
 
-pub async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &state)?;
+pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stats = state.engine.store.send(GetStats).await??;
     let index_docs = state.engine.index.send(IndexDocCount).await?;
     Ok(HttpResponse::Ok()
@@ -46,11 +59,10 @@ pub struct IngestBody {
 }
 
 pub async fn ingest(
-    req: HttpRequest,
+    _: Admin,
     state: web::Data<AppState>,
     body: web::Json<IngestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &state)?;
     let paths = body.into_inner().paths;
     if paths.is_empty() {
         return Err(ApiError::InvalidBody("'paths' must list at least one file".into()));

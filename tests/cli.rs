@@ -1,0 +1,173 @@
+//! Drives the real `citecast` binary: first start on an empty directory loads the
+//! bundled data, operator commands go through the running server, a kill -9 and a
+//! restart lose nothing, and the commands work on the directory once it stops.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use citecast::admin_client;
+use citecast::server::ServerInfo;
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_citecast"));
+    c.env("CITECAST_LOG", "warn");
+    c
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// A "bundled data" directory laid out like `data/`, holding the fixture. Formats are
+/// detected from content, so the plain-text papers file may keep the bundled name.
+fn bundled_fixture(dir: &Path) -> PathBuf {
+    let bundled = dir.join("bundled");
+    std::fs::create_dir_all(&bundled).unwrap();
+    std::fs::copy(fixture("papers.jsonl"), bundled.join("papers.jsonl.gz")).unwrap();
+    std::fs::copy(fixture("citations.tsv.gz"), bundled.join("citations_dated.tsv.gz")).unwrap();
+    bundled
+}
+
+struct Server {
+    child: Child,
+    info: ServerInfo,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(info: &ServerInfo, path: &str) -> (u16, Value) {
+    let r = admin_client::request(info, "GET", path, None, Duration::from_secs(10)).unwrap();
+    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+}
+
+/// Starts `serve` on an ephemeral port and waits until `/readyz` says ready.
+fn start(data: &Path, bundled: &Path) -> Server {
+    let _ = std::fs::remove_file(data.join("server.json"));
+    let child = bin()
+        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "2", "--data-dir"])
+        .arg(data)
+        .arg("--bundled-data")
+        .arg(bundled)
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, info: ServerInfo { addr: String::new(), pid: 0, token: String::new() } };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "server did not become ready");
+        assert!(server.child.try_wait().unwrap().is_none(), "server exited early");
+        if let Some(info) = std::fs::read_to_string(data.join("server.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<ServerInfo>(&t).ok())
+        {
+            server.info = info;
+            if let Ok(r) = admin_client::request(&server.info, "GET", "/readyz", None, Duration::from_secs(5))
+            {
+                if r.status == 200 {
+                    return server;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run(args: &[&str], data: &Path) -> Output {
+    let out = bin().args(args).arg("--data-dir").arg(data).output().unwrap();
+    assert!(
+        out.status.success(),
+        "citecast {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stats_json(data: &Path) -> Value {
+    serde_json::from_slice(&run(&["stats", "--json"], data).stdout).unwrap()
+}
+
+#[test]
+fn serve_loads_bundled_data_and_survives_kill_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bundled = bundled_fixture(tmp.path());
+
+    let mut server = start(&data, &bundled);
+    let (status, paper) = get(&server.info, "/v1/papers/hep-th/9711200");
+    assert_eq!(status, 200);
+    assert_eq!(paper["citations"]["total"], 130);
+    let (status, search) = get(&server.info, "/v1/search?q=black+hole+entropy");
+    assert_eq!(status, 200);
+    assert!(search["total"].as_u64().unwrap() > 0);
+
+    // Operator commands reach the running server instead of fighting over the sled lock.
+    let stats = stats_json(&data);
+    assert_eq!((stats["papers"].as_u64(), stats["citations"].as_u64()), (Some(300), Some(1_597)));
+    let out = bin()
+        .arg("ingest")
+        .arg(fixture("papers.jsonl"))
+        .arg(fixture("citations.tsv.gz"))
+        .args(["--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("through it"));
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new: u64 = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["papers_new"].as_u64().unwrap() + r["citations_new"].as_u64().unwrap())
+        .sum();
+    assert_eq!(new, 0);
+
+    // kill -9, then restart on the same directory: everything is still there.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let server = start(&data, &bundled);
+    let (status, again) = get(&server.info, "/v1/papers/9711200");
+    assert_eq!(status, 200);
+    assert_eq!(again["citations"], paper["citations"]);
+    let (_, search_again) = get(&server.info, "/v1/search?q=black+hole+entropy");
+    assert_eq!(search_again["total"], search["total"]);
+    drop(server);
+
+    // With the server gone, the same commands open the store directly.
+    let stats = stats_json(&data);
+    assert_eq!((stats["papers"].as_u64(), stats["citations"].as_u64()), (Some(300), Some(1_597)));
+}
+
+#[test]
+fn ingest_without_a_server_reports_bad_lines_and_help_is_useful() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"id\":\"a\"}\nnot json at all\n").unwrap();
+    let out = run(&["ingest", fixture("papers.jsonl").to_str().unwrap(), bad.to_str().unwrap()], &data);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("300 new"), "{text}");
+    assert!(text.contains("line 1:") && text.contains("line 2:"), "{text}");
+
+    let missing = bin().args(["ingest", "/no/such/file.jsonl", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.jsonl"));
+
+    let empty = tmp.path().join("empty");
+    let out = bin().args(["stats", "--data-dir"]).arg(&empty).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no citecast data"));
+
+    for sub in ["serve", "ingest", "stats"] {
+        let out = bin().args([sub, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && help.contains("--data-dir"), "{sub}: {help}");
+    }
+}
