@@ -11,9 +11,18 @@ use crate::CliError;
 
 pub struct Response {
     pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request to the server's admin endpoints, with its admin token.
 pub fn request(
     info: &ServerInfo,
     method: &str,
@@ -21,20 +30,30 @@ pub fn request(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<Response, CliError> {
-    let fail = |e: std::io::Error| CliError::Admin(format!("server at {}: {e}", info.addr));
-    let addr = info
-        .addr
+    request_as(&info.addr, Some(&info.token), method, path, body, timeout)
+}
+
+/// A request to `host` with an optional bearer token (an admin token or an API key).
+pub fn request_as(
+    host: &str,
+    bearer: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, CliError> {
+    let fail = |e: std::io::Error| CliError::Admin(format!("server at {host}: {e}"));
+    let addr = host
         .to_socket_addrs()
         .map_err(fail)?
         .next()
-        .ok_or_else(|| CliError::Admin(format!("cannot resolve {}", info.addr)))?;
+        .ok_or_else(|| CliError::Admin(format!("cannot resolve {host}")))?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(fail)?;
     stream.set_read_timeout(Some(timeout)).map_err(fail)?;
     let body = body.unwrap_or("");
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        info.addr,
-        info.token,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).map_err(fail)?;
@@ -47,10 +66,16 @@ pub fn request(
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CliError::Admin(format!("malformed reply from {}", info.addr)))?;
+        .ok_or_else(|| CliError::Admin(format!("malformed reply from {host}")))?;
     let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
     let body = if chunked { dechunk(body) } else { body.to_string() };
-    Ok(Response { status, body })
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(Response { status, headers, body })
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -5,6 +5,20 @@ use std::path::PathBuf;
 
 use citecast_actors::EngineConfig;
 
+use crate::tiers::Tiers;
+
+/// A route being retired: responses under `path_prefix` carry `Deprecation`, `Sunset`
+/// and a `Link` to the migration notes (see docs/api-versioning.md).
+#[derive(Debug, Clone)]
+pub struct Deprecation {
+    pub path_prefix: String,
+    /// Unix seconds when it was deprecated.
+    pub deprecated_at: i64,
+    /// Unix seconds after which it may stop answering.
+    pub sunset_at: i64,
+    pub link: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the store (`store/`), the index (`index/`) and `server.json` live.
@@ -21,6 +35,14 @@ pub struct Config {
     pub store_cache_bytes: u64,
     /// Paper responses kept rendered in memory.
     pub paper_cache_entries: usize,
+    /// API tiers and their limits.
+    pub tiers: Tiers,
+    /// Requests handled at once under /v1 before new ones get 503 (load shedding).
+    pub max_in_flight: usize,
+    /// Longest a /v1 request may take before it is answered with 503.
+    pub request_timeout: std::time::Duration,
+    /// Routes being retired.
+    pub deprecations: Vec<Deprecation>,
 }
 
 impl Config {
@@ -33,12 +55,17 @@ impl Config {
             max_body_bytes: 64 * 1024,
             store_cache_bytes: 64 * 1024 * 1024,
             paper_cache_entries: 20_000,
+            tiers: Tiers::builtin(),
+            max_in_flight: 256,
+            request_timeout: std::time::Duration::from_secs(10),
+            deprecations: Vec::new(),
         }
     }
 
     pub fn engine(&self) -> EngineConfig {
         let mut e = EngineConfig::new(&self.data_dir);
         e.store.cache_bytes = self.store_cache_bytes;
+        e.tiers = self.tiers.limits();
         e
     }
 

@@ -7,8 +7,10 @@
 pub mod admin_client;
 pub mod config;
 pub mod http;
+pub mod operator;
 pub mod progress;
 pub mod server;
+pub mod tiers;
 
 use std::fmt::Display;
 use std::path::Path;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use citecast::config::Config;
+use citecast::operator::OpRequest;
 use citecast::server::{self, read_server_info};
 use citecast::{admin_client, CliError};
 use citecast_actors::actors::{GetStats, IngestFiles};
@@ -25,6 +26,19 @@ struct DataDir {
     /// Data directory holding the store and the search index.
     #[arg(long, env = "CITECAST_DATA_DIR", default_value = "citecast-data", global = true)]
     data_dir: PathBuf,
+    /// Tier table (JSON, as src/tiers.json) replacing the built-in tiers.
+    #[arg(long, env = "CITECAST_TIERS", global = true)]
+    tiers: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn config(self) -> Result<Config, CliError> {
+        let mut config = Config::new(self.data_dir);
+        if let Some(path) = self.tiers {
+            config.tiers = citecast::tiers::Tiers::load(&path).map_err(CliError::Usage)?;
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Subcommand)]
@@ -57,6 +71,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage customers and their API keys (prints JSON; a new key's secret is shown once).
+    Customers {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: CustomerAction,
+    },
     /// Show what the data directory holds.
     Stats {
         #[command(flatten)]
@@ -65,6 +86,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CustomerAction {
+    /// Create a customer and its first API key.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// free, pro or enterprise (default: free).
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// List customers, 100 at a time.
+    List {
+        /// Continue after this customer id (from `next_after`).
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// List a customer's keys, or issue a new one with --add.
+    Keys {
+        customer_id: String,
+        /// Issue a new key with this name.
+        #[arg(long)]
+        add: Option<String>,
+    },
+    /// Revoke a key at once.
+    Revoke { key_id: String },
+    /// Issue a replacement key and revoke the old one.
+    Rotate { key_id: String },
+    /// Move a customer to another tier.
+    Tier { customer_id: String, tier: String },
+}
+
+impl CustomerAction {
+    fn into_op(self) -> OpRequest {
+        match self {
+            CustomerAction::Add { name, email, tier } => OpRequest::AddCustomer { name, email, tier },
+            CustomerAction::List { after, limit } => OpRequest::ListCustomers { after, limit },
+            CustomerAction::Keys { customer_id, add: None } => OpRequest::ListKeys { customer_id },
+            CustomerAction::Keys { customer_id, add: Some(name) } => OpRequest::AddKey { customer_id, name },
+            CustomerAction::Revoke { key_id } => OpRequest::RevokeKey { key_id },
+            CustomerAction::Rotate { key_id } => OpRequest::RotateKey { key_id },
+            CustomerAction::Tier { customer_id, tier } => OpRequest::SetTier { customer_id, tier },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -87,7 +157,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve { dir, addr, bundled_data, workers } => {
-            let mut config = Config::new(dir.data_dir);
+            let mut config = dir.config()?;
             config.addr = addr;
             if let Some(b) = bundled_data {
                 config.bundled_data = b;
@@ -97,8 +167,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             actix_web::rt::System::new().block_on(server::serve(config))
         }
-        Command::Ingest { dir, files, json } => ingest(Config::new(dir.data_dir), files, json),
-        Command::Stats { dir, json } => stats(Config::new(dir.data_dir), json),
+        Command::Ingest { dir, files, json } => ingest(dir.config()?, files, json),
+        Command::Stats { dir, json } => stats(dir.config()?, json),
+        Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
     }
 }
 
@@ -206,6 +277,36 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
             stats.last_submitted.as_deref().unwrap_or("-")
         );
         println!("store size  {:.1} MB", stats.size_on_disk_bytes as f64 / 1e6);
+    }
+    Ok(())
+}
+
+fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
+    let value: serde_json::Value = if let Some(info) = running_server(&config) {
+        let body = serde_json::to_string(&op).map_err(|e| CliError::Usage(e.to_string()))?;
+        let resp = admin_client::request(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?;
+        let value: serde_json::Value = serde_json::from_str(&resp.body)
+            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
+        if resp.status != 200 {
+            return Err(CliError::Admin(
+                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
+            ));
+        }
+        value
+    } else {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
+        let engine_config = config.engine();
+        let tiers = config.tiers.clone();
+        actix_web::rt::System::new().block_on(async move {
+            let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
+            citecast::operator::execute(&engine, &tiers, op).await.map_err(|e| CliError::Usage(e.to_string()))
+        })?
+    };
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    if value.get("secret").is_some() {
+        eprintln!(
+            "The secret above is shown once: store it now. Use it as 'Authorization: Bearer <secret>'."
+        );
     }
     Ok(())
 }

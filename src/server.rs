@@ -126,6 +126,13 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     });
 
     let result = server.run().await;
+    // Graceful stop: make the last daily counts and writes durable.
+    if let Ok(Err(e)) = state.engine.limiter.send(citecast_actors::limiter::FlushUsage).await {
+        tracing::error!(error = %e, "cannot persist daily usage");
+    }
+    if let Ok(Err(e)) = state.engine.store.send(citecast_actors::actors::FlushStore).await {
+        tracing::error!(error = %e, "cannot flush the store");
+    }
     let _ = std::fs::remove_file(config.server_file());
     result.map_err(|e| CliError::Usage(format!("server stopped: {e}")))
 }

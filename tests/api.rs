@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use actix_web::{test, web, App};
 use citecast::config::Config;
 use citecast::http::{self, AppState};
+use citecast::operator::{self, OpRequest};
 use citecast_actors::actors::{GetStats, IngestFiles};
 use citecast_actors::ingest::IngestReport;
 use citecast_actors::Engine;
@@ -32,6 +33,8 @@ fn fixture_files() -> Vec<PathBuf> {
 struct Harness {
     _dir: tempfile::TempDir,
     state: web::Data<AppState>,
+    /// An enterprise key, so these tests stay far from the rate limits.
+    key: String,
 }
 
 impl Harness {
@@ -41,7 +44,14 @@ impl Harness {
         let config = Config::new(dir.path().to_path_buf());
         let engine = Engine::start(&config.engine()).unwrap();
         let state = web::Data::new(AppState::new(engine, &config, Some("test-token".into())));
-        let h = Harness { _dir: dir, state };
+        let op = OpRequest::AddCustomer {
+            name: "Tests".into(),
+            email: "t@example.org".into(),
+            tier: Some("enterprise".into()),
+        };
+        let added = operator::execute(&state.engine, &config.tiers, op).await.unwrap();
+        let key = added["secret"].as_str().unwrap().to_string();
+        let h = Harness { _dir: dir, state, key };
         if load {
             let reports = h.ingest(fixture_files()).await;
             assert_eq!(reports.iter().map(|r| r.errors).sum::<u64>(), 0, "{reports:?}");
@@ -63,8 +73,10 @@ macro_rules! app {
 
 /// GET `uri`, returning the status and the JSON body.
 macro_rules! get {
-    ($app:expr, $uri:expr) => {{
-        let resp = test::call_service(&$app, test::TestRequest::get().uri($uri).to_request()).await;
+    ($app:expr, $h:expr, $uri:expr) => {{
+        let req =
+            test::TestRequest::get().uri($uri).insert_header(("authorization", format!("Bearer {}", $h.key)));
+        let resp = test::call_service(&$app, req.to_request()).await;
         let status = resp.status().as_u16();
         let body: Value = serde_json::from_slice(&test::read_body(resp).await).expect("JSON body");
         (status, body)
@@ -102,7 +114,7 @@ async fn ingest_counts_records_and_is_idempotent() {
 async fn malformed_lines_are_reported_and_damage_nothing() {
     let h = Harness::new(true).await;
     let app = app!(h);
-    let (_, before) = get!(app, "/v1/papers/hep-th/9711200");
+    let (_, before) = get!(app, h, "/v1/papers/hep-th/9711200");
 
     let dir = tempfile::tempdir().unwrap();
     let papers = dir.path().join("bad.jsonl");
@@ -136,11 +148,11 @@ async fn malformed_lines_are_reported_and_damage_nothing() {
 
     // The stored paper kept its data; its count grew by the one new citation, which
     // the response cache must reflect at once.
-    let (status, after) = get!(app, "/v1/papers/hep-th/9711200");
+    let (status, after) = get!(app, h, "/v1/papers/hep-th/9711200");
     assert_eq!(status, 200);
     assert_eq!(after["title"], before["title"]);
     assert_eq!(after["citations"]["total"], MALDACENA_CITED_BY + 1);
-    let (status, fresh) = get!(app, "/v1/papers/new/0000001");
+    let (status, fresh) = get!(app, h, "/v1/papers/new/0000001");
     assert_eq!((status, fresh["references"].as_u64()), (200, Some(1)));
 
     // A file in no known format is refused as a whole, before anything is written.
@@ -161,11 +173,11 @@ async fn paper_lookup_accepts_every_id_form() {
         "/v1/papers/arXiv:hep-th/9711200",
         "/v1/papers/hep-th/9711200/",
     ] {
-        let (status, body) = get!(app, uri);
+        let (status, body) = get!(app, h, uri);
         assert_eq!(status, 200, "{uri}: {body}");
         assert_eq!(body["id"], MALDACENA, "{uri}");
     }
-    let (_, p) = get!(app, "/v1/papers/9711200");
+    let (_, p) = get!(app, h, "/v1/papers/9711200");
     assert_eq!(p["title"], "The Large N Limit of Superconformal Field Theories and Supergravity");
     assert_eq!(p["submitted"], "1997-11-27");
     assert_eq!(p["authors"][0]["key"], "maldacena_j");
@@ -183,11 +195,11 @@ async fn paper_lookup_accepts_every_id_form() {
     assert!(top.windows(2).all(|w| w[0] >= w[1]), "top citing papers ordered by citations: {top:?}");
 
     // SNAP ids drop leading zeros: 1001 is hep-th/0001001's alias if it is in the fixture.
-    let (status, body) = get!(app, "/v1/papers/hep-th/0000000");
+    let (status, body) = get!(app, h, "/v1/papers/hep-th/0000000");
     assert_error(status, &body, 404, "not_found");
-    let (status, body) = get!(app, "/v1/papers/%00bad");
+    let (status, body) = get!(app, h, "/v1/papers/%00bad");
     assert_error(status, &body, 400, "invalid_parameter");
-    let (status, body) = get!(app, "/v1/papers/%FF%FE");
+    let (status, body) = get!(app, h, "/v1/papers/%FF%FE");
     assert_error(status, &body, 400, "invalid_parameter");
 }
 
@@ -199,7 +211,7 @@ async fn citations_page_through_in_date_order() {
     let mut seen = Vec::new();
     let mut dates = Vec::new();
     loop {
-        let (status, body) = get!(app, &uri);
+        let (status, body) = get!(app, h, &uri);
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["paper_id"], MALDACENA);
         assert_eq!(body["total"], MALDACENA_CITED_BY);
@@ -216,7 +228,7 @@ async fn citations_page_through_in_date_order() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len(), "no duplicates across pages");
     assert!(dates.windows(2).all(|w| w[0] <= w[1]), "date order");
 
-    let (status, body) = get!(app, "/v1/papers/hep-th%2F9711200/citations?direction=out&limit=100");
+    let (status, body) = get!(app, h, "/v1/papers/hep-th%2F9711200/citations?direction=out&limit=100");
     assert_eq!(status, 200);
     assert_eq!(body["total"], MALDACENA_REFERENCES);
     assert_eq!(body["items"].as_array().unwrap().len() as u64, MALDACENA_REFERENCES);
@@ -231,11 +243,11 @@ async fn citations_page_through_in_date_order() {
         ("/v1/papers/9711200/citations?foo=1", 400, "foo"),
         ("/v1/papers/9711200/citations?limit=1&limit=2", 400, "limit"),
     ] {
-        let (status, body) = get!(app, uri);
+        let (status, body) = get!(app, h, uri);
         assert_error(status, &body, code, "invalid_parameter");
         assert_eq!(body["error"]["parameter"], param, "{uri}");
     }
-    let (status, body) = get!(app, "/v1/papers/0000000/citations");
+    let (status, body) = get!(app, h, "/v1/papers/0000000/citations");
     assert_error(status, &body, 404, "not_found");
 }
 
@@ -243,7 +255,7 @@ async fn citations_page_through_in_date_order() {
 async fn search_ranks_filters_facets_and_pages() {
     let h = Harness::new(true).await;
     let app = app!(h);
-    let (status, body) = get!(app, "/v1/search?q=black+hole+entropy&limit=5");
+    let (status, body) = get!(app, h, "/v1/search?q=black+hole+entropy&limit=5");
     assert_eq!(status, 200, "{body}");
     let total = body["total"].as_u64().unwrap();
     assert!(total > 0);
@@ -260,7 +272,7 @@ async fn search_ranks_filters_facets_and_pages() {
     let mut ids = Vec::new();
     let mut uri = "/v1/search?q=black+hole+entropy&limit=7".to_string();
     loop {
-        let (status, body) = get!(app, &uri);
+        let (status, body) = get!(app, h, &uri);
         assert_eq!(status, 200);
         ids.extend(body["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()));
         match body["next_cursor"].as_str() {
@@ -272,15 +284,15 @@ async fn search_ranks_filters_facets_and_pages() {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
 
     // Date range filter.
-    let (_, body) = get!(app, "/v1/search?q=string&from=1998-01-01&to=1998-12-31&limit=100");
+    let (_, body) = get!(app, h, "/v1/search?q=string&from=1998-01-01&to=1998-12-31&limit=100");
     let hits = body["hits"].as_array().unwrap();
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h["submitted"].as_str().unwrap().starts_with("1998")), "{hits:?}");
     assert!(body["facets"]["years"].as_array().unwrap().iter().all(|y| y["year"] == 1998));
 
     // Author filter, by key or by name.
-    let (_, by_key) = get!(app, "/v1/search?q=theory&author=witten_e&limit=100");
-    let (_, by_name) = get!(app, "/v1/search?q=theory&author=Edward+Witten&limit=100");
+    let (_, by_key) = get!(app, h, "/v1/search?q=theory&author=witten_e&limit=100");
+    let (_, by_name) = get!(app, h, "/v1/search?q=theory&author=Edward+Witten&limit=100");
     assert!(by_key["total"].as_u64().unwrap() > 0, "{by_key}");
     assert_eq!(by_key["total"], by_name["total"]);
     assert!(by_key["hits"].as_array().unwrap().iter().all(|h| {
@@ -288,7 +300,7 @@ async fn search_ranks_filters_facets_and_pages() {
     }));
 
     // Query syntax characters never produce a server error.
-    let (status, _) = get!(app, "/v1/search?q=%22unbalanced+AND+(+OR+title:");
+    let (status, _) = get!(app, h, "/v1/search?q=%22unbalanced+AND+(+OR+title:");
     assert_eq!(status, 200);
 
     for (uri, param) in [
@@ -301,7 +313,7 @@ async fn search_ranks_filters_facets_and_pages() {
         ("/v1/search?q=x&cursor=bm90LWEtY3Vyc29y", "cursor"),
         ("/v1/search?q=x&sort=date", "sort"),
     ] {
-        let (status, body) = get!(app, uri);
+        let (status, body) = get!(app, h, uri);
         assert_error(status, &body, 400, "invalid_parameter");
         assert_eq!(body["error"]["parameter"], param, "{uri}");
     }
@@ -311,7 +323,7 @@ async fn search_ranks_filters_facets_and_pages() {
 async fn authors_show_papers_and_coauthors() {
     let h = Harness::new(true).await;
     let app = app!(h);
-    let (status, body) = get!(app, "/v1/authors/maldacena_j");
+    let (status, body) = get!(app, h, "/v1/authors/maldacena_j");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["key"], "maldacena_j");
     let papers = body["papers"].as_array().unwrap();
@@ -320,11 +332,11 @@ async fn authors_show_papers_and_coauthors() {
     assert_eq!(body["citations_total"], sum);
     assert!(body["h_index"].as_u64().unwrap() >= 1);
 
-    let (status, body) = get!(app, "/v1/authors/witten_e");
+    let (status, body) = get!(app, h, "/v1/authors/witten_e");
     assert_eq!(status, 200);
     assert!(!body["coauthors"].as_array().unwrap().is_empty(), "{body}");
 
-    let (status, body) = get!(app, "/v1/authors/nobody_x");
+    let (status, body) = get!(app, h, "/v1/authors/nobody_x");
     assert_error(status, &body, 404, "not_found");
 }
 
@@ -332,7 +344,7 @@ async fn authors_show_papers_and_coauthors() {
 async fn health_readiness_and_unknown_routes() {
     let h = Harness::new(false).await;
     let app = app!(h);
-    let (status, _) = get!(app, "/healthz");
+    let (status, _) = get!(app, h, "/healthz");
     assert_eq!(status, 200);
     let resp = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(resp.status().as_u16(), 503);
@@ -344,9 +356,9 @@ async fn health_readiness_and_unknown_routes() {
     assert_eq!(body["error"]["code"], "not_ready");
 
     h.state.ready.store(true, Ordering::Release);
-    let (status, _) = get!(app, "/readyz");
+    let (status, _) = get!(app, h, "/readyz");
     assert_eq!(status, 200);
-    let (status, body) = get!(app, "/v2/papers/1");
+    let (status, body) = get!(app, h, "/v2/papers/1");
     assert_error(status, &body, 404, "no_route");
 }
 

@@ -42,8 +42,10 @@ impl Drop for Server {
     }
 }
 
-fn get(info: &ServerInfo, path: &str) -> (u16, Value) {
-    let r = admin_client::request(info, "GET", path, None, Duration::from_secs(10)).unwrap();
+/// GET with an API key, as a customer would.
+fn get(info: &ServerInfo, key: &str, path: &str) -> (u16, Value) {
+    let r =
+        admin_client::request_as(&info.addr, Some(key), "GET", path, None, Duration::from_secs(10)).unwrap();
     (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
 }
 
@@ -78,6 +80,16 @@ fn start(data: &Path, bundled: &Path) -> Server {
     }
 }
 
+fn stop_gracefully(mut server: Server) {
+    let status = Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn run(args: &[&str], data: &Path) -> Output {
     let out = bin().args(args).arg("--data-dir").arg(data).output().unwrap();
     assert!(
@@ -100,10 +112,28 @@ fn serve_loads_bundled_data_and_survives_kill_and_restart() {
     let bundled = bundled_fixture(tmp.path());
 
     let mut server = start(&data, &bundled);
-    let (status, paper) = get(&server.info, "/v1/papers/hep-th/9711200");
+    // A new customer gets a key with one command, through the running server.
+    let out =
+        run(&["customers", "add", "--name", "Lab", "--email", "lab@example.org", "--tier", "pro"], &data);
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = added["secret"].as_str().unwrap().to_string();
+    assert!(key.starts_with("cc_live_"));
+    let r = admin_client::request_as(
+        &server.info.addr,
+        Some(&key),
+        "GET",
+        "/v1/papers/9711200",
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ratelimit-limit"), Some("600"));
+    assert!(r.header("ratelimit-remaining").is_some() && r.header("etag").is_some());
+    let (status, paper) = get(&server.info, &key, "/v1/papers/hep-th/9711200");
     assert_eq!(status, 200);
     assert_eq!(paper["citations"]["total"], 130);
-    let (status, search) = get(&server.info, "/v1/search?q=black+hole+entropy");
+    let (status, search) = get(&server.info, &key, "/v1/search?q=black+hole+entropy");
     assert_eq!(status, 200);
     assert!(search["total"].as_u64().unwrap() > 0);
 
@@ -133,12 +163,28 @@ fn serve_loads_bundled_data_and_survives_kill_and_restart() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let server = start(&data, &bundled);
-    let (status, again) = get(&server.info, "/v1/papers/9711200");
+    let (status, again) = get(&server.info, &key, "/v1/papers/9711200");
     assert_eq!(status, 200);
     assert_eq!(again["citations"], paper["citations"]);
-    let (_, search_again) = get(&server.info, "/v1/search?q=black+hole+entropy");
+    let (_, search_again) = get(&server.info, &key, "/v1/search?q=black+hole+entropy");
     assert_eq!(search_again["total"], search["total"]);
-    drop(server);
+    let (_, account) = get(&server.info, &key, "/v1/account");
+    assert_eq!(account["tier"]["id"], "pro");
+    let used = account["usage_today"]["requests"].as_u64().unwrap();
+
+    // A graceful stop (SIGTERM) and restart keeps today's usage: quotas don't reset.
+    stop_gracefully(server);
+    let server = start(&data, &bundled);
+    let (_, account) = get(&server.info, &key, "/v1/account");
+    assert_eq!(account["usage_today"]["requests"].as_u64().unwrap(), used + 1, "{account}");
+    stop_gracefully(server);
+
+    // Offline, the same command works on the directory directly.
+    let customer = added["customer"]["id"].as_str().unwrap();
+    let out = run(&["customers", "keys", customer], &data);
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key), "secrets are never listed");
 
     // With the server gone, the same commands open the store directly.
     let stats = stats_json(&data);

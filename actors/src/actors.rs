@@ -12,6 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::executor::block_on as block;
 
+use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey};
 use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
 use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
 use crate::records::Paper;
@@ -42,11 +43,12 @@ macro_rules! message {
 /// and [`Store::apply`] serialises writers.
 pub struct StoreActor {
     store: Store,
+    accounts: Accounts,
 }
 
 impl StoreActor {
-    pub fn new(store: Store) -> Self {
-        StoreActor { store }
+    pub fn new(store: Store, accounts: Accounts) -> Self {
+        StoreActor { store, accounts }
     }
 }
 
@@ -116,6 +118,55 @@ message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m
 
 pub struct FlushStore;
 message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
+
+// ---------------------------------------------------------------- accounts
+
+pub struct AddCustomer {
+    pub name: String,
+    pub email: String,
+    pub tier: String,
+}
+message!(StoreActor, accounts, AddCustomer => Result<(Customer, NewKey), AccountError>, |a, m| {
+    a.add_customer(&m.name, &m.email, &m.tier)
+});
+
+pub struct ListCustomers {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+message!(StoreActor, accounts, ListCustomers => Result<Vec<Customer>, AccountError>, |a, m| {
+    a.customers(m.after.as_deref(), m.limit)
+});
+
+pub struct GetCustomer(pub String);
+message!(StoreActor, accounts, GetCustomer => Result<Option<Customer>, AccountError>, |a, m| a.customer(&m.0));
+
+pub struct SetTier {
+    pub customer_id: String,
+    pub tier: String,
+}
+message!(StoreActor, accounts, SetTier => Result<Customer, AccountError>, |a, m| a.set_tier(&m.customer_id, &m.tier));
+
+pub struct IssueKey {
+    pub customer_id: String,
+    pub name: String,
+}
+message!(StoreActor, accounts, IssueKey => Result<NewKey, AccountError>, |a, m| a.issue_key(&m.customer_id, &m.name));
+
+pub struct ListKeys(pub String);
+message!(StoreActor, accounts, ListKeys => Result<Vec<ApiKey>, AccountError>, |a, m| a.keys_of(&m.0));
+
+pub struct GetKey(pub String);
+message!(StoreActor, accounts, GetKey => Result<Option<ApiKey>, AccountError>, |a, m| a.key(&m.0));
+
+pub struct RevokeKey(pub String);
+message!(StoreActor, accounts, RevokeKey => Result<ApiKey, AccountError>, |a, m| a.revoke(&m.0));
+
+pub struct RotateKey(pub String);
+message!(StoreActor, accounts, RotateKey => Result<NewKey, AccountError>, |a, m| a.rotate(&m.0));
+
+pub struct Authenticate(pub String);
+message!(StoreActor, accounts, Authenticate => Result<Auth, AccountError>, |a, m| a.authenticate(&m.0));
 
 // ---------------------------------------------------------------- index
 

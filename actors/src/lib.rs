@@ -2,11 +2,13 @@
 //! index and (later) the model and rate-limit state. The binary talks to them by
 //! message only; the logic lives in plain modules so it can be tested without actors.
 
+pub mod accounts;
 pub mod actors;
 pub mod codec;
 pub mod dates;
 pub mod index;
 pub mod ingest;
+pub mod limiter;
 pub mod names;
 pub mod records;
 pub mod store;
@@ -14,9 +16,10 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use actix::{Addr, SyncArbiter};
+use actix::{Actor, Addr, SyncArbiter};
 
 pub use actors::{IndexActor, IngestActor, StoreActor};
+pub use limiter::LimiterActor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -35,6 +38,8 @@ pub struct EngineConfig {
     pub store_threads: usize,
     /// Threads answering searches.
     pub index_threads: usize,
+    /// Rate limits per tier, for the limiter actor.
+    pub tiers: Vec<limiter::TierLimits>,
 }
 
 impl EngineConfig {
@@ -45,6 +50,7 @@ impl EngineConfig {
             store: store::StoreConfig::default(),
             store_threads: (cores * 2).clamp(2, 16),
             index_threads: cores.clamp(2, 8),
+            tiers: Vec::new(),
         }
     }
 
@@ -63,21 +69,42 @@ pub struct Engine {
     pub store: Addr<StoreActor>,
     pub index: Addr<IndexActor>,
     pub ingest: Addr<IngestActor>,
+    pub limiter: Addr<LimiterActor>,
+    /// Bumped by every data write (papers, citations): response caches compare it.
+    pub data_version: accounts::Version,
+    /// Bumped by key revocations and tier changes: the key cache compares it.
+    pub accounts_version: accounts::Version,
 }
 
 impl Engine {
     /// Opens the data directory and starts the actors. Must run inside an actix system.
     pub fn start(config: &EngineConfig) -> Result<Engine, EngineError> {
         let store = open_store(&config.store_path(), &config.store)?;
+        let store_err =
+            |source| EngineError::Store { path: config.store_path().display().to_string(), source };
+        let accounts = accounts::Accounts::open(store.db()).map_err(store_err)?;
+        let usage = store.db().open_tree("usage").map_err(|e| store_err(e.into()))?;
+        let data_version = store.generation_version();
+        let accounts_version = accounts.version();
         let index_path = config.index_path();
         let index = index::TopicIndex::open(&index_path)
             .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
         let index = Arc::new(index);
-        let store_addr = SyncArbiter::start(config.store_threads, move || StoreActor::new(store.clone()));
+        let store_addr = SyncArbiter::start(config.store_threads, move || {
+            StoreActor::new(store.clone(), accounts.clone())
+        });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
         let (s, i) = (store_addr.clone(), index_addr.clone());
         let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone()));
-        Ok(Engine { store: store_addr, index: index_addr, ingest: ingest_addr })
+        let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
+        Ok(Engine {
+            store: store_addr,
+            index: index_addr,
+            ingest: ingest_addr,
+            limiter,
+            data_version,
+            accounts_version,
+        })
     }
 }
 

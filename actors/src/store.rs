@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Version;
 use crate::codec::{self, CodecError};
 use crate::dates::{self, Day};
 use crate::records::{AuthorRecord, Citation, Paper};
@@ -76,8 +77,6 @@ struct Counts {
     papers: AtomicU64,
     citations: AtomicU64,
     authors: AtomicU64,
-    /// Bumped by every write that changed something; caches key on it.
-    generation: AtomicU64,
 }
 
 /// Handle to the store. Cheap to clone; all clones share one database.
@@ -86,6 +85,8 @@ pub struct Store {
     db: sled::Db,
     trees: Trees,
     counts: Arc<Counts>,
+    /// Bumped by every write that changed something; caches key on it.
+    generation: Version,
     /// One writer at a time: the read-compare-write of a batch must not interleave.
     write_lock: Arc<Mutex<()>>,
 }
@@ -265,11 +266,27 @@ impl Store {
         counts.papers.store(trees.papers.len() as u64, Ordering::Relaxed);
         counts.citations.store(trees.cit_out.len() as u64, Ordering::Relaxed);
         counts.authors.store(trees.authors.len() as u64, Ordering::Relaxed);
-        Ok(Store { db, trees, counts: Arc::new(counts), write_lock: Arc::new(Mutex::new(())) })
+        Ok(Store {
+            db,
+            trees,
+            counts: Arc::new(counts),
+            generation: Version::default(),
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The sled database, for other owners of trees in the same directory (accounts, usage).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     pub fn generation(&self) -> u64 {
-        self.counts.generation.load(Ordering::Acquire)
+        self.generation.get()
+    }
+
+    /// A read-only view of the write generation, for caches outside the actor.
+    pub fn generation_version(&self) -> Version {
+        self.generation.clone()
     }
 
     pub fn paper_count(&self) -> u64 {
@@ -492,7 +509,7 @@ impl Store {
         self.apply_papers(batch.papers, &mut outcome)?;
         self.apply_citations(batch.citations, &mut outcome)?;
         if outcome.papers_new + outcome.papers_updated + outcome.citations_new > 0 {
-            self.counts.generation.fetch_add(1, Ordering::AcqRel);
+            self.generation.bump();
         }
         Ok(outcome)
     }

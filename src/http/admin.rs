@@ -83,3 +83,13 @@ pub async fn ingest(
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }
+
+/// Customer and key administration; see [`crate::operator::OpRequest`].
+pub async fn op(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<crate::operator::OpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let value = crate::operator::execute(&state.engine, &state.tiers, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(value))
+}

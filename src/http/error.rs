@@ -3,6 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use citecast_actors::limiter::LimitKind;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,18 @@ pub enum ApiError {
     NoRoute { method: String, path: String },
     #[error("missing or invalid admin token")]
     Unauthorized,
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("API key {prefix}... was revoked; create a new key under /v1/account/keys")]
+    RevokedKey { prefix: String },
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("{message}")]
+    RateLimited { message: String, limit: LimitKind, tier: String, upgrade: Option<String>, retry_after: u64 },
+    #[error("the server is at capacity; retry in a second")]
+    Overloaded,
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
     #[error("the server is still loading its data; retry shortly")]
     NotReady,
     /// Details go to the log; the client sees a generic message.
@@ -43,6 +56,13 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidKey(_) => "invalid_api_key",
+            ApiError::RevokedKey { .. } => "revoked_api_key",
+            ApiError::Forbidden { .. } => "tier_not_allowed",
+            ApiError::RateLimited { limit: LimitKind::PerMinute, .. } => "rate_limited",
+            ApiError::RateLimited { limit: LimitKind::Daily, .. } => "quota_exceeded",
+            ApiError::Overloaded => "overloaded",
+            ApiError::Timeout(_) => "timeout",
             ApiError::NotReady => "not_ready",
             ApiError::Internal(_) => "internal",
         }
@@ -55,7 +75,12 @@ impl ResponseError for ApiError {
             ApiError::InvalidParameter { .. } | ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,13 +90,29 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "internal error");
         }
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        if let ApiError::InvalidParameter { name, .. } = self {
-            error["parameter"] = json!(name);
-        }
+        let code = self.code();
+        let mut error =
+            json!({ "code": code, "message": self.to_string(), "docs": format!("/v1/docs#error-{code}") });
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::NotReady) {
-            resp.insert_header((header::RETRY_AFTER, "5"));
+        match self {
+            ApiError::InvalidParameter { name, .. } => error["parameter"] = json!(name),
+            ApiError::RateLimited { limit, tier, upgrade, retry_after, .. } => {
+                error["limit"] = json!(limit);
+                error["tier"] = json!(tier);
+                error["upgrade_tier"] = json!(upgrade);
+                error["retry_after_seconds"] = json!(retry_after);
+                resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::NotReady => {
+                resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::Overloaded | ApiError::Timeout(_) => {
+                resp.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"citecast\""));
+            }
+            _ => {}
         }
         resp.json(json!({ "error": error }))
     }
@@ -86,6 +127,19 @@ impl From<citecast_actors::store::StoreError> for ApiError {
 impl From<citecast_actors::index::IndexError> for ApiError {
     fn from(e: citecast_actors::index::IndexError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<citecast_actors::accounts::AccountError> for ApiError {
+    fn from(e: citecast_actors::accounts::AccountError) -> Self {
+        use citecast_actors::accounts::AccountError as A;
+        match e {
+            A::NoCustomer(id) => ApiError::NotFound { what: "customer", id },
+            A::NoKey(id) => ApiError::NotFound { what: "API key", id },
+            A::AlreadyRevoked(id) => ApiError::InvalidBody(format!("API key '{id}' is already revoked")),
+            A::Invalid(m) => ApiError::InvalidBody(m),
+            A::Store(e) => ApiError::internal(e),
+        }
     }
 }
 

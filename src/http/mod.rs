@@ -1,13 +1,17 @@
 //! HTTP routes. Handlers validate input, send one message to an actor and shape the
 //! reply; they hold no state of their own beyond the response cache.
 
+pub mod account;
 pub mod admin;
+pub mod cache;
 pub mod error;
+pub mod guard;
+pub mod openapi;
 pub mod papers;
 pub mod params;
 pub mod search;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,8 +19,17 @@ use bytes::Bytes;
 use citecast_actors::Engine;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, Deprecation};
+use crate::tiers::{Group, Tiers};
 use error::ApiError;
+
+/// A rendered response body with its validator and the data generation it reflects.
+#[derive(Clone)]
+pub struct CachedBody {
+    pub generation: u64,
+    pub body: Bytes,
+    pub etag: String,
+}
 
 /// Shared by every worker.
 pub struct AppState {
@@ -24,10 +37,18 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Rendered paper responses keyed by the requested id, tagged with the store
     /// generation they were rendered at (a write invalidates them all at once).
-    pub paper_cache: quick_cache::sync::Cache<String, (u64, Bytes)>,
+    pub paper_cache: quick_cache::sync::Cache<String, CachedBody>,
+    /// Authentication results by key hash, tagged with the accounts version they were
+    /// read at (a revocation or tier change invalidates them all at once).
+    pub key_cache: quick_cache::sync::Cache<Vec<u8>, (u64, guard::CachedAuth)>,
     /// Token for `/admin`; `None` disables the admin endpoints.
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
+    pub tiers: Tiers,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: usize,
+    pub request_timeout: std::time::Duration,
+    pub deprecations: Vec<Deprecation>,
 }
 
 impl AppState {
@@ -36,8 +57,14 @@ impl AppState {
             engine,
             ready: Arc::new(AtomicBool::new(false)),
             paper_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),
+            key_cache: quick_cache::sync::Cache::new(10_000),
             admin_token,
             max_body_bytes: config.max_body_bytes,
+            tiers: config.tiers.clone(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: config.max_in_flight,
+            request_timeout: config.request_timeout,
+            deprecations: config.deprecations.clone(),
         }
     }
 
@@ -55,9 +82,194 @@ impl AppState {
     }
 }
 
+/// One registered route and the OpenAPI operations it serves.
+pub struct Endpoint {
+    pub path: &'static str,
+    pub route: fn() -> actix_web::Route,
+    pub ops: &'static [openapi::Op],
+}
+
+/// Every `/v1` route. Registration and the OpenAPI document both read this table.
+pub fn v1_endpoints() -> Vec<Endpoint> {
+    use openapi::{path, q, Op, Param, CURSOR, LIMIT};
+    use Group::*;
+    const ID: Param = path("id", "hep-th/9711200, 9711200 or URL-encoded");
+    const KEY_ID: Param = path("key_id", "key_...");
+    const SEARCH_PARAMS: &[Param] = &[
+        Param {
+            name: "q",
+            location: "query",
+            required: true,
+            kind: "string",
+            description: "words to search for",
+        },
+        q("from", "string", "submitted on or after YYYY-MM-DD"),
+        q("to", "string", "submitted on or before YYYY-MM-DD"),
+        q("author", "string", "author key (witten_e) or name"),
+        LIMIT,
+        CURSOR,
+    ];
+    const CITATION_PARAMS: &[Param] = &[ID, q("direction", "string", "in (default) or out"), LIMIT, CURSOR];
+    vec![
+        Endpoint {
+            path: "/search",
+            route: || web::get().to(search::search),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/search",
+                summary: "BM25 search with snippets, year facets and cursor pagination",
+                group: Search,
+                params: SEARCH_PARAMS,
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/authors/{key}",
+            route: || web::get().to(papers::author),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/authors/{key}",
+                summary: "An author's papers, co-authors, citation total and h-index",
+                group: Authors,
+                params: &[Param {
+                    name: "key",
+                    location: "path",
+                    required: true,
+                    kind: "string",
+                    description: "e.g. witten_e",
+                }],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/papers/{tail:.*}",
+            route: || web::get().to(papers::paper_route),
+            ops: &[
+                Op {
+                    method: "GET",
+                    path: "/v1/papers/{id}",
+                    summary: "A paper with citation counts (total, 6/12/24 months) and top citing papers",
+                    group: Papers,
+                    params: &[ID],
+                    body: None,
+                    success: 200,
+                },
+                Op {
+                    method: "GET",
+                    path: "/v1/papers/{id}/citations",
+                    summary: "Citing (in) or cited (out) papers in date order",
+                    group: Papers,
+                    params: CITATION_PARAMS,
+                    body: None,
+                    success: 200,
+                },
+            ],
+        },
+        Endpoint {
+            path: "/account",
+            route: || web::get().to(account::account),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/account",
+                summary: "Your customer record, tier and today's usage",
+                group: Account,
+                params: &[],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/account/keys",
+            route: || web::get().to(account::keys),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/account/keys",
+                summary: "Your API keys (never their secrets)",
+                group: Account,
+                params: &[],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/account/keys",
+            route: || web::post().to(account::create_key),
+            ops: &[Op {
+                method: "POST",
+                path: "/v1/account/keys",
+                summary: "Create a named key; the secret is shown once",
+                group: Account,
+                params: &[],
+                body: Some("{\"name\": \"ci\"}"),
+                success: 201,
+            }],
+        },
+        Endpoint {
+            path: "/account/keys/{key_id}",
+            route: || web::delete().to(account::revoke_key),
+            ops: &[Op {
+                method: "DELETE",
+                path: "/v1/account/keys/{key_id}",
+                summary: "Revoke one of your keys",
+                group: Account,
+                params: &[KEY_ID],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/account/keys/{key_id}/rotate",
+            route: || web::post().to(account::rotate_key),
+            ops: &[Op {
+                method: "POST",
+                path: "/v1/account/keys/{key_id}/rotate",
+                summary: "Replace a key: a new secret, the old key revoked",
+                group: Account,
+                params: &[KEY_ID],
+                body: None,
+                success: 201,
+            }],
+        },
+        Endpoint {
+            path: "/openapi.json",
+            route: || web::get().to(openapi::openapi_json),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/openapi.json",
+                summary: "This document",
+                group: Meta,
+                params: &[],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/docs",
+            route: || web::get().to(openapi::docs_page),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/docs",
+                summary: "The API documentation page: endpoints, tiers, versioning, error codes",
+                group: Meta,
+                params: &[],
+                body: None,
+                success: 200,
+            }],
+        },
+    ]
+}
+
 /// Registers every route; used by `serve` and by the tests, so both run the same app.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let limit = state.max_body_bytes;
+    let mut v1 = web::scope("/v1")
+        .wrap(actix_web::middleware::from_fn(guard::guard))
+        .wrap(actix_web::middleware::from_fn(guard::shed));
+    for e in v1_endpoints() {
+        v1 = v1.route(e.path, (e.route)());
+    }
     cfg.app_data(state)
         .app_data(
             web::JsonConfig::default().limit(limit).error_handler(move |e, _| error::json_error(e, limit)),
@@ -65,14 +277,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(web::PayloadConfig::new(limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/v1/search", web::get().to(search::search))
-        .route("/v1/authors/{key}", web::get().to(papers::author))
-        .route("/v1/papers/{tail:.*}", web::get().to(papers::paper_route))
         .route("/admin/stats", web::get().to(admin::stats))
         .route("/admin/ingest", web::post().to(admin::ingest))
+        .route("/admin/op", web::post().to(admin::op))
+        .service(v1)
         .default_service(web::to(no_route));
 }
-
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }

@@ -1,9 +1,8 @@
 //! Papers, their citations, and authors.
 
-use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use citecast_actors::actors::{GetAuthor, GetCitations, GetGeneration, GetPaper};
+use citecast_actors::actors::{GetAuthor, GetCitations, GetPaper};
 use citecast_actors::dates;
 use citecast_actors::store::{AuthorView, Direction, PaperView};
 use percent_encoding::percent_decode_str;
@@ -11,7 +10,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::params::{encode_cursor, Params};
-use super::AppState;
+use super::{cache, AppState, CachedBody};
 
 const MAX_CITATION_LIMIT: usize = 100;
 
@@ -27,7 +26,10 @@ pub async fn paper_route(req: HttpRequest, state: web::Data<AppState>) -> Result
     let path = decoded.trim_end_matches('/');
     match path.strip_suffix("/citations") {
         Some(id) => citations(&req, &state, clean_id(id)?).await,
-        None => paper(&state, clean_id(path)?).await,
+        None => {
+            Params::parse(req.query_string(), &[])?;
+            paper(&req, &state, clean_id(path)?).await
+        }
     }
 }
 
@@ -43,22 +45,22 @@ fn clean_id(id: &str) -> Result<String, ApiError> {
     Ok(id.to_string())
 }
 
-async fn paper(state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
-    let generation = state.engine.store.send(GetGeneration).await?;
-    if let Some((g, body)) = state.paper_cache.get(&id) {
-        if g == generation {
-            return Ok(json_bytes(body));
+/// How long clients and CDNs may reuse paper, citation and author responses.
+const MAX_AGE_SECS: u32 = 300;
+
+async fn paper(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
+    let generation = state.engine.data_version.get();
+    if let Some(hit) = state.paper_cache.get(&id) {
+        if hit.generation == generation {
+            return Ok(cache::json(req, hit.body, &hit.etag, MAX_AGE_SECS));
         }
     }
     let view = state.engine.store.send(GetPaper { id: id.clone() }).await??;
     let view = view.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
     let body = Bytes::from(serde_json::to_vec(&paper_json(&view)).map_err(ApiError::internal)?);
-    state.paper_cache.insert(id, (generation, body.clone()));
-    Ok(json_bytes(body))
-}
-
-fn json_bytes(body: Bytes) -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(body)
+    let etag = cache::etag_of(&body);
+    state.paper_cache.insert(id, CachedBody { generation, body: body.clone(), etag: etag.clone() });
+    Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
 
 pub fn paper_json(v: &PaperView) -> serde_json::Value {
@@ -100,13 +102,17 @@ async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<Ht
     let msg = GetCitations { id: id.clone(), direction, cursor, limit };
     let (canonical, page) =
         state.engine.store.send(msg).await??.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
-    Ok(HttpResponse::Ok().json(json!({
-        "paper_id": canonical,
-        "direction": direction,
-        "total": page.total,
-        "items": page.items,
-        "next_cursor": page.next_cursor.as_deref().map(encode_cursor),
-    })))
+    Ok(cache::json_value(
+        req,
+        &json!({
+            "paper_id": canonical,
+            "direction": direction,
+            "total": page.total,
+            "items": page.items,
+            "next_cursor": page.next_cursor.as_deref().map(encode_cursor),
+        }),
+        MAX_AGE_SECS,
+    ))
 }
 
 pub async fn author(
@@ -122,7 +128,7 @@ pub async fn author(
     }
     let view = state.engine.store.send(GetAuthor { key: key.clone() }).await??;
     let view = view.ok_or(ApiError::NotFound { what: "author", id: key })?;
-    Ok(HttpResponse::Ok().json(author_json(&view)))
+    Ok(cache::json_value(&req, &author_json(&view), MAX_AGE_SECS))
 }
 
 fn author_json(v: &AuthorView) -> serde_json::Value {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::params::{encode_cursor, Params};
-use super::AppState;
+use super::{cache, AppState};
 
 const MAX_LIMIT: usize = 100;
 const MAX_QUERY_CHARS: usize = 500;
@@ -63,12 +63,16 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     let results = state.engine.index.send(Search(request)).await??;
     let next = offset + results.hits.len();
     let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
-    Ok(HttpResponse::Ok().json(json!({
-        "query": query,
-        "filters": { "from": p.get("from"), "to": p.get("to"), "author": author_key },
-        "total": results.total,
-        "hits": results.hits,
-        "facets": { "years": results.years },
-        "next_cursor": next_cursor,
-    })))
+    Ok(cache::json_value(
+        &req,
+        &json!({
+            "query": query,
+            "filters": { "from": p.get("from"), "to": p.get("to"), "author": author_key },
+            "total": results.total,
+            "hits": results.hits,
+            "facets": { "years": results.years },
+            "next_cursor": next_cursor,
+        }),
+        60,
+    ))
 }

@@ -1,0 +1,359 @@
+//! Per-key rate limits: a governor GCRA bucket per key for requests per minute (with
+//! burst), and a daily quota counted per key per UTC day and persisted in sled so a
+//! restart does not hand out a fresh day.
+//!
+//! [`Limits`] is plain logic; [`LimiterActor`] owns it, makes daily counts durable every few
+//! seconds, and sweeps idle keys so memory stays bounded under many distinct keys.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+
+use crate::dates::{self, Day};
+
+type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// The limits of one tier, as the limiter needs them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierLimits {
+    pub tier: String,
+    pub per_minute: u32,
+    pub burst: u32,
+    pub daily: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    PerMinute,
+    Daily,
+}
+
+/// Figures for the `RateLimit-*` headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the window is fully replenished.
+    pub reset_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed { minute: Window, day: Window },
+    Limited { kind: LimitKind, retry_after_secs: u64, minute: Window, day: Window },
+}
+
+struct DayCount {
+    count: u64,
+    last_seen: Instant,
+}
+
+/// Seconds from now to the next UTC midnight.
+fn secs_to_midnight() -> u64 {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    86_400 - now % 86_400
+}
+
+fn usage_key(principal: &str, day: Day) -> Vec<u8> {
+    let mut k = principal.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&day.to_be_bytes());
+    k
+}
+
+pub struct Limits {
+    buckets: HashMap<String, (TierLimits, Keyed)>,
+    days: HashMap<String, DayCount>,
+    today: Day,
+    usage: sled::Tree,
+    clock: DefaultClock,
+}
+
+impl Limits {
+    pub fn new(tiers: &[TierLimits], usage: sled::Tree) -> Limits {
+        let buckets = tiers
+            .iter()
+            .map(|t| {
+                let per_minute = NonZeroU32::new(t.per_minute.max(1)).expect("max(1)");
+                let burst = NonZeroU32::new(t.burst.max(1)).expect("max(1)");
+                let quota = Quota::per_minute(per_minute).allow_burst(burst);
+                let limiter = RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>();
+                (t.tier.clone(), (t.clone(), limiter))
+            })
+            .collect();
+        Limits { buckets, days: HashMap::new(), today: dates::today(), usage, clock: DefaultClock::default() }
+    }
+
+    fn roll_day(&mut self) -> Result<(), sled::Error> {
+        let today = dates::today();
+        if today != self.today {
+            self.flush()?;
+            self.days.clear();
+            self.today = today;
+        }
+        Ok(())
+    }
+
+    fn day_count(&mut self, principal: &str) -> Result<&mut DayCount, sled::Error> {
+        if !self.days.contains_key(principal) {
+            let stored = self
+                .usage
+                .get(usage_key(principal, self.today))?
+                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0);
+            self.days.insert(principal.to_string(), DayCount { count: stored, last_seen: Instant::now() });
+        }
+        Ok(self.days.get_mut(principal).expect("inserted above"))
+    }
+
+    /// Counts one request by `principal` (an API key id, or `ip:<addr>`) under `tier`.
+    pub fn check(&mut self, principal: &str, tier: &str) -> Result<Decision, sled::Error> {
+        self.roll_day()?;
+        let Some((limits, _)) = self.buckets.get(tier) else {
+            // Unknown tier: configuration error upstream; refuse rather than allow unlimited.
+            let w = Window { limit: 0, remaining: 0, reset_secs: 60 };
+            return Ok(Decision::Limited {
+                kind: LimitKind::PerMinute,
+                retry_after_secs: 60,
+                minute: w.clone(),
+                day: w,
+            });
+        };
+        let limits = limits.clone();
+        let to_midnight = secs_to_midnight();
+        let used = {
+            let d = self.day_count(principal)?;
+            d.last_seen = Instant::now();
+            d.count
+        };
+        let day_window = |used: u64| Window {
+            limit: limits.daily,
+            remaining: limits.daily.saturating_sub(used),
+            reset_secs: to_midnight,
+        };
+        let interval_secs = 60.0 / limits.per_minute.max(1) as f64;
+        let minute_full =
+            Window { limit: limits.per_minute as u64, remaining: limits.burst as u64, reset_secs: 0 };
+        if used >= limits.daily {
+            return Ok(Decision::Limited {
+                kind: LimitKind::Daily,
+                retry_after_secs: to_midnight,
+                minute: minute_full,
+                day: day_window(used),
+            });
+        }
+        let (_, bucket) = self.buckets.get(tier).expect("checked above");
+        match bucket.check_key(&principal.to_string()) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity() as u64;
+                let missing = (limits.burst as u64).saturating_sub(remaining);
+                let minute = Window {
+                    limit: limits.per_minute as u64,
+                    remaining,
+                    reset_secs: (missing as f64 * interval_secs).ceil() as u64,
+                };
+                let d = self.days.get_mut(principal).expect("loaded above");
+                d.count += 1;
+                let used = d.count;
+                // Into sled at once (its log reaches disk within its flush interval, and at
+                // every [`Limits::flush`]), so even a killed process loses at most a moment.
+                self.usage.insert(usage_key(principal, self.today), &used.to_be_bytes())?;
+                Ok(Decision::Allowed { minute, day: day_window(used) })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                let retry = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let minute = Window {
+                    limit: limits.per_minute as u64,
+                    remaining: 0,
+                    reset_secs: (limits.burst as f64 * interval_secs).ceil() as u64,
+                };
+                Ok(Decision::Limited {
+                    kind: LimitKind::PerMinute,
+                    retry_after_secs: retry.max(1),
+                    minute,
+                    day: day_window(used),
+                })
+            }
+        }
+    }
+
+    /// Today's count for `principal`.
+    pub fn used_today(&mut self, principal: &str) -> Result<u64, sled::Error> {
+        self.roll_day()?;
+        Ok(self.day_count(principal)?.count)
+    }
+
+    /// Makes the daily counts durable.
+    pub fn flush(&mut self) -> Result<(), sled::Error> {
+        self.usage.flush()?;
+        Ok(())
+    }
+
+    /// Drops idle state: governor buckets that are full again, and daily counts (already
+    /// flushed) of keys unseen for `idle`. They reload from sled when the key returns.
+    pub fn sweep(&mut self, idle: Duration) -> Result<(), sled::Error> {
+        self.flush()?;
+        for (_, bucket) in self.buckets.values() {
+            bucket.retain_recent();
+            bucket.shrink_to_fit();
+        }
+        self.days.retain(|_, d| d.last_seen.elapsed() < idle);
+        self.days.shrink_to_fit();
+        Ok(())
+    }
+
+    /// Keys currently held in memory (buckets, daily counts).
+    pub fn tracked(&self) -> (usize, usize) {
+        (self.buckets.values().map(|(_, b)| b.len()).sum(), self.days.len())
+    }
+}
+
+/// Owns [`Limits`]. Runs on the system arbiter; each check is a short in-memory
+/// operation, so it does not need a thread of its own.
+pub struct LimiterActor {
+    limits: Limits,
+}
+
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const IDLE_AFTER: Duration = Duration::from_secs(600);
+
+impl LimiterActor {
+    pub fn new(limits: Limits) -> Self {
+        LimiterActor { limits }
+    }
+}
+
+impl Actor for LimiterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(FLUSH_EVERY, |a, _| {
+            if let Err(e) = a.limits.flush() {
+                tracing::error!(error = %e, "cannot persist daily usage");
+            }
+        });
+        ctx.run_interval(SWEEP_EVERY, |a, _| {
+            if let Err(e) = a.limits.sweep(IDLE_AFTER) {
+                tracing::error!(error = %e, "limiter sweep failed");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Err(e) = self.limits.flush() {
+            tracing::error!(error = %e, "cannot persist daily usage at shutdown");
+        }
+    }
+}
+
+pub struct Check {
+    pub principal: String,
+    pub tier: String,
+}
+
+impl Message for Check {
+    type Result = Result<Decision, sled::Error>;
+}
+
+impl Handler<Check> for LimiterActor {
+    type Result = Result<Decision, sled::Error>;
+    fn handle(&mut self, m: Check, _: &mut Context<Self>) -> Self::Result {
+        self.limits.check(&m.principal, &m.tier)
+    }
+}
+
+pub struct UsedToday(pub String);
+
+impl Message for UsedToday {
+    type Result = Result<u64, sled::Error>;
+}
+
+impl Handler<UsedToday> for LimiterActor {
+    type Result = Result<u64, sled::Error>;
+    fn handle(&mut self, m: UsedToday, _: &mut Context<Self>) -> Self::Result {
+        self.limits.used_today(&m.0)
+    }
+}
+
+pub struct FlushUsage;
+
+impl Message for FlushUsage {
+    type Result = Result<(), sled::Error>;
+}
+
+impl Handler<FlushUsage> for LimiterActor {
+    type Result = Result<(), sled::Error>;
+    fn handle(&mut self, _: FlushUsage, _: &mut Context<Self>) -> Self::Result {
+        self.limits.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiers() -> Vec<TierLimits> {
+        vec![TierLimits { tier: "t".into(), per_minute: 60, burst: 3, daily: 5 }]
+    }
+
+    #[test]
+    fn bursts_then_limits_then_quota_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
+        for i in 0..3 {
+            match limits.check("k1", "t").unwrap() {
+                Decision::Allowed { minute, day } => {
+                    assert_eq!(minute.remaining, 2 - i);
+                    assert_eq!(day.remaining, 4 - i);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match limits.check("k1", "t").unwrap() {
+            Decision::Limited { kind: LimitKind::PerMinute, retry_after_secs, .. } => {
+                assert!((1..=2).contains(&retry_after_secs))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another key keeps its own bucket.
+        assert!(matches!(limits.check("k2", "t").unwrap(), Decision::Allowed { .. }));
+        limits.flush().unwrap();
+
+        // A restart keeps today's count: two more requests fit the daily 5, then no more.
+        let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
+        assert_eq!(limits.used_today("k1").unwrap(), 3);
+        assert!(matches!(limits.check("k1", "t").unwrap(), Decision::Allowed { .. }));
+        assert!(matches!(limits.check("k1", "t").unwrap(), Decision::Allowed { .. }));
+        match limits.check("k1", "t").unwrap() {
+            Decision::Limited { kind, .. } => assert_eq!(kind, LimitKind::Daily),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(limits.check("k1", "nope").unwrap(), Decision::Limited { .. }));
+    }
+
+    #[test]
+    fn sweep_forgets_idle_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
+        for i in 0..1000 {
+            limits.check(&format!("ip:{i}"), "t").unwrap();
+        }
+        assert_eq!(limits.tracked().1, 1000);
+        limits.sweep(Duration::ZERO).unwrap();
+        assert_eq!(limits.tracked().1, 0);
+        assert_eq!(limits.used_today("ip:7").unwrap(), 1, "counts survive eviction via sled");
+    }
+}

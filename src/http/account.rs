@@ -1,0 +1,102 @@
+//! `/v1/account`: the calling key's customer, its usage and its keys.
+
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use citecast_actors::actors::{GetCustomer, GetKey, IssueKey, ListKeys, RevokeKey, RotateKey};
+use citecast_actors::limiter::UsedToday;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::guard::Principal;
+use super::params::Params;
+use super::AppState;
+
+/// The customer behind the request's key (the guard has authenticated it).
+fn customer_of(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let p = req.extensions().get::<Principal>().cloned().ok_or(ApiError::Unauthorized)?;
+    if p.customer_id.is_none() {
+        return Err(ApiError::InvalidKey("account endpoints need an API key".into()));
+    }
+    Ok(p)
+}
+
+pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Params::parse(req.query_string(), &[])?;
+    let p = customer_of(&req)?;
+    let id = p.customer_id.clone().unwrap_or_default();
+    let customer = state
+        .engine
+        .store
+        .send(GetCustomer(id.clone()))
+        .await??
+        .ok_or(ApiError::NotFound { what: "customer", id })?;
+    let tier = state.tiers.get(&customer.tier).ok_or_else(|| ApiError::internal("unknown tier"))?;
+    let used = state.engine.limiter.send(UsedToday(p.id.clone())).await?.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({
+        "customer": customer,
+        "tier": tier,
+        "key_id": p.id,
+        "usage_today": { "requests": used, "daily_limit": tier.daily, "remaining": tier.daily.saturating_sub(used) },
+    })))
+}
+
+pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Params::parse(req.query_string(), &[])?;
+    let p = customer_of(&req)?;
+    let keys = state.engine.store.send(ListKeys(p.customer_id.unwrap_or_default())).await??;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({ "keys": keys })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    name: String,
+}
+
+pub async fn create_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<NewKeyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let p = customer_of(&req)?;
+    let msg = IssueKey { customer_id: p.customer_id.unwrap_or_default(), name: body.into_inner().name };
+    let key = state.engine.store.send(msg).await??;
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(
+        json!({ "key": key.key, "secret": key.secret, "note": "the secret is shown once; store it now" }),
+    ))
+}
+
+/// A key of the caller's own customer; another customer's key is reported as unknown.
+async fn own_key(state: &AppState, p: &Principal, key_id: &str) -> Result<(), ApiError> {
+    let key = state.engine.store.send(GetKey(key_id.to_string())).await??;
+    match key {
+        Some(k) if Some(&k.customer_id) == p.customer_id.as_ref() => Ok(()),
+        _ => Err(ApiError::NotFound { what: "API key", id: key_id.to_string() }),
+    }
+}
+
+pub async fn revoke_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = customer_of(&req)?;
+    let key_id = path.into_inner();
+    own_key(&state, &p, &key_id).await?;
+    let key = state.engine.store.send(RevokeKey(key_id)).await??;
+    Ok(HttpResponse::Ok().json(json!({ "key": key })))
+}
+
+pub async fn rotate_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = customer_of(&req)?;
+    let key_id = path.into_inner();
+    own_key(&state, &p, &key_id).await?;
+    let key = state.engine.store.send(RotateKey(key_id)).await??;
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({ "key": key.key, "secret": key.secret, "note": "the old key is revoked" })))
+}

@@ -1,0 +1,177 @@
+//! The OpenAPI 3 document, generated from the same endpoint table that registers the
+//! routes (see [`super::v1_endpoints`]), so a route cannot exist undocumented.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::{cache, AppState, Endpoint};
+use crate::tiers::Group;
+
+pub struct Param {
+    pub name: &'static str,
+    /// `path` or `query`.
+    pub location: &'static str,
+    pub required: bool,
+    /// JSON schema type: `string` or `integer`.
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+pub struct Op {
+    pub method: &'static str,
+    /// OpenAPI path template.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub group: Group,
+    pub params: &'static [Param],
+    /// Description of the JSON request body, if any.
+    pub body: Option<&'static str>,
+    pub success: u16,
+}
+
+pub const fn q(name: &'static str, kind: &'static str, description: &'static str) -> Param {
+    Param { name, location: "query", required: false, kind, description }
+}
+
+pub const fn path(name: &'static str, description: &'static str) -> Param {
+    Param { name, location: "path", required: true, kind: "string", description }
+}
+
+pub const LIMIT: Param = q("limit", "integer", "page size");
+pub const CURSOR: Param = q("cursor", "string", "next_cursor from the previous page");
+
+/// Stable error codes, their status and meaning (also rendered on the docs page).
+pub const ERRORS: &[(&str, u16, &str)] = &[
+    (
+        "invalid_parameter",
+        400,
+        "A query parameter or id is malformed, out of range, unknown or repeated; `parameter` names it.",
+    ),
+    ("invalid_body", 400, "The JSON body is malformed, has unknown fields, or breaks a rule."),
+    ("invalid_api_key", 401, "The key is malformed or unknown."),
+    ("revoked_api_key", 401, "The key was revoked or rotated; use a current key."),
+    ("unauthorized", 401, "An admin call without the server's admin token."),
+    ("tier_not_allowed", 403, "Your tier cannot call this endpoint; the message names one that can."),
+    ("not_found", 404, "No paper, author, customer or key with that id."),
+    ("no_route", 404, "No such endpoint."),
+    ("payload_too_large", 413, "The request body is over the size limit (64 KiB)."),
+    ("rate_limited", 429, "Over your tier's requests per minute; wait `Retry-After` seconds."),
+    ("quota_exceeded", 429, "Over your tier's daily quota; it resets at 00:00 UTC (`Retry-After`)."),
+    ("not_ready", 503, "The server is still loading its data."),
+    ("overloaded", 503, "The server is at capacity; retry after `Retry-After` seconds."),
+    ("timeout", 503, "The request took too long; retry."),
+    ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
+];
+
+fn operation(op: &Op) -> Value {
+    let params: Vec<Value> = op
+        .params
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "in": p.location, "required": p.required,
+                "description": p.description, "schema": { "type": p.kind },
+            })
+        })
+        .collect();
+    let error = json!({ "$ref": "#/components/responses/Error" });
+    let mut responses = Map::new();
+    responses.insert(
+        op.success.to_string(),
+        json!({ "description": "success", "content": { "application/json": {} } }),
+    );
+    for code in ["400", "401", "403", "404", "429", "503"] {
+        responses.insert(code.into(), error.clone());
+    }
+    let mut o = json!({
+        "summary": op.summary,
+        "tags": [op.group.label()],
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(body) = op.body {
+        o["requestBody"] = json!({
+            "required": true, "description": body,
+            "content": { "application/json": { "schema": { "type": "object" } } },
+        });
+    }
+    o
+}
+
+pub fn document(endpoints: &[Endpoint]) -> Value {
+    let mut paths = Map::new();
+    for op in endpoints.iter().flat_map(|e| e.ops.iter()) {
+        let entry = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
+        entry[op.method.to_lowercase()] = operation(op);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "citecast API",
+            "version": "1",
+            "description": "Papers, citations, search and forecasts of which papers become highly cited. \
+                Authenticate with `Authorization: Bearer cc_live_...`; every response carries \
+                RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset.",
+        },
+        "servers": [{ "url": "/" }],
+        "components": {
+            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
+            "responses": { "Error": {
+                "description": "an error: {\"error\":{\"code\",\"message\",\"docs\"}}",
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "properties": { "error": { "type": "object", "required": ["code", "message", "docs"],
+                        "properties": {
+                            "code": { "type": "string", "enum": ERRORS.iter().map(|e| e.0).collect::<Vec<_>>() },
+                            "message": { "type": "string" },
+                            "docs": { "type": "string" },
+                        } } },
+                } } },
+            } },
+        },
+        "security": [{ "apiKey": [] }, {}],
+        "paths": paths,
+    })
+}
+
+pub async fn openapi_json(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Ok(cache::json_value(&req, &document(&super::v1_endpoints()), 3600))
+}
+
+struct DocOp {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    params: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "api_docs.html")]
+struct DocsPage<'a> {
+    ops: Vec<DocOp>,
+    errors: &'static [(&'static str, u16, &'static str)],
+    tiers: &'a [crate::tiers::Tier],
+    anonymous: &'a crate::tiers::Tier,
+}
+
+pub async fn docs_page(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ops = super::v1_endpoints()
+        .iter()
+        .flat_map(|e| e.ops.iter())
+        .map(|o| DocOp {
+            method: o.method,
+            path: o.path,
+            summary: o.summary,
+            params: o
+                .params
+                .iter()
+                .map(|p| format!("{} ({}): {}", p.name, p.location, p.description))
+                .collect(),
+        })
+        .collect();
+    let page = DocsPage { ops, errors: ERRORS, tiers: &state.tiers.tiers, anonymous: &state.tiers.anonymous };
+    let html = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
