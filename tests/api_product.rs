@@ -1,0 +1,394 @@
+//! The API as a product: keys, tiers, rate limits, caching headers, load shedding,
+//! deprecation headers and the OpenAPI document, on the real `App`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::{test, web, App};
+use citecast::config::{Config, Deprecation};
+use citecast::http::{self, AppState};
+use citecast::operator::{self, OpRequest};
+use citecast::tiers::{Group, Tier, Tiers};
+use citecast_actors::actors::IngestFiles;
+use citecast_actors::Engine;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn tier(id: &str, per_minute: u32, burst: u32, daily: u64, endpoints: &[Group]) -> Tier {
+    Tier {
+        id: id.into(),
+        name: id[..1].to_uppercase() + &id[1..],
+        per_minute,
+        burst,
+        daily,
+        max_batch: 10,
+        endpoints: endpoints.to_vec(),
+        price_monthly_usd: Some(0),
+        price_annual_usd: Some(0),
+    }
+}
+
+/// Small limits so floods are quick to provoke.
+fn test_tiers() -> Tiers {
+    use Group::*;
+    let all = [Papers, Search, Authors, Forecasts, Account, Meta];
+    Tiers {
+        anonymous: tier("anonymous", 60, 5, 1000, &[Papers, Search, Authors, Meta]),
+        tiers: vec![
+            tier("small", 60, 5, 1000, &all),
+            tier("daily", 6000, 100, 3, &all),
+            tier("big", 6000, 1000, 100_000, &all),
+        ],
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: web::Data<AppState>,
+}
+
+impl Harness {
+    async fn new(adjust: impl FnOnce(&mut Config)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path().to_path_buf());
+        config.tiers = test_tiers();
+        adjust(&mut config);
+        let engine = Engine::start(&config.engine()).unwrap();
+        let paths = vec![fixture("papers.jsonl"), fixture("citations.tsv.gz")];
+        engine.ingest.send(IngestFiles { paths, progress: None }).await.unwrap().unwrap();
+        let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
+        state.ready.store(true, Ordering::Release);
+        Harness { _dir: dir, state }
+    }
+
+    /// A new customer on `tier`; returns (customer id, key id, secret).
+    async fn customer(&self, tier: &str) -> (String, String, String) {
+        let op = OpRequest::AddCustomer {
+            name: "C".into(),
+            email: "c@example.org".into(),
+            tier: Some(tier.into()),
+        };
+        let v = operator::execute(&self.state.engine, &self.state.tiers, op).await.unwrap();
+        (
+            v["customer"]["id"].as_str().unwrap().into(),
+            v["key"]["id"].as_str().unwrap().into(),
+            v["secret"].as_str().unwrap().into(),
+        )
+    }
+}
+
+macro_rules! app {
+    ($h:expr) => {
+        test::init_service(App::new().configure(|c| http::configure(c, $h.state.clone()))).await
+    };
+}
+
+async fn parts(resp: ServiceResponse) -> (u16, actix_web::http::header::HeaderMap, Value) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = test::read_body(resp).await;
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn req(method: &str, uri: &str, key: Option<&str>) -> test::TestRequest {
+    let r = match method {
+        "POST" => test::TestRequest::post(),
+        "DELETE" => test::TestRequest::delete(),
+        _ => test::TestRequest::get(),
+    }
+    .uri(uri);
+    match key {
+        Some(k) => r.insert_header(("authorization", format!("Bearer {k}"))),
+        None => r,
+    }
+}
+
+/// Calls the app; errors raised by middleware become their rendered responses, as the
+/// real server sends them.
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        match test::try_call_service(&$app, $req.to_request()).await {
+            Ok(resp) => parts(resp.map_into_boxed_body()).await,
+            Err(e) => {
+                let resp = e.error_response();
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap_or_default();
+                (status, headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+            }
+        }
+    }};
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[actix_web::test]
+async fn keys_are_checked_and_every_bad_key_gets_a_clear_401() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, key_id, secret) = h.customer("big").await;
+
+    let (status, headers, _) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("ratelimit-limit").unwrap(), "6000");
+
+    // No key: anonymous, with its own (smaller) limits in the headers.
+    let (status, headers, _) = call!(app, req("GET", "/v1/papers/9711200", None));
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("ratelimit-limit").unwrap(), "60");
+    // Anonymous callers may not use account endpoints.
+    let (status, _, body) = call!(app, req("GET", "/v1/account", None));
+    assert_eq!((status, code(&body)), (403, "tier_not_allowed"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("API key"));
+
+    for bad in ["", "nonsense", "cc_live_", "cc_live_doesnotexist000000000000000000"] {
+        let (status, headers, body) = call!(app, req("GET", "/v1/papers/9711200", Some(bad)));
+        assert_eq!((status, code(&body)), (401, "invalid_api_key"), "{bad:?}: {body}");
+        assert!(headers.contains_key("www-authenticate"));
+        assert!(body["error"]["docs"].as_str().unwrap().contains("#error-invalid_api_key"));
+    }
+    let r = test::TestRequest::get().uri("/v1/papers/9711200").insert_header(("authorization", "Basic abc"));
+    let (status, _, body) = call!(app, r);
+    assert_eq!((status, code(&body)), (401, "invalid_api_key"));
+    let r = test::TestRequest::get().uri("/v1/papers/9711200").insert_header(("x-api-key", secret.as_str()));
+    let (status, _, _) = call!(app, r);
+    assert_eq!(status, 200, "X-API-Key works too");
+
+    // Revoke through the account API: the key stops working at once.
+    let (status, _, body) = call!(app, req("DELETE", &format!("/v1/account/keys/{key_id}"), Some(&secret)));
+    assert_eq!(status, 200, "{body}");
+    assert!(body["key"]["revoked"].is_i64());
+    let (status, _, body) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    assert_eq!((status, code(&body)), (401, "revoked_api_key"), "{body}");
+}
+
+#[actix_web::test]
+async fn account_shows_usage_and_manages_keys() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (customer, key_id, secret) = h.customer("big").await;
+    let (_, other_key, _) = h.customer("big").await;
+
+    call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    let (status, headers, body) = call!(app, req("GET", "/v1/account", Some(&secret)));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    assert_eq!(body["customer"]["id"], customer);
+    assert_eq!(body["tier"]["id"], "big");
+    assert_eq!(body["usage_today"]["requests"], 2);
+
+    let (status, _, body) = call!(
+        app,
+        req("POST", "/v1/account/keys", Some(&secret)).set_json(serde_json::json!({"name": "ci"}))
+    );
+    assert_eq!(status, 201, "{body}");
+    let second = body["secret"].as_str().unwrap().to_string();
+    let (_, _, body) = call!(app, req("GET", "/v1/account/keys", Some(&second)));
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(!body.to_string().contains(&secret[12..]), "listings never show secrets");
+
+    // Rotation: a new secret; the old one is refused.
+    let (status, _, body) =
+        call!(app, req("POST", &format!("/v1/account/keys/{key_id}/rotate"), Some(&second)));
+    assert_eq!(status, 201, "{body}");
+    let rotated = body["secret"].as_str().unwrap().to_string();
+    assert_eq!(call!(app, req("GET", "/v1/account", Some(&rotated))).0, 200);
+    assert_eq!(call!(app, req("GET", "/v1/account", Some(&secret))).0, 401);
+
+    // Another customer's key is not yours to revoke.
+    let (status, _, body) =
+        call!(app, req("DELETE", &format!("/v1/account/keys/{other_key}"), Some(&rotated)));
+    assert_eq!((status, code(&body)), (404, "not_found"));
+
+    // Bodies: oversized, malformed, unknown fields, wrong content.
+    let big = serde_json::json!({ "name": "x".repeat(100 * 1024) });
+    let (status, _, body) = call!(app, req("POST", "/v1/account/keys", Some(&rotated)).set_json(big));
+    assert_eq!((status, code(&body)), (413, "payload_too_large"), "{body}");
+    let r = req("POST", "/v1/account/keys", Some(&rotated))
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{\"name\":");
+    let (status, _, body) = call!(app, r);
+    assert_eq!((status, code(&body)), (400, "invalid_body"));
+    let r = req("POST", "/v1/account/keys", Some(&rotated))
+        .set_json(serde_json::json!({"name": "a", "admin": true}));
+    let (status, _, body) = call!(app, r);
+    assert_eq!((status, code(&body)), (400, "invalid_body"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("unknown field"), "{body}");
+    let r = req("POST", "/v1/account/keys", Some(&rotated)).set_json(serde_json::json!({"name": "  "}));
+    assert_eq!(call!(app, r).0, 400);
+}
+
+#[actix_web::test]
+async fn a_flooding_key_gets_429s_while_another_keeps_full_service() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, _, noisy) = h.customer("small").await;
+    let (_, _, quiet) = h.customer("small").await;
+
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = call!(app, req("GET", "/v1/papers/9711200", Some(&noisy)));
+        if r.0 == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.0, 200);
+    }
+    let (_, headers, body) = limited.expect("the burst of 5 runs out within 20 requests");
+    assert_eq!(code(&body), "rate_limited");
+    assert_eq!(body["error"]["limit"], "per_minute");
+    assert_eq!(body["error"]["tier"], "small");
+    assert_eq!(body["error"]["upgrade_tier"], "big");
+    let retry: u64 = headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(headers.get("ratelimit-remaining").unwrap(), "0");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("60 requests per minute") && message.contains("Big"), "{message}");
+
+    // The other key of the same tier is unaffected.
+    for _ in 0..5 {
+        assert_eq!(call!(app, req("GET", "/v1/papers/9711200", Some(&quiet))).0, 200);
+    }
+}
+
+#[actix_web::test]
+async fn the_daily_quota_is_enforced_until_midnight() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, _, secret) = h.customer("daily").await;
+    for _ in 0..3 {
+        assert_eq!(call!(app, req("GET", "/v1/papers/9711200", Some(&secret))).0, 200);
+    }
+    let (status, headers, body) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    assert_eq!((status, code(&body)), (429, "quota_exceeded"), "{body}");
+    assert_eq!(body["error"]["limit"], "daily");
+    let retry: u64 = headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry));
+    assert_eq!(headers.get("x-daily-quota-remaining").unwrap(), "0");
+}
+
+#[actix_web::test]
+async fn etags_answer_304_and_change_with_the_data() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, _, secret) = h.customer("big").await;
+    for uri in [
+        "/v1/papers/9711200",
+        "/v1/search?q=black+hole",
+        "/v1/authors/maldacena_j",
+        "/v1/papers/9711200/citations",
+    ] {
+        let (status, headers, _) = call!(app, req("GET", uri, Some(&secret)));
+        assert_eq!(status, 200);
+        let etag = headers.get("etag").unwrap().to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+        assert!(headers.get("cache-control").unwrap().to_str().unwrap().starts_with("public, max-age="));
+        let r = req("GET", uri, Some(&secret)).insert_header(("if-none-match", etag.as_str()));
+        let resp = test::call_service(&app, r.to_request()).await;
+        assert_eq!(resp.status().as_u16(), 304, "{uri}");
+        assert_eq!(resp.headers().get("etag").unwrap().to_str().unwrap(), etag);
+        let r = req("GET", uri, Some(&secret)).insert_header(("if-none-match", "\"other\""));
+        assert_eq!(call!(app, r).0, 200);
+    }
+
+    // New data: the cached paper is re-rendered and its ETag changes.
+    let (_, headers, before) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    let old = headers.get("etag").unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.jsonl");
+    std::fs::write(&file, r#"{"id":"z/1","title":"t","authors":["A. B"],"submitted_utc":"2003-05-02","references":["9711200"]}"#).unwrap();
+    h.state.engine.ingest.send(IngestFiles { paths: vec![file], progress: None }).await.unwrap().unwrap();
+    let (_, headers, after) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    assert_ne!(headers.get("etag").unwrap(), &old);
+    assert_eq!(
+        after["citations"]["total"].as_u64().unwrap(),
+        before["citations"]["total"].as_u64().unwrap() + 1
+    );
+}
+
+#[actix_web::test]
+async fn saturation_sheds_load_with_503_but_health_stays_up() {
+    let h = Harness::new(|c| c.max_in_flight = 0).await;
+    let app = app!(h);
+    let (status, headers, body) = call!(app, req("GET", "/v1/papers/9711200", None));
+    assert_eq!((status, code(&body)), (503, "overloaded"), "{body}");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    assert_eq!(call!(app, req("GET", "/healthz", None)).0, 200);
+    assert_eq!(call!(app, req("GET", "/readyz", None)).0, 200);
+}
+
+#[actix_web::test]
+async fn deprecated_routes_say_so_in_headers() {
+    let h = Harness::new(|c| {
+        c.deprecations = vec![Deprecation {
+            path_prefix: "/v1/authors".into(),
+            deprecated_at: 1_790_000_000,
+            sunset_at: 1_810_000_000,
+            link: "https://example.org/migrate".into(),
+        }]
+    })
+    .await;
+    let app = app!(h);
+    let (_, headers, _) = call!(app, req("GET", "/v1/authors/maldacena_j", None));
+    assert_eq!(headers.get("deprecation").unwrap(), "@1790000000");
+    assert!(headers.get("sunset").unwrap().to_str().unwrap().ends_with("GMT"));
+    assert!(headers.get("link").unwrap().to_str().unwrap().contains("rel=\"deprecation\""));
+    let (_, headers, _) = call!(app, req("GET", "/v1/papers/9711200", None));
+    assert!(headers.get("deprecation").is_none());
+}
+
+#[actix_web::test]
+async fn every_route_is_in_the_openapi_document() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, key_id, secret) = h.customer("big").await;
+    let (status, _, doc) = call!(app, req("GET", "/v1/openapi.json", None));
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+
+    let endpoints = http::v1_endpoints();
+    let mut documented = 0;
+    for e in &endpoints {
+        assert!(!e.ops.is_empty(), "{} has no documentation", e.path);
+        for op in e.ops {
+            documented += 1;
+            let entry = &paths[op.path][op.method.to_lowercase()];
+            assert!(entry["summary"].as_str().is_some_and(|s| !s.is_empty()), "{} {}", op.method, op.path);
+            // Every {param} in the template is declared as a path parameter.
+            for name in op.path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+                assert!(
+                    op.params.iter().any(|p| p.name == name && p.location == "path"),
+                    "{}: {name}",
+                    op.path
+                );
+            }
+            // And the documented route answers (anything but "no such endpoint").
+            let uri = op
+                .path
+                .replace("{id}", "hep-th/9711200")
+                .replace("{key}", "maldacena_j")
+                .replace("{key_id}", &key_id);
+            let uri = if uri == "/v1/search" { "/v1/search?q=string".to_string() } else { uri };
+            let (status, _, body) = call!(app, req(op.method, &uri, Some(&secret)));
+            assert_ne!(code(&body), "no_route", "{} {uri} -> {status}", op.method);
+        }
+    }
+    let in_doc: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(in_doc, documented);
+
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/v1/docs").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    for (code, _, _) in http::openapi::ERRORS {
+        assert!(html.contains(&format!("id=\"error-{code}\"")), "{code}");
+    }
+    assert!(html.contains("/v1/papers/{id}/citations") && html.contains("Deprecation"));
+}
