@@ -78,6 +78,17 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
+/// Seconds after midnight of a `YYYY-MM-DDTHH:MM:SS[Z]` timestamp; `None` without a time.
+pub fn parse_time_of_day(s: &str) -> Option<u32> {
+    let (_, time) = s.trim().split_once(['T', ' '])?;
+    let time = time.trim_end_matches('Z');
+    let mut parts = time.splitn(3, ':');
+    let h: u32 = parse_digits(parts.next()?, 2)?;
+    let m: u32 = parse_digits(parts.next()?, 2)?;
+    let sec: u32 = parts.next().map(|x| parse_digits(x.get(..2)?, 2)).unwrap_or(Some(0))?;
+    (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec.min(59))
+}
+
 /// Today's day number from the system clock.
 pub fn today() -> Day {
     let secs =
@@ -106,6 +117,9 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert!(parse("2000-02-29").is_some());
+        assert_eq!(parse_time_of_day("1991-12-31T23:54:17Z"), Some(23 * 3600 + 54 * 60 + 17));
+        assert_eq!(parse_time_of_day("1991-12-31"), None);
+        assert_eq!(parse_time_of_day("1991-12-31T25:00:00Z"), None);
         assert!(parse("1900-02-29").is_none());
     }
 }

@@ -284,8 +284,9 @@ fn parse_paper(line: &str) -> Result<(Paper, Vec<String>), String> {
     if authors.is_empty() {
         return Err("no usable author: give \"authors\" as a non-empty array of names".into());
     }
-    let submitted =
-        check_date("submitted_utc", r.submitted_utc.as_deref().ok_or("submitted_utc is missing")?)?;
+    let submitted_text = r.submitted_utc.as_deref().ok_or("submitted_utc is missing")?;
+    let submitted = check_date("submitted_utc", submitted_text)?;
+    let submitted_secs = dates::parse_time_of_day(submitted_text);
     let revised =
         r.revised_utc.iter().map(|s| check_date("revised_utc", s)).collect::<Result<Vec<_>, _>>()?;
     for reference in &r.references {
@@ -297,6 +298,7 @@ fn parse_paper(line: &str) -> Result<(Paper, Vec<String>), String> {
         title,
         authors,
         submitted,
+        submitted_secs,
         revised,
         abstract_text: clean(r.abstract_text).unwrap_or_default(),
         subject: clean(r.subj_class),

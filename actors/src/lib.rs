@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod actors;
 pub mod codec;
 pub mod dates;
+pub mod forecast;
 pub mod index;
 pub mod ingest;
 pub mod limiter;

@@ -23,6 +23,8 @@ pub struct Paper {
     pub authors: Vec<AuthorRef>,
     /// Day of the first (v1) submission.
     pub submitted: Day,
+    /// Seconds after midnight UTC of the first submission, when the source gives a time.
+    pub submitted_secs: Option<u32>,
     /// Days of later revisions, if any.
     pub revised: Vec<Day>,
     pub abstract_text: String,

@@ -732,6 +732,7 @@ mod tests {
                 .map(|a| AuthorRef { raw: a.to_string(), display: a.to_string(), key: a.to_lowercase() })
                 .collect(),
             submitted: day,
+            submitted_secs: None,
             revised: vec![],
             abstract_text: "abstract".into(),
             subject: None,
