@@ -4,4 +4,5 @@
 pub mod corpus;
 pub mod linear;
 pub mod metrics;
+pub mod report;
 pub mod task;

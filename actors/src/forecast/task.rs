@@ -108,9 +108,9 @@ impl Labels {
             })
             .collect();
         let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        for p in 0..n {
-            if corpus.day[p] <= last {
-                by_year.entry(dates::year_of(corpus.day[p])).or_default().push(count[p]);
+        for (&day, &c) in corpus.day.iter().zip(&count) {
+            if day <= last {
+                by_year.entry(dates::year_of(day)).or_default().push(c);
             }
         }
         let thresholds: BTreeMap<i32, f64> = by_year
