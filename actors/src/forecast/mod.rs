@@ -2,7 +2,9 @@
 //! a date, models, evaluation and the versioned model registry.
 
 pub mod corpus;
+pub mod features;
 pub mod linear;
 pub mod metrics;
 pub mod report;
 pub mod task;
+pub mod text;

@@ -1,0 +1,552 @@
+//! Features of a paper as of a date. Every feature reads only data dated on or before
+//! the as-of date `A` (papers submitted by `A`, citations made by `A`), and the text
+//! vocabulary and embedding are fitted on training papers only; `tests/leakage.rs`
+//! proves it by comparing against a corpus truncated at `A`. Definitions and the reason
+//! each cannot leak are in `docs/features.md`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::corpus::{Corpus, PaperNo};
+use super::task::{self, Labels, Mode};
+use super::text::{self, TextModel};
+use crate::dates::{self, Day};
+
+/// Feature groups, for ablations and the documentation.
+pub const GROUPS: &[&str] = &["author", "network", "velocity", "topic", "references", "temporal"];
+
+/// (name, group) of every feature a mode uses, in model input order. At most 50 each.
+pub fn feature_names(mode: Mode) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&str, &str)> = Vec::new();
+    if mode == Mode::Early {
+        v.extend([
+            ("e_c30", "velocity"),
+            ("e_c91", "velocity"),
+            ("e_c182", "velocity"),
+            ("e_acc", "velocity"),
+            ("e_nonself", "velocity"),
+            ("e_selfshare", "velocity"),
+            ("e_cit_auth", "velocity"),
+            ("e_citer_prom_max", "velocity"),
+            ("e_citer_prom_mean", "velocity"),
+            ("e_citer_cit_sum", "velocity"),
+            ("e_coh_p90", "velocity"),
+            ("e_rel_p90", "velocity"),
+            ("e_rel_mean", "velocity"),
+            ("e_rank", "velocity"),
+        ]);
+    }
+    v.extend([
+        ("a_sum_citrec", "author"),
+        ("a_max_citrec", "author"),
+        ("a_max_cit", "author"),
+        ("a_max_h", "author"),
+        ("a_max_np", "author"),
+        ("a_max_age", "author"),
+        ("a_sum_hi", "author"),
+        ("a_sum_hi182", "author"),
+        ("a_max_e182mean", "author"),
+        ("a_max_r182mean", "author"),
+        ("n_auth", "author"),
+        ("frac_new_auth", "author"),
+        ("co_deg_max", "network"),
+        ("co_deg_sum", "network"),
+        ("co_collab_max", "network"),
+        ("co_collab_sum", "network"),
+        ("n_refs", "references"),
+        ("ref_cit_mean", "references"),
+        ("ref_rcit_mean", "references"),
+        ("ref_rcit_max", "references"),
+        ("ref_rcit_sum", "references"),
+        ("ref_age_med", "references"),
+        ("ref_frac_recent", "references"),
+        ("ref_frac_hot", "references"),
+        ("t_heat_mean", "topic"),
+        ("t_heat_top5", "topic"),
+        ("t_growth_mean", "topic"),
+        ("t_pop_mean", "topic"),
+        ("t_frac_new", "topic"),
+        ("t_topic_age", "topic"),
+    ]);
+    let emb = if mode == Mode::Early { 2 } else { text::EMBED_DIMS };
+    v.extend(EMBED_NAMES.iter().take(emb).map(|n| (*n, "topic")));
+    v.extend([
+        ("n_terms", "topic"),
+        ("abs_len", "topic"),
+        ("doy", "temporal"),
+        ("tod_sin1", "temporal"),
+        ("tod_cos1", "temporal"),
+        ("tod_sin2", "temporal"),
+        ("tod_cos2", "temporal"),
+    ]);
+    if mode == Mode::AtPublication {
+        v.extend([("title_len", "temporal"), ("weekend", "temporal")]);
+    } else {
+        // Early forecasts lean on velocity; these add little there and keep it within 50.
+        v.retain(|(n, _)| !["a_max_np", "a_max_age", "co_deg_sum", "co_collab_sum"].contains(n));
+    }
+    debug_assert!(v.len() <= 50);
+    v
+}
+
+const EMBED_NAMES: [&str; 6] = ["emb0", "emb1", "emb2", "emb3", "emb4", "emb5"];
+
+/// The as-of date for a paper submitted on `t0`: the day before for `at_publication`
+/// (nothing from its own day, so same-day papers don't see each other), `t0 + 182` for
+/// `early`.
+pub fn cutoff(mode: Mode, t0: Day) -> Day {
+    match mode {
+        Mode::AtPublication => t0 - 1,
+        Mode::Early => t0 + task::EARLY_DAYS,
+    }
+}
+
+/// Per-term statistics of the year before the start of one month.
+struct TermSnapshot {
+    /// Smoothed mean log-citations of the window's papers containing the term, minus the
+    /// window mean ("is this term in well-cited papers lately").
+    heat: Vec<f32>,
+    /// log((df last 182 days + 1) / (df the 183 days before + 1)).
+    growth: Vec<f32>,
+    df: Vec<u32>,
+}
+
+/// Everything derived from the corpus once, so one paper's features take microseconds.
+pub struct FeatureContext<'a> {
+    pub corpus: &'a Corpus,
+    pub text: &'a TextModel,
+    labels: Labels,
+    /// Citations in the first 182 days.
+    c182: Vec<u32>,
+    /// Mid-rank of `c182` among papers of the preceding year (known at t0 + 182).
+    r182: Vec<f32>,
+    /// Term ids per paper (from the fitted vocabulary).
+    terms: Vec<Vec<u32>>,
+    /// Per term: days of the papers containing it, ascending.
+    term_days: Vec<Vec<Day>>,
+    snapshots: Mutex<HashMap<Day, Arc<TermSnapshot>>>,
+}
+
+fn log1p(x: f64) -> f64 {
+    x.ln_1p()
+}
+
+fn month_start(day: Day) -> Day {
+    let (y, m, _) = dates::to_ymd(day);
+    dates::from_ymd(y, m, 1)
+}
+
+impl<'a> FeatureContext<'a> {
+    pub fn new(corpus: &'a Corpus, text: &'a TextModel) -> FeatureContext<'a> {
+        let n = corpus.len();
+        let labels = Labels::compute(corpus);
+        let c182: Vec<u32> = (0..n)
+            .map(|p| corpus.citations_by(p as PaperNo, corpus.day[p] + task::EARLY_DAYS) as u32)
+            .collect();
+        // Papers are in date order, so each cohort is a contiguous range.
+        let mut r182 = vec![0.5f32; n];
+        for p in 0..n {
+            let lo = corpus.day.partition_point(|d| *d < corpus.day[p] - 365);
+            let hi = corpus.day.partition_point(|d| *d <= corpus.day[p]);
+            let w = &c182[lo..hi];
+            let below = w.iter().filter(|c| **c < c182[p]).count() as f32;
+            let equal = w.iter().filter(|c| **c == c182[p]).count() as f32;
+            r182[p] = (below + 0.5 * equal) / w.len().max(1) as f32;
+        }
+        let terms: Vec<Vec<u32>> =
+            (0..n).map(|p| text.term_ids(&corpus.title[p], &corpus.abstract_text[p])).collect();
+        let mut term_days = vec![Vec::new(); text.vocab_len()];
+        for (p, ts) in terms.iter().enumerate() {
+            for &t in ts {
+                term_days[t as usize].push(corpus.day[p]);
+            }
+        }
+        FeatureContext {
+            corpus,
+            text,
+            labels,
+            c182,
+            r182,
+            terms,
+            term_days,
+            snapshots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Term statistics over papers submitted in the year before `start` (a month start).
+    fn snapshot(&self, start: Day) -> Arc<TermSnapshot> {
+        if let Some(s) = self.snapshots.lock().expect("snapshot lock").get(&start) {
+            return s.clone();
+        }
+        let c = self.corpus;
+        let lo = c.day.partition_point(|d| *d < start - 365);
+        let hi = c.day.partition_point(|d| *d < start);
+        let mid = c.day.partition_point(|d| *d < start - 182);
+        let v = self.text.vocab_len();
+        let mut df = vec![0u32; v];
+        let mut recent = vec![0u32; v];
+        let mut sum = vec![0f64; v];
+        let lc: Vec<f64> = (lo..hi).map(|p| log1p(c.citations_by(p as PaperNo, start - 1) as f64)).collect();
+        let mu = if lc.is_empty() { 0.0 } else { lc.iter().sum::<f64>() / lc.len() as f64 };
+        for p in lo..hi {
+            for &t in &self.terms[p] {
+                df[t as usize] += 1;
+                sum[t as usize] += lc[p - lo];
+                if p >= mid {
+                    recent[t as usize] += 1;
+                }
+            }
+        }
+        let heat = (0..v).map(|t| ((sum[t] + 10.0 * mu) / (df[t] as f64 + 10.0) - mu) as f32).collect();
+        let growth = (0..v)
+            .map(|t| (((recent[t] + 1) as f64) / ((df[t] - recent[t] + 1) as f64)).ln() as f32)
+            .collect();
+        let snap = Arc::new(TermSnapshot { heat, growth, df });
+        self.snapshots.lock().expect("snapshot lock").insert(start, snap.clone());
+        snap
+    }
+
+    /// Statistics of one author's papers before the cutoff (excluding the paper itself).
+    fn author_stats(&self, author: u32, a: Day, exclude: PaperNo) -> AuthorStats {
+        let c = self.corpus;
+        let papers = &c.author_papers[author as usize];
+        let k = papers.partition_point(|&q| c.day[q as usize] <= a);
+        let mut s = AuthorStats::default();
+        let mut counts = Vec::new();
+        let (mut e182, mut r182) = (Vec::new(), Vec::new());
+        for &q in &papers[..k] {
+            if q == exclude {
+                continue;
+            }
+            let qd = c.day[q as usize];
+            let cites = c.citations_by(q, a);
+            counts.push(cites);
+            s.papers += 1.0;
+            s.citations += cites as f64;
+            s.recent_citations += c.citations_between(q, a - 364, a) as f64;
+            if qd + task::EARLY_DAYS <= a {
+                e182.push(self.c182[q as usize] as f64);
+                r182.push(self.r182[q as usize] as f64);
+                if self.r182[q as usize] >= 0.9 {
+                    s.hi182 += 1.0;
+                }
+            }
+            // A paper's label is public once its year's 730-day window has closed.
+            let known = dates::from_ymd(dates::year_of(qd), 12, 31) + task::LABEL_WINDOW + 1;
+            if known <= a && self.labels.label[q as usize] == Some(true) {
+                s.high_impact += 1.0;
+            }
+            if s.first_day.is_none() {
+                s.first_day = Some(qd);
+            }
+        }
+        counts.sort_unstable_by(|x, y| y.cmp(x));
+        s.max_citations = counts.first().copied().unwrap_or(0) as f64;
+        s.h_index = counts.iter().enumerate().take_while(|(i, c)| **c > *i).count() as f64;
+        s.age_years = s.first_day.map(|d| (a - d) as f64 / 365.0).unwrap_or(0.0);
+        s.e182_mean = mean(&e182);
+        s.r182_mean = mean(&r182);
+        s
+    }
+
+    /// Co-authors of `author` on papers dated by `a`.
+    fn coauthors(&self, author: u32, a: Day) -> HashSet<u32> {
+        let c = self.corpus;
+        let mut out = HashSet::new();
+        for &q in &c.author_papers[author as usize] {
+            if c.day[q as usize] > a {
+                break;
+            }
+            out.extend(c.authors[q as usize].iter().copied().filter(|&x| x != author));
+        }
+        out
+    }
+
+    /// Citations received by `author`'s papers by `a`.
+    fn author_citations(&self, author: u32, a: Day) -> f64 {
+        let c = self.corpus;
+        c.author_papers[author as usize]
+            .iter()
+            .take_while(|&&q| c.day[q as usize] <= a)
+            .map(|&q| c.citations_by(q, a) as f64)
+            .sum()
+    }
+
+    /// The features of paper `p` in `mode`, in [`feature_names`] order.
+    pub fn features(&self, p: PaperNo, mode: Mode) -> Vec<f32> {
+        let c = self.corpus;
+        let pi = p as usize;
+        let t0 = c.day[pi];
+        let a = cutoff(mode, t0);
+        let mut f: HashMap<&'static str, f64> = HashMap::with_capacity(64);
+
+        // Authors.
+        let authors = &c.authors[pi];
+        let stats: Vec<AuthorStats> = authors.iter().map(|&au| self.author_stats(au, a, p)).collect();
+        let max = |g: &dyn Fn(&AuthorStats) -> f64| stats.iter().map(g).fold(0.0, f64::max);
+        let sum = |g: &dyn Fn(&AuthorStats) -> f64| stats.iter().map(g).sum::<f64>();
+        f.insert("a_sum_citrec", log1p(sum(&|s| s.recent_citations)));
+        f.insert("a_max_citrec", log1p(max(&|s| s.recent_citations)));
+        f.insert("a_max_cit", log1p(max(&|s| s.citations)));
+        f.insert("a_max_h", max(&|s| s.h_index));
+        f.insert("a_max_np", log1p(max(&|s| s.papers)));
+        f.insert("a_max_age", max(&|s| s.age_years));
+        f.insert("a_sum_hi", sum(&|s| s.high_impact));
+        f.insert("a_sum_hi182", sum(&|s| s.hi182));
+        f.insert("a_max_e182mean", log1p(max(&|s| s.e182_mean)));
+        f.insert("a_max_r182mean", max(&|s| s.r182_mean));
+        f.insert("n_auth", log1p(authors.len() as f64));
+        let new = stats.iter().filter(|s| s.papers == 0.0).count() as f64;
+        f.insert("frac_new_auth", if authors.is_empty() { 0.0 } else { new / authors.len() as f64 });
+
+        // Co-authorship network as of the cutoff: degree centrality and the citations
+        // collected by each author's collaborators.
+        let (mut deg_max, mut deg_sum, mut col_max, mut col_sum) = (0.0f64, 0.0, 0.0f64, 0.0);
+        for &au in authors {
+            let co = self.coauthors(au, a);
+            let collab: f64 = co.iter().map(|&x| self.author_citations(x, a)).sum();
+            deg_max = deg_max.max(co.len() as f64);
+            deg_sum += co.len() as f64;
+            col_max = col_max.max(collab);
+            col_sum += collab;
+        }
+        f.insert("co_deg_max", log1p(deg_max));
+        f.insert("co_deg_sum", log1p(deg_sum));
+        f.insert("co_collab_max", log1p(col_max));
+        f.insert("co_collab_sum", log1p(col_sum));
+
+        // References dated by the cutoff.
+        let refs: Vec<PaperNo> = c.refs[pi].iter().copied().filter(|&r| c.day[r as usize] <= a).collect();
+        f.insert("n_refs", log1p(refs.len() as f64));
+        if refs.is_empty() {
+            for k in [
+                "ref_cit_mean",
+                "ref_rcit_mean",
+                "ref_rcit_max",
+                "ref_rcit_sum",
+                "ref_frac_recent",
+                "ref_frac_hot",
+            ] {
+                f.insert(k, 0.0);
+            }
+            f.insert("ref_age_med", 3.0);
+        } else {
+            let rc: Vec<f64> = refs.iter().map(|&r| c.citations_by(r, a) as f64).collect();
+            let rrc: Vec<f64> = refs.iter().map(|&r| c.citations_between(r, a - 364, a) as f64).collect();
+            let mut age: Vec<f64> = refs.iter().map(|&r| (t0 - c.day[r as usize]) as f64 / 365.0).collect();
+            age.sort_by(f64::total_cmp);
+            let n = refs.len() as f64;
+            f.insert("ref_cit_mean", rc.iter().map(|x| log1p(*x)).sum::<f64>() / n);
+            f.insert("ref_rcit_mean", rrc.iter().map(|x| log1p(*x)).sum::<f64>() / n);
+            f.insert("ref_rcit_max", log1p(rrc.iter().copied().fold(0.0, f64::max)));
+            f.insert("ref_rcit_sum", log1p(rrc.iter().sum()));
+            f.insert("ref_age_med", median(&age));
+            f.insert("ref_frac_recent", age.iter().filter(|x| **x <= 1.0).count() as f64 / n);
+            f.insert("ref_frac_hot", rrc.iter().filter(|x| **x >= 20.0).count() as f64 / n);
+        }
+
+        // Topic: the paper's terms in the year before the month of the cutoff.
+        let terms = &self.terms[pi];
+        let snap = self.snapshot(month_start(a));
+        let known: Vec<u32> = terms.iter().copied().filter(|&t| snap.df[t as usize] >= 3).collect();
+        let mut heat: Vec<f64> = known.iter().map(|&t| snap.heat[t as usize] as f64).collect();
+        heat.sort_by(f64::total_cmp);
+        f.insert("t_heat_mean", mean(&heat));
+        f.insert("t_heat_top5", mean(&heat[heat.len().saturating_sub(5)..]));
+        let growth: Vec<f64> = known.iter().map(|&t| snap.growth[t as usize] as f64).collect();
+        f.insert("t_growth_mean", mean(&growth));
+        let pop: Vec<f64> = terms.iter().map(|&t| log1p(snap.df[t as usize] as f64)).collect();
+        f.insert("t_pop_mean", mean(&pop));
+        let unseen = terms.iter().filter(|&&t| snap.df[t as usize] == 0).count() as f64;
+        f.insert("t_frac_new", if terms.is_empty() { 0.0 } else { unseen / terms.len() as f64 });
+        // Years since each term first appeared (by the cutoff), capped at 5.
+        let ages: Vec<f64> = terms
+            .iter()
+            .map(|&t| {
+                let days = &self.term_days[t as usize];
+                match days.first() {
+                    Some(&d0) if d0 <= a => ((a - d0) as f64 / 365.0).min(5.0),
+                    _ => 0.0,
+                }
+            })
+            .collect();
+        f.insert("t_topic_age", mean(&ages));
+        let emb = self.text.embed(&c.title[pi], &c.abstract_text[pi]);
+        for (i, name) in EMBED_NAMES.iter().enumerate() {
+            f.insert(name, emb.get(i).copied().unwrap_or(0.0) as f64);
+        }
+        f.insert("n_terms", log1p(terms.len() as f64));
+        f.insert("abs_len", log1p(c.abstract_text[pi].split_whitespace().count() as f64));
+        f.insert("title_len", c.title[pi].split_whitespace().count() as f64);
+
+        // Temporal.
+        let (y, _, _) = dates::to_ymd(t0);
+        f.insert("doy", (t0 - dates::from_ymd(y, 1, 1)) as f64 / 365.0);
+        f.insert("weekend", ((t0 + 3).rem_euclid(7) >= 5) as u8 as f64);
+        let after = hours_after_deadline(t0, c.secs[pi]);
+        for k in [1.0, 2.0] {
+            let angle = 2.0 * std::f64::consts::PI * k * after / 24.0;
+            f.insert(if k == 1.0 { "tod_sin1" } else { "tod_sin2" }, angle.sin());
+            f.insert(if k == 1.0 { "tod_cos1" } else { "tod_cos2" }, angle.cos());
+        }
+
+        if mode == Mode::Early {
+            self.velocity(p, a, &mut f);
+        }
+        feature_names(mode).iter().map(|(name, _)| f.get(name).copied().unwrap_or(0.0) as f32).collect()
+    }
+
+    /// Citation velocity in the first six months.
+    fn velocity(&self, p: PaperNo, a: Day, f: &mut HashMap<&'static str, f64>) {
+        let c = self.corpus;
+        let pi = p as usize;
+        let t0 = c.day[pi];
+        let cited_by = &c.cited_by[pi];
+        let upto = |d: Day| cited_by.partition_point(|(x, _)| *x <= d);
+        let k182 = upto(t0 + task::EARLY_DAYS);
+        let c91 = upto(t0 + 91);
+        f.insert("e_c30", log1p(upto(t0 + 30) as f64));
+        f.insert("e_c91", log1p(c91 as f64));
+        f.insert("e_c182", log1p(k182 as f64));
+        f.insert("e_acc", k182 as f64 - 2.0 * c91 as f64);
+        let own: HashSet<u32> = c.authors[pi].iter().copied().collect();
+        let citers: Vec<PaperNo> = cited_by[..k182].iter().map(|(_, q)| *q).collect();
+        let self_cites =
+            citers.iter().filter(|&&q| c.authors[q as usize].iter().any(|x| own.contains(x))).count();
+        f.insert("e_nonself", log1p((k182 - self_cites) as f64));
+        f.insert("e_selfshare", if k182 == 0 { 0.0 } else { self_cites as f64 / k182 as f64 });
+        let citing_authors: HashSet<u32> = citers
+            .iter()
+            .flat_map(|&q| c.authors[q as usize].iter().copied())
+            .filter(|x| !own.contains(x))
+            .collect();
+        f.insert("e_cit_auth", log1p(citing_authors.len() as f64));
+        let prominence: Vec<f64> = citers
+            .iter()
+            .map(|&q| {
+                c.authors[q as usize]
+                    .iter()
+                    .map(|&x| self.author_stats(x, a, q).citations)
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        f.insert("e_citer_prom_max", log1p(prominence.iter().copied().fold(0.0, f64::max)));
+        let logs: Vec<f64> = prominence.iter().map(|x| log1p(*x)).collect();
+        f.insert("e_citer_prom_mean", mean(&logs));
+        f.insert("e_citer_cit_sum", log1p(citers.iter().map(|&q| c.citations_by(q, a) as f64).sum()));
+        // The paper against its cohort: papers of the year before it, whose six-month
+        // counts are all known by the cutoff.
+        let lo = c.day.partition_point(|d| *d < t0 - 365);
+        let hi = c.day.partition_point(|d| *d <= t0);
+        let mut cohort: Vec<u32> = self.c182[lo..hi].to_vec();
+        cohort.sort_unstable();
+        let p90 = task::quantile(&cohort, 0.9);
+        let avg = cohort.iter().map(|x| *x as f64).sum::<f64>() / cohort.len().max(1) as f64;
+        f.insert("e_coh_p90", log1p(p90));
+        f.insert("e_rel_p90", k182 as f64 / p90.max(1.0));
+        f.insert("e_rel_mean", k182 as f64 / avg.max(0.1));
+        let below = cohort.partition_point(|x| (*x as usize) < k182) as f64;
+        let equal = cohort.iter().filter(|x| **x as usize == k182).count() as f64;
+        f.insert("e_rank", (below + 0.5 * equal) / cohort.len().max(1) as f64);
+    }
+}
+
+#[derive(Default)]
+struct AuthorStats {
+    papers: f64,
+    citations: f64,
+    recent_citations: f64,
+    max_citations: f64,
+    h_index: f64,
+    age_years: f64,
+    high_impact: f64,
+    hi182: f64,
+    e182_mean: f64,
+    r182_mean: f64,
+    first_day: Option<Day>,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let m = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[m - 1] + sorted[m]) / 2.0
+    } else {
+        sorted[m]
+    }
+}
+
+/// Hours after arXiv's 16:00 US-Eastern daily deadline (papers just after it are listed
+/// first the next day). US daylight time is approximated as April-October. 0 when the
+/// time of day is unknown.
+pub fn hours_after_deadline(day: Day, secs: Option<u32>) -> f64 {
+    let Some(secs) = secs else { return 0.0 };
+    let (_, m, _) = dates::to_ymd(day);
+    let offset = if (4..=10).contains(&m) { 4.0 } else { 5.0 };
+    let eastern = (secs as f64 / 3600.0 - offset).rem_euclid(24.0);
+    (eastern - 16.0).rem_euclid(24.0)
+}
+
+/// Dated features of many papers, computed on all cores.
+pub fn matrix(ctx: &FeatureContext, papers: &[PaperNo], mode: Mode) -> Vec<f32> {
+    let d = feature_names(mode).len();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = papers.len().div_ceil(threads).max(1);
+    let mut out = vec![0f32; papers.len() * d];
+    std::thread::scope(|s| {
+        for (rows, ps) in out.chunks_mut(chunk * d).zip(papers.chunks(chunk)) {
+            s.spawn(move || {
+                for (row, &p) in rows.chunks_mut(d).zip(ps) {
+                    row.copy_from_slice(&ctx.features(p, mode));
+                }
+            });
+        }
+    });
+    out
+}
+
+/// Feature means and standard deviations (from training rows) used to standardise inputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Normaliser {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normaliser {
+    pub fn fit(x: &[f32], d: usize) -> Normaliser {
+        let n = (x.len() / d).max(1) as f64;
+        let mut mean = vec![0f64; d];
+        let mut sq = vec![0f64; d];
+        for row in x.chunks(d) {
+            for j in 0..d {
+                mean[j] += row[j] as f64;
+                sq[j] += (row[j] as f64).powi(2);
+            }
+        }
+        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
+        let std =
+            (0..d).map(|j| ((sq[j] / n - mean[j] * mean[j]).max(0.0).sqrt().max(1e-6)) as f32).collect();
+        Normaliser { mean: mean.into_iter().map(|m| m as f32).collect(), std }
+    }
+
+    pub fn apply(&self, x: &mut [f32]) {
+        let d = self.mean.len();
+        for row in x.chunks_mut(d) {
+            for j in 0..d {
+                row[j] = ((row[j] - self.mean[j]) / self.std[j]).clamp(-8.0, 8.0);
+            }
+        }
+    }
+}
