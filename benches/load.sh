@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# HTTP load test of `citecast serve` with wrk.
+#
+#   bash benches/load.sh
+#
+# 1. installs wrk (apt-get) when missing and builds the release binary;
+# 2. starts the server on a data dir and times its first load (start -> /readyz 200);
+#    a fresh data dir means the bundled data is ingested and indexed first;
+# 3. runs wrk against /v1/papers/{id} (a few hundred real ids, benches/papers.lua)
+#    and /v1/search (20 rotating queries, benches/search.lua), after a short warm-up each;
+# 4. reads the server's resident memory after the load;
+# 5. stops it (SIGTERM), restarts it on the same data dir and times start -> /readyz 200
+#    (RESTARTS times), then runs a shorter papers + search load on the restarted server and reads its RSS;
+# 6. prints a summary against the targets.
+#
+# Rate limits: the load comes from one client IP without an API key, which the built-in
+# anonymous tier would answer with 429 after a few requests. When the binary has
+# `--tiers`, the server runs with a copy of src/tiers.json whose limits are raised out of
+# reach (CITECAST_TIERS), so the limiter still runs on every request but never refuses.
+#
+# Settings (environment):
+#   CITECAST_BENCH_DIR  data dir to serve (kept); default: a fresh temporary dir (removed)
+#   PORT                listen port (default 18080)
+#   WRK_THREADS         wrk threads (default 2)
+#   WRK_CONNECTIONS     wrk connections (default 64)
+#   WRK_DURATION        each measured run (default 25s)
+#   WRK_WARMUP          warm-up before each measured run (default 5s)
+#   WRK_RESTART_DURATION  each run on the restarted server (default 10s)
+#   RESTARTS            how many times the restart is timed (default 3; the worst is judged)
+#   PAPER_IDS           how many ids the papers run rotates over (default 300)
+#   SKIP_BUILD=1        use the existing target/release/citecast instead of building it
+#   LOAD_KEEP=1         keep the work dir (server logs, wrk outputs, ids) and print its path
+#
+# wrk and the server run on the same machine and share its cores.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+PORT=${PORT:-18080}
+ADDR=127.0.0.1:$PORT
+BASE=http://$ADDR
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-64}
+WRK_DURATION=${WRK_DURATION:-25s}
+WRK_WARMUP=${WRK_WARMUP:-5s}
+WRK_RESTART_DURATION=${WRK_RESTART_DURATION:-10s}
+PAPER_IDS=${PAPER_IDS:-300}
+RESTARTS=${RESTARTS:-3}
+BIN=$ROOT/target/release/citecast
+
+WORK=$(mktemp -d -t citecast-load.XXXXXX)
+if [[ -n "${CITECAST_BENCH_DIR:-}" ]]; then
+  DATA_DIR=$CITECAST_BENCH_DIR
+else
+  DATA_DIR=$WORK/data
+fi
+SERVER_PID=""
+
+stop_server() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "server $SERVER_PID did not stop within 30 s of SIGTERM; killing it" >&2
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
+cleanup() {
+  stop_server
+  # A temporary data dir lives inside $WORK; CITECAST_BENCH_DIR is left alone.
+  if [[ "${LOAD_KEEP:-0}" == 1 ]]; then
+    rm -rf "$WORK/data"
+    echo "work dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# --- tools ------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "== installing wrk"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get install -y wrk || { $SUDO apt-get update && $SUDO apt-get install -y wrk; }
+fi
+for tool in curl zcat ps awk; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool" >&2; exit 1; }
+done
+
+if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+  [[ -x "$BIN" ]] || { echo "SKIP_BUILD=1 but $BIN does not exist" >&2; exit 1; }
+  echo "== SKIP_BUILD=1: using the existing $BIN (built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M:%S UTC'))"
+else
+  echo "== building the release binary"
+  cargo build --release
+fi
+
+# --- ids --------------------------------------------------------------------
+# Every k-th paper of the bundled file, plus the most cited one (hep-th/9711200).
+IDS=$WORK/paper_ids.txt
+TOTAL_PAPERS=$(zcat data/papers.jsonl.gz | wc -l)
+STEP=$(( TOTAL_PAPERS / PAPER_IDS ))
+(( STEP >= 1 )) || STEP=1
+{
+  echo "hep-th/9711200"
+  zcat data/papers.jsonl.gz |
+    grep -o '"arxiv_id": *"[^"]*"' |
+    sed 's/.*"\([^"]*\)"$/\1/' |
+    awk -v step="$STEP" -v max="$PAPER_IDS" 'NR % step == 0 && n < max - 1 { print; n++ }'
+} >"$IDS"
+echo "== $(wc -l <"$IDS") paper ids in $IDS (every ${STEP}th of $TOTAL_PAPERS, plus hep-th/9711200)"
+
+# --- rate limits --------------------------------------------------------------
+if "$BIN" serve --help 2>/dev/null | grep -q -- '--tiers'; then
+  command -v python3 >/dev/null 2>&1 || { echo "python3 is needed to write the tier table" >&2; exit 1; }
+  export CITECAST_TIERS=$WORK/tiers-unlimited.json
+  python3 - src/tiers.json "$CITECAST_TIERS" <<'PY'
+import json, sys
+tiers = json.load(open(sys.argv[1]))
+for t in [tiers["anonymous"], *tiers["tiers"]]:
+    t["per_minute"] = 4_000_000_000
+    t["burst"] = 4_000_000_000
+    t["daily"] = 10**15
+json.dump(tiers, open(sys.argv[2], "w"), indent=2)
+PY
+  echo "== rate limits raised out of reach for the load (CITECAST_TIERS=$CITECAST_TIERS)"
+fi
+
+# --- server -----------------------------------------------------------------
+if curl -s -o /dev/null "$BASE/healthz"; then
+  echo "something already answers on $ADDR; set PORT to a free port" >&2
+  exit 1
+fi
+
+# Starts the server and waits for /readyz 200; sets SERVER_PID and READY_S.
+start_server() {
+  local log=$1 started
+  started=$(now)
+  CITECAST_LOG=${CITECAST_LOG:-info} "$BIN" serve --data-dir "$DATA_DIR" --addr "$ADDR" >"$log" 2>&1 &
+  SERVER_PID=$!
+  while true; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "the server exited before it was ready; its log:" >&2
+      tail -20 "$log" >&2
+      exit 1
+    fi
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz" || true) == 200 ]]; then
+      break
+    fi
+    if awk -v a="$started" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }'; then
+      echo "the server was not ready after 600 s; its log:" >&2
+      tail -20 "$log" >&2
+      exit 1
+    fi
+    sleep 0.02
+  done
+  READY_S=$(elapsed "$started")
+}
+
+rss_mb() { awk '{ printf "%.1f", $1 / 1024 }' < <(ps -o rss= -p "$1"); }
+hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+if [[ -d "$DATA_DIR/store" ]]; then FIRST_KIND="existing data dir"; else FIRST_KIND="empty data dir: bundled ingest + index"; fi
+echo "== starting the server on $DATA_DIR ($FIRST_KIND)"
+start_server "$WORK/server1.log"
+FIRST_READY_S=$READY_S
+RSS_FIRST_READY=$(rss_mb "$SERVER_PID")
+echo "ready after ${FIRST_READY_S} s (pid $SERVER_PID), RSS ${RSS_FIRST_READY} MB"
+curl -sf "$BASE/v1/papers/hep-th/9711200" -o /dev/null || { echo "paper lookup failed" >&2; exit 1; }
+curl -sf "$BASE/v1/search?q=black+hole" -o /dev/null || { echo "search failed" >&2; exit 1; }
+
+# run_wrk NAME DURATION SCRIPT [SCRIPT ARGS...]: warm-up run, then the measured run.
+run_wrk() {
+  local name=$1 duration=$2 script=$3
+  shift 3
+  echo
+  echo "== wrk $name: warm-up $WRK_WARMUP"
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_WARMUP" -s "$script" "$BASE" -- "$@" >/dev/null
+  echo "== wrk $name: -t$WRK_THREADS -c$WRK_CONNECTIONS -d$duration --latency"
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$duration" --latency -s "$script" "$BASE" -- "$@" |
+    tee "$WORK/wrk-$name.txt"
+}
+run_wrk papers "$WRK_DURATION" benches/papers.lua "$IDS"
+run_wrk search "$WRK_DURATION" benches/search.lua
+
+RSS_AFTER_LOAD=$(rss_mb "$SERVER_PID")
+HWM_FIRST=$(hwm_mb "$SERVER_PID")
+echo
+echo "== server RSS after the load: ${RSS_AFTER_LOAD} MB (peak since start, incl. any ingest: ${HWM_FIRST} MB)"
+
+echo "== stopping the server (SIGTERM)"
+stop_start=$(now)
+stop_server
+STOP_S=$(elapsed "$stop_start")
+echo "stopped in ${STOP_S} s"
+
+RESTART_TIMES=()
+for r in $(seq 1 "$RESTARTS"); do
+  echo "== restart $r/$RESTARTS on the same data dir"
+  [[ -z "$SERVER_PID" ]] || stop_server
+  start_server "$WORK/server-restart$r.log"
+  RESTART_TIMES+=("$READY_S")
+  RSS_RESTART=$(rss_mb "$SERVER_PID")
+  echo "ready after ${READY_S} s (pid $SERVER_PID), RSS ${RSS_RESTART} MB"
+done
+RESTART_READY_S=$(printf '%s\n' "${RESTART_TIMES[@]}" | sort -g | tail -1)
+RESTART_MEDIAN_S=$(printf '%s\n' "${RESTART_TIMES[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+run_wrk papers-restarted "$WRK_RESTART_DURATION" benches/papers.lua "$IDS"
+run_wrk search-restarted "$WRK_RESTART_DURATION" benches/search.lua
+RSS_RESTART_LOAD=$(rss_mb "$SERVER_PID")
+HWM_RESTART=$(hwm_mb "$SERVER_PID")
+echo
+echo "== restarted server RSS after its load: ${RSS_RESTART_LOAD} MB (peak ${HWM_RESTART} MB)"
+stop_server
+
+# --- summary ----------------------------------------------------------------
+field() { grep -o "$2=[^ ]*" "$WORK/wrk-$1.txt" | head -1 | cut -d= -f2; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<") ? (v < t) : (v >= t); print ok ? "meets" : "MISSES" }'; }
+
+P_RPS=$(field papers req_s) P_P50=$(field papers p50_ms) P_P95=$(field papers p95_ms)
+P_P99=$(field papers p99_ms) P_ERR=$(field papers non2xx) P_SOCK=$(field papers socket_errors)
+S_RPS=$(field search req_s) S_P50=$(field search p50_ms) S_P95=$(field search p95_ms)
+S_P99=$(field search p99_ms) S_ERR=$(field search non2xx) S_SOCK=$(field search socket_errors)
+
+for run in papers search papers-restarted search-restarted; do
+  bad=$(field "$run" non2xx)
+  if [[ -n "$bad" && "$bad" != 0 ]]; then
+    echo "WARNING: wrk $run got $bad non-2xx responses: its req/s is not a rate of served requests" >&2
+  fi
+done
+
+echo
+echo "================ summary ================"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; wrk and the server share them"
+echo "wrk: -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION (after a $WRK_WARMUP warm-up)"
+printf '%-34s %s\n' "first start -> ready ($FIRST_KIND)" "${FIRST_READY_S} s"
+printf '%-34s %s req/s, p50 %s ms, p95 %s ms, p99 %s ms, non-2xx %s, socket errors %s\n' \
+  "/v1/papers/{id} ($(wc -l <"$IDS") ids)" "$P_RPS" "$P_P50" "$P_P95" "$P_P99" "$P_ERR" "$P_SOCK"
+printf '%-34s   target >= 10000 req/s: %s; p99 < 10 ms: %s\n' "" \
+  "$(verdict "$P_RPS" ">=" 10000)" "$(verdict "$P_P99" "<" 10)"
+printf '%-34s %s req/s, p50 %s ms, p95 %s ms, p99 %s ms, non-2xx %s, socket errors %s\n' \
+  "/v1/search (20 queries)" "$S_RPS" "$S_P50" "$S_P95" "$S_P99" "$S_ERR" "$S_SOCK"
+printf '%-34s %s s (worst of: %s s; median %s s)   target < 2 s: %s\n' "restart -> ready" "$RESTART_READY_S" \
+  "${RESTART_TIMES[*]}" "$RESTART_MEDIAN_S" "$(verdict "$RESTART_READY_S" "<" 2)"
+printf '%-34s %s MB   target < 500 MB: %s\n' "RSS after the wrk load" "$RSS_AFTER_LOAD" "$(verdict "$RSS_AFTER_LOAD" "<" 500)"
+printf '%-34s %s MB at ready, peak %s MB\n' "first server RSS before the load" "$RSS_FIRST_READY" "$HWM_FIRST"
+printf '%-34s %s MB\n' "RSS right after restart" "$RSS_RESTART"
+printf '%-34s %s MB (peak %s MB)   target < 500 MB: %s\n' "RSS of restarted server after load" \
+  "$RSS_RESTART_LOAD" "$HWM_RESTART" "$(verdict "$RSS_RESTART_LOAD" "<" 500)"
+for run in papers-restarted search-restarted; do
+  printf '%-34s %s req/s, p50 %s ms, p95 %s ms, p99 %s ms, non-2xx %s\n' "$run ($WRK_RESTART_DURATION)" \
+    "$(field "$run" req_s)" "$(field "$run" p50_ms)" "$(field "$run" p95_ms)" "$(field "$run" p99_ms)" \
+    "$(field "$run" non2xx)"
+done
