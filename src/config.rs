@@ -54,7 +54,7 @@ impl Config {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             max_body_bytes: 64 * 1024,
             store_cache_bytes: 64 * 1024 * 1024,
-            paper_cache_entries: 20_000,
+            paper_cache_entries: 32_768,
             tiers: Tiers::builtin(),
             max_in_flight: 256,
             request_timeout: std::time::Duration::from_secs(10),
@@ -66,6 +66,7 @@ impl Config {
         let mut e = EngineConfig::new(&self.data_dir);
         e.store.cache_bytes = self.store_cache_bytes;
         e.tiers = self.tiers.limits();
+        e.model_dirs = vec![crate::training::default_models_dir(), self.data_dir.join("models")];
         e
     }
 

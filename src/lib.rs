@@ -11,6 +11,7 @@ pub mod operator;
 pub mod progress;
 pub mod server;
 pub mod tiers;
+pub mod training;
 
 use std::fmt::Display;
 use std::path::Path;

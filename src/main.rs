@@ -7,8 +7,12 @@ use std::time::Duration;
 use citecast::config::Config;
 use citecast::operator::OpRequest;
 use citecast::server::{self, read_server_info};
+use citecast::training;
 use citecast::{admin_client, CliError};
 use citecast_actors::actors::{GetStats, IngestFiles};
+use citecast_actors::forecast::registry;
+use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::train::TrainOptions;
 use citecast_actors::ingest::IngestReport;
 use citecast_actors::store::Stats;
 use citecast_actors::Engine;
@@ -77,6 +81,31 @@ enum Command {
         dir: DataDir,
         #[command(subcommand)]
         action: CustomerAction,
+    },
+    /// Train the forecast models (both modes by default) from the bundled data and write
+    /// them, with their performance reports, under --models-dir.
+    Train {
+        /// at_publication, early, or both.
+        #[arg(long, default_value = "both")]
+        mode: String,
+        /// Where model directories are written.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
+        #[arg(long)]
+        bundled_data: Option<PathBuf>,
+        #[arg(long, default_value_t = 17)]
+        seed: u64,
+    },
+    /// Re-evaluate saved models on the bundled data and rewrite their reports
+    /// (default: every model under --models-dir).
+    Evaluate {
+        /// Model directories to evaluate.
+        models: Vec<PathBuf>,
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        bundled_data: Option<PathBuf>,
     },
     /// Show what the data directory holds.
     Stats {
@@ -170,6 +199,34 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest { dir, files, json } => ingest(dir.config()?, files, json),
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
+        Command::Train { mode, models_dir, bundled_data, seed } => {
+            let modes = match mode.as_str() {
+                "both" => Mode::ALL.to_vec(),
+                m => vec![Mode::parse(m).ok_or_else(|| {
+                    CliError::Usage(format!("--mode must be at_publication, early or both, not '{m}'"))
+                })?],
+            };
+            let opts = TrainOptions { seed, ..TrainOptions::default() };
+            let bundled = bundled_data.unwrap_or_else(citecast::config::default_bundled_data);
+            let models = models_dir.unwrap_or_else(training::default_models_dir);
+            let v = training::train(&bundled, &models, &modes, &opts)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(())
+        }
+        Command::Evaluate { models, models_dir, bundled_data } => {
+            let dirs = if models.is_empty() {
+                registry::list(&models_dir.unwrap_or_else(training::default_models_dir))
+            } else {
+                models
+            };
+            if dirs.is_empty() {
+                return Err(CliError::Usage("no model directories found; run `citecast train` first".into()));
+            }
+            let bundled = bundled_data.unwrap_or_else(citecast::config::default_bundled_data);
+            let v = training::evaluate(&bundled, &dirs)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(())
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use futures::executor::block_on as block;
 
-use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey};
+use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey, Version};
+use crate::forecast::service::{Forecast, ForecastError, ForecastService, ModelSummary, NewPaper};
+use crate::forecast::task::Mode;
 use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
 use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
 use crate::records::Paper;
@@ -319,5 +321,110 @@ impl Handler<Reconcile> for IngestActor {
         }
         block(sink.index.send(CommitIndex)).map_err(mailbox)??;
         Ok(true)
+    }
+}
+
+// ---------------------------------------------------------------- model
+
+/// A corpus snapshot for the model actor.
+pub struct BuildCorpus;
+message!(StoreActor, store, BuildCorpus => Result<crate::forecast::corpus::Corpus, StoreError>, |s, _m| {
+    crate::forecast::corpus::Corpus::from_store(s)
+});
+
+/// Owns the loaded forecast models and the corpus snapshot their features read; the
+/// snapshot is rebuilt when the store's data generation moves.
+pub struct ModelActor {
+    service: ForecastService,
+    store: Addr<StoreActor>,
+    data_version: Version,
+    corpus_generation: Option<u64>,
+}
+
+impl ModelActor {
+    pub fn new(service: ForecastService, store: Addr<StoreActor>, data_version: Version) -> Self {
+        ModelActor { service, store, data_version, corpus_generation: None }
+    }
+
+    fn refresh(&mut self) -> Result<(), ForecastError> {
+        let generation = self.data_version.get();
+        if self.corpus_generation == Some(generation) {
+            return Ok(());
+        }
+        let corpus = block(self.store.send(BuildCorpus))
+            .map_err(|e| ForecastError::Invalid(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Invalid(e.to_string()))?;
+        tracing::info!(papers = corpus.len(), generation, "forecast corpus refreshed");
+        self.service.set_corpus(std::sync::Arc::new(corpus));
+        self.corpus_generation = Some(generation);
+        Ok(())
+    }
+}
+
+impl Actor for ModelActor {
+    type Context = SyncContext<Self>;
+}
+
+/// Forecasts for stored papers; one result per id, in order.
+pub struct ForecastPapers {
+    pub ids: Vec<String>,
+    pub mode: Mode,
+}
+
+impl Message for ForecastPapers {
+    type Result = Result<Vec<Result<Forecast, ForecastError>>, ForecastError>;
+}
+
+impl Handler<ForecastPapers> for ModelActor {
+    type Result = Result<Vec<Result<Forecast, ForecastError>>, ForecastError>;
+    fn handle(&mut self, m: ForecastPapers, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.active(m.mode)?;
+        Ok(m.ids.iter().map(|id| self.service.forecast(id, m.mode)).collect())
+    }
+}
+
+pub struct ScoreNewPaper {
+    pub paper: NewPaper,
+    pub mode: Mode,
+}
+
+impl Message for ScoreNewPaper {
+    type Result = Result<Forecast, ForecastError>;
+}
+
+impl Handler<ScoreNewPaper> for ModelActor {
+    type Result = Result<Forecast, ForecastError>;
+    fn handle(&mut self, m: ScoreNewPaper, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.score_new(&m.paper, m.mode)
+    }
+}
+
+pub struct ListModels;
+
+impl Message for ListModels {
+    type Result = Vec<ModelSummary>;
+}
+
+impl Handler<ListModels> for ModelActor {
+    type Result = Vec<ModelSummary>;
+    fn handle(&mut self, _: ListModels, _: &mut Self::Context) -> Self::Result {
+        self.service.summaries()
+    }
+}
+
+/// A model's stored performance report.
+pub struct GetModelReport(pub String);
+
+impl Message for GetModelReport {
+    type Result = Option<Result<crate::forecast::report::Report, String>>;
+}
+
+impl Handler<GetModelReport> for ModelActor {
+    type Result = Option<Result<crate::forecast::report::Report, String>>;
+    fn handle(&mut self, m: GetModelReport, _: &mut Self::Context) -> Self::Result {
+        let model = self.service.model(&m.0)?;
+        Some(crate::forecast::registry::load_report(&model.dir).map_err(|e| e.to_string()))
     }
 }

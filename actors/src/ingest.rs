@@ -99,6 +99,18 @@ pub trait Sink {
     fn commit(&mut self) -> Result<(), IngestError>;
 }
 
+/// Writes straight into a store, without the index (training, tools, tests).
+pub struct StoreSink(pub crate::store::Store);
+
+impl Sink for StoreSink {
+    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
+        Ok(self.0.apply(batch)?)
+    }
+    fn commit(&mut self) -> Result<(), IngestError> {
+        Ok(self.0.flush()?)
+    }
+}
+
 /// Progress of one file: compressed bytes read of the file's size.
 #[derive(Debug, Clone)]
 pub struct Progress {

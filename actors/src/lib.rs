@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub index_threads: usize,
     /// Rate limits per tier, for the limiter actor.
     pub tiers: Vec<limiter::TierLimits>,
+    /// Directories of versioned model artefacts to load (shipped, then trained locally).
+    pub model_dirs: Vec<PathBuf>,
 }
 
 impl EngineConfig {
@@ -52,6 +54,7 @@ impl EngineConfig {
             store_threads: (cores * 2).clamp(2, 16),
             index_threads: cores.clamp(2, 8),
             tiers: Vec::new(),
+            model_dirs: Vec::new(),
         }
     }
 
@@ -71,6 +74,7 @@ pub struct Engine {
     pub index: Addr<IndexActor>,
     pub ingest: Addr<IngestActor>,
     pub limiter: Addr<LimiterActor>,
+    pub model: Addr<actors::ModelActor>,
     /// Bumped by every data write (papers, citations): response caches compare it.
     pub data_version: accounts::Version,
     /// Bumped by key revocations and tier changes: the key cache compares it.
@@ -98,11 +102,26 @@ impl Engine {
         let (s, i) = (store_addr.clone(), index_addr.clone());
         let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone()));
         let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
+        let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
+        let (service, errors) = forecast::service::ForecastService::load(&dirs);
+        for e in errors {
+            tracing::error!(error = %e, "model refused; the others keep serving");
+        }
+        let service = std::sync::Mutex::new(Some(service));
+        let (s, v) = (store_addr.clone(), data_version.clone());
+        let model = SyncArbiter::start(1, move || {
+            let service = service.lock().ok().and_then(|mut g| g.take()).unwrap_or_else(|| {
+                // A restarted arbiter thread starts without models rather than crash-looping.
+                forecast::service::ForecastService::load(&[]).0
+            });
+            actors::ModelActor::new(service, s.clone(), v.clone())
+        });
         Ok(Engine {
             store: store_addr,
             index: index_addr,
             ingest: ingest_addr,
             limiter,
+            model,
             data_version,
             accounts_version,
         })

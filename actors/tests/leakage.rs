@@ -2,30 +2,20 @@
 //! corpus truncated at the as-of date gives exactly the same values as on the full one.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use citecast_actors::forecast::corpus::Corpus;
 use citecast_actors::forecast::features::{cutoff, feature_names, FeatureContext};
 use citecast_actors::forecast::task::Mode;
 use citecast_actors::forecast::text::TextModel;
-use citecast_actors::ingest::{ingest_file, IngestError, Sink};
-use citecast_actors::store::{BatchOutcome, Store, StoreConfig, WriteBatch};
-
-struct Direct(Store);
-
-impl Sink for Direct {
-    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
-        Ok(self.0.apply(batch)?)
-    }
-    fn commit(&mut self) -> Result<(), IngestError> {
-        Ok(())
-    }
-}
+use citecast_actors::ingest::{ingest_file, StoreSink};
+use citecast_actors::store::{Store, StoreConfig};
 
 #[test]
 fn features_on_a_truncated_corpus_equal_features_on_the_full_one() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = Direct(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+    let mut sink = StoreSink(Store::open(dir.path(), &StoreConfig::default()).unwrap());
     for f in ["papers.jsonl", "citations.tsv.gz"] {
         ingest_file(&fixtures.join(f), &mut sink, None).unwrap();
     }
@@ -33,8 +23,9 @@ fn features_on_a_truncated_corpus_equal_features_on_the_full_one() {
     assert_eq!(full.len(), 300);
     let docs: Vec<(&str, &str)> =
         (0..full.len()).map(|p| (full.title[p].as_str(), full.abstract_text[p].as_str())).collect();
-    let text = TextModel::fit(&docs, 7);
-    let ctx = FeatureContext::new(&full, &text);
+    let text = Arc::new(TextModel::fit(&docs, 7));
+    let full = Arc::new(full);
+    let ctx = FeatureContext::new(full.clone(), text.clone());
 
     let mut compared = 0;
     for mode in Mode::ALL {
@@ -45,8 +36,8 @@ fn features_on_a_truncated_corpus_equal_features_on_the_full_one() {
             // features then look only at data before that day.
             let a = cutoff(mode, full.day[p]).max(full.day[p]);
             let truncated = full.truncated(a);
-            let tctx = FeatureContext::new(&truncated, &text);
-            let tp = truncated.by_id[&full.ids[p]];
+            let tctx = FeatureContext::new(Arc::new(truncated), text.clone());
+            let tp = tctx.corpus.by_id[&full.ids[p]];
             let (x, y) = (ctx.features(p as u32, mode), tctx.features(tp, mode));
             for (i, (u, v)) in x.iter().zip(&y).enumerate() {
                 assert!(

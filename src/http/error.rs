@@ -16,6 +16,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{what} '{id}' not found")]
     NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("no such endpoint: {method} {path}")]
     NoRoute { method: String, path: String },
     #[error("missing or invalid admin token")]
@@ -55,6 +57,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
+            ApiError::Unprocessable(_) => "too_young",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::RevokedKey { .. } => "revoked_api_key",
@@ -75,6 +78,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidParameter { .. } | ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
                 StatusCode::UNAUTHORIZED
             }

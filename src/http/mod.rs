@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod cache;
 pub mod error;
+pub mod forecasts;
 pub mod guard;
 pub mod openapi;
 pub mod papers;
@@ -38,6 +39,8 @@ pub struct AppState {
     /// Rendered paper responses keyed by the requested id, tagged with the store
     /// generation they were rendered at (a write invalidates them all at once).
     pub paper_cache: quick_cache::sync::Cache<String, CachedBody>,
+    /// Rendered forecasts keyed by `mode:id`, invalidated like the paper cache.
+    pub forecast_cache: quick_cache::sync::Cache<String, CachedBody>,
     /// Authentication results by key hash, tagged with the accounts version they were
     /// read at (a revocation or tier change invalidates them all at once).
     pub key_cache: quick_cache::sync::Cache<Vec<u8>, (u64, guard::CachedAuth)>,
@@ -57,6 +60,7 @@ impl AppState {
             engine,
             ready: Arc::new(AtomicBool::new(false)),
             paper_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),
+            forecast_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),
             key_cache: quick_cache::sync::Cache::new(10_000),
             admin_token,
             max_body_bytes: config.max_body_bytes,
@@ -109,6 +113,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         LIMIT,
         CURSOR,
     ];
+    const FORECAST_PARAMS: &[Param] = &[ID, q("mode", "string", "at_publication (default) or early")];
     const CITATION_PARAMS: &[Param] = &[ID, q("direction", "string", "in (default) or out"), LIMIT, CURSOR];
     vec![
         Endpoint {
@@ -158,6 +163,15 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 },
                 Op {
                     method: "GET",
+                    path: "/v1/papers/{id}/forecast",
+                    summary: "Forecast: probability the paper becomes highly cited, with its top features",
+                    group: Forecasts,
+                    params: FORECAST_PARAMS,
+                    body: None,
+                    success: 200,
+                },
+                Op {
+                    method: "GET",
                     path: "/v1/papers/{id}/citations",
                     summary: "Citing (in) or cited (out) papers in date order",
                     group: Papers,
@@ -166,6 +180,32 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     success: 200,
                 },
             ],
+        },
+        Endpoint {
+            path: "/forecasts",
+            route: || web::post().to(forecasts::batch),
+            ops: &[Op {
+                method: "POST",
+                path: "/v1/forecasts",
+                summary: "Forecasts for up to your tier's batch size of stored papers",
+                group: Forecasts,
+                params: &[],
+                body: Some("{\"ids\": [\"hep-th/9711200\"], \"mode\": \"early\"}"),
+                success: 200,
+            }],
+        },
+        Endpoint {
+            path: "/forecasts/score",
+            route: || web::post().to(forecasts::score),
+            ops: &[Op {
+                method: "POST",
+                path: "/v1/forecasts/score",
+                summary: "Forecast a paper that is not stored, from its title, abstract, authors, date and references",
+                group: Forecasts,
+                params: &[],
+                body: Some("{\"title\", \"abstract\", \"authors\": [..], \"date\": \"YYYY-MM-DD\", \"references\": [..]}"),
+                success: 200,
+            }],
         },
         Endpoint {
             path: "/account",

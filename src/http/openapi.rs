@@ -56,6 +56,11 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("tier_not_allowed", 403, "Your tier cannot call this endpoint; the message names one that can."),
     ("not_found", 404, "No paper, author, customer or key with that id."),
     ("no_route", 404, "No such endpoint."),
+    (
+        "too_young",
+        422,
+        "The paper is too recent for an early forecast: its first six months are not in the data yet.",
+    ),
     ("payload_too_large", 413, "The request body is over the size limit (64 KiB)."),
     ("rate_limited", 429, "Over your tier's requests per minute; wait `Retry-After` seconds."),
     ("quota_exceeded", 429, "Over your tier's daily quota; it resets at 00:00 UTC (`Retry-After`)."),

@@ -24,6 +24,9 @@ pub async fn paper_route(req: HttpRequest, state: web::Data<AppState>) -> Result
         .decode_utf8()
         .map_err(|_| ApiError::param("id", "the paper id is not valid UTF-8"))?;
     let path = decoded.trim_end_matches('/');
+    if let Some(id) = path.strip_suffix("/forecast") {
+        return super::forecasts::paper_forecast(&req, &state, clean_id(id)?).await;
+    }
     match path.strip_suffix("/citations") {
         Some(id) => citations(&req, &state, clean_id(id)?).await,
         None => {

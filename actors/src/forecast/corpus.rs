@@ -16,6 +16,8 @@ pub type AuthorNo = u32;
 pub struct Corpus {
     pub ids: Vec<String>,
     pub by_id: HashMap<String, PaperNo>,
+    /// Other ids papers are known by (`9711200` for `hep-th/9711200`).
+    pub aliases: HashMap<String, PaperNo>,
     pub day: Vec<Day>,
     /// Seconds after midnight UTC of submission, when known.
     pub secs: Vec<Option<u32>>,
@@ -58,6 +60,9 @@ impl Corpus {
                 }
             }
             c.by_id.insert(p.id.clone(), no);
+            for a in &p.aliases {
+                c.aliases.insert(a.clone(), no);
+            }
             c.ids.push(p.id);
             c.day.push(p.submitted);
             c.secs.push(p.submitted_secs);
@@ -96,6 +101,22 @@ impl Corpus {
         }
         let citations = store.all_citations().collect::<Result<Vec<_>, _>>()?;
         Ok(Corpus::build(papers, citations))
+    }
+
+    /// Reads corpus files (as `citecast ingest` takes them) through a temporary store,
+    /// so training reproduces from the bundled data alone.
+    pub fn from_files(paths: &[std::path::PathBuf]) -> Result<Corpus, crate::ingest::IngestError> {
+        let dir = tempdir_in_target()?;
+        let store = Store::open(&dir, &crate::store::StoreConfig::default())?;
+        let mut sink = crate::ingest::StoreSink(store.clone());
+        for p in paths {
+            crate::ingest::ingest_file(p, &mut sink, None)?;
+        }
+        let corpus = Corpus::from_store(&store)?;
+        drop(sink);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(corpus)
     }
 
     /// The corpus as it stood at the end of `as_of`: papers submitted by then and the
@@ -139,6 +160,16 @@ impl Corpus {
         }
     }
 
+    /// A paper's number by canonical id or alias.
+    pub fn find(&self, id: &str) -> Option<PaperNo> {
+        self.by_id.get(id).or_else(|| self.aliases.get(id)).copied()
+    }
+
+    /// The latest submission day in the corpus (the data's "now").
+    pub fn last_day(&self) -> Option<Day> {
+        self.day.last().copied()
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -159,4 +190,16 @@ impl Corpus {
     pub fn citations_by(&self, p: PaperNo, as_of: Day) -> usize {
         self.cited_by[p as usize].partition_point(|(d, _)| *d <= as_of)
     }
+}
+
+fn tempdir_in_target() -> Result<std::path::PathBuf, crate::ingest::IngestError> {
+    let dir = std::env::temp_dir().join(format!(
+        "citecast-corpus-{}-{}",
+        std::process::id(),
+        crate::dates::today()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| crate::ingest::IngestError::Io { path: dir.display().to_string(), source })?;
+    Ok(dir)
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::corpus::{Corpus, PaperNo};
+use super::corpus::{AuthorNo, Corpus, PaperNo};
 use super::task::{self, Labels, Mode};
 use super::text::{self, TextModel};
 use crate::dates::{self, Day};
@@ -113,10 +113,25 @@ struct TermSnapshot {
     df: Vec<u32>,
 }
 
+/// The paper features are computed for: one in the corpus, or a new one being scored.
+pub struct Subject<'s> {
+    pub day: Day,
+    pub secs: Option<u32>,
+    /// Authors known to the corpus (`None`: an author with no history).
+    pub authors: Vec<Option<AuthorNo>>,
+    pub refs: Vec<PaperNo>,
+    pub title: &'s str,
+    pub abstract_text: &'s str,
+    pub terms: Vec<u32>,
+    /// The paper's own number, excluded from its authors' history.
+    pub own: Option<PaperNo>,
+    pub cited_by: &'s [(Day, PaperNo)],
+}
+
 /// Everything derived from the corpus once, so one paper's features take microseconds.
-pub struct FeatureContext<'a> {
-    pub corpus: &'a Corpus,
-    pub text: &'a TextModel,
+pub struct FeatureContext {
+    pub corpus: Arc<Corpus>,
+    pub text: Arc<TextModel>,
     labels: Labels,
     /// Citations in the first 182 days.
     c182: Vec<u32>,
@@ -138,10 +153,10 @@ fn month_start(day: Day) -> Day {
     dates::from_ymd(y, m, 1)
 }
 
-impl<'a> FeatureContext<'a> {
-    pub fn new(corpus: &'a Corpus, text: &'a TextModel) -> FeatureContext<'a> {
+impl FeatureContext {
+    pub fn new(corpus: Arc<Corpus>, text: Arc<TextModel>) -> FeatureContext {
         let n = corpus.len();
-        let labels = Labels::compute(corpus);
+        let labels = Labels::compute(&corpus);
         let c182: Vec<u32> = (0..n)
             .map(|p| corpus.citations_by(p as PaperNo, corpus.day[p] + task::EARLY_DAYS) as u32)
             .collect();
@@ -180,7 +195,7 @@ impl<'a> FeatureContext<'a> {
         if let Some(s) = self.snapshots.lock().expect("snapshot lock").get(&start) {
             return s.clone();
         }
-        let c = self.corpus;
+        let c = &*self.corpus;
         let lo = c.day.partition_point(|d| *d < start - 365);
         let hi = c.day.partition_point(|d| *d < start);
         let mid = c.day.partition_point(|d| *d < start - 182);
@@ -208,16 +223,25 @@ impl<'a> FeatureContext<'a> {
         snap
     }
 
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Citations of `p` in its first 182 days.
+    pub fn c182(&self, p: PaperNo) -> u32 {
+        self.c182[p as usize]
+    }
+
     /// Statistics of one author's papers before the cutoff (excluding the paper itself).
-    fn author_stats(&self, author: u32, a: Day, exclude: PaperNo) -> AuthorStats {
-        let c = self.corpus;
+    fn author_stats(&self, author: u32, a: Day, exclude: Option<PaperNo>) -> AuthorStats {
+        let c = &*self.corpus;
         let papers = &c.author_papers[author as usize];
         let k = papers.partition_point(|&q| c.day[q as usize] <= a);
         let mut s = AuthorStats::default();
         let mut counts = Vec::new();
         let (mut e182, mut r182) = (Vec::new(), Vec::new());
         for &q in &papers[..k] {
-            if q == exclude {
+            if Some(q) == exclude {
                 continue;
             }
             let qd = c.day[q as usize];
@@ -253,7 +277,7 @@ impl<'a> FeatureContext<'a> {
 
     /// Co-authors of `author` on papers dated by `a`.
     fn coauthors(&self, author: u32, a: Day) -> HashSet<u32> {
-        let c = self.corpus;
+        let c = &*self.corpus;
         let mut out = HashSet::new();
         for &q in &c.author_papers[author as usize] {
             if c.day[q as usize] > a {
@@ -266,7 +290,7 @@ impl<'a> FeatureContext<'a> {
 
     /// Citations received by `author`'s papers by `a`.
     fn author_citations(&self, author: u32, a: Day) -> f64 {
-        let c = self.corpus;
+        let c = &*self.corpus;
         c.author_papers[author as usize]
             .iter()
             .take_while(|&&q| c.day[q as usize] <= a)
@@ -274,17 +298,42 @@ impl<'a> FeatureContext<'a> {
             .sum()
     }
 
-    /// The features of paper `p` in `mode`, in [`feature_names`] order.
+    /// The features of corpus paper `p` in `mode`, in [`feature_names`] order.
     pub fn features(&self, p: PaperNo, mode: Mode) -> Vec<f32> {
-        let c = self.corpus;
+        let c = &*self.corpus;
         let pi = p as usize;
-        let t0 = c.day[pi];
+        let subject = Subject {
+            day: c.day[pi],
+            secs: c.secs[pi],
+            authors: c.authors[pi].iter().map(|a| Some(*a)).collect(),
+            refs: c.refs[pi].clone(),
+            title: &c.title[pi],
+            abstract_text: &c.abstract_text[pi],
+            terms: self.terms[pi].clone(),
+            own: Some(p),
+            cited_by: &c.cited_by[pi],
+        };
+        self.features_of(&subject, mode)
+    }
+
+    /// Term ids of a text under this context's vocabulary.
+    pub fn term_ids(&self, title: &str, abstract_text: &str) -> Vec<u32> {
+        self.text.term_ids(title, abstract_text)
+    }
+
+    /// The features of any subject, in [`feature_names`] order.
+    pub fn features_of(&self, s: &Subject, mode: Mode) -> Vec<f32> {
+        let c = &*self.corpus;
+        let t0 = s.day;
         let a = cutoff(mode, t0);
         let mut f: HashMap<&'static str, f64> = HashMap::with_capacity(64);
 
         // Authors.
-        let authors = &c.authors[pi];
-        let stats: Vec<AuthorStats> = authors.iter().map(|&au| self.author_stats(au, a, p)).collect();
+        let authors = &s.authors;
+        let stats: Vec<AuthorStats> = authors
+            .iter()
+            .map(|au| au.map(|au| self.author_stats(au, a, s.own)).unwrap_or_default())
+            .collect();
         let max = |g: &dyn Fn(&AuthorStats) -> f64| stats.iter().map(g).fold(0.0, f64::max);
         let sum = |g: &dyn Fn(&AuthorStats) -> f64| stats.iter().map(g).sum::<f64>();
         f.insert("a_sum_citrec", log1p(sum(&|s| s.recent_citations)));
@@ -304,7 +353,7 @@ impl<'a> FeatureContext<'a> {
         // Co-authorship network as of the cutoff: degree centrality and the citations
         // collected by each author's collaborators.
         let (mut deg_max, mut deg_sum, mut col_max, mut col_sum) = (0.0f64, 0.0, 0.0f64, 0.0);
-        for &au in authors {
+        for &au in authors.iter().flatten() {
             let co = self.coauthors(au, a);
             let collab: f64 = co.iter().map(|&x| self.author_citations(x, a)).sum();
             deg_max = deg_max.max(co.len() as f64);
@@ -318,7 +367,7 @@ impl<'a> FeatureContext<'a> {
         f.insert("co_collab_sum", log1p(col_sum));
 
         // References dated by the cutoff.
-        let refs: Vec<PaperNo> = c.refs[pi].iter().copied().filter(|&r| c.day[r as usize] <= a).collect();
+        let refs: Vec<PaperNo> = s.refs.iter().copied().filter(|&r| c.day[r as usize] <= a).collect();
         f.insert("n_refs", log1p(refs.len() as f64));
         if refs.is_empty() {
             for k in [
@@ -348,7 +397,7 @@ impl<'a> FeatureContext<'a> {
         }
 
         // Topic: the paper's terms in the year before the month of the cutoff.
-        let terms = &self.terms[pi];
+        let terms = &s.terms;
         let snap = self.snapshot(month_start(a));
         let known: Vec<u32> = terms.iter().copied().filter(|&t| snap.df[t as usize] >= 3).collect();
         let mut heat: Vec<f64> = known.iter().map(|&t| snap.heat[t as usize] as f64).collect();
@@ -373,19 +422,19 @@ impl<'a> FeatureContext<'a> {
             })
             .collect();
         f.insert("t_topic_age", mean(&ages));
-        let emb = self.text.embed(&c.title[pi], &c.abstract_text[pi]);
+        let emb = self.text.embed(s.title, s.abstract_text);
         for (i, name) in EMBED_NAMES.iter().enumerate() {
             f.insert(name, emb.get(i).copied().unwrap_or(0.0) as f64);
         }
         f.insert("n_terms", log1p(terms.len() as f64));
-        f.insert("abs_len", log1p(c.abstract_text[pi].split_whitespace().count() as f64));
-        f.insert("title_len", c.title[pi].split_whitespace().count() as f64);
+        f.insert("abs_len", log1p(s.abstract_text.split_whitespace().count() as f64));
+        f.insert("title_len", s.title.split_whitespace().count() as f64);
 
         // Temporal.
         let (y, _, _) = dates::to_ymd(t0);
         f.insert("doy", (t0 - dates::from_ymd(y, 1, 1)) as f64 / 365.0);
         f.insert("weekend", ((t0 + 3).rem_euclid(7) >= 5) as u8 as f64);
-        let after = hours_after_deadline(t0, c.secs[pi]);
+        let after = hours_after_deadline(t0, s.secs);
         for k in [1.0, 2.0] {
             let angle = 2.0 * std::f64::consts::PI * k * after / 24.0;
             f.insert(if k == 1.0 { "tod_sin1" } else { "tod_sin2" }, angle.sin());
@@ -393,17 +442,16 @@ impl<'a> FeatureContext<'a> {
         }
 
         if mode == Mode::Early {
-            self.velocity(p, a, &mut f);
+            self.velocity(s, a, &mut f);
         }
         feature_names(mode).iter().map(|(name, _)| f.get(name).copied().unwrap_or(0.0) as f32).collect()
     }
 
     /// Citation velocity in the first six months.
-    fn velocity(&self, p: PaperNo, a: Day, f: &mut HashMap<&'static str, f64>) {
-        let c = self.corpus;
-        let pi = p as usize;
-        let t0 = c.day[pi];
-        let cited_by = &c.cited_by[pi];
+    fn velocity(&self, s: &Subject, a: Day, f: &mut HashMap<&'static str, f64>) {
+        let c = &*self.corpus;
+        let t0 = s.day;
+        let cited_by = s.cited_by;
         let upto = |d: Day| cited_by.partition_point(|(x, _)| *x <= d);
         let k182 = upto(t0 + task::EARLY_DAYS);
         let c91 = upto(t0 + 91);
@@ -411,7 +459,7 @@ impl<'a> FeatureContext<'a> {
         f.insert("e_c91", log1p(c91 as f64));
         f.insert("e_c182", log1p(k182 as f64));
         f.insert("e_acc", k182 as f64 - 2.0 * c91 as f64);
-        let own: HashSet<u32> = c.authors[pi].iter().copied().collect();
+        let own: HashSet<u32> = s.authors.iter().flatten().copied().collect();
         let citers: Vec<PaperNo> = cited_by[..k182].iter().map(|(_, q)| *q).collect();
         let self_cites =
             citers.iter().filter(|&&q| c.authors[q as usize].iter().any(|x| own.contains(x))).count();
@@ -428,7 +476,7 @@ impl<'a> FeatureContext<'a> {
             .map(|&q| {
                 c.authors[q as usize]
                     .iter()
-                    .map(|&x| self.author_stats(x, a, q).citations)
+                    .map(|&x| self.author_stats(x, a, Some(q)).citations)
                     .fold(0.0, f64::max)
             })
             .collect();

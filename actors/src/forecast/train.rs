@@ -1,0 +1,393 @@
+//! Training and evaluating one forecast mode end to end: features, baselines, logistic
+//! regression, the burn MLP with a small hyperparameter search, an LR+MLP ensemble, a
+//! validation-chosen threshold, one look at the test split, and the full report.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::corpus::{Corpus, PaperNo};
+use super::features::{self, feature_names, FeatureContext, Normaliser};
+use super::linear::Logistic;
+use super::metrics::{choose_threshold, pr_auc, Scorecard};
+use super::mlp::{Mlp, MlpConfig, TrainLog};
+use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
+use super::task::{Mode, Split};
+use super::text::TextModel;
+use crate::dates;
+
+/// Largest false-positive rate the decision threshold may give on validation.
+pub fn max_fpr(mode: Mode) -> f64 {
+    match mode {
+        Mode::AtPublication => 0.07,
+        Mode::Early => 0.04,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub seed: u64,
+    /// Training rows start this year (older years fit the later regime worse).
+    pub train_from_year: i32,
+    /// Hidden sizes and weight decays tried for the MLP.
+    pub hidden_sizes: Vec<usize>,
+    pub weight_decays: Vec<f64>,
+    pub max_epochs: usize,
+    /// L2 penalty of the logistic regression.
+    pub logistic_l2: f64,
+    pub bootstrap_resamples: usize,
+    pub permutation_repeats: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            seed: 17,
+            train_from_year: 1995,
+            hidden_sizes: vec![32, 64],
+            weight_decays: vec![1e-4, 1e-3],
+            max_epochs: 40,
+            logistic_l2: 3.0,
+            bootstrap_resamples: 1000,
+            permutation_repeats: 3,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Small settings for tests on a fixture.
+    pub fn quick() -> Self {
+        TrainOptions {
+            hidden_sizes: vec![8],
+            weight_decays: vec![1e-3],
+            max_epochs: 4,
+            bootstrap_resamples: 50,
+            permutation_repeats: 1,
+            train_from_year: 1992,
+            ..TrainOptions::default()
+        }
+    }
+}
+
+/// Which model answers forecasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Served {
+    Mlp,
+    /// Mean of the MLP's and the logistic regression's probabilities.
+    Ensemble,
+}
+
+/// A trained forecaster: everything needed to score a paper.
+pub struct Forecaster {
+    pub mode: Mode,
+    pub feature_names: Vec<String>,
+    pub feature_groups: Vec<String>,
+    pub normaliser: Normaliser,
+    pub logistic: Logistic,
+    pub mlp: Mlp,
+    pub mlp_config: MlpConfig,
+    pub served: Served,
+    pub threshold: f64,
+    pub text: Arc<TextModel>,
+}
+
+impl Forecaster {
+    /// Probabilities for raw (unstandardised) feature rows.
+    pub fn predict_raw(&self, raw: &[f32]) -> Vec<f64> {
+        let mut x = raw.to_vec();
+        self.normaliser.apply(&mut x);
+        self.predict_std(&x)
+    }
+
+    pub fn predict_std(&self, x: &[f32]) -> Vec<f64> {
+        let d = self.feature_names.len();
+        let mlp = self.mlp.predict(x);
+        match self.served {
+            Served::Mlp => mlp,
+            Served::Ensemble => {
+                mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0).collect()
+            }
+        }
+    }
+
+    /// Per-feature contributions (logit scale) for one standardised row.
+    pub fn contributions_std(&self, row: &[f32]) -> Vec<f64> {
+        let mlp = self.mlp.contributions(row);
+        match self.served {
+            Served::Mlp => mlp,
+            Served::Ensemble => {
+                mlp.iter().zip(self.logistic.contributions(row)).map(|(m, l)| (m + l) / 2.0).collect()
+            }
+        }
+    }
+}
+
+impl Scorer for Forecaster {
+    fn score_rows(&self, x: &[f32], _d: usize) -> Vec<f64> {
+        self.predict_std(x)
+    }
+    fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        self.contributions_std(row)
+    }
+}
+
+struct MlpScorer(Mlp);
+
+impl Scorer for MlpScorer {
+    fn score_rows(&self, x: &[f32], _d: usize) -> Vec<f64> {
+        self.0.predict(x)
+    }
+    fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        self.0.contributions(row)
+    }
+}
+
+/// The rows of one split.
+struct Rows {
+    papers: Vec<PaperNo>,
+    raw: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<bool>,
+    ids: Vec<String>,
+    days: Vec<i32>,
+    team: Vec<u32>,
+    topic: Vec<String>,
+}
+
+impl Rows {
+    fn eval(&self, d: usize) -> EvalSet<'_> {
+        EvalSet {
+            x: &self.x,
+            d,
+            y: &self.y,
+            ids: &self.ids,
+            days: &self.days,
+            team_size: &self.team,
+            topic: &self.topic,
+        }
+    }
+}
+
+/// Training's full outcome: the forecaster, its card figures and the report.
+pub struct Outcome {
+    pub forecaster: Forecaster,
+    pub mlp_log: TrainLog,
+    pub validation: Scorecard,
+    pub test: Scorecard,
+    pub report: Report,
+    pub rows: (usize, usize, usize),
+}
+
+fn column(raw: &[f32], d: usize, j: usize) -> Vec<f64> {
+    raw.chunks(d).map(|r| r[j] as f64).collect()
+}
+
+fn select(x: &[f32], d: usize, keep: &[usize]) -> Vec<f32> {
+    x.chunks(d).flat_map(|r| keep.iter().map(move |&j| r[j])).collect()
+}
+
+/// The paper's dominant direction in the text embedding, as a coarse topic label.
+fn topic_of(text: &TextModel, corpus: &Corpus, p: PaperNo) -> String {
+    let e = text.embed(&corpus.title[p as usize], &corpus.abstract_text[p as usize]);
+    let (i, v) = e.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap_or((0, &0.0));
+    format!("topic {}{}", i, if *v >= 0.0 { "+" } else { "-" })
+}
+
+fn train_mlp_search(
+    tr: (&[f32], &[bool]),
+    va: (&[f32], &[bool]),
+    d: usize,
+    opts: &TrainOptions,
+) -> (Mlp, MlpConfig, TrainLog) {
+    let mut best: Option<(Mlp, MlpConfig, TrainLog)> = None;
+    for &hidden in &opts.hidden_sizes {
+        for &wd in &opts.weight_decays {
+            let cfg = MlpConfig {
+                hidden,
+                weight_decay: wd,
+                max_epochs: opts.max_epochs,
+                seed: opts.seed,
+                ..MlpConfig::default()
+            };
+            let (m, log) = Mlp::train(tr.0, tr.1, va.0, va.1, d, &cfg);
+            tracing::info!(
+                hidden,
+                weight_decay = wd,
+                val_pr_auc = log.best_validation_pr_auc,
+                "mlp candidate"
+            );
+            if best.as_ref().is_none_or(|b| log.best_validation_pr_auc > b.2.best_validation_pr_auc) {
+                best = Some((m, cfg, log));
+            }
+        }
+    }
+    best.expect("at least one MLP configuration")
+}
+
+struct Prepared {
+    ctx: FeatureContext,
+    d: usize,
+    tr: Rows,
+    va: Rows,
+    te: Rows,
+}
+
+/// Feature rows of the three splits under `text`'s vocabulary (standardised later).
+fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &TrainOptions) -> Prepared {
+    let ctx = FeatureContext::new(corpus.clone(), text.clone());
+    let d = feature_names(mode).len();
+    let labels = ctx.labels().clone();
+    let rows_of = |split: Split| -> Rows {
+        let papers: Vec<PaperNo> = labels
+            .papers_in(corpus, split)
+            .into_iter()
+            .filter(|&p| {
+                split != Split::Train || dates::year_of(corpus.day[p as usize]) >= opts.train_from_year
+            })
+            .collect();
+        let raw = features::matrix(&ctx, &papers, mode);
+        Rows {
+            y: papers.iter().map(|&p| labels.label[p as usize] == Some(true)).collect(),
+            ids: papers.iter().map(|&p| corpus.ids[p as usize].clone()).collect(),
+            days: papers.iter().map(|&p| corpus.day[p as usize]).collect(),
+            team: papers.iter().map(|&p| corpus.authors[p as usize].len() as u32).collect(),
+            topic: papers.iter().map(|&p| topic_of(text, corpus, p)).collect(),
+            x: raw.clone(),
+            raw,
+            papers,
+        }
+    };
+    let (tr, va, te) = (rows_of(Split::Train), rows_of(Split::Validation), rows_of(Split::Test));
+    Prepared { ctx, d, tr, va, te }
+}
+
+/// Trains `mode` on `corpus` and evaluates it. The test split is scored once, at the end.
+pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions) -> Outcome {
+    let train_docs: Vec<(&str, &str)> = (0..corpus.len())
+        .filter(|&p| super::task::split_of(corpus.day[p]) == Some(Split::Train))
+        .map(|p| (corpus.title[p].as_str(), corpus.abstract_text[p].as_str()))
+        .collect();
+    let text = Arc::new(TextModel::fit(&train_docs, opts.seed));
+    let mut prep = prepare(&corpus, mode, &text, opts);
+    let d = prep.d;
+    let normaliser = Normaliser::fit(&prep.tr.raw, d);
+    for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
+        normaliser.apply(&mut r.x);
+    }
+    let (tr, va) = (&prep.tr, &prep.va);
+    let pos = tr.y.iter().filter(|y| **y).count().max(1) as f64;
+    let pos_weight = (tr.y.len() as f64 - pos) / pos;
+    let logistic = Logistic::fit(&tr.x, &tr.y, d, opts.logistic_l2, pos_weight);
+    let (mlp, mlp_config, mlp_log) = train_mlp_search((&tr.x, &tr.y), (&va.x, &va.y), d, opts);
+    let lr_val: Vec<f64> = tr_scores(&logistic, &va.x, d);
+    let mlp_val = mlp.predict(&va.x);
+    let ens_val: Vec<f64> = mlp_val.iter().zip(&lr_val).map(|(a, b)| (a + b) / 2.0).collect();
+    let served =
+        if pr_auc(&ens_val, &va.y) > pr_auc(&mlp_val, &va.y) { Served::Ensemble } else { Served::Mlp };
+    let val_scores = if served == Served::Ensemble { ens_val } else { mlp_val };
+    let threshold = choose_threshold(&val_scores, &va.y, max_fpr(mode));
+    let names = feature_names(mode);
+    let forecaster = Forecaster {
+        mode,
+        feature_names: names.iter().map(|(n, _)| n.to_string()).collect(),
+        feature_groups: names.iter().map(|(_, g)| g.to_string()).collect(),
+        normaliser,
+        logistic,
+        mlp,
+        mlp_config,
+        served,
+        threshold,
+        text,
+    };
+    let (validation, test, report) = assess(&prep, &forecaster, version, opts);
+    Outcome {
+        rows: (prep.tr.y.len(), prep.va.y.len(), prep.te.y.len()),
+        forecaster,
+        mlp_log,
+        validation,
+        test,
+        report,
+    }
+}
+
+/// Re-evaluates a saved forecaster on `corpus`: its scorecards and full report.
+pub fn evaluate(
+    corpus: Arc<Corpus>,
+    forecaster: &Forecaster,
+    version: &str,
+    opts: &TrainOptions,
+) -> (Scorecard, Scorecard, Report) {
+    let mut prep = prepare(&corpus, forecaster.mode, &forecaster.text, opts);
+    for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
+        forecaster.normaliser.apply(&mut r.x);
+    }
+    assess(&prep, forecaster, version, opts)
+}
+
+fn assess(
+    prep: &Prepared,
+    forecaster: &Forecaster,
+    version: &str,
+    opts: &TrainOptions,
+) -> (Scorecard, Scorecard, Report) {
+    let (tr, va, te, d, mode) = (&prep.tr, &prep.va, &prep.te, prep.d, forecaster.mode);
+    let names = &forecaster.feature_names;
+    let mut baselines = vec![BaselineScores {
+        name: "all-negative".into(),
+        validation: vec![0.0; va.y.len()],
+        test: vec![0.0; te.y.len()],
+    }];
+    if mode == Mode::Early {
+        let c182 = |r: &Rows| r.papers.iter().map(|&p| prep.ctx.c182(p) as f64).collect::<Vec<_>>();
+        baselines.push(BaselineScores {
+            name: "rule: first-6-month citations >= k".into(),
+            validation: c182(va),
+            test: c182(te),
+        });
+    }
+    let j = names.iter().position(|n| n == "a_max_cit").expect("a_max_cit is a feature");
+    baselines.push(BaselineScores {
+        name: "author prior-citation rank".into(),
+        validation: column(&va.raw, d, j),
+        test: column(&te.raw, d, j),
+    });
+    baselines.push(BaselineScores {
+        name: "logistic regression".into(),
+        validation: tr_scores(&forecaster.logistic, &va.x, d),
+        test: tr_scores(&forecaster.logistic, &te.x, d),
+    });
+    let threshold = forecaster.threshold;
+    let validation = Scorecard::new(&forecaster.predict_std(&va.x), &va.y, threshold);
+    let test = Scorecard::new(&forecaster.predict_std(&te.x), &te.y, threshold);
+    let mlp_config = forecaster.mlp_config.clone();
+    let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
+        let (xt, xv) = (select(t.x, t.d, keep), select(v.x, v.d, keep));
+        let cfg = MlpConfig { max_epochs: opts.max_epochs.min(20), ..mlp_config.clone() };
+        let (m, _) = Mlp::train(&xt, t.y, &xv, v.y, keep.len(), &cfg);
+        Box::new(MlpScorer(m))
+    };
+    let input = report::ReportInput {
+        mode,
+        version: version.to_string(),
+        feature_names: &forecaster.feature_names,
+        feature_groups: &forecaster.feature_groups,
+        served_name: format!("{:?} (MLP hidden {}, burn flex)", forecaster.served, mlp_config.hidden),
+        served: forecaster,
+        threshold,
+        baselines,
+        train: tr.eval(d),
+        validation: va.eval(d),
+        test: te.eval(d),
+        retrain: &retrain,
+        max_fpr: max_fpr(mode),
+        seed: opts.seed,
+        resamples: opts.bootstrap_resamples,
+        permutation_repeats: opts.permutation_repeats,
+    };
+    (validation, test, report::build(&input))
+}
+
+fn tr_scores(m: &Logistic, x: &[f32], d: usize) -> Vec<f64> {
+    x.chunks(d).map(|r| m.predict(r)).collect()
+}

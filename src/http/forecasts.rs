@@ -1,0 +1,129 @@
+//! Forecast endpoints: one paper, a batch, and a paper that is not stored.
+
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use citecast_actors::actors::{ForecastPapers, ScoreNewPaper};
+use citecast_actors::forecast::service::{ForecastError, NewPaper};
+use citecast_actors::forecast::task::Mode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::guard::Principal;
+use super::params::Params;
+use super::{cache, AppState, CachedBody};
+
+const MAX_AGE_SECS: u32 = 300;
+
+fn mode_of(value: Option<&str>, name: &str) -> Result<Mode, ApiError> {
+    let v = value.unwrap_or("at_publication");
+    Mode::parse(v)
+        .ok_or_else(|| ApiError::param(name, format!("'{name}' must be at_publication or early, got '{v}'")))
+}
+
+impl From<ForecastError> for ApiError {
+    fn from(e: ForecastError) -> Self {
+        match e {
+            ForecastError::UnknownPaper(id) => ApiError::NotFound { what: "paper", id },
+            e @ ForecastError::TooYoung { .. } => ApiError::Unprocessable(e.to_string()),
+            e @ ForecastError::NoModel(_) => ApiError::Internal(e.to_string()),
+            ForecastError::Invalid(m) => ApiError::InvalidBody(m),
+        }
+    }
+}
+
+/// `GET /v1/papers/{id}/forecast?mode=`.
+pub async fn paper_forecast(
+    req: &HttpRequest,
+    state: &AppState,
+    id: String,
+) -> Result<HttpResponse, ApiError> {
+    let p = Params::parse(req.query_string(), &["mode"])?;
+    let mode = mode_of(p.get("mode"), "mode")?;
+    let key = format!("{}:{id}", mode.as_str());
+    let generation = state.engine.data_version.get();
+    if let Some(hit) = state.forecast_cache.get(&key) {
+        if hit.generation == generation {
+            return Ok(cache::json(req, hit.body, &hit.etag, MAX_AGE_SECS));
+        }
+    }
+    let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode }).await??;
+    let forecast = results.pop().ok_or_else(|| ApiError::internal("no forecast returned"))??;
+    let body = Bytes::from(serde_json::to_vec(&forecast).map_err(ApiError::internal)?);
+    let etag = cache::etag_of(&body);
+    state.forecast_cache.insert(key, CachedBody { generation, body: body.clone(), etag: etag.clone() });
+    Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    ids: Vec<String>,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// `POST /v1/forecasts`: up to the tier's batch size of ids.
+pub async fn batch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<BatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mode = mode_of(body.mode.as_deref(), "mode").map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let tier = req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned());
+    let max = tier.as_ref().map(|t| t.max_batch).unwrap_or(0);
+    if body.ids.is_empty() {
+        return Err(ApiError::InvalidBody("'ids' must list at least one paper id".into()));
+    }
+    if body.ids.len() > max {
+        let name = tier.map(|t| t.name).unwrap_or_default();
+        return Err(ApiError::InvalidBody(format!(
+            "'ids' lists {} papers; the {name} tier allows {max} per request",
+            body.ids.len()
+        )));
+    }
+    let ids = body.ids.clone();
+    let results = state.engine.model.send(ForecastPapers { ids: body.ids, mode }).await??;
+    let mut forecasts = Vec::new();
+    let mut errors = Vec::new();
+    for (id, r) in ids.into_iter().zip(results) {
+        match r {
+            Ok(f) => forecasts.push(f),
+            Err(e) => {
+                let api = ApiError::from(e);
+                errors.push(json!({ "id": id, "code": api.code(), "message": api.to_string() }));
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "mode": mode, "forecasts": forecasts, "errors": errors })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreBody {
+    title: String,
+    #[serde(default, rename = "abstract")]
+    abstract_text: String,
+    authors: Vec<String>,
+    date: String,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// `POST /v1/forecasts/score`: a paper that is not stored.
+pub async fn score(state: web::Data<AppState>, body: web::Json<ScoreBody>) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let mode = mode_of(b.mode.as_deref(), "mode").map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let paper = NewPaper {
+        title: b.title,
+        abstract_text: b.abstract_text,
+        authors: b.authors,
+        date: b.date,
+        references: b.references,
+    };
+    let forecast = state.engine.model.send(ScoreNewPaper { paper, mode }).await??;
+    Ok(HttpResponse::Ok().json(forecast))
+}
