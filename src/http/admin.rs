@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::params::Params;
 use super::AppState;
 
 /// Proof that the request carried the admin token. As an extractor listed before the
@@ -26,6 +27,10 @@ impl actix_web::FromRequest for Admin {
 }
 
 fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
+    // Browsers can't set headers on a link: pages also accept ?token=.
+    let from_query = Params::parse(req.query_string(), &["token", "format"])
+        .ok()
+        .and_then(|p| p.get("token").map(str::to_string));
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("no app state"))?;
     let expected = state.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
     let given = req
@@ -33,6 +38,8 @@ fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(from_query)
         .ok_or(ApiError::Unauthorized)?;
     // Compare in constant time so the token can't be guessed byte by byte.
     let same = given.len() == expected.len()
@@ -92,4 +99,33 @@ pub async fn op(
 ) -> Result<HttpResponse, ApiError> {
     let value = crate::operator::execute(&state.engine, &state.tiers, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(value))
+}
+
+/// `GET /admin/models`: every loaded model, which one serves each mode, and its figures.
+pub async fn models(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let models = state.engine.model.send(citecast_actors::actors::ListModels).await?;
+    Ok(HttpResponse::Ok().json(json!({ "models": models })))
+}
+
+/// `GET /admin/models/{version}`: the model's performance report as a page (`?format=json`
+/// for the JSON).
+pub async fn model_report(
+    _: Admin,
+    req: HttpRequest,
+    version: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let version = version.into_inner();
+    let report = state
+        .engine
+        .model
+        .send(citecast_actors::actors::GetModelReport(version.clone()))
+        .await?
+        .ok_or(ApiError::NotFound { what: "model", id: version })?
+        .map_err(ApiError::internal)?;
+    if req.query_string().contains("format=json") {
+        return Ok(HttpResponse::Ok().json(report));
+    }
+    let html = citecast_actors::forecast::report::render_html(&report).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }

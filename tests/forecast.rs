@@ -1,0 +1,232 @@
+//! Forecasts over the API, from a model trained on the fixture with the real pipeline.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::{test, web, App};
+use citecast::config::Config;
+use citecast::http::{self, AppState};
+use citecast::operator::{self, OpRequest};
+use citecast_actors::actors::IngestFiles;
+use citecast_actors::forecast::corpus::Corpus;
+use citecast_actors::forecast::registry;
+use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::train::{self, TrainOptions};
+use citecast_actors::Engine;
+use serde_json::{json, Value};
+
+fn fixtures() -> Vec<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    vec![d.join("papers.jsonl"), d.join("citations.tsv.gz")]
+}
+
+/// Models for both modes trained once on the fixture, in a directory kept for the run.
+fn models() -> &'static (tempfile::TempDir, Vec<String>) {
+    static MODELS: OnceLock<(tempfile::TempDir, Vec<String>)> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
+        let opts = TrainOptions::quick();
+        let mut versions = Vec::new();
+        for mode in Mode::ALL {
+            let version = format!("{}-test", mode.as_str());
+            let outcome = train::train(corpus.clone(), mode, &version, &opts);
+            registry::save(dir.path(), &version, &outcome, &corpus, &opts).unwrap();
+            versions.push(version);
+        }
+        (dir, versions)
+    })
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: web::Data<AppState>,
+    key: String,
+}
+
+async fn harness(tier: &str) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().to_path_buf());
+    let mut engine_config = config.engine();
+    engine_config.model_dirs = vec![models().0.path().to_path_buf()];
+    let engine = Engine::start(&engine_config).unwrap();
+    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
+    let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
+    state.ready.store(true, Ordering::Release);
+    let op =
+        OpRequest::AddCustomer { name: "F".into(), email: "f@example.org".into(), tier: Some(tier.into()) };
+    let v = operator::execute(&state.engine, &config.tiers, op).await.unwrap();
+    Harness { _dir: dir, state, key: v["secret"].as_str().unwrap().into() }
+}
+
+macro_rules! app {
+    ($h:expr) => {
+        test::init_service(App::new().configure(|c| http::configure(c, $h.state.clone()))).await
+    };
+}
+
+macro_rules! send {
+    ($app:expr, $req:expr) => {{
+        let resp = test::call_service(&$app, $req.to_request()).await;
+        let status = resp.status().as_u16();
+        let body = test::read_body(resp).await;
+        (
+            status,
+            serde_json::from_slice::<Value>(&body)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&body).into())),
+        )
+    }};
+}
+
+fn get(uri: &str, key: &str) -> test::TestRequest {
+    test::TestRequest::get().uri(uri).insert_header(("authorization", format!("Bearer {key}")))
+}
+
+fn post(uri: &str, key: &str, body: Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .set_json(body)
+}
+
+#[actix_web::test]
+async fn a_stored_paper_gets_a_forecast_in_both_modes() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    for mode in ["at_publication", "early"] {
+        let (status, f) = send!(app, get(&format!("/v1/papers/9711200/forecast?mode={mode}"), &h.key));
+        assert_eq!(status, 200, "{f}");
+        assert_eq!(f["paper_id"], "hep-th/9711200");
+        assert_eq!(f["mode"], mode);
+        let p = f["probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+        assert!(f["label"] == "high" || f["label"] == "low");
+        assert_eq!(f["model_version"], format!("{mode}-test"));
+        assert_eq!(f["top_features"].as_array().unwrap().len(), 5);
+        assert_eq!(f["as_of"], if mode == "early" { "1998-05-28" } else { "1997-11-27" });
+    }
+    let (status, body) = send!(app, get("/v1/papers/9711200/forecast?mode=later", &h.key));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_parameter")));
+    let (status, _) = send!(app, get("/v1/papers/0000000/forecast", &h.key));
+    assert_eq!(status, 404);
+
+    // The newest paper of the fixture has no six months of data after it.
+    let corpus = Corpus::from_files(&fixtures()).unwrap();
+    let newest = corpus.ids.last().unwrap().clone();
+    let (status, body) = send!(app, get(&format!("/v1/papers/{newest}/forecast?mode=early"), &h.key));
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("too_young")), "{body}");
+
+    // Anonymous callers may not forecast.
+    let req = test::TestRequest::get().uri("/v1/papers/9711200/forecast");
+    let resp = test::try_call_service(&app, req.to_request()).await;
+    let status = match resp {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    assert_eq!(status, 403);
+}
+
+#[actix_web::test]
+async fn batches_respect_the_tier_and_report_each_bad_id() {
+    let h = harness("free").await;
+    let app = app!(h);
+    let body = json!({ "ids": ["9711200", "hep-th/0000000", "hep-th/9711200"], "mode": "at_publication" });
+    let (status, v) = send!(app, post("/v1/forecasts", &h.key, body));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["forecasts"].as_array().unwrap().len(), 2);
+    assert_eq!(v["errors"][0]["id"], "hep-th/0000000");
+    assert_eq!(v["errors"][0]["code"], "not_found");
+
+    let ids: Vec<String> = (0..11).map(|_| "9711200".to_string()).collect();
+    let (status, v) = send!(app, post("/v1/forecasts", &h.key, json!({ "ids": ids })));
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("allows 10"), "{v}");
+    for bad in
+        [json!({ "ids": [] }), json!({ "ids": ["1"], "mode": "x" }), json!({ "ids": ["1"], "extra": 1 })]
+    {
+        let (status, v) = send!(app, post("/v1/forecasts", &h.key, bad));
+        assert_eq!(status, 400, "{v}");
+    }
+}
+
+#[actix_web::test]
+async fn a_new_paper_is_scored_from_its_metadata() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    let paper = json!({
+        "title": "Black hole entropy from AdS/CFT",
+        "abstract": "We count microstates of black holes using the large N limit of superconformal field theories.",
+        "authors": ["J. Maldacena", "A. Newcomer"],
+        "date": "2003-05-01",
+        "references": ["hep-th/9711200"],
+    });
+    let (status, f) = send!(app, post("/v1/forecasts/score", &h.key, paper.clone()));
+    assert_eq!(status, 200, "{f}");
+    assert_eq!(f["mode"], "at_publication");
+    assert!(f["probability"].as_f64().is_some());
+
+    let mut early = paper.clone();
+    early["mode"] = json!("early");
+    assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, early)).0, 400);
+    let mut unknown_ref = paper.clone();
+    unknown_ref["references"] = json!(["nope/1"]);
+    assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, unknown_ref)).0, 404);
+    let mut bad_date = paper.clone();
+    bad_date["date"] = json!("May 2003");
+    assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, bad_date)).0, 400);
+    let mut extra = paper;
+    extra["citations"] = json!(5);
+    assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, extra)).0, 400);
+}
+
+#[actix_web::test]
+async fn models_are_listed_and_their_reports_render() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    let (status, v) = send!(app, test::TestRequest::get().uri("/admin/models?token=admin"));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["models"].as_array().unwrap().len(), 2);
+    assert!(v["models"].as_array().unwrap().iter().all(|m| m["active"] == true));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/admin/models/early-test?token=admin").to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(html.contains("<svg") && html.contains("early-test"));
+    let (status, _) = send!(app, test::TestRequest::get().uri("/admin/models/early-test"));
+    assert_eq!(status, 401);
+    let (status, _) = send!(app, test::TestRequest::get().uri("/admin/models/none?token=admin"));
+    assert_eq!(status, 404);
+}
+
+#[::core::prelude::v1::test]
+fn training_is_reproducible_and_corrupt_models_are_refused() {
+    let (dir, versions) = models();
+    let first = registry::load(&dir.path().join(&versions[0])).unwrap();
+
+    // Same data, same seed: the same weights.
+    let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
+    let opts = TrainOptions::quick();
+    let again = train::train(corpus.clone(), Mode::AtPublication, "again", &opts);
+    let out = tempfile::tempdir().unwrap();
+    registry::save(out.path(), "again", &again, &corpus, &opts).unwrap();
+    let second = registry::load(&out.path().join("again")).unwrap();
+    // (burnpack files carry random parameter ids, so compare behaviour, not bytes.)
+    assert_eq!(first.meta.threshold, second.meta.threshold);
+    let d = first.forecaster.feature_names.len();
+    let rows: Vec<f32> = (0..50 * d).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
+    assert_eq!(first.forecaster.predict_raw(&rows), second.forecaster.predict_raw(&rows));
+
+    // A truncated weights file is refused with a clear error.
+    std::fs::write(out.path().join("again/mlp.bpk"), b"truncated").unwrap();
+    let err = registry::load(&out.path().join("again")).err().expect("refused").to_string();
+    assert!(err.contains("checksum"), "{err}");
+    // ... and the service keeps serving the good models beside it.
+    let (service, errors) =
+        citecast_actors::forecast::service::ForecastService::load(&[dir.path(), out.path()]);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(service.summaries().len(), 2);
+}
