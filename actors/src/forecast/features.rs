@@ -592,8 +592,8 @@ impl Normaliser {
     pub fn apply(&self, x: &mut [f32]) {
         let d = self.mean.len();
         for row in x.chunks_mut(d) {
-            for j in 0..d {
-                row[j] = ((row[j] - self.mean[j]) / self.std[j]).clamp(-8.0, 8.0);
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = ((*v - m) / s).clamp(-8.0, 8.0);
             }
         }
     }
