@@ -88,6 +88,7 @@ pub async fn ingest(
         .send(IngestFiles { paths, progress: None })
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }
 
