@@ -230,6 +230,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Calls an admin endpoint and returns its JSON, turning an error reply into its message.
+fn admin_json(
+    info: &server::ServerInfo,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<serde_json::Value, CliError> {
+    let resp = admin_client::request(info, method, path, body, timeout)?;
+    let value: serde_json::Value = serde_json::from_str(&resp.body)
+        .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
+    if resp.status != 200 {
+        return Err(CliError::Admin(value["error"]["message"].as_str().unwrap_or(&resp.body).to_string()));
+    }
+    Ok(value)
+}
+
 /// The running server on this data directory, if there is one.
 fn running_server(config: &Config) -> Option<server::ServerInfo> {
     read_server_info(config).filter(admin_client::is_alive)
@@ -244,15 +261,7 @@ fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliErro
     let reports: Vec<IngestReport> = if let Some(info) = running_server(&config) {
         eprintln!("server running at {} (pid {}): importing through it", info.addr, info.pid);
         let body = serde_json::json!({ "paths": paths }).to_string();
-        let resp =
-            admin_client::request(&info, "POST", "/admin/ingest", Some(&body), Duration::from_secs(3600))?;
-        let value: serde_json::Value = serde_json::from_str(&resp.body)
-            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
-        if resp.status != 200 {
-            return Err(CliError::Admin(
-                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
-            ));
-        }
+        let value = admin_json(&info, "POST", "/admin/ingest", Some(&body), Duration::from_secs(3600))?;
         serde_json::from_value(value["reports"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
     } else {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
@@ -300,14 +309,7 @@ fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliErro
 
 fn stats(config: Config, json: bool) -> Result<(), CliError> {
     let stats: Stats = if let Some(info) = running_server(&config) {
-        let resp = admin_client::request(&info, "GET", "/admin/stats", None, Duration::from_secs(30))?;
-        let value: serde_json::Value = serde_json::from_str(&resp.body)
-            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
-        if resp.status != 200 {
-            return Err(CliError::Admin(
-                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
-            ));
-        }
+        let value = admin_json(&info, "GET", "/admin/stats", None, Duration::from_secs(30))?;
         serde_json::from_value(value["store"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
     } else {
         if !config.data_dir.join("store").exists() {
@@ -341,14 +343,7 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
 fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
     let value: serde_json::Value = if let Some(info) = running_server(&config) {
         let body = serde_json::to_string(&op).map_err(|e| CliError::Usage(e.to_string()))?;
-        let resp = admin_client::request(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?;
-        let value: serde_json::Value = serde_json::from_str(&resp.body)
-            .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
-        if resp.status != 200 {
-            return Err(CliError::Admin(
-                value["error"]["message"].as_str().unwrap_or(&resp.body).to_string(),
-            ));
-        }
+        let value = admin_json(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?;
         value
     } else {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
