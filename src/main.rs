@@ -343,8 +343,7 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
 fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
     let value: serde_json::Value = if let Some(info) = running_server(&config) {
         let body = serde_json::to_string(&op).map_err(|e| CliError::Usage(e.to_string()))?;
-        let value = admin_json(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?;
-        value
+        admin_json(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?
     } else {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
         let engine_config = config.engine();
