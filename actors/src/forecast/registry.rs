@@ -56,6 +56,9 @@ pub struct ModelMeta {
     pub mlp_training: TrainLog,
     pub served: Served,
     pub threshold: f64,
+    /// Sorted standardised training `e_c182` values (early mode's rule blend).
+    #[serde(default)]
+    pub rule_quantiles: Vec<f32>,
     pub training_window: String,
     pub validation_window: String,
     pub test_window: String,
@@ -128,6 +131,7 @@ pub fn save(
         mlp_training: outcome.mlp_log.clone(),
         served: f.served,
         threshold: f.threshold,
+        rule_quantiles: f.rule_quantiles.clone(),
         training_window: format!("{}-01-01..1998-12-31", options.train_from_year),
         validation_window: "1999-01-01..1999-12-31".into(),
         test_window: "2000-01-01..2001-04-30".into(),
@@ -196,6 +200,7 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
         served: meta.served,
         threshold: meta.threshold,
         text: Arc::new(text),
+        rule_quantiles: meta.rule_quantiles.clone(),
     };
     Ok(LoadedModel { meta, forecaster, dir: dir.to_path_buf() })
 }

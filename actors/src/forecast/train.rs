@@ -76,6 +76,9 @@ pub enum Served {
     Mlp,
     /// Mean of the MLP's and the logistic regression's probabilities.
     Ensemble,
+    /// Early mode: the ensemble averaged with the six-month-citation rule's rank (the
+    /// training-set CDF of `e_c182`); two different views of the same signal.
+    EnsembleRule,
 }
 
 /// A trained forecaster: everything needed to score a paper.
@@ -90,6 +93,18 @@ pub struct Forecaster {
     pub served: Served,
     pub threshold: f64,
     pub text: Arc<TextModel>,
+    /// For [`Served::EnsembleRule`]: sorted standardised training values of `e_c182`.
+    pub rule_quantiles: Vec<f32>,
+}
+
+/// The rule's score: the share of training papers with a lower six-month count.
+fn rule_score(quantiles: &[f32], v: f32) -> f64 {
+    if quantiles.is_empty() {
+        return 0.0;
+    }
+    let below = quantiles.partition_point(|q| *q < v);
+    let upto = quantiles.partition_point(|q| *q <= v);
+    (below + upto) as f64 / (2 * quantiles.len()) as f64
 }
 
 impl Forecaster {
@@ -103,10 +118,15 @@ impl Forecaster {
     pub fn predict_std(&self, x: &[f32]) -> Vec<f64> {
         let d = self.feature_names.len();
         let mlp = self.mlp.predict(x);
+        let ens = mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0);
         match self.served {
             Served::Mlp => mlp,
-            Served::Ensemble => {
-                mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0).collect()
+            Served::Ensemble => ens.collect(),
+            Served::EnsembleRule => {
+                let j = self.feature_names.iter().position(|n| n == "e_c182").unwrap_or(0);
+                ens.zip(x.chunks(d))
+                    .map(|(e, row)| (e + rule_score(&self.rule_quantiles, row[j])) / 2.0)
+                    .collect()
             }
         }
     }
@@ -116,7 +136,7 @@ impl Forecaster {
         let mlp = self.mlp.contributions(row);
         match self.served {
             Served::Mlp => mlp,
-            Served::Ensemble => {
+            Served::Ensemble | Served::EnsembleRule => {
                 mlp.iter().zip(self.logistic.contributions(row)).map(|(m, l)| (m + l) / 2.0).collect()
             }
         }
@@ -283,11 +303,25 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     let lr_val: Vec<f64> = tr_scores(&logistic, &va.x, d);
     let mlp_val = mlp.predict(&va.x);
     let ens_val: Vec<f64> = mlp_val.iter().zip(&lr_val).map(|(a, b)| (a + b) / 2.0).collect();
-    let served =
-        if pr_auc(&ens_val, &va.y) > pr_auc(&mlp_val, &va.y) { Served::Ensemble } else { Served::Mlp };
-    let val_scores = if served == Served::Ensemble { ens_val } else { mlp_val };
-    let threshold = choose_threshold(&val_scores, &va.y, max_fpr(mode));
+    // Candidates scored on validation; the best PR-AUC serves.
+    let mut candidates = vec![(Served::Mlp, mlp_val), (Served::Ensemble, ens_val.clone())];
     let names = feature_names(mode);
+    let mut rule_quantiles = Vec::new();
+    if let Some(j) = names.iter().position(|(n, _)| *n == "e_c182") {
+        rule_quantiles = tr.x.chunks(d).map(|r| r[j]).collect();
+        rule_quantiles.sort_by(f32::total_cmp);
+        let blended = ens_val
+            .iter()
+            .zip(va.x.chunks(d))
+            .map(|(e, r)| (e + rule_score(&rule_quantiles, r[j])) / 2.0)
+            .collect();
+        candidates.push((Served::EnsembleRule, blended));
+    }
+    let (served, val_scores) = candidates
+        .into_iter()
+        .reduce(|best, c| if pr_auc(&c.1, &va.y) > pr_auc(&best.1, &va.y) { c } else { best })
+        .expect("candidates");
+    let threshold = choose_threshold(&val_scores, &va.y, max_fpr(mode));
     let forecaster = Forecaster {
         mode,
         feature_names: names.iter().map(|(n, _)| n.to_string()).collect(),
@@ -299,6 +333,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         served,
         threshold,
         text,
+        rule_quantiles,
     };
     let (validation, test, report) = assess(&prep, &forecaster, version, opts);
     Outcome {
