@@ -7,6 +7,7 @@
 pub mod admin_client;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod operator;
 pub mod progress;
 pub mod server;

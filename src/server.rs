@@ -119,6 +119,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(actix_web::middleware::from_fn(crate::metrics::record))
             .configure(|c| http::configure(c, app_state.clone()))
     })
     .workers(config.workers)

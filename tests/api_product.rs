@@ -392,3 +392,42 @@ async fn every_route_is_in_the_openapi_document() {
     }
     assert!(html.contains("/v1/papers/{id}/citations") && html.contains("Deprecation"));
 }
+
+#[actix_web::test]
+async fn metrics_count_requests_rejections_and_cache_hits() {
+    let h = Harness::new(|_| {}).await;
+    let app = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(citecast::metrics::record))
+            .configure(|c| http::configure(c, h.state.clone())),
+    )
+    .await;
+    let (_, _, secret) = h.customer("small").await;
+    for _ in 0..8 {
+        call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
+    }
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no line starting {prefix} in\n{text}"))
+    };
+    // A burst of 5: five served, three refused.
+    assert_eq!(
+        value(r#"citecast_http_requests_total{route="/v1/papers/{tail:.*}",method="GET",status="200"}"#),
+        5.0
+    );
+    assert_eq!(
+        value(r#"citecast_http_requests_total{route="/v1/papers/{tail:.*}",method="GET",status="429"}"#),
+        3.0
+    );
+    assert_eq!(value(r#"citecast_rate_limited_total{tier="small",limit="per_minute"}"#), 3.0);
+    assert_eq!(value(r#"citecast_cache_requests_total{outcome="hit"}"#), 4.0);
+    assert_eq!(value(r#"citecast_http_request_duration_seconds_count{route="/v1/papers/{tail:.*}"}"#), 8.0);
+    assert_eq!(value("citecast_store_papers"), 300.0);
+    assert_eq!(value("citecast_index_documents"), 300.0);
+}

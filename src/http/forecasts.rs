@@ -44,14 +44,26 @@ pub async fn paper_forecast(
     let generation = state.engine.data_version.get();
     if let Some(hit) = state.forecast_cache.get(&key) {
         if hit.generation == generation {
+            state.metrics.cache(true);
+            if let Some(model) = hit.model.as_deref() {
+                state.metrics.forecast_served(model);
+            }
             return Ok(cache::json(req, hit.body, &hit.etag, MAX_AGE_SECS));
         }
     }
+    state.metrics.cache(false);
     let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode }).await??;
     let forecast = results.pop().ok_or_else(|| ApiError::internal("no forecast returned"))??;
+    state.metrics.forecast_served(&forecast.model_version);
     let body = Bytes::from(serde_json::to_vec(&forecast).map_err(ApiError::internal)?);
     let etag = cache::etag_of(&body);
-    state.forecast_cache.insert(key, CachedBody { generation, body: body.clone(), etag: etag.clone() });
+    let entry = CachedBody {
+        generation,
+        body: body.clone(),
+        etag: etag.clone(),
+        model: Some(forecast.model_version),
+    };
+    state.forecast_cache.insert(key, entry);
     Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
 
@@ -89,7 +101,10 @@ pub async fn batch(
     let mut errors = Vec::new();
     for (id, r) in ids.into_iter().zip(results) {
         match r {
-            Ok(f) => forecasts.push(f),
+            Ok(f) => {
+                state.metrics.forecast_served(&f.model_version);
+                forecasts.push(f)
+            }
             Err(e) => {
                 let api = ApiError::from(e);
                 errors.push(json!({ "id": id, "code": api.code(), "message": api.to_string() }));
@@ -125,5 +140,6 @@ pub async fn score(state: web::Data<AppState>, body: web::Json<ScoreBody>) -> Re
         references: b.references,
     };
     let forecast = state.engine.model.send(ScoreNewPaper { paper, mode }).await??;
+    state.metrics.forecast_served(&forecast.model_version);
     Ok(HttpResponse::Ok().json(forecast))
 }

@@ -180,6 +180,9 @@ pub async fn guard(
         Decision::Allowed { minute, day } => (minute, day),
         Decision::Limited { kind, retry_after_secs, minute, day } => {
             let upgrade = state.tiers.upgrade_from(&tier.id, None);
+            state
+                .metrics
+                .rate_limited(&tier.id, if kind == LimitKind::Daily { "daily" } else { "per_minute" });
             let what = match kind {
                 LimitKind::PerMinute => {
                     format!("{} requests per minute (burst {})", tier.per_minute, tier.burst)

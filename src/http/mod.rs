@@ -30,6 +30,8 @@ pub struct CachedBody {
     pub generation: u64,
     pub body: Bytes,
     pub etag: String,
+    /// The model version that produced it (forecasts).
+    pub model: Option<String>,
 }
 
 /// Shared by every worker.
@@ -52,6 +54,7 @@ pub struct AppState {
     pub max_in_flight: usize,
     pub request_timeout: std::time::Duration,
     pub deprecations: Vec<Deprecation>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             max_in_flight: config.max_in_flight,
             request_timeout: config.request_timeout,
             deprecations: config.deprecations.clone(),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -316,6 +320,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         )
         .app_data(web::PayloadConfig::new(limit))
         .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
         .route("/readyz", web::get().to(readyz))
         .route("/admin/stats", web::get().to(admin::stats))
         .route("/admin/ingest", web::post().to(admin::ingest))
@@ -325,6 +330,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(v1)
         .default_service(web::to(no_route));
 }
+/// Prometheus scrape endpoint (unauthenticated and unlimited, like the health checks;
+/// expose it only where scrapers can reach it).
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stats = state.engine.store.send(citecast_actors::actors::GetStats).await??;
+    let docs = state.engine.index.send(citecast_actors::actors::IndexDocCount).await?;
+    let body = state.metrics.render(&[
+        ("citecast_store_size_bytes", "sled store size on disk.", stats.size_on_disk_bytes as f64),
+        ("citecast_store_papers", "Papers stored.", stats.papers as f64),
+        ("citecast_store_citations", "Citations stored.", stats.citations as f64),
+        ("citecast_index_documents", "Documents in the search index.", docs as f64),
+        ("citecast_ready", "1 once data and index are loaded.", state.is_ready() as u8 as f64),
+        (
+            "citecast_in_flight_requests",
+            "Requests being handled under /v1.",
+            state.in_flight.load(Ordering::Relaxed) as f64,
+        ),
+    ]);
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }

@@ -55,14 +55,18 @@ async fn paper(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpRe
     let generation = state.engine.data_version.get();
     if let Some(hit) = state.paper_cache.get(&id) {
         if hit.generation == generation {
+            state.metrics.cache(true);
             return Ok(cache::json(req, hit.body, &hit.etag, MAX_AGE_SECS));
         }
     }
+    state.metrics.cache(false);
     let view = state.engine.store.send(GetPaper { id: id.clone() }).await??;
     let view = view.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
     let body = Bytes::from(serde_json::to_vec(&paper_json(&view)).map_err(ApiError::internal)?);
     let etag = cache::etag_of(&body);
-    state.paper_cache.insert(id, CachedBody { generation, body: body.clone(), etag: etag.clone() });
+    state
+        .paper_cache
+        .insert(id, CachedBody { generation, body: body.clone(), etag: etag.clone(), model: None });
     Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
 
