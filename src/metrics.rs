@@ -155,7 +155,7 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let metrics = req.app_data::<web::Data<crate::http::AppState>>().map(|s| s.clone());
+    let metrics = req.app_data::<web::Data<crate::http::AppState>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let res = next.call(req).await;
