@@ -10,6 +10,15 @@
 //!   some with date or author filters.
 //! - `percentiles`: not a criterion bench. Criterion reports means, the targets are
 //!   percentiles, so a plain timed loop prints p50/p95/p99/max per call.
+//! - `limiter/check`: `Limits::check` (governor GCRA bucket plus the daily count written
+//!   into sled) for 256 rotating keys of a tier that never refuses; `limiter/sled_insert`
+//!   is that sled write alone. A percentile loop follows. Governor's own `check_key`,
+//!   without our code, is measured by `benches/governor-raw` (a separate crate, because
+//!   this package has no direct governor dependency).
+//! - `forecast/features_per_paper`: `FeatureContext::features` for random labelled papers
+//!   of the full corpus with the shipped models' text model, per mode, plus a percentile
+//!   loop; `forecast/batch_inference`: `Forecaster::predict_std` on 100,000 standardised
+//!   rows per mode, with rows/s printed.
 //!
 //! The lookup and search benches need an ingested data directory: `CITECAST_BENCH_DIR`
 //! may point at one (holding `store/` and `index/`, e.g. a `citecast serve` data dir that
@@ -21,9 +30,16 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use citecast_actors::dates;
+use citecast_actors::forecast::corpus::{Corpus, PaperNo};
+use citecast_actors::forecast::features::{self, FeatureContext};
+use citecast_actors::forecast::registry::{self, LoadedModel};
+use citecast_actors::forecast::task::Mode;
 use citecast_actors::index::{SearchRequest, TopicIndex};
 use citecast_actors::ingest::{self, IngestError, IngestReport, Sink};
+use citecast_actors::limiter::{Decision, Limits, TierLimits};
 use citecast_actors::names;
 use citecast_actors::store::{BatchOutcome, Store, StoreConfig, WriteBatch};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -38,6 +54,16 @@ const LOOKUP_SAMPLE: usize = 1_000;
 /// Calls timed one by one for the percentile lines.
 const PERCENTILE_LOOKUPS: usize = 20_000;
 const PERCENTILE_SEARCHES: usize = 5_000;
+/// Distinct principals the limiter benches rotate over (as the load test's keys).
+const LIMITER_KEYS: usize = 256;
+const PERCENTILE_CHECKS: usize = 200_000;
+/// Labelled papers the feature benches draw from, and calls timed per mode.
+const FEATURE_SAMPLE: usize = 2_000;
+const PERCENTILE_FEATURES: usize = 5_000;
+/// Rows scored per `predict_std` call in the batch inference bench.
+const BATCH_ROWS: usize = 100_000;
+/// The shipped models (models/README.md).
+const SHIPPED_MODELS: [&str; 2] = ["at_publication-8bf59d5e-s17", "early-8bf59d5e-s17"];
 
 fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
@@ -322,11 +348,23 @@ fn ingest_benches(c: &mut Criterion) {
 }
 
 fn query_benches(c: &mut Criterion) {
-    let wanted = ["lookup/paper_view", "search/bm25", "percentiles"];
+    let wanted = [
+        "lookup/paper_view",
+        "search/bm25",
+        "percentiles",
+        "forecast/features_per_paper",
+        "forecast/batch_inference",
+    ];
     if !bench_mode() || !wanted.iter().any(|n| filter_allows(n)) {
         return;
     }
     let fx = Fixture::load();
+    if filter_allows("forecast/features_per_paper") || filter_allows("forecast/batch_inference") {
+        forecast_benches(c, &fx);
+    }
+    if !wanted[..3].iter().any(|n| filter_allows(n)) {
+        return;
+    }
 
     let mut group = c.benchmark_group("lookup");
     group.throughput(Throughput::Elements(1));
@@ -435,5 +473,257 @@ fn percentiles(fx: &Fixture) {
     println!();
 }
 
-criterion_group!(benches, query_benches, ingest_benches);
+fn us(d: Duration) -> String {
+    format!("{:.3}µs", d.as_secs_f64() * 1e6)
+}
+
+/// As [`report`], in microseconds (for calls far below a millisecond).
+fn report_us(name: &str, mut times: Vec<Duration>) {
+    times.sort_unstable();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    println!(
+        "{name} n={} mean={} p50={} p95={} p99={} p99.9={} max={}",
+        times.len(),
+        us(mean),
+        us(pct(&times, 0.50)),
+        us(pct(&times, 0.95)),
+        us(pct(&times, 0.99)),
+        us(pct(&times, 0.999)),
+        us(*times.last().expect("at least one call")),
+    );
+}
+
+/// A 64-bit LCG step; the benches' samples are deterministic.
+fn lcg(x: &mut u64) -> u64 {
+    *x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *x >> 33
+}
+
+/// `Limits::check` as the limiter actor calls it, without the actor's mailbox: a governor
+/// bucket per key, then the day's count written into sled. The tier never refuses, so
+/// every call takes the allowed path, as it does for a customer within their limits.
+fn limiter_benches(c: &mut Criterion) {
+    if !bench_mode() || !(filter_allows("limiter/check") || filter_allows("limiter/sled_insert")) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("create a temporary dir");
+    let store = Store::open(&tmp.path().join("store"), &StoreConfig::default()).expect("open the store");
+    let usage = store.db().open_tree("usage").expect("open the usage tree");
+    let tier = TierLimits {
+        tier: "bench".into(),
+        per_minute: 4_000_000_000,
+        burst: 4_000_000_000,
+        daily: 1_000_000_000_000_000,
+    };
+    let mut limits = Limits::new(std::slice::from_ref(&tier), usage.clone());
+    let keys: Vec<String> = (0..LIMITER_KEYS).map(|i| format!("key_{i:04x}bench")).collect();
+    // The same key layout as the limiter's daily counts: principal, 0, 4-byte day.
+    let usage_keys: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| {
+            let mut v = k.as_bytes().to_vec();
+            v.push(0);
+            v.extend_from_slice(&dates::today().to_be_bytes());
+            v
+        })
+        .collect();
+    let mut refused = 0u64;
+    let mut check = |limits: &mut Limits, key: &str| {
+        let d = limits.check(key, "bench").expect("limiter check");
+        if matches!(d, Decision::Limited { .. }) {
+            refused += 1;
+        }
+        black_box(d);
+    };
+
+    let mut group = c.benchmark_group("limiter");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(5));
+    let mut i = 0;
+    group.bench_function("check", |b| {
+        b.iter(|| {
+            let key = &keys[i % keys.len()];
+            i += 1;
+            check(&mut limits, black_box(key))
+        })
+    });
+    let mut i = 0u64;
+    group.bench_function("sled_insert", |b| {
+        b.iter(|| {
+            let key = &usage_keys[i as usize % usage_keys.len()];
+            i += 1;
+            black_box(usage.insert(black_box(key), &i.to_be_bytes()).expect("sled insert"))
+        })
+    });
+    group.finish();
+
+    if filter_allows("limiter/check") {
+        println!("\nlimiter percentiles: {PERCENTILE_CHECKS} single calls, {LIMITER_KEYS} keys");
+        let mut times = Vec::with_capacity(PERCENTILE_CHECKS);
+        for i in 0..PERCENTILE_CHECKS {
+            let key = &keys[i % keys.len()];
+            let started = Instant::now();
+            check(&mut limits, key);
+            times.push(started.elapsed());
+        }
+        report_us("limiter/check", times);
+        // An empty timed call: what `Instant::now` + `elapsed` alone add to each figure.
+        let mut times = Vec::with_capacity(PERCENTILE_CHECKS);
+        for _ in 0..PERCENTILE_CHECKS {
+            let started = Instant::now();
+            black_box(());
+            times.push(started.elapsed());
+        }
+        report_us("timer overhead", times);
+        println!("limiter/check refused {refused} calls (must be 0)\n");
+    }
+    assert_eq!(refused, 0, "the bench tier must not refuse");
+}
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// `FeatureContext::features` per paper and `Forecaster::predict_std` in bulk, with the
+/// shipped models, on the corpus built from the fixture's store.
+fn forecast_benches(c: &mut Criterion, fx: &Fixture) {
+    let started = Instant::now();
+    let corpus = Arc::new(Corpus::from_store(&fx.store).expect("build the corpus"));
+    let corpus_s = started.elapsed().as_secs_f64();
+    let models: Vec<LoadedModel> = SHIPPED_MODELS
+        .iter()
+        .map(|v| registry::load(&models_dir().join(v)).expect("load a shipped model"))
+        .collect();
+    let started = Instant::now();
+    let mut contexts: Vec<(String, FeatureContext)> = Vec::new();
+    for m in &models {
+        if !contexts.iter().any(|(sha, _)| *sha == m.meta.text_sha256) {
+            let ctx = FeatureContext::new(corpus.clone(), m.forecaster.text.clone());
+            contexts.push((m.meta.text_sha256.clone(), ctx));
+        }
+    }
+    println!(
+        "\nforecast fixture: Corpus::from_store {corpus_s:.2} s ({} papers); {} FeatureContext::new \
+         {:.2} s ({} distinct text model(s) among {:?})",
+        corpus.len(),
+        contexts.len(),
+        started.elapsed().as_secs_f64(),
+        contexts.len(),
+        SHIPPED_MODELS
+    );
+    let ctx_of = |m: &LoadedModel| {
+        &contexts.iter().find(|(sha, _)| *sha == m.meta.text_sha256).expect("built above").1
+    };
+
+    // Labelled papers (a full 730-day window), drawn at random.
+    let labelled: Vec<PaperNo> = {
+        let ctx = &contexts[0].1;
+        (0..corpus.len() as PaperNo).filter(|&p| ctx.labels().label[p as usize].is_some()).collect()
+    };
+    let mut x: u64 = 0xfea7_5eed;
+    let sample: Vec<PaperNo> =
+        (0..FEATURE_SAMPLE).map(|_| labelled[(lcg(&mut x) % labelled.len() as u64) as usize]).collect();
+    println!("forecast fixture: {} labelled papers, {FEATURE_SAMPLE} drawn", labelled.len());
+
+    // The first pass fills the per-month term snapshots; timed on its own.
+    for m in &models {
+        let (mode, ctx) = (m.meta.mode, ctx_of(m));
+        let d = m.forecaster.feature_names.len();
+        let mut times = Vec::with_capacity(sample.len());
+        for &p in &sample {
+            let started = Instant::now();
+            let row = black_box(ctx.features(p, mode));
+            times.push(started.elapsed());
+            assert_eq!(row.len(), d, "feature row width of {}", mode.as_str());
+        }
+        report(&format!("features[{}] first pass (cold month snapshots)", mode.as_str()), times, "-");
+    }
+
+    if filter_allows("forecast/features_per_paper") {
+        let mut group = c.benchmark_group("forecast");
+        group.throughput(Throughput::Elements(1));
+        group.measurement_time(Duration::from_secs(5));
+        for m in &models {
+            let (mode, ctx) = (m.meta.mode, ctx_of(m));
+            let mut i = 0;
+            group.bench_function(BenchmarkId::new("features_per_paper", mode.as_str()), |b| {
+                b.iter(|| {
+                    let p = sample[i % sample.len()];
+                    i += 1;
+                    black_box(ctx.features(black_box(p), mode))
+                })
+            });
+        }
+        group.finish();
+
+        println!("\nfeature percentiles: {PERCENTILE_FEATURES} single calls per mode, warm snapshots");
+        for m in &models {
+            let (mode, ctx) = (m.meta.mode, ctx_of(m));
+            let mut times = Vec::with_capacity(PERCENTILE_FEATURES);
+            let mut slowest = (Duration::ZERO, 0);
+            for i in 0..PERCENTILE_FEATURES {
+                let p = sample[i % sample.len()];
+                let started = Instant::now();
+                black_box(ctx.features(p, mode));
+                let took = started.elapsed();
+                if took > slowest.0 {
+                    slowest = (took, p);
+                }
+                times.push(took);
+            }
+            report(&format!("features[{}]", mode.as_str()), times, &corpus.ids[slowest.1 as usize]);
+        }
+    }
+
+    if filter_allows("forecast/batch_inference") {
+        // Real feature rows of the sample, standardised, repeated up to BATCH_ROWS.
+        let batches: Vec<(Mode, Vec<f32>)> = models
+            .iter()
+            .map(|m| {
+                let d = m.forecaster.feature_names.len();
+                let mut rows = features::matrix(ctx_of(m), &sample, m.meta.mode);
+                m.forecaster.normaliser.apply(&mut rows);
+                let x: Vec<f32> = rows.iter().copied().cycle().take(BATCH_ROWS * d).collect();
+                (m.meta.mode, x)
+            })
+            .collect();
+        let mut group = c.benchmark_group("forecast");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(BATCH_ROWS as u64));
+        group.measurement_time(Duration::from_secs(5));
+        for (m, (mode, x)) in models.iter().zip(&batches) {
+            group.bench_function(BenchmarkId::new("batch_inference", mode.as_str()), |b| {
+                b.iter(|| black_box(m.forecaster.predict_std(black_box(x))))
+            });
+        }
+        group.finish();
+
+        println!(
+            "\nbatch inference: Forecaster::predict_std on {BATCH_ROWS} standardised rows, 5 timed calls"
+        );
+        for (m, (mode, x)) in models.iter().zip(&batches) {
+            let mut rates = Vec::new();
+            for _ in 0..5 {
+                let started = Instant::now();
+                let p = black_box(m.forecaster.predict_std(x));
+                let took = started.elapsed().as_secs_f64();
+                assert_eq!(p.len(), BATCH_ROWS);
+                rates.push(BATCH_ROWS as f64 / took);
+            }
+            rates.sort_by(f64::total_cmp);
+            println!(
+                "batch_inference[{}] served={:?} d={}: rows/s min={:.0} median={:.0} max={:.0}",
+                mode.as_str(),
+                m.forecaster.served,
+                m.forecaster.feature_names.len(),
+                rates[0],
+                rates[2],
+                rates[4]
+            );
+        }
+        println!();
+    }
+}
+
+criterion_group!(benches, limiter_benches, query_benches, ingest_benches);
 criterion_main!(benches);
