@@ -2,10 +2,10 @@
 //! burst), and a daily quota counted per key per UTC day and persisted in sled so a
 //! restart does not hand out a fresh day.
 //!
-//! [`Limits`] is plain logic; [`LimiterActor`] owns it, makes daily counts durable every few
-//! seconds, and sweeps idle keys so memory stays bounded under many distinct keys.
+//! [`Limits`] is plain logic; [`LimiterActor`] owns it, writes changed daily counts to
+//! sled every second, and sweeps idle keys so memory stays bounded under many distinct keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,8 @@ fn usage_key(principal: &str, day: Day) -> Vec<u8> {
 pub struct Limits {
     buckets: HashMap<String, (TierLimits, Keyed)>,
     days: HashMap<String, DayCount>,
+    /// Principals whose count changed since the last write to sled.
+    dirty: HashSet<String>,
     today: Day,
     usage: sled::Tree,
     clock: DefaultClock,
@@ -90,7 +92,14 @@ impl Limits {
                 (t.tier.clone(), (t.clone(), limiter))
             })
             .collect();
-        Limits { buckets, days: HashMap::new(), today: dates::today(), usage, clock: DefaultClock::default() }
+        Limits {
+            buckets,
+            days: HashMap::new(),
+            dirty: HashSet::new(),
+            today: dates::today(),
+            usage,
+            clock: DefaultClock::default(),
+        }
     }
 
     fn roll_day(&mut self) -> Result<(), sled::Error> {
@@ -164,9 +173,11 @@ impl Limits {
                 let d = self.days.get_mut(principal).expect("loaded above");
                 d.count += 1;
                 let used = d.count;
-                // Into sled at once (its log reaches disk within its flush interval, and at
-                // every [`Limits::flush`]), so even a killed process loses at most a moment.
-                self.usage.insert(usage_key(principal, self.today), &used.to_be_bytes())?;
+                // Written to sled by the next [`Limits::persist`] (every second): a sled
+                // write per request would cost more than the check itself.
+                if !self.dirty.contains(principal) {
+                    self.dirty.insert(principal.to_string());
+                }
                 Ok(Decision::Allowed { minute, day: day_window(used) })
             }
             Err(not_until) => {
@@ -193,8 +204,24 @@ impl Limits {
         Ok(self.day_count(principal)?.count)
     }
 
-    /// Makes the daily counts durable.
+    /// Writes changed daily counts to sled (which syncs its log to disk within half a
+    /// second), so a killed process loses about a second of counting at most.
+    pub fn persist(&mut self) -> Result<(), sled::Error> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for p in self.dirty.drain() {
+            if let Some(d) = self.days.get(&p) {
+                batch.insert(usage_key(&p, self.today), &d.count.to_be_bytes());
+            }
+        }
+        self.usage.apply_batch(batch)
+    }
+
+    /// Writes changed counts and syncs them to disk (shutdown, day change).
     pub fn flush(&mut self) -> Result<(), sled::Error> {
+        self.persist()?;
         self.usage.flush()?;
         Ok(())
     }
@@ -224,7 +251,7 @@ pub struct LimiterActor {
     limits: Limits,
 }
 
-const FLUSH_EVERY: Duration = Duration::from_secs(5);
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const IDLE_AFTER: Duration = Duration::from_secs(600);
 
@@ -238,8 +265,8 @@ impl Actor for LimiterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(FLUSH_EVERY, |a, _| {
-            if let Err(e) = a.limits.flush() {
+        ctx.run_interval(PERSIST_EVERY, |a, _| {
+            if let Err(e) = a.limits.persist() {
                 tracing::error!(error = %e, "cannot persist daily usage");
             }
         });
