@@ -102,10 +102,6 @@ message!(StoreActor, store, GetAuthor => Result<Option<AuthorView>, StoreError>,
 pub struct GetStats;
 message!(StoreActor, store, GetStats => Result<Stats, StoreError>, |s, _m| s.stats());
 
-/// The store's write generation (bumped by every change); caches key on it.
-pub struct GetGeneration;
-message!(StoreActor, store, GetGeneration => u64, |s, _m| s.generation());
-
 pub struct ApplyBatch(pub WriteBatch);
 message!(StoreActor, store, ApplyBatch => Result<BatchOutcome, StoreError>, |s, m| s.apply(m.0));
 
