@@ -70,6 +70,10 @@ impl Config {
         e
     }
 
+    pub fn store_path_exists(&self) -> bool {
+        self.engine().store_path().exists()
+    }
+
     /// Written by a running server so operator commands can find it.
     pub fn server_file(&self) -> PathBuf {
         self.data_dir.join("server.json")

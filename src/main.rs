@@ -1,6 +1,6 @@
 //! The `citecast` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -107,6 +107,19 @@ enum Command {
         #[arg(long)]
         bundled_data: Option<PathBuf>,
     },
+    /// Write a consistent backup of the store to FILE (through the running server when
+    /// there is one). The search index is rebuilt from the store after a restore.
+    Backup {
+        #[command(flatten)]
+        dir: DataDir,
+        file: PathBuf,
+    },
+    /// Restore a backup into a new data directory (--data-dir must not hold a store).
+    Restore {
+        #[command(flatten)]
+        dir: DataDir,
+        file: PathBuf,
+    },
     /// Show what the data directory holds.
     Stats {
         #[command(flatten)]
@@ -199,6 +212,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest { dir, files, json } => ingest(dir.config()?, files, json),
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
+        Command::Backup { dir, file } => backup(dir.config()?, file),
+        Command::Restore { dir, file } => {
+            let config = dir.config()?;
+            let summary =
+                citecast_actors::backup::restore(&file, &config.data_dir).map_err(CliError::engine)?;
+            println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            eprintln!(
+                "restored into {}; the search index is rebuilt on the first `serve`",
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Train { mode, models_dir, bundled_data, seed } => {
             let modes = match mode.as_str() {
                 "both" => Mode::ALL.to_vec(),
@@ -359,5 +384,25 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
             "The secret above is shown once: store it now. Use it as 'Authorization: Bearer <secret>'."
         );
     }
+    Ok(())
+}
+
+fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(parent).map_err(|e| CliError::io(parent, e))?;
+    let file = dir.join(file.file_name().ok_or_else(|| CliError::Usage("FILE must name a file".into()))?);
+    let summary = if let Some(info) = running_server(&config) {
+        let body = serde_json::json!({ "path": file }).to_string();
+        admin_json(&info, "POST", "/admin/backup", Some(&body), Duration::from_secs(3600))?
+    } else {
+        if !config.store_path_exists() {
+            return Err(CliError::Usage(format!("{} holds no citecast data", config.data_dir.display())));
+        }
+        let store = citecast_actors::store::Store::open(&config.engine().store_path(), &Default::default())
+            .map_err(CliError::engine)?;
+        let s = citecast_actors::backup::backup(&store, &file).map_err(CliError::engine)?;
+        serde_json::to_value(s).unwrap_or_default()
+    };
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(())
 }

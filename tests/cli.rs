@@ -217,3 +217,44 @@ fn ingest_without_a_server_reports_bad_lines_and_help_is_useful() {
         assert!(out.status.success() && help.contains("--data-dir"), "{sub}: {help}");
     }
 }
+
+#[test]
+fn an_online_backup_restores_into_a_new_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, restored) = (tmp.path().join("data"), tmp.path().join("restored"));
+    let bundled = bundled_fixture(tmp.path());
+    let server = start(&data, &bundled);
+    let out = run(&["customers", "add", "--name", "B", "--email", "b@example.org"], &data);
+    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"].as_str().unwrap().to_string();
+    let (_, paper) = get(&server.info, &key, "/v1/papers/9711200");
+    let (_, search) = get(&server.info, &key, "/v1/search?q=string+theory");
+
+    // While the server runs, the backup goes through it.
+    let file = tmp.path().join("citecast.backup");
+    let out = run(&["backup", file.to_str().unwrap()], &data);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["entries"].as_u64().unwrap() > 1_597, "{summary}");
+    stop_gracefully(server);
+
+    run(&["restore", file.to_str().unwrap()], &restored);
+    let server = start(&restored, &bundled);
+    let (status, again) = get(&server.info, &key, "/v1/papers/9711200");
+    assert_eq!(status, 200, "keys come back with the restore");
+    assert_eq!(again, paper);
+    let (_, search_again) = get(&server.info, &key, "/v1/search?q=string+theory");
+    assert_eq!(search_again["total"], search["total"], "the index is rebuilt from the restored store");
+    stop_gracefully(server);
+
+    // A damaged backup is refused and writes nothing.
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 40]).unwrap();
+    let damaged = tmp.path().join("damaged");
+    let out = bin().args(["restore"]).arg(&file).arg("--data-dir").arg(&damaged).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("corrupt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!damaged.join("store").exists());
+}

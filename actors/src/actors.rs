@@ -114,6 +114,12 @@ message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m
     s.papers_after(m.after.as_deref(), m.limit)
 });
 
+/// Writes a consistent backup of the store to a file.
+pub struct BackupTo(pub PathBuf);
+message!(StoreActor, store, BackupTo => Result<crate::backup::BackupSummary, crate::backup::BackupError>, |s, m| {
+    crate::backup::backup(s, &m.0)
+});
+
 pub struct FlushStore;
 message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod actors;
+pub mod backup;
 pub mod codec;
 pub mod dates;
 pub mod forecast;

@@ -275,6 +275,12 @@ impl Store {
         })
     }
 
+    /// Runs `f` while no batch is being written (backups want one consistent state).
+    pub fn with_write_lock<T>(&self, f: impl FnOnce(&sled::Db) -> T) -> Result<T> {
+        let _guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(f(&self.db))
+    }
+
     /// The sled database, for other owners of trees in the same directory (accounts, usage).
     pub fn db(&self) -> &sled::Db {
         &self.db

@@ -130,3 +130,29 @@ pub async fn model_report(
     let html = citecast_actors::forecast::report::render_html(&report).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// Absolute path on the server's machine for the backup file.
+    path: PathBuf,
+}
+
+/// `POST /admin/backup`: a consistent online backup of the store.
+pub async fn backup(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<BackupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let path = body.into_inner().path;
+    if !path.is_absolute() {
+        return Err(ApiError::InvalidBody(format!("'{}' is not an absolute path", path.display())));
+    }
+    let summary = state
+        .engine
+        .store
+        .send(citecast_actors::actors::BackupTo(path))
+        .await?
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(summary))
+}

@@ -325,6 +325,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/admin/stats", web::get().to(admin::stats))
         .route("/admin/ingest", web::post().to(admin::ingest))
         .route("/admin/op", web::post().to(admin::op))
+        .route("/admin/backup", web::post().to(admin::backup))
         .route("/admin/models", web::get().to(admin::models))
         .route("/admin/models/{version}", web::get().to(admin::model_report))
         .service(v1)

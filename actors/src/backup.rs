@@ -1,0 +1,235 @@
+//! Consistent backups of the store, and restoring them into a new data directory.
+//!
+//! A backup is a gzip stream: a header, then every sled tree as (name, entries), then
+//! a footer with the entry count and a SHA-256 over everything before it, so a
+//! truncated or corrupt file is refused before anything is written. The search index
+//! is not backed up: it is derived data, rebuilt from the store on the first start.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreConfig, StoreError};
+
+const MAGIC: &[u8; 16] = b"citecast-backup1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sled::Error> for BackupError {
+    fn from(e: sled::Error) -> Self {
+        BackupError::Store(e.into())
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BackupSummary {
+    pub trees: usize,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Hashes and writes.
+struct Hashed<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Hashed<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash.update(bytes);
+        self.inner.write_all(bytes)
+    }
+    fn blob(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.put(&(bytes.len() as u32).to_le_bytes())?;
+        self.put(bytes)
+    }
+}
+
+/// Writes a consistent snapshot of `store` to `path` (through a temp file renamed into
+/// place, so a failed backup never leaves a half file under the final name). Writers
+/// wait while it runs; readers don't.
+pub fn backup(store: &Store, path: &Path) -> Result<BackupSummary, BackupError> {
+    let io = |source| BackupError::Io { path: path.display().to_string(), source };
+    let tmp = path.with_extension("partial");
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+    let mut out = Hashed { inner: gz, hash: Sha256::new() };
+    let (mut trees, mut entries) = (0, 0u64);
+    let result = store.with_write_lock(|db| -> Result<(), BackupError> {
+        out.put(MAGIC).map_err(io)?;
+        let mut names = db.tree_names();
+        names.sort();
+        for name in names {
+            let tree = db.open_tree(&name)?;
+            out.put(&[1]).map_err(io)?;
+            out.blob(&name).map_err(io)?;
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                out.put(&[2]).map_err(io)?;
+                out.blob(&k).map_err(io)?;
+                out.blob(&v).map_err(io)?;
+                entries += 1;
+            }
+            trees += 1;
+        }
+        Ok(())
+    });
+    let finish = result.map_err(BackupError::from).and_then(|r| r).and_then(|_| -> Result<(), BackupError> {
+        out.put(&[0]).map_err(io)?;
+        out.put(&entries.to_le_bytes()).map_err(io)?;
+        let digest = out.hash.finalize_reset();
+        out.inner.write_all(&digest).map_err(io)?;
+        let mut w = out.inner.finish().map_err(io)?;
+        w.flush().map_err(io)?;
+        w.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+        Ok(())
+    });
+    if let Err(e) = finish {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(BackupSummary { trees, entries, bytes })
+}
+
+struct Reader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Reader<R> {
+    fn take(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0; n];
+        self.inner.read_exact(&mut buf)?;
+        self.hash.update(&buf);
+        Ok(buf)
+    }
+    fn blob(&mut self) -> std::io::Result<Vec<u8>> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as usize;
+        if len > 64 << 20 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "record larger than 64 MiB"));
+        }
+        self.take(len)
+    }
+}
+
+type Tree = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Reads and verifies a whole backup before anything is written.
+fn read_all(path: &Path) -> Result<(Vec<Tree>, u64), BackupError> {
+    let bad = |what: String| BackupError::Invalid(format!("{}: {what}", path.display()));
+    let file = std::fs::File::open(path)
+        .map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
+    let mut r =
+        Reader { inner: flate2::read::GzDecoder::new(std::io::BufReader::new(file)), hash: Sha256::new() };
+    let truncated = |e: std::io::Error| bad(format!("truncated or corrupt backup ({e})"));
+    if r.take(MAGIC.len()).map_err(truncated)? != MAGIC {
+        return Err(bad("not a citecast backup".into()));
+    }
+    let mut trees: Vec<Tree> = Vec::new();
+    let mut entries = 0u64;
+    loop {
+        match r.take(1).map_err(truncated)?[0] {
+            0 => break,
+            1 => trees.push((r.blob().map_err(truncated)?, Vec::new())),
+            2 => {
+                let k = r.blob().map_err(truncated)?;
+                let v = r.blob().map_err(truncated)?;
+                trees.last_mut().ok_or_else(|| bad("entry before any tree".into()))?.1.push((k, v));
+                entries += 1;
+            }
+            other => return Err(bad(format!("unknown record kind {other}"))),
+        }
+    }
+    let count = u64::from_le_bytes(r.take(8).map_err(truncated)?.try_into().expect("8 bytes"));
+    let expected = r.hash.finalize_reset();
+    let mut digest = [0u8; 32];
+    r.inner.read_exact(&mut digest).map_err(truncated)?;
+    if count != entries || digest[..] != expected[..] {
+        return Err(bad("checksum mismatch: the backup is corrupt".into()));
+    }
+    Ok((trees, entries))
+}
+
+/// Restores a backup into `data_dir`, which must not hold a store yet.
+pub fn restore(path: &Path, data_dir: &Path) -> Result<BackupSummary, BackupError> {
+    let store_dir = data_dir.join("store");
+    if store_dir.exists() {
+        return Err(BackupError::Invalid(format!(
+            "{} already holds a store; restore into a new directory",
+            data_dir.display()
+        )));
+    }
+    let (trees, entries) = read_all(path)?;
+    let store = Store::open(&store_dir, &StoreConfig::default())?;
+    let db = store.db();
+    for (name, kvs) in &trees {
+        let tree = db.open_tree(name)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in kvs {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        tree.apply_batch(batch)?;
+    }
+    db.flush()?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(BackupSummary { trees: trees.len(), entries, bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{AuthorRef, Paper};
+    use crate::store::WriteBatch;
+
+    #[test]
+    fn round_trips_every_tree_and_refuses_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a/store"), &StoreConfig::default()).unwrap();
+        let paper = |id: &str| Paper {
+            id: id.into(),
+            aliases: vec![],
+            title: "t".into(),
+            authors: vec![AuthorRef { raw: "A".into(), display: "A".into(), key: "a".into() }],
+            submitted: 10,
+            submitted_secs: None,
+            revised: vec![],
+            abstract_text: String::new(),
+            subject: None,
+            journal_ref: None,
+            comments: None,
+            report_no: None,
+        };
+        store.apply(WriteBatch { papers: vec![paper("x"), paper("y")], citations: vec![] }).unwrap();
+        store.db().open_tree("usage").unwrap().insert(b"k", b"v").unwrap();
+        let file = dir.path().join("b.backup");
+        let summary = backup(&store, &file).unwrap();
+        assert!(summary.entries >= 5);
+
+        let restored = dir.path().join("restored");
+        restore(&file, &restored).unwrap();
+        let copy = Store::open(&restored.join("store"), &StoreConfig::default()).unwrap();
+        for name in store.db().tree_names() {
+            let a: Vec<_> = store.db().open_tree(&name).unwrap().iter().map(|kv| kv.unwrap()).collect();
+            let b: Vec<_> = copy.db().open_tree(&name).unwrap().iter().map(|kv| kv.unwrap()).collect();
+            assert_eq!(a, b, "tree {}", String::from_utf8_lossy(&name));
+        }
+        assert!(restore(&file, &restored).is_err(), "never restores over a store");
+
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        let err = restore(&file, &dir.path().join("other")).unwrap_err().to_string();
+        assert!(err.contains("truncated") || err.contains("corrupt"), "{err}");
+        assert!(!dir.path().join("other/store").exists(), "nothing written from a bad backup");
+    }
+}
