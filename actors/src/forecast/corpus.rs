@@ -106,7 +106,7 @@ impl Corpus {
     /// Reads corpus files (as `citecast ingest` takes them) through a temporary store,
     /// so training reproduces from the bundled data alone.
     pub fn from_files(paths: &[std::path::PathBuf]) -> Result<Corpus, crate::ingest::IngestError> {
-        let dir = tempdir_in_target()?;
+        let dir = scratch_dir()?;
         let store = Store::open(&dir, &crate::store::StoreConfig::default())?;
         let mut sink = crate::ingest::StoreSink(store.clone());
         for p in paths {
@@ -192,12 +192,12 @@ impl Corpus {
     }
 }
 
-fn tempdir_in_target() -> Result<std::path::PathBuf, crate::ingest::IngestError> {
-    let dir = std::env::temp_dir().join(format!(
-        "citecast-corpus-{}-{}",
-        std::process::id(),
-        crate::dates::today()
-    ));
+/// A fresh scratch directory: unique per process and call, so concurrent loads don't
+/// share (and delete) each other's store.
+fn scratch_dir() -> Result<std::path::PathBuf, crate::ingest::IngestError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("citecast-corpus-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)
         .map_err(|source| crate::ingest::IngestError::Io { path: dir.display().to_string(), source })?;
