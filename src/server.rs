@@ -96,6 +96,16 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
     release_freed_memory();
     state.ready.store(true, Ordering::Release);
     tracing::info!(seconds = format!("{:.2}", started.elapsed().as_secs_f64()), "ready");
+    // Prepare the forecast models after readiness, so restarts stay fast and the first
+    // forecast doesn't wait for the corpus snapshot.
+    let warm = Instant::now();
+    match engine.model.send(citecast_actors::actors::WarmModels).await {
+        Ok(Ok(())) => {
+            tracing::info!(seconds = format!("{:.2}", warm.elapsed().as_secs_f64()), "forecast models warm")
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "forecast models not warmed"),
+        Err(e) => tracing::warn!(error = %e, "model actor unavailable"),
+    }
     Ok(())
 }
 

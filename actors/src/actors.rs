@@ -403,6 +403,22 @@ impl Handler<ScoreNewPaper> for ModelActor {
     }
 }
 
+/// Refreshes the corpus snapshot and builds the active models' feature contexts.
+pub struct WarmModels;
+
+impl Message for WarmModels {
+    type Result = Result<(), ForecastError>;
+}
+
+impl Handler<WarmModels> for ModelActor {
+    type Result = Result<(), ForecastError>;
+    fn handle(&mut self, _: WarmModels, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.warm();
+        Ok(())
+    }
+}
+
 pub struct ListModels;
 
 impl Message for ListModels {

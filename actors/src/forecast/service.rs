@@ -180,6 +180,15 @@ impl ForecastService {
         }
     }
 
+    /// Builds the feature context of every active model now, so the first forecast after
+    /// a start or a data change doesn't pay for it.
+    pub fn warm(&mut self) {
+        let active: Vec<Arc<LoadedModel>> = self.active.values().map(|&i| self.models[i].clone()).collect();
+        for m in active {
+            self.context(&m);
+        }
+    }
+
     /// Forecasts a stored paper by id (canonical or alias).
     pub fn forecast(&mut self, id: &str, mode: Mode) -> Result<Forecast, ForecastError> {
         let model = self.active(mode)?;
