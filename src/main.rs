@@ -107,6 +107,13 @@ enum Command {
         #[arg(long)]
         bundled_data: Option<PathBuf>,
     },
+    /// List the loaded forecast models, or hot-swap which one serves a mode.
+    Models {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Write a consistent backup of the store to FILE (through the running server when
     /// there is one). The search index is rebuilt from the store after a restore.
     Backup {
@@ -165,6 +172,19 @@ enum CustomerAction {
     Tier { customer_id: String, tier: String },
 }
 
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Every loaded model, which one serves each mode, and its test figures.
+    List,
+    /// Make a model version serve its mode (no restart; the old one stays for rollback).
+    Promote { version: String },
+    /// Put back the model a mode served before its last promotion.
+    Rollback {
+        /// at_publication or early.
+        mode: String,
+    },
+}
+
 impl CustomerAction {
     fn into_op(self) -> OpRequest {
         match self {
@@ -213,6 +233,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
         Command::Backup { dir, file } => backup(dir.config()?, file),
+        Command::Models { dir, action } => models(dir.config()?, action),
         Command::Restore { dir, file } => {
             let config = dir.config()?;
             let summary =
@@ -404,5 +425,44 @@ fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
         serde_json::to_value(s).unwrap_or_default()
     };
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    Ok(())
+}
+
+fn models(config: Config, action: ModelAction) -> Result<(), CliError> {
+    use citecast_actors::actors::{ListModels, PromoteModel, RollbackModel};
+    let mode_of = |m: &str| {
+        Mode::parse(m)
+            .ok_or_else(|| CliError::Usage(format!("mode must be at_publication or early, not '{m}'")))
+    };
+    let value = if let Some(info) = running_server(&config) {
+        let t = Duration::from_secs(60);
+        match &action {
+            ModelAction::List => admin_json(&info, "GET", "/admin/models", None, t)?,
+            ModelAction::Promote { version } => {
+                admin_json(&info, "POST", &format!("/admin/models/{version}/promote"), Some("{}"), t)?
+            }
+            ModelAction::Rollback { mode } => {
+                mode_of(mode)?;
+                admin_json(&info, "POST", &format!("/admin/models/rollback/{mode}"), Some("{}"), t)?
+            }
+        }
+    } else {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
+        let engine_config = config.engine();
+        actix_web::rt::System::new().block_on(async move {
+            let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
+            let fail = |e: citecast_actors::forecast::service::ForecastError| CliError::Usage(e.to_string());
+            Ok::<_, CliError>(match action {
+                ModelAction::List => serde_json::json!({ "models": engine.model.send(ListModels).await.map_err(CliError::engine)? }),
+                ModelAction::Promote { version } => serde_json::json!({
+                    "active": engine.model.send(PromoteModel(version)).await.map_err(CliError::engine)?.map_err(fail)?
+                }),
+                ModelAction::Rollback { mode } => serde_json::json!({
+                    "active": engine.model.send(RollbackModel(mode_of(&mode)?)).await.map_err(CliError::engine)?.map_err(fail)?
+                }),
+            })
+        })?
+    };
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     Ok(())
 }

@@ -230,3 +230,55 @@ fn training_is_reproducible_and_corrupt_models_are_refused() {
     assert_eq!(errors.len(), 1);
     assert_eq!(service.summaries().len(), 2);
 }
+
+#[actix_web::test]
+async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
+    // A second at_publication model (another seed) beside the shared ones.
+    let extra = tempfile::tempdir().unwrap();
+    let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
+    let opts = TrainOptions { seed: 99, ..TrainOptions::quick() };
+    let outcome = train::train(corpus.clone(), Mode::AtPublication, "at_publication-z-candidate", &opts);
+    registry::save(extra.path(), "at_publication-z-candidate", &outcome, &corpus, &opts).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().to_path_buf());
+    let mut engine_config = config.engine();
+    engine_config.model_dirs = vec![models().0.path().to_path_buf(), extra.path().to_path_buf()];
+    let engine = Engine::start(&engine_config).unwrap();
+    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
+    let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
+    state.ready.store(true, Ordering::Release);
+    let op =
+        OpRequest::AddCustomer { name: "P".into(), email: "p@example.org".into(), tier: Some("pro".into()) };
+    let key = operator::execute(&state.engine, &config.tiers, op).await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let h = Harness { _dir: dir, state, key };
+    let app = app!(h);
+    let version = |v: &Value| v["model_version"].as_str().unwrap().to_string();
+    let uri = "/v1/papers/9711200/forecast";
+
+    let (_, f) = send!(app, get(uri, &h.key));
+    assert_eq!(version(&f), "at_publication-z-candidate", "the last loaded model of a mode serves");
+
+    let promote = test::TestRequest::post().uri("/admin/models/at_publication-test/promote?token=admin");
+    let (status, v) = send!(app, promote);
+    assert_eq!(status, 200, "{v}");
+    let (_, f) = send!(app, get(uri, &h.key));
+    assert_eq!(version(&f), "at_publication-test", "a cached forecast of the old model is not served");
+    let saved = std::fs::read_to_string(h._dir.path().join("models/active.json")).unwrap();
+    assert!(saved.contains("at_publication-test"), "{saved}");
+
+    let rollback = test::TestRequest::post().uri("/admin/models/rollback/at_publication?token=admin");
+    assert_eq!(send!(app, rollback).0, 200);
+    let (_, f) = send!(app, get(uri, &h.key));
+    assert_eq!(version(&f), "at_publication-z-candidate");
+
+    let unknown = test::TestRequest::post().uri("/admin/models/nope/promote?token=admin");
+    assert_eq!(send!(app, unknown).0, 400);
+    let bad_mode = test::TestRequest::post().uri("/admin/models/rollback/sideways?token=admin");
+    assert_eq!(send!(app, bad_mode).0, 400);
+    let (_, list) = send!(app, test::TestRequest::get().uri("/admin/models?token=admin"));
+    assert_eq!(list["models"].as_array().unwrap().len(), 3);
+}

@@ -340,12 +340,19 @@ pub struct ModelActor {
     service: ForecastService,
     store: Addr<StoreActor>,
     data_version: Version,
+    /// Bumped when the active model of a mode changes; forecast caches compare it.
+    models_version: Version,
     corpus_generation: Option<u64>,
 }
 
 impl ModelActor {
-    pub fn new(service: ForecastService, store: Addr<StoreActor>, data_version: Version) -> Self {
-        ModelActor { service, store, data_version, corpus_generation: None }
+    pub fn new(
+        service: ForecastService,
+        store: Addr<StoreActor>,
+        data_version: Version,
+        models_version: Version,
+    ) -> Self {
+        ModelActor { service, store, data_version, models_version, corpus_generation: None }
     }
 
     fn refresh(&mut self) -> Result<(), ForecastError> {
@@ -416,6 +423,41 @@ impl Handler<WarmModels> for ModelActor {
         self.refresh()?;
         self.service.warm();
         Ok(())
+    }
+}
+
+/// Makes a loaded model version serve its mode (hot swap, no restart).
+pub struct PromoteModel(pub String);
+
+impl Message for PromoteModel {
+    type Result = Result<ModelSummary, ForecastError>;
+}
+
+impl Handler<PromoteModel> for ModelActor {
+    type Result = Result<ModelSummary, ForecastError>;
+    fn handle(&mut self, m: PromoteModel, _: &mut Self::Context) -> Self::Result {
+        let summary = self.service.promote(&m.0)?;
+        self.models_version.bump();
+        self.service.warm();
+        tracing::info!(version = %summary.version, "model promoted");
+        Ok(summary)
+    }
+}
+
+/// Puts back the model a mode served before its last promotion.
+pub struct RollbackModel(pub Mode);
+
+impl Message for RollbackModel {
+    type Result = Result<ModelSummary, ForecastError>;
+}
+
+impl Handler<RollbackModel> for ModelActor {
+    type Result = Result<ModelSummary, ForecastError>;
+    fn handle(&mut self, m: RollbackModel, _: &mut Self::Context) -> Self::Result {
+        let summary = self.service.rollback(m.0)?;
+        self.models_version.bump();
+        tracing::warn!(version = %summary.version, "model rolled back");
+        Ok(summary)
     }
 }
 

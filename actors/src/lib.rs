@@ -80,6 +80,8 @@ pub struct Engine {
     pub data_version: accounts::Version,
     /// Bumped by key revocations and tier changes: the key cache compares it.
     pub accounts_version: accounts::Version,
+    /// Bumped when a mode's active model changes: the forecast cache compares it.
+    pub models_version: accounts::Version,
 }
 
 impl Engine {
@@ -104,7 +106,10 @@ impl Engine {
         let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone()));
         let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
-        let (service, errors) = forecast::service::ForecastService::load(&dirs);
+        let (mut service, errors) = forecast::service::ForecastService::load(&dirs);
+        service.persist_active_in(config.data_dir.join("models").join("active.json"));
+        let models_version = accounts::Version::default();
+        let mv = models_version.clone();
         for e in errors {
             tracing::error!(error = %e, "model refused; the others keep serving");
         }
@@ -115,7 +120,7 @@ impl Engine {
                 // A restarted arbiter thread starts without models rather than crash-looping.
                 forecast::service::ForecastService::load(&[]).0
             });
-            actors::ModelActor::new(service, s.clone(), v.clone())
+            actors::ModelActor::new(service, s.clone(), v.clone(), mv.clone())
         });
         Ok(Engine {
             store: store_addr,
@@ -125,6 +130,7 @@ impl Engine {
             model,
             data_version,
             accounts_version,
+            models_version,
         })
     }
 }

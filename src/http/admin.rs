@@ -156,3 +156,28 @@ pub async fn backup(
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     Ok(HttpResponse::Ok().json(summary))
 }
+
+/// `POST /admin/models/{version}/promote`: hot-swaps the serving model of its mode.
+pub async fn promote(
+    _: Admin,
+    version: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let summary =
+        state.engine.model.send(citecast_actors::actors::PromoteModel(version.into_inner())).await??;
+    Ok(HttpResponse::Ok().json(json!({ "active": summary })))
+}
+
+/// `POST /admin/models/rollback/{mode}`: puts back the model served before the last promotion.
+pub async fn rollback(
+    _: Admin,
+    mode: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mode = mode.into_inner();
+    let mode = citecast_actors::forecast::task::Mode::parse(&mode).ok_or_else(|| {
+        ApiError::param("mode", format!("'mode' must be at_publication or early, got '{mode}'"))
+    })?;
+    let summary = state.engine.model.send(citecast_actors::actors::RollbackModel(mode)).await??;
+    Ok(HttpResponse::Ok().json(json!({ "active": summary })))
+}

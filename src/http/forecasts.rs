@@ -40,7 +40,9 @@ pub async fn paper_forecast(
 ) -> Result<HttpResponse, ApiError> {
     let p = Params::parse(req.query_string(), &["mode"])?;
     let mode = mode_of(p.get("mode"), "mode")?;
-    let key = format!("{}:{id}", mode.as_str());
+    // The active model's generation is in the key: a promotion or rollback makes every
+    // cached forecast of the old model unreachable at once.
+    let key = format!("{}:{}:{id}", mode.as_str(), state.engine.models_version.get());
     let generation = state.engine.data_version.get();
     if let Some(hit) = state.forecast_cache.get(&key) {
         if hit.generation == generation {

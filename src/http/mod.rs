@@ -328,6 +328,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/admin/backup", web::post().to(admin::backup))
         .route("/admin/models", web::get().to(admin::models))
         .route("/admin/models/{version}", web::get().to(admin::model_report))
+        .route("/admin/models/{version}/promote", web::post().to(admin::promote))
+        .route("/admin/models/rollback/{mode}", web::post().to(admin::rollback))
         .service(v1)
         .default_service(web::to(no_route));
 }

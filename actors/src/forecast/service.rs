@@ -79,6 +79,10 @@ pub struct ModelSummary {
 pub struct ForecastService {
     models: Vec<Arc<LoadedModel>>,
     active: HashMap<Mode, usize>,
+    /// The model each mode served before the last promotion, for rollback.
+    previous: HashMap<Mode, usize>,
+    /// Where the active choice is kept across restarts (`None`: not kept).
+    state_file: Option<std::path::PathBuf>,
     corpus: Arc<Corpus>,
     /// Per model version, features over the current corpus (built on first use).
     contexts: HashMap<String, Arc<FeatureContext>>,
@@ -102,10 +106,77 @@ impl ForecastService {
         for (i, m) in models.iter().enumerate() {
             active.insert(m.meta.mode, i);
         }
-        (
-            ForecastService { models, active, corpus: Arc::new(Corpus::default()), contexts: HashMap::new() },
-            errors,
-        )
+        let service = ForecastService {
+            models,
+            active,
+            previous: HashMap::new(),
+            state_file: None,
+            corpus: Arc::new(Corpus::default()),
+            contexts: HashMap::new(),
+        };
+        (service, errors)
+    }
+
+    /// Keeps promotions in `file` and restores the choice saved there (versions that
+    /// are no longer loaded are ignored).
+    pub fn persist_active_in(&mut self, file: std::path::PathBuf) {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(saved) = serde_json::from_str::<HashMap<Mode, String>>(&text) {
+                for (mode, version) in saved {
+                    if let Some(i) =
+                        self.models.iter().position(|m| m.meta.version == version && m.meta.mode == mode)
+                    {
+                        self.active.insert(mode, i);
+                    }
+                }
+            }
+        }
+        self.state_file = Some(file);
+    }
+
+    fn save_active(&self) -> Result<(), ForecastError> {
+        let Some(file) = &self.state_file else { return Ok(()) };
+        let saved: HashMap<Mode, &str> =
+            self.active.iter().map(|(m, &i)| (*m, self.models[i].meta.version.as_str())).collect();
+        let tmp = file.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
+            std::fs::rename(&tmp, file)
+        };
+        write().map_err(|e| ForecastError::Invalid(format!("cannot save the active models: {e}")))
+    }
+
+    /// Makes `version` serve its mode; the model it replaces stays loaded for rollback.
+    /// The swap is one assignment between two requests, so none is dropped.
+    pub fn promote(&mut self, version: &str) -> Result<ModelSummary, ForecastError> {
+        let i = self
+            .models
+            .iter()
+            .position(|m| m.meta.version == version)
+            .ok_or_else(|| ForecastError::Invalid(format!("no loaded model '{version}'")))?;
+        let mode = self.models[i].meta.mode;
+        if let Some(old) = self.active.insert(mode, i) {
+            if old != i {
+                self.previous.insert(mode, old);
+            }
+        }
+        self.save_active()?;
+        Ok(self.summaries().swap_remove(i))
+    }
+
+    /// Puts back the model `mode` served before the last promotion.
+    pub fn rollback(&mut self, mode: Mode) -> Result<ModelSummary, ForecastError> {
+        let prev = self.previous.remove(&mode).ok_or_else(|| {
+            ForecastError::Invalid(format!("no earlier {} model to roll back to", mode.as_str()))
+        })?;
+        if let Some(cur) = self.active.insert(mode, prev) {
+            self.previous.insert(mode, cur);
+        }
+        self.save_active()?;
+        Ok(self.summaries().swap_remove(prev))
     }
 
     pub fn set_corpus(&mut self, corpus: Arc<Corpus>) {
