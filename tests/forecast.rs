@@ -282,3 +282,26 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let (_, list) = send!(app, test::TestRequest::get().uri("/admin/models?token=admin"));
     assert_eq!(list["models"].as_array().unwrap().len(), 3);
 }
+
+#[actix_web::test]
+async fn without_models_forecasts_say_so_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path().to_path_buf());
+    let mut engine_config = config.engine();
+    engine_config.model_dirs = vec![];
+    let engine = Engine::start(&engine_config).unwrap();
+    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
+    let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
+    state.ready.store(true, Ordering::Release);
+    let op =
+        OpRequest::AddCustomer { name: "N".into(), email: "n@example.org".into(), tier: Some("pro".into()) };
+    let key = operator::execute(&state.engine, &config.tiers, op).await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let h = Harness { _dir: dir, state, key };
+    let app = app!(h);
+    let (status, body) = send!(app, get("/v1/papers/9711200/forecast", &h.key));
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_model")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at_publication"));
+}

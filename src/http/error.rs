@@ -18,6 +18,9 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Unprocessable(String),
+    /// A needed model isn't loaded (e.g. a server started without `models/`).
+    #[error("{0}; ask the operator to load or train one")]
+    NoModel(String),
     #[error("no such endpoint: {method} {path}")]
     NoRoute { method: String, path: String },
     #[error("missing or invalid admin token")]
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
             ApiError::Unprocessable(_) => "too_young",
+            ApiError::NoModel(_) => "no_model",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::RevokedKey { .. } => "revoked_api_key",
@@ -84,7 +88,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

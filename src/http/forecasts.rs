@@ -26,7 +26,7 @@ impl From<ForecastError> for ApiError {
         match e {
             ForecastError::UnknownPaper(id) => ApiError::NotFound { what: "paper", id },
             e @ ForecastError::TooYoung { .. } => ApiError::Unprocessable(e.to_string()),
-            e @ ForecastError::NoModel(_) => ApiError::Internal(e.to_string()),
+            e @ ForecastError::NoModel(_) => ApiError::NoModel(e.to_string()),
             ForecastError::Invalid(m) => ApiError::InvalidBody(m),
         }
     }

@@ -64,6 +64,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("payload_too_large", 413, "The request body is over the size limit (64 KiB)."),
     ("rate_limited", 429, "Over your tier's requests per minute; wait `Retry-After` seconds."),
     ("quota_exceeded", 429, "Over your tier's daily quota; it resets at 00:00 UTC (`Retry-After`)."),
+    ("no_model", 503, "No forecast model is loaded for that mode."),
     ("not_ready", 503, "The server is still loading its data."),
     ("overloaded", 503, "The server is at capacity; retry after `Retry-After` seconds."),
     ("timeout", 503, "The request took too long; retry."),
