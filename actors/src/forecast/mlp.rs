@@ -103,6 +103,15 @@ fn sigmoid(z: f32) -> f64 {
     1.0 / (1.0 + (-(z as f64)).exp())
 }
 
+/// burn's flex backend has one process-wide random generator: anything that draws from
+/// it (training, and the random initialisation a load overwrites) holds this lock, so a
+/// training's draws are never interleaved and every model reproduces from its seed.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Mlp {
     /// Trains on standardised rows; keeps the epoch with the best validation PR-AUC.
     pub fn train(
@@ -113,6 +122,7 @@ impl Mlp {
         d: usize,
         cfg: &MlpConfig,
     ) -> (Mlp, TrainLog) {
+        let _rng = rng_lock();
         let device = Device::flex().autodiff();
         device.seed(cfg.seed);
         let infer = Device::flex();
@@ -187,7 +197,11 @@ impl Mlp {
     pub fn from_bytes(bytes: &[u8], d: usize, hidden: usize) -> Result<Mlp, String> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
             .map_err(|e| format!("unreadable weights: {e:?}"))?;
-        let net = Net::new(&Device::flex(), d, hidden, 0.0)
+        let fresh = {
+            let _rng = rng_lock();
+            Net::new(&Device::flex(), d, hidden, 0.0)
+        };
+        let net = fresh
             .valid()
             .try_load_record(record)
             .map_err(|e| format!("weights do not fit the model: {e:?}"))?;
