@@ -46,10 +46,15 @@ struct Harness {
 }
 
 async fn harness(tier: &str) -> Harness {
+    harness_with(tier, vec![models().0.path().to_path_buf()]).await
+}
+
+/// An engine on the fixture serving the models under `model_dirs`, and a key on `tier`.
+async fn harness_with(tier: &str, model_dirs: Vec<PathBuf>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::new(dir.path().to_path_buf());
     let mut engine_config = config.engine();
-    engine_config.model_dirs = vec![models().0.path().to_path_buf()];
+    engine_config.model_dirs = model_dirs;
     let engine = Engine::start(&engine_config).unwrap();
     engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
     let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
@@ -240,21 +245,7 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let outcome = train::train(corpus.clone(), Mode::AtPublication, "at_publication-z-candidate", &opts);
     registry::save(extra.path(), "at_publication-z-candidate", &outcome, &corpus, &opts).unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::new(dir.path().to_path_buf());
-    let mut engine_config = config.engine();
-    engine_config.model_dirs = vec![models().0.path().to_path_buf(), extra.path().to_path_buf()];
-    let engine = Engine::start(&engine_config).unwrap();
-    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
-    let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
-    state.ready.store(true, Ordering::Release);
-    let op =
-        OpRequest::AddCustomer { name: "P".into(), email: "p@example.org".into(), tier: Some("pro".into()) };
-    let key = operator::execute(&state.engine, &config.tiers, op).await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let h = Harness { _dir: dir, state, key };
+    let h = harness_with("pro", vec![models().0.path().to_path_buf(), extra.path().to_path_buf()]).await;
     let app = app!(h);
     let version = |v: &Value| v["model_version"].as_str().unwrap().to_string();
     let uri = "/v1/papers/9711200/forecast";
@@ -285,21 +276,7 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
 
 #[actix_web::test]
 async fn without_models_forecasts_say_so_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::new(dir.path().to_path_buf());
-    let mut engine_config = config.engine();
-    engine_config.model_dirs = vec![];
-    let engine = Engine::start(&engine_config).unwrap();
-    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
-    let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
-    state.ready.store(true, Ordering::Release);
-    let op =
-        OpRequest::AddCustomer { name: "N".into(), email: "n@example.org".into(), tier: Some("pro".into()) };
-    let key = operator::execute(&state.engine, &config.tiers, op).await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let h = Harness { _dir: dir, state, key };
+    let h = harness_with("pro", vec![]).await;
     let app = app!(h);
     let (status, body) = send!(app, get("/v1/papers/9711200/forecast", &h.key));
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_model")), "{body}");
