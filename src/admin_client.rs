@@ -52,8 +52,10 @@ pub fn request_as(
     stream.set_read_timeout(Some(timeout)).map_err(fail)?;
     let body = body.unwrap_or("");
     let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    // Who runs the command, for the audit log.
+    let actor = format!("X-Citecast-Actor: {}\r\n", cli_actor());
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{actor}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).map_err(fail)?;
@@ -94,4 +96,13 @@ fn dechunk(mut s: &str) -> String {
 /// Whether the server described by `info` is up and answering.
 pub fn is_alive(info: &ServerInfo) -> bool {
     matches!(request(info, "GET", "/healthz", None, Duration::from_secs(2)), Ok(r) if r.status == 200)
+}
+
+/// `cli:<user>` for the audit log: the operating-system user running the command.
+pub fn cli_actor() -> String {
+    let user =
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user: String =
+        user.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(64).collect();
+    format!("cli:{user}")
 }

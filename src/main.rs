@@ -396,7 +396,9 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
         let tiers = config.tiers.clone();
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            citecast::operator::execute(&engine, &tiers, op).await.map_err(|e| CliError::Usage(e.to_string()))
+            citecast::operator::execute_as(&engine, &tiers, op, &citecast::admin_client::cli_actor())
+                .await
+                .map_err(|e| CliError::Usage(e.to_string()))
         })?
     };
     println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());

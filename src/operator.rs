@@ -1,10 +1,18 @@
-//! Operator actions on customers and keys. One implementation serves both the
-//! `/admin/op` endpoint (when a server holds the data directory) and the CLI working on
-//! the directory directly, so both behave the same.
+//! Operator actions: customers and keys, models and rollouts, the audit log and the
+//! archive. One implementation serves both the `/admin/op` endpoint (when a server holds
+//! the data directory) and the CLI working on the directory directly, so both behave the
+//! same, and every action that changes something is written to the audit log here, in
+//! one place, with the state before and after.
 
 use citecast_actors::actors::{
-    AddCustomer, IssueKey, ListCustomers, ListKeys, RevokeKey, RotateKey, SetTier,
+    AddCustomer, AdvanceRollout, AppendAudit, ArchiveOld, GetCustomer, GetKey, GetRolloutReport, IssueKey,
+    ListCustomers, ListKeys, ListModels, ListRollouts, PromoteModel, ReadAudit, RescanModels, RevokeKey,
+    RollbackModel, RotateKey, SetTier, StartRollout, StopRollout,
 };
+use citecast_actors::forecast::rollout::{Guards, Strategy};
+use citecast_actors::forecast::service::RolloutSpec;
+use citecast_actors::forecast::task::Mode;
+use citecast_actors::journal::AuditEntry;
 use citecast_actors::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -15,13 +23,186 @@ use crate::tiers::Tiers;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OpRequest {
-    AddCustomer { name: String, email: String, tier: Option<String> },
-    ListCustomers { after: Option<String>, limit: Option<usize> },
-    ListKeys { customer_id: String },
-    AddKey { customer_id: String, name: String },
-    RevokeKey { key_id: String },
-    RotateKey { key_id: String },
-    SetTier { customer_id: String, tier: String },
+    AddCustomer {
+        name: String,
+        email: String,
+        tier: Option<String>,
+    },
+    ListCustomers {
+        after: Option<String>,
+        limit: Option<usize>,
+    },
+    ListKeys {
+        customer_id: String,
+    },
+    AddKey {
+        customer_id: String,
+        name: String,
+    },
+    RevokeKey {
+        key_id: String,
+    },
+    RotateKey {
+        key_id: String,
+    },
+    SetTier {
+        customer_id: String,
+        tier: String,
+    },
+    ListModels,
+    Promote {
+        version: String,
+    },
+    Rollback {
+        mode: String,
+    },
+    /// Loads model directories trained since the start.
+    RescanModels,
+    /// Starts a canary (5 → 50 → 100 %) or an A/B experiment (fixed `share`).
+    StartRollout {
+        candidate: String,
+        /// `canary` or `experiment`.
+        kind: String,
+        share: Option<u8>,
+        /// Canary: advance a stage after this long (with enough forecasts); none: by command.
+        advance_after_secs: Option<u64>,
+        max_error_rate: Option<f64>,
+        max_p95_ms: Option<f64>,
+        max_drift_psi: Option<f64>,
+        min_forecasts: Option<u64>,
+    },
+    AdvanceRollout {
+        mode: String,
+    },
+    StopRollout {
+        mode: String,
+    },
+    ListRollouts,
+    RolloutReport {
+        id: String,
+    },
+    Audit {
+        after: Option<u64>,
+        limit: Option<usize>,
+    },
+    /// Moves forecast records and usage days older than `older_than_days` into the archive.
+    Archive {
+        older_than_days: u32,
+    },
+}
+
+impl OpRequest {
+    /// Whether the action changes state (and so is audited).
+    fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            OpRequest::ListCustomers { .. }
+                | OpRequest::ListKeys { .. }
+                | OpRequest::ListModels
+                | OpRequest::ListRollouts
+                | OpRequest::RolloutReport { .. }
+                | OpRequest::Audit { .. }
+        )
+    }
+
+    fn action(&self) -> &'static str {
+        match self {
+            OpRequest::AddCustomer { .. } => "customer.add",
+            OpRequest::ListCustomers { .. } => "customer.list",
+            OpRequest::ListKeys { .. } => "key.list",
+            OpRequest::AddKey { .. } => "key.add",
+            OpRequest::RevokeKey { .. } => "key.revoke",
+            OpRequest::RotateKey { .. } => "key.rotate",
+            OpRequest::SetTier { .. } => "customer.tier",
+            OpRequest::ListModels => "model.list",
+            OpRequest::Promote { .. } => "model.promote",
+            OpRequest::Rollback { .. } => "model.rollback",
+            OpRequest::RescanModels => "model.rescan",
+            OpRequest::StartRollout { .. } => "rollout.start",
+            OpRequest::AdvanceRollout { .. } => "rollout.advance",
+            OpRequest::StopRollout { .. } => "rollout.stop",
+            OpRequest::ListRollouts => "rollout.list",
+            OpRequest::RolloutReport { .. } => "rollout.report",
+            OpRequest::Audit { .. } => "audit.read",
+            OpRequest::Archive { .. } => "archive.run",
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            OpRequest::AddCustomer { email, .. } => email.clone(),
+            OpRequest::ListKeys { customer_id } | OpRequest::AddKey { customer_id, .. } => {
+                customer_id.clone()
+            }
+            OpRequest::SetTier { customer_id, .. } => customer_id.clone(),
+            OpRequest::RevokeKey { key_id } | OpRequest::RotateKey { key_id } => key_id.clone(),
+            OpRequest::Promote { version } => version.clone(),
+            OpRequest::StartRollout { candidate, .. } => candidate.clone(),
+            OpRequest::Rollback { mode }
+            | OpRequest::AdvanceRollout { mode }
+            | OpRequest::StopRollout { mode } => mode.clone(),
+            OpRequest::RolloutReport { id } => id.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+fn mode_of(m: &str) -> Result<Mode, ApiError> {
+    Mode::parse(m)
+        .ok_or_else(|| ApiError::InvalidBody(format!("'mode' must be at_publication or early, got '{m}'")))
+}
+
+/// Runs an operator action for `actor` (`cli`, `admin-api`) and audits it when it
+/// changed something. A failed action is not audited: nothing changed.
+pub async fn execute_as(
+    engine: &Engine,
+    tiers: &Tiers,
+    req: OpRequest,
+    actor: &str,
+) -> Result<Value, ApiError> {
+    let audited = req.changes_state().then(|| (req.action(), req.target()));
+    let before = before_of(engine, &req).await;
+    let value = execute(engine, tiers, req).await?;
+    if let Some((action, target)) = audited {
+        // Secrets are shown once to the caller and never stored, not even in the audit log.
+        let mut after = value.clone();
+        if let Some(o) = after.as_object_mut() {
+            o.remove("secret");
+        }
+        let entry = AuditEntry {
+            seq: 0,
+            at: citecast_actors::forecast::service::now_secs(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target,
+            before: before.map(|b| b.to_string()),
+            after: Some(after.to_string()),
+        };
+        engine.store.send(AppendAudit(entry)).await??;
+    }
+    Ok(value)
+}
+
+/// The object an action is about to change, for the audit log.
+async fn before_of(engine: &Engine, req: &OpRequest) -> Option<Value> {
+    match req {
+        OpRequest::SetTier { customer_id, .. } => {
+            engine.store.send(GetCustomer(customer_id.clone())).await.ok()?.ok()?.map(|c| json!(c))
+        }
+        OpRequest::RevokeKey { key_id } | OpRequest::RotateKey { key_id } => {
+            engine.store.send(GetKey(key_id.clone())).await.ok()?.ok()?.map(|k| json!(k))
+        }
+        OpRequest::Promote { .. }
+        | OpRequest::Rollback { .. }
+        | OpRequest::StartRollout { .. }
+        | OpRequest::AdvanceRollout { .. }
+        | OpRequest::StopRollout { .. } => {
+            let models = engine.model.send(ListModels).await.ok()?;
+            let active: Vec<&str> = models.iter().filter(|m| m.active).map(|m| m.version.as_str()).collect();
+            Some(json!({ "active": active }))
+        }
+        _ => None,
+    }
 }
 
 fn check_tier(tiers: &Tiers, tier: &str) -> Result<(), ApiError> {
@@ -61,6 +242,87 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         OpRequest::SetTier { customer_id, tier } => {
             check_tier(tiers, &tier)?;
             json!({ "customer": store.send(SetTier { customer_id, tier }).await?? })
+        }
+        OpRequest::ListModels => json!({ "models": engine.model.send(ListModels).await? }),
+        OpRequest::Promote { version } => {
+            json!({ "active": engine.model.send(PromoteModel(version)).await?? })
+        }
+        OpRequest::Rollback { mode } => {
+            json!({ "active": engine.model.send(RollbackModel(mode_of(&mode)?)).await?? })
+        }
+        OpRequest::RescanModels => {
+            let (loaded, refused) = engine.model.send(RescanModels).await??;
+            json!({ "loaded": loaded, "refused": refused })
+        }
+        OpRequest::StartRollout {
+            candidate,
+            kind,
+            share,
+            advance_after_secs,
+            max_error_rate,
+            max_p95_ms,
+            max_drift_psi,
+            min_forecasts,
+        } => {
+            let strategy = match kind.as_str() {
+                "canary" if share.is_none() => Strategy::Canary { stage: 0, advance_after_secs },
+                "canary" => {
+                    return Err(ApiError::InvalidBody(
+                        "a canary's shares are 5, 50 and 100 %: 'share' is for experiments".into(),
+                    ))
+                }
+                "experiment" => Strategy::Experiment {
+                    share: share.ok_or_else(|| {
+                        ApiError::InvalidBody("an experiment needs 'share' (1 to 99 %)".into())
+                    })?,
+                },
+                other => {
+                    return Err(ApiError::InvalidBody(format!(
+                        "'kind' must be canary or experiment, got '{other}'"
+                    )))
+                }
+            };
+            let d = Guards::default();
+            let guards = Guards {
+                max_error_rate: max_error_rate.unwrap_or(d.max_error_rate),
+                max_p95_ms: max_p95_ms.unwrap_or(d.max_p95_ms),
+                max_drift_psi: max_drift_psi.unwrap_or(d.max_drift_psi),
+                min_forecasts: min_forecasts.unwrap_or(d.min_forecasts),
+            };
+            let spec = RolloutSpec { candidate, strategy, guards };
+            json!({ "rollout": engine.model.send(StartRollout(spec)).await?? })
+        }
+        OpRequest::AdvanceRollout { mode } => {
+            let t = engine.model.send(AdvanceRollout(mode_of(&mode)?)).await??;
+            json!({ "transition": format!("{t:?}"), "rollouts": engine.model.send(ListRollouts).await?? })
+        }
+        OpRequest::StopRollout { mode } => {
+            let t = engine.model.send(StopRollout(mode_of(&mode)?)).await??;
+            json!({ "transition": format!("{t:?}") })
+        }
+        OpRequest::ListRollouts => json!({ "rollouts": engine.model.send(ListRollouts).await?? }),
+        OpRequest::RolloutReport { id } => {
+            let report = engine.model.send(GetRolloutReport(id.clone())).await??;
+            json!({ "report": report.ok_or(ApiError::NotFound { what: "rollout", id })? })
+        }
+        OpRequest::Audit { after, limit } => {
+            let limit = limit.unwrap_or(100).clamp(1, 1000);
+            let entries = store.send(ReadAudit { after, limit }).await??;
+            let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();
+            json!({ "entries": entries, "next_after": next })
+        }
+        OpRequest::Archive { older_than_days } => {
+            if older_than_days == 0 {
+                return Err(ApiError::InvalidBody("'older_than_days' must be at least 1".into()));
+            }
+            let now = citecast_actors::forecast::service::now_secs();
+            let cutoff = now - older_than_days as i64 * 86_400;
+            let msg = ArchiveOld {
+                forecasts_before: cutoff,
+                usage_before: cutoff.div_euclid(86_400) as i32,
+                budget: 1_000_000,
+            };
+            json!({ "archived": store.send(msg).await?? })
         }
     })
 }

@@ -13,10 +13,15 @@ use actix::prelude::*;
 use futures::executor::block_on as block;
 
 use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey, Version};
-use crate::forecast::service::{Forecast, ForecastError, ForecastService, ModelSummary, NewPaper};
+use crate::forecast::rollout::{Rollouts, RouteTable, Transition};
+use crate::forecast::service::{
+    Forecast, ForecastError, ForecastService, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
+};
 use crate::forecast::task::Mode;
 use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
 use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
+use crate::journal::{ArchiveOutcome, AuditEntry, Journal, UsageDay};
+use crate::records::ForecastRecord;
 use crate::records::Paper;
 use crate::store::{
     AuthorView, BatchOutcome, CitationPage, Direction, PaperView, Stats, Store, StoreError, WriteBatch,
@@ -46,11 +51,12 @@ macro_rules! message {
 pub struct StoreActor {
     store: Store,
     accounts: Accounts,
+    journal: Journal,
 }
 
 impl StoreActor {
-    pub fn new(store: Store, accounts: Accounts) -> Self {
-        StoreActor { store, accounts }
+    pub fn new(store: Store, accounts: Accounts, journal: Journal) -> Self {
+        StoreActor { store, accounts, journal }
     }
 }
 
@@ -122,6 +128,56 @@ message!(StoreActor, store, BackupTo => Result<crate::backup::BackupSummary, cra
 
 pub struct FlushStore;
 message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
+
+// ---------------------------------------------------------------- journal
+
+pub struct AppendForecasts(pub Vec<ForecastRecord>);
+message!(StoreActor, journal, AppendForecasts => Result<(), StoreError>, |j, m| j.append_forecasts(&m.0));
+
+/// Forecast records with `from <= at < to`, archived and live, oldest first.
+pub struct ReadForecasts {
+    pub from: i64,
+    pub to: i64,
+    pub limit: usize,
+}
+message!(StoreActor, journal, ReadForecasts => Result<Vec<ForecastRecord>, StoreError>, |j, m| {
+    j.forecasts_between(m.from, m.to, m.limit)
+});
+
+pub struct AppendAudit(pub AuditEntry);
+message!(StoreActor, journal, AppendAudit => Result<AuditEntry, StoreError>, |j, m| j.append_audit(m.0));
+
+pub struct ReadAudit {
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+message!(StoreActor, journal, ReadAudit => Result<Vec<AuditEntry>, StoreError>, |j, m| {
+    j.audit_entries(m.after, m.limit)
+});
+
+/// Moves old forecast records and usage days into the archive tree.
+pub struct ArchiveOld {
+    pub forecasts_before: i64,
+    pub usage_before: crate::dates::Day,
+    pub budget: usize,
+}
+message!(StoreActor, journal, ArchiveOld => Result<ArchiveOutcome, StoreError>, |j, m| {
+    j.archive(m.forecasts_before, m.usage_before, m.budget)
+});
+
+pub struct UsageBetween {
+    pub principal: String,
+    pub from: crate::dates::Day,
+    pub to: crate::dates::Day,
+}
+message!(StoreActor, journal, UsageBetween => Result<Vec<UsageDay>, StoreError>, |j, m| {
+    j.usage_between(&m.principal, m.from, m.to)
+});
+
+pub struct JournalSizes;
+message!(StoreActor, journal, JournalSizes => Result<(usize, Vec<(String, u64)>), StoreError>, |j, _m| {
+    Ok((j.live_forecast_count(), j.archive_chunks()?))
+});
 
 // ---------------------------------------------------------------- accounts
 
@@ -343,6 +399,8 @@ pub struct ModelActor {
     /// Bumped when the active model of a mode changes; forecast caches compare it.
     models_version: Version,
     corpus_generation: Option<u64>,
+    /// The running rollouts' shares, published for the HTTP layer's routing and caching.
+    routes: RouteTable,
 }
 
 impl ModelActor {
@@ -351,8 +409,16 @@ impl ModelActor {
         store: Addr<StoreActor>,
         data_version: Version,
         models_version: Version,
+        routes: RouteTable,
     ) -> Self {
-        ModelActor { service, store, data_version, models_version, corpus_generation: None }
+        routes.set(service.routes());
+        ModelActor { service, store, data_version, models_version, corpus_generation: None, routes }
+    }
+
+    /// After any change to which model answers whom: new cache generation, new routes.
+    fn routing_changed(&mut self) {
+        self.routes.set(self.service.routes());
+        self.models_version.bump();
     }
 
     fn refresh(&mut self) -> Result<(), ForecastError> {
@@ -374,10 +440,12 @@ impl Actor for ModelActor {
     type Context = SyncContext<Self>;
 }
 
-/// Forecasts for stored papers; one result per id, in order.
+/// Forecasts for stored papers; one result per id, in order. Each computed forecast is
+/// appended to the forecast log.
 pub struct ForecastPapers {
     pub ids: Vec<String>,
     pub mode: Mode,
+    pub route: Route,
 }
 
 impl Message for ForecastPapers {
@@ -389,7 +457,22 @@ impl Handler<ForecastPapers> for ModelActor {
     fn handle(&mut self, m: ForecastPapers, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
         self.service.active(m.mode)?;
-        Ok(m.ids.iter().map(|id| self.service.forecast(id, m.mode)).collect())
+        let mut log = Vec::new();
+        let out = m
+            .ids
+            .iter()
+            .map(|id| {
+                self.service.forecast_routed(id, m.mode, &m.route).map(|(f, record)| {
+                    log.push(record);
+                    f
+                })
+            })
+            .collect();
+        if !log.is_empty() {
+            // Fire and forget: the log must never slow or fail a forecast.
+            self.store.do_send(AppendForecasts(log));
+        }
+        Ok(out)
     }
 }
 
@@ -437,7 +520,7 @@ impl Handler<PromoteModel> for ModelActor {
     type Result = Result<ModelSummary, ForecastError>;
     fn handle(&mut self, m: PromoteModel, _: &mut Self::Context) -> Self::Result {
         let summary = self.service.promote(&m.0)?;
-        self.models_version.bump();
+        self.routing_changed();
         self.service.warm();
         tracing::info!(version = %summary.version, "model promoted");
         Ok(summary)
@@ -455,7 +538,7 @@ impl Handler<RollbackModel> for ModelActor {
     type Result = Result<ModelSummary, ForecastError>;
     fn handle(&mut self, m: RollbackModel, _: &mut Self::Context) -> Self::Result {
         let summary = self.service.rollback(m.0)?;
-        self.models_version.bump();
+        self.routing_changed();
         tracing::warn!(version = %summary.version, "model rolled back");
         Ok(summary)
     }
@@ -486,5 +569,137 @@ impl Handler<GetModelReport> for ModelActor {
     fn handle(&mut self, m: GetModelReport, _: &mut Self::Context) -> Self::Result {
         let model = self.service.model(&m.0)?;
         Some(crate::forecast::registry::load_report(&model.dir).map_err(|e| e.to_string()))
+    }
+}
+
+// ---------------------------------------------------------------- rollouts
+
+/// Starts an A/B experiment or a canary.
+pub struct StartRollout(pub RolloutSpec);
+
+impl Message for StartRollout {
+    type Result = Result<crate::forecast::rollout::Rollout, ForecastError>;
+}
+
+impl Handler<StartRollout> for ModelActor {
+    type Result = Result<crate::forecast::rollout::Rollout, ForecastError>;
+    fn handle(&mut self, m: StartRollout, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        let r = self.service.start_rollout(m.0)?;
+        self.routing_changed();
+        tracing::info!(id = %r.id, candidate = %r.candidate, share = r.share(), "rollout started");
+        Ok(r)
+    }
+}
+
+/// Advances (or promotes) the running rollout of a mode.
+pub struct AdvanceRollout(pub Mode);
+/// Ends the running rollout of a mode without a verdict.
+pub struct StopRollout(pub Mode);
+
+impl Message for AdvanceRollout {
+    type Result = Result<Transition, ForecastError>;
+}
+impl Message for StopRollout {
+    type Result = Result<Transition, ForecastError>;
+}
+
+impl Handler<AdvanceRollout> for ModelActor {
+    type Result = Result<Transition, ForecastError>;
+    fn handle(&mut self, m: AdvanceRollout, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.advance_rollout(m.0)?;
+        self.routing_changed();
+        tracing::info!(transition = ?t, "rollout advanced");
+        Ok(t)
+    }
+}
+
+impl Handler<StopRollout> for ModelActor {
+    type Result = Result<Transition, ForecastError>;
+    fn handle(&mut self, m: StopRollout, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.stop_rollout(m.0)?;
+        self.routing_changed();
+        Ok(t)
+    }
+}
+
+/// Guard checks and scheduled stage advances (sent by the scheduler).
+pub struct TickRollouts;
+
+impl Message for TickRollouts {
+    type Result = Vec<Transition>;
+}
+
+impl Handler<TickRollouts> for ModelActor {
+    type Result = Vec<Transition>;
+    fn handle(&mut self, _: TickRollouts, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.tick_rollouts(crate::forecast::service::now_secs());
+        if !t.is_empty() {
+            for x in &t {
+                tracing::warn!(transition = ?x, "rollout changed on its own");
+            }
+            self.routing_changed();
+        }
+        t
+    }
+}
+
+pub struct ListRollouts;
+
+impl Message for ListRollouts {
+    type Result = Result<Rollouts, ForecastError>;
+}
+
+impl Handler<ListRollouts> for ModelActor {
+    type Result = Result<Rollouts, ForecastError>;
+    fn handle(&mut self, _: ListRollouts, _: &mut Self::Context) -> Self::Result {
+        Ok(self.service.rollouts().clone())
+    }
+}
+
+/// A rollout's comparison, reading its records from the forecast log.
+pub struct GetRolloutReport(pub String);
+
+impl Message for GetRolloutReport {
+    type Result = Result<Option<RolloutReport>, ForecastError>;
+}
+
+impl Handler<GetRolloutReport> for ModelActor {
+    type Result = Result<Option<RolloutReport>, ForecastError>;
+    fn handle(&mut self, m: GetRolloutReport, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        let Some(r) = self.service.rollouts().find(&m.0).cloned() else { return Ok(None) };
+        let end = match r.state {
+            crate::forecast::rollout::RolloutState::Running => i64::MAX,
+            crate::forecast::rollout::RolloutState::Promoted { at }
+            | crate::forecast::rollout::RolloutState::RolledBack { at, .. }
+            | crate::forecast::rollout::RolloutState::Stopped { at } => at + 1,
+        };
+        let read = ReadForecasts { from: r.started_at, to: end, limit: 1_000_000 };
+        let records = block(self.store.send(read))
+            .map_err(|e| ForecastError::Invalid(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Invalid(e.to_string()))?;
+        Ok(self.service.rollout_report(&m.0, &records))
+    }
+}
+
+/// Loads model directories that appeared since the start; (loaded versions, refusals).
+pub struct RescanModels;
+
+impl Message for RescanModels {
+    type Result = Result<(Vec<String>, Vec<String>), ForecastError>;
+}
+
+impl Handler<RescanModels> for ModelActor {
+    type Result = Result<(Vec<String>, Vec<String>), ForecastError>;
+    fn handle(&mut self, _: RescanModels, _: &mut Self::Context) -> Self::Result {
+        let (loaded, errors) = self.service.rescan();
+        for e in &errors {
+            tracing::error!(error = %e, "model refused; the serving ones are untouched");
+        }
+        if !loaded.is_empty() {
+            self.routing_changed();
+        }
+        Ok((loaded, errors))
     }
 }

@@ -10,6 +10,7 @@ pub mod dates;
 pub mod forecast;
 pub mod index;
 pub mod ingest;
+pub mod journal;
 pub mod limiter;
 pub mod names;
 pub mod records;
@@ -82,6 +83,8 @@ pub struct Engine {
     pub accounts_version: accounts::Version,
     /// Bumped when a mode's active model changes: the forecast cache compares it.
     pub models_version: accounts::Version,
+    /// Running rollouts' shares, for routing a caller to an arm.
+    pub routes: forecast::rollout::RouteTable,
 }
 
 impl Engine {
@@ -98,8 +101,9 @@ impl Engine {
         let index = index::TopicIndex::open(&index_path)
             .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
         let index = Arc::new(index);
+        let journal = journal::Journal::open(store.db()).map_err(store_err)?;
         let store_addr = SyncArbiter::start(config.store_threads, move || {
-            StoreActor::new(store.clone(), accounts.clone())
+            StoreActor::new(store.clone(), accounts.clone(), journal.clone())
         });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
         let (s, i) = (store_addr.clone(), index_addr.clone());
@@ -108,6 +112,12 @@ impl Engine {
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
         let (mut service, errors) = forecast::service::ForecastService::load(&dirs);
         service.persist_active_in(config.data_dir.join("models").join("active.json"));
+        service.persist_rollouts_in(
+            config.data_dir.join("models").join("rollouts.json"),
+            forecast::service::now_secs(),
+        );
+        let routes = forecast::rollout::RouteTable::default();
+        let r = routes.clone();
         let models_version = accounts::Version::default();
         let mv = models_version.clone();
         for e in errors {
@@ -120,7 +130,7 @@ impl Engine {
                 // A restarted arbiter thread starts without models rather than crash-looping.
                 forecast::service::ForecastService::load(&[]).0
             });
-            actors::ModelActor::new(service, s.clone(), v.clone(), mv.clone())
+            actors::ModelActor::new(service, s.clone(), v.clone(), mv.clone(), r.clone())
         });
         Ok(Engine {
             store: store_addr,
@@ -131,6 +141,7 @@ impl Engine {
             data_version,
             accounts_version,
             models_version,
+            routes,
         })
     }
 }

@@ -66,3 +66,23 @@ impl AuthorRecord {
         true
     }
 }
+
+/// One forecast a model computed for a caller, kept in the forecast log (and later in
+/// the archive) so rollouts can be judged once labels resolve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastRecord {
+    /// Unix seconds.
+    pub at: i64,
+    pub paper_id: String,
+    /// `at_publication` or `early`.
+    pub mode: String,
+    pub model_version: String,
+    pub probability: f64,
+    /// Customer or key the forecast was routed for, when known.
+    pub caller: Option<String>,
+    /// Rollout the forecast belonged to, its arm, and the other arm's answer.
+    pub rollout: Option<String>,
+    pub arm: Option<String>,
+    pub shadow_version: Option<String>,
+    pub shadow_probability: Option<f64>,
+}

@@ -41,6 +41,8 @@ pub enum StoreError {
     Codec(#[from] CodecError),
     #[error("the store's write lock was poisoned by a panic in an earlier write")]
     Poisoned,
+    #[error("archive chunk unreadable: {0}")]
+    Archive(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

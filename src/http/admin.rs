@@ -67,6 +67,7 @@ pub struct IngestBody {
 
 pub async fn ingest(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<IngestBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -82,24 +83,85 @@ pub async fn ingest(
             )));
         }
     }
+    let target = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
     let reports = state
         .engine
         .ingest
         .send(IngestFiles { paths, progress: None })
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let new: u64 = reports.iter().map(|r| r.new_records()).sum();
+    audit(&state, &req, "data.ingest", target, &json!({ "new_records": new })).await;
     crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }
 
-/// Customer and key administration; see [`crate::operator::OpRequest`].
+/// The audit log's "who" for an admin request: the CLI names its user in a header.
+pub fn actor_of(req: &HttpRequest) -> String {
+    let named = req
+        .headers()
+        .get("x-citecast-actor")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 80 && v.chars().all(|c| c.is_ascii_graphic()));
+    match named {
+        Some(n) => format!("admin-api/{n}"),
+        None => "admin-api".into(),
+    }
+}
+
+/// Operator actions; see [`crate::operator::OpRequest`].
 pub async fn op(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<crate::operator::OpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let value = crate::operator::execute(&state.engine, &state.tiers, body.into_inner()).await?;
+    let value =
+        crate::operator::execute_as(&state.engine, &state.tiers, body.into_inner(), &actor_of(&req)).await?;
     Ok(HttpResponse::Ok().json(value))
+}
+
+/// Appends an audit entry for an action that does not go through [`crate::operator`].
+pub async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    action: &str,
+    target: String,
+    after: &serde_json::Value,
+) {
+    let entry = citecast_actors::journal::AuditEntry {
+        seq: 0,
+        at: citecast_actors::forecast::service::now_secs(),
+        actor: actor_of(req),
+        action: action.into(),
+        target,
+        before: None,
+        after: Some(after.to_string()),
+    };
+    match state.engine.store.send(citecast_actors::actors::AppendAudit(entry)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, action, "audit entry not written"),
+        Err(e) => tracing::error!(error = %e, action, "audit entry not written"),
+    }
+}
+
+/// `GET /admin/audit?after=&limit=`: the audit log, oldest first (read only: there is
+/// no endpoint that edits or deletes entries).
+pub async fn audit_log(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = Params::parse(req.query_string(), &["after", "limit", "token"])?;
+    let after = match p.get("after") {
+        Some(a) => Some(a.parse::<u64>().map_err(|_| {
+            ApiError::param("after", format!("'after' must be an entry's seq number, got '{a}'"))
+        })?),
+        None => None,
+    };
+    let limit = p.int("limit", 100, 1, 1000)?;
+    let op = crate::operator::OpRequest::Audit { after, limit: Some(limit) };
+    Ok(HttpResponse::Ok().json(crate::operator::execute(&state.engine, &state.tiers, op).await?))
 }
 
 /// `GET /admin/models`: every loaded model, which one serves each mode, and its figures.
@@ -141,6 +203,7 @@ pub struct BackupBody {
 /// `POST /admin/backup`: a consistent online backup of the store.
 pub async fn backup(
     _: Admin,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<BackupBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -151,33 +214,38 @@ pub async fn backup(
     let summary = state
         .engine
         .store
-        .send(citecast_actors::actors::BackupTo(path))
+        .send(citecast_actors::actors::BackupTo(path.clone()))
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let value = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    audit(&state, &req, "backup.run", path.display().to_string(), &value).await;
     Ok(HttpResponse::Ok().json(summary))
 }
 
 /// `POST /admin/models/{version}/promote`: hot-swaps the serving model of its mode.
 pub async fn promote(
     _: Admin,
+    req: HttpRequest,
     version: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let summary =
-        state.engine.model.send(citecast_actors::actors::PromoteModel(version.into_inner())).await??;
-    Ok(HttpResponse::Ok().json(json!({ "active": summary })))
+    let op = crate::operator::OpRequest::Promote { version: version.into_inner() };
+    Ok(HttpResponse::Ok()
+        .json(crate::operator::execute_as(&state.engine, &state.tiers, op, &actor_of(&req)).await?))
 }
 
 /// `POST /admin/models/rollback/{mode}`: puts back the model served before the last promotion.
 pub async fn rollback(
     _: Admin,
+    req: HttpRequest,
     mode: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mode = mode.into_inner();
-    let mode = citecast_actors::forecast::task::Mode::parse(&mode).ok_or_else(|| {
-        ApiError::param("mode", format!("'mode' must be at_publication or early, got '{mode}'"))
-    })?;
-    let summary = state.engine.model.send(citecast_actors::actors::RollbackModel(mode)).await??;
-    Ok(HttpResponse::Ok().json(json!({ "active": summary })))
+    if citecast_actors::forecast::task::Mode::parse(&mode).is_none() {
+        return Err(ApiError::param("mode", format!("'mode' must be at_publication or early, got '{mode}'")));
+    }
+    let op = crate::operator::OpRequest::Rollback { mode };
+    Ok(HttpResponse::Ok()
+        .json(crate::operator::execute_as(&state.engine, &state.tiers, op, &actor_of(&req)).await?))
 }

@@ -3,7 +3,8 @@
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use citecast_actors::actors::{ForecastPapers, ScoreNewPaper};
-use citecast_actors::forecast::service::{ForecastError, NewPaper};
+use citecast_actors::forecast::rollout::Arm;
+use citecast_actors::forecast::service::{ForecastError, NewPaper, Route};
 use citecast_actors::forecast::task::Mode;
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +33,15 @@ impl From<ForecastError> for ApiError {
     }
 }
 
+/// Who the forecast is for (a customer sees one arm of a rollout across all its keys)
+/// and, while a rollout of `mode` runs, the arm that caller is in.
+fn route_of(req: &HttpRequest, state: &AppState, mode: Mode) -> Route {
+    let caller =
+        req.extensions().get::<Principal>().map(|p| p.customer_id.clone().unwrap_or_else(|| p.id.clone()));
+    let arm = caller.as_deref().and_then(|c| state.engine.routes.arm(mode, c));
+    Route { caller, arm }
+}
+
 /// `GET /v1/papers/{id}/forecast?mode=`.
 pub async fn paper_forecast(
     req: &HttpRequest,
@@ -42,7 +52,14 @@ pub async fn paper_forecast(
     let mode = mode_of(p.get("mode"), "mode")?;
     // The active model's generation is in the key: a promotion or rollback makes every
     // cached forecast of the old model unreachable at once.
-    let key = format!("{}:{}:{id}", mode.as_str(), state.engine.models_version.get());
+    // So is the caller's rollout arm: the two arms' forecasts of one paper differ.
+    let route = route_of(req, state, mode);
+    let arm = match &route.arm {
+        Some((_, Arm::Candidate)) => "k",
+        Some((_, Arm::Control)) => "c",
+        None => "-",
+    };
+    let key = format!("{}:{}:{arm}:{id}", mode.as_str(), state.engine.models_version.get());
     let generation = state.engine.data_version.get();
     if let Some(hit) = state.forecast_cache.get(&key) {
         if hit.generation == generation {
@@ -54,7 +71,7 @@ pub async fn paper_forecast(
         }
     }
     state.metrics.cache(false);
-    let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode }).await??;
+    let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode, route }).await??;
     let forecast = results.pop().ok_or_else(|| ApiError::internal("no forecast returned"))??;
     state.metrics.forecast_served(&forecast.model_version);
     let body = Bytes::from(serde_json::to_vec(&forecast).map_err(ApiError::internal)?);
@@ -98,7 +115,8 @@ pub async fn batch(
         )));
     }
     let ids = body.ids.clone();
-    let results = state.engine.model.send(ForecastPapers { ids: body.ids, mode }).await??;
+    let route = route_of(&req, &state, mode);
+    let results = state.engine.model.send(ForecastPapers { ids: body.ids, mode, route }).await??;
     let mut forecasts = Vec::new();
     let mut errors = Vec::new();
     for (id, r) in ids.into_iter().zip(results) {

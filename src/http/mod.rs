@@ -330,6 +330,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/admin/models/{version}", web::get().to(admin::model_report))
         .route("/admin/models/{version}/promote", web::post().to(admin::promote))
         .route("/admin/models/rollback/{mode}", web::post().to(admin::rollback))
+        .route("/admin/audit", web::get().to(admin::audit_log))
         .service(v1)
         .default_service(web::to(no_route));
 }

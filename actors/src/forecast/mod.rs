@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod mlp;
 pub mod registry;
 pub mod report;
+pub mod rollout;
 pub mod service;
 pub mod task;
 pub mod text;

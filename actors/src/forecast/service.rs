@@ -2,8 +2,9 @@
 //! rollback), the corpus snapshot they read, and the answer for one paper.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,9 +12,11 @@ use super::corpus::Corpus;
 use super::features::{cutoff, FeatureContext, Subject};
 use super::metrics::Scorecard;
 use super::registry::{self, LoadedModel};
-use super::task::Mode;
+use super::rollout::{self, Arm, Rollout, RolloutError, Rollouts, Scored, StartRequest, Transition};
+use super::task::{Labels, Mode};
 use crate::dates::{self, Day};
 use crate::names;
+use crate::records::ForecastRecord;
 
 /// How many feature contributions a forecast explains itself with.
 pub const TOP_FEATURES: usize = 5;
@@ -51,6 +54,55 @@ pub enum ForecastError {
     Invalid(String),
 }
 
+impl From<RolloutError> for ForecastError {
+    fn from(e: RolloutError) -> Self {
+        ForecastError::Invalid(e.to_string())
+    }
+}
+
+/// Who a forecast is for, and the arm the HTTP layer already chose (it keys its cache
+/// on the arm, so the actor serves that arm while the same rollout runs).
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    pub caller: Option<String>,
+    pub arm: Option<(String, Arm)>,
+}
+
+/// How a rollout is asked for: the candidate version names the mode; the control is
+/// whatever serves that mode now.
+#[derive(Debug, Clone)]
+pub struct RolloutSpec {
+    pub candidate: String,
+    pub strategy: rollout::Strategy,
+    pub guards: rollout::Guards,
+}
+
+/// A rollout with the comparison read from the forecast log, AUC per arm included once
+/// the papers' labels have resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutReport {
+    pub rollout: Rollout,
+    pub share: u8,
+    pub agreement: Option<f64>,
+    pub mean_abs_difference: Option<f64>,
+    pub drift_psi: Option<f64>,
+    pub control_mean_score: Option<f64>,
+    pub candidate_mean_score: Option<f64>,
+    pub control_p95_ms: Option<f64>,
+    pub candidate_p95_ms: Option<f64>,
+    /// Forecast-log records of this rollout, distinct papers among them, and those with a label.
+    pub logged_forecasts: usize,
+    pub distinct_papers: usize,
+    pub labelled_papers: usize,
+    /// ROC-AUC of each arm on the labelled papers it served (`None` with one class only).
+    pub control_served_auc: Option<f64>,
+    pub candidate_served_auc: Option<f64>,
+    /// ROC-AUC of both models on every labelled paper (both score every forecast).
+    pub control_auc: Option<f64>,
+    pub candidate_auc: Option<f64>,
+    pub guard_violation: Option<String>,
+}
+
 /// A paper not in the store, scored from its metadata.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +138,20 @@ pub struct ForecastService {
     corpus: Arc<Corpus>,
     /// Per model version, features over the current corpus (built on first use).
     contexts: HashMap<String, Arc<FeatureContext>>,
+    /// Where models are loaded from, for a rescan that picks up newly trained ones.
+    dirs: Vec<PathBuf>,
+    rollouts: Rollouts,
+    rollouts_file: Option<PathBuf>,
+    /// Labels of the current corpus, for rollout AUCs (computed on first use).
+    labels: Option<Arc<Labels>>,
+}
+
+/// What `active.json` holds: the serving model per mode and the one before it.
+#[derive(Default, Serialize, Deserialize)]
+struct SavedChoice {
+    active: HashMap<Mode, String>,
+    #[serde(default)]
+    previous: HashMap<Mode, String>,
 }
 
 impl ForecastService {
@@ -113,20 +179,66 @@ impl ForecastService {
             state_file: None,
             corpus: Arc::new(Corpus::default()),
             contexts: HashMap::new(),
+            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+            rollouts: Rollouts::default(),
+            rollouts_file: None,
+            labels: None,
         };
         (service, errors)
+    }
+
+    /// Loads model directories that appeared since the start (a `citecast train` into
+    /// the data directory); returns the versions loaded and the refusals. A corrupt
+    /// model is refused with its reason and the serving ones are untouched.
+    pub fn rescan(&mut self) -> (Vec<String>, Vec<String>) {
+        let (mut loaded, mut errors) = (Vec::new(), Vec::new());
+        for root in self.dirs.clone() {
+            for dir in registry::list(&root) {
+                if self.models.iter().any(|m| m.dir == dir) {
+                    continue;
+                }
+                match registry::load(&dir) {
+                    Ok(m) if self.model(&m.meta.version).is_some() => errors.push(format!(
+                        "{}: version {} is already loaded",
+                        dir.display(),
+                        m.meta.version
+                    )),
+                    Ok(m) => {
+                        loaded.push(m.meta.version.clone());
+                        let mode = m.meta.mode;
+                        self.models.push(Arc::new(m));
+                        // A mode without any model starts serving the first one found.
+                        self.active.entry(mode).or_insert(self.models.len() - 1);
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        (loaded, errors)
     }
 
     /// Keeps promotions in `file` and restores the choice saved there (versions that
     /// are no longer loaded are ignored).
     pub fn persist_active_in(&mut self, file: std::path::PathBuf) {
         if let Ok(text) = std::fs::read_to_string(&file) {
-            if let Ok(saved) = serde_json::from_str::<HashMap<Mode, String>>(&text) {
-                for (mode, version) in saved {
-                    if let Some(i) =
-                        self.models.iter().position(|m| m.meta.version == version && m.meta.mode == mode)
-                    {
-                        self.active.insert(mode, i);
+            // Earlier builds saved only the mode -> version map.
+            let saved = serde_json::from_str::<SavedChoice>(&text).ok().or_else(|| {
+                serde_json::from_str::<HashMap<Mode, String>>(&text)
+                    .ok()
+                    .map(|active| SavedChoice { active, previous: HashMap::new() })
+            });
+            if let Some(saved) = saved {
+                let find = |mode: Mode, version: &str| {
+                    self.models.iter().position(|m| m.meta.version == version && m.meta.mode == mode)
+                };
+                for (mode, version) in &saved.active {
+                    if let Some(i) = find(*mode, version) {
+                        self.active.insert(*mode, i);
+                    }
+                }
+                for (mode, version) in &saved.previous {
+                    if let Some(i) = find(*mode, version) {
+                        self.previous.insert(*mode, i);
                     }
                 }
             }
@@ -134,24 +246,61 @@ impl ForecastService {
         self.state_file = Some(file);
     }
 
+    /// Keeps rollouts in `file` and resumes the ones saved there; a rollout whose models
+    /// are no longer loaded ends as rolled back.
+    pub fn persist_rollouts_in(&mut self, file: PathBuf, now: i64) {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            match serde_json::from_str::<Rollouts>(&text) {
+                Ok(r) => self.rollouts = r,
+                Err(e) => {
+                    tracing::error!(error = %e, file = %file.display(), "unreadable rollouts file ignored")
+                }
+            }
+        }
+        self.rollouts_file = Some(file);
+        let loaded: Vec<String> = self.models.iter().map(|m| m.meta.version.clone()).collect();
+        if !self.rollouts.forget_unloaded(&|v| loaded.iter().any(|l| l == v), now).is_empty() {
+            let _ = self.save_rollouts();
+        }
+    }
+
     fn save_active(&self) -> Result<(), ForecastError> {
         let Some(file) = &self.state_file else { return Ok(()) };
-        let saved: HashMap<Mode, &str> =
-            self.active.iter().map(|(m, &i)| (*m, self.models[i].meta.version.as_str())).collect();
-        let tmp = file.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
-            std::fs::rename(&tmp, file)
+        let name = |(m, &i): (&Mode, &usize)| (*m, self.models[i].meta.version.clone());
+        let saved = SavedChoice {
+            active: self.active.iter().map(name).collect(),
+            previous: self.previous.iter().map(name).collect(),
         };
-        write().map_err(|e| ForecastError::Invalid(format!("cannot save the active models: {e}")))
+        write_atomically(file, &serde_json::to_vec_pretty(&saved).unwrap_or_default())
+            .map_err(|e| ForecastError::Invalid(format!("cannot save the active models: {e}")))
+    }
+
+    fn save_rollouts(&self) -> Result<(), ForecastError> {
+        let Some(file) = &self.rollouts_file else { return Ok(()) };
+        write_atomically(file, &serde_json::to_vec_pretty(&self.rollouts).unwrap_or_default())
+            .map_err(|e| ForecastError::Invalid(format!("cannot save the rollouts: {e}")))
     }
 
     /// Makes `version` serve its mode; the model it replaces stays loaded for rollback.
-    /// The swap is one assignment between two requests, so none is dropped.
+    /// The swap is one assignment between two requests, so none is dropped. Promoting a
+    /// running rollout's candidate completes that rollout.
     pub fn promote(&mut self, version: &str) -> Result<ModelSummary, ForecastError> {
+        let mode = self.model(version).map(|m| m.meta.mode);
+        if let Some(r) = mode.and_then(|m| self.rollouts.get(m)) {
+            if r.candidate != version {
+                return Err(ForecastError::Invalid(format!(
+                    "rollout {} of {} is running; stop it or promote its candidate {}",
+                    r.id, r.candidate, r.candidate
+                )));
+            }
+            let mode = r.mode;
+            self.rollouts.advance_to_end(mode, now_secs(), "promoted by an operator")?;
+            self.save_rollouts()?;
+        }
+        self.swap_active(version)
+    }
+
+    fn swap_active(&mut self, version: &str) -> Result<ModelSummary, ForecastError> {
         let i = self
             .models
             .iter()
@@ -167,8 +316,15 @@ impl ForecastService {
         Ok(self.summaries().swap_remove(i))
     }
 
-    /// Puts back the model `mode` served before the last promotion.
+    /// Puts back the model `mode` served before the last promotion. During a rollout it
+    /// ends the rollout instead: the control, which never stopped serving, stays.
     pub fn rollback(&mut self, mode: Mode) -> Result<ModelSummary, ForecastError> {
+        if self.rollouts.get(mode).is_some() {
+            self.rollouts.rollback(mode, now_secs(), "rolled back by an operator", false)?;
+            self.save_rollouts()?;
+            let i = self.active[&mode];
+            return Ok(self.summaries().swap_remove(i));
+        }
         let prev = self.previous.remove(&mode).ok_or_else(|| {
             ForecastError::Invalid(format!("no earlier {} model to roll back to", mode.as_str()))
         })?;
@@ -182,6 +338,7 @@ impl ForecastService {
     pub fn set_corpus(&mut self, corpus: Arc<Corpus>) {
         self.corpus = corpus;
         self.contexts.clear();
+        self.labels = None;
     }
 
     pub fn corpus(&self) -> &Arc<Corpus> {
@@ -260,9 +417,88 @@ impl ForecastService {
         }
     }
 
-    /// Forecasts a stored paper by id (canonical or alias).
+    /// Forecasts a stored paper by id (canonical or alias) with the active model.
     pub fn forecast(&mut self, id: &str, mode: Mode) -> Result<Forecast, ForecastError> {
-        let model = self.active(mode)?;
+        self.forecast_routed(id, mode, &Route::default()).map(|(f, _)| f)
+    }
+
+    /// Forecasts a stored paper for a caller: during a rollout both models score it, the
+    /// caller's arm answers, and the record says what each model said. A candidate that
+    /// fails to score is answered by the control, so a bad candidate fails no request.
+    pub fn forecast_routed(
+        &mut self,
+        id: &str,
+        mode: Mode,
+        route: &Route,
+    ) -> Result<(Forecast, ForecastRecord), ForecastError> {
+        let active = self.active(mode)?;
+        let (p, t0) = self.locate(id, mode)?;
+        let arms = self.rollouts.get(mode).and_then(|r| {
+            let control = self.model(&r.control)?.clone();
+            let candidate = self.model(&r.candidate)?.clone();
+            let arm = match &route.arm {
+                Some((rid, arm)) if *rid == r.id => *arm,
+                _ => r.arm_for(route.caller.as_deref().unwrap_or("")),
+            };
+            Some((r.id.clone(), control, candidate, arm))
+        });
+        let mut record = ForecastRecord {
+            at: now_secs(),
+            paper_id: self.corpus.ids[p as usize].clone(),
+            mode: mode.as_str().into(),
+            model_version: String::new(),
+            probability: 0.0,
+            caller: route.caller.clone(),
+            rollout: None,
+            arm: None,
+            shadow_version: None,
+            shadow_probability: None,
+        };
+        let Some((rollout_id, control, candidate, arm)) = arms else {
+            let (f, scored) = self.score(&active, p, mode, t0);
+            scored.probability.ok_or_else(|| no_score(&active))?;
+            record.model_version = f.model_version.clone();
+            record.probability = f.probability;
+            return Ok((f, record));
+        };
+        let (fc, sc) = self.score(&control, p, mode, t0);
+        let (fk, sk) = self.score(&candidate, p, mode, t0);
+        let served =
+            if arm == Arm::Candidate && sk.probability.is_some() { Arm::Candidate } else { Arm::Control };
+        if let Some(r) = self.rollouts.get_mut(mode) {
+            r.record(sc, sk, served);
+        }
+        let (f, shadow) = match served {
+            Arm::Candidate => (fk, (&fc, sc)),
+            Arm::Control => (fc, (&fk, sk)),
+        };
+        if f.probability.is_nan() {
+            return Err(no_score(&control));
+        }
+        record.model_version = f.model_version.clone();
+        record.probability = f.probability;
+        record.rollout = Some(rollout_id);
+        record.arm = Some(served.as_str().into());
+        record.shadow_version = Some(shadow.0.model_version.clone());
+        record.shadow_probability = shadow.1.probability;
+        Ok((f, record))
+    }
+
+    fn score(&mut self, model: &Arc<LoadedModel>, p: u32, mode: Mode, t0: Day) -> (Forecast, Scored) {
+        let started = Instant::now();
+        let ctx = self.context(model);
+        let raw = ctx.features(p, mode);
+        let f = Self::answer(model, self.corpus.ids[p as usize].clone(), mode, t0, raw);
+        let scored = Scored {
+            probability: f.probability.is_finite().then_some(f.probability),
+            high: f.label == "high",
+            micros: started.elapsed().as_micros() as u64,
+        };
+        (f, scored)
+    }
+
+    /// The paper number and submission day of `id`, or why it cannot be forecast in `mode`.
+    fn locate(&self, id: &str, mode: Mode) -> Result<(u32, Day), ForecastError> {
         let p = self.corpus.find(id).ok_or_else(|| ForecastError::UnknownPaper(id.to_string()))?;
         let t0 = self.corpus.day[p as usize];
         let last = self.corpus.last_day().unwrap_or(t0);
@@ -274,9 +510,7 @@ impl ForecastService {
                 data_ends: dates::format(last),
             });
         }
-        let ctx = self.context(&model);
-        let raw = ctx.features(p, mode);
-        Ok(Self::answer(&model, self.corpus.ids[p as usize].clone(), mode, t0, raw))
+        Ok((p, t0))
     }
 
     /// Forecasts a paper that is not stored, from its metadata, with features computed
@@ -329,4 +563,158 @@ impl ForecastService {
         let raw = ctx.features_of(&subject, mode);
         Ok(Self::answer(&model, "(new paper)".into(), mode, t0, raw))
     }
+}
+
+impl ForecastService {
+    /// Starts an A/B experiment or a canary of `spec.candidate` against the model that
+    /// serves its mode now; the candidate's features are built before it takes traffic.
+    pub fn start_rollout(&mut self, spec: RolloutSpec) -> Result<Rollout, ForecastError> {
+        let candidate = self
+            .model(&spec.candidate)
+            .cloned()
+            .ok_or_else(|| ForecastError::Invalid(format!("no loaded model '{}'", spec.candidate)))?;
+        let mode = candidate.meta.mode;
+        let control = self.active(mode)?;
+        self.context(&candidate);
+        let req = StartRequest {
+            mode,
+            control: control.meta.version.clone(),
+            candidate: spec.candidate,
+            strategy: spec.strategy,
+            guards: spec.guards,
+        };
+        let started = self.rollouts.start(req, now_secs())?.clone();
+        self.save_rollouts()?;
+        Ok(started)
+    }
+
+    /// Advances a canary one stage (past 100 % the candidate is promoted) or promotes an
+    /// experiment's candidate.
+    pub fn advance_rollout(&mut self, mode: Mode) -> Result<Transition, ForecastError> {
+        let t = self.rollouts.advance(mode, now_secs(), "operator")?;
+        self.apply(&t)?;
+        self.save_rollouts()?;
+        Ok(t)
+    }
+
+    pub fn stop_rollout(&mut self, mode: Mode) -> Result<Transition, ForecastError> {
+        let t = self.rollouts.stop(mode, now_secs())?;
+        self.save_rollouts()?;
+        Ok(t)
+    }
+
+    /// Guard checks and scheduled advances; also saves the rollouts' statistics.
+    pub fn tick_rollouts(&mut self, now: i64) -> Vec<Transition> {
+        let transitions = self.rollouts.tick(now);
+        for t in &transitions {
+            if let Err(e) = self.apply(t) {
+                tracing::error!(error = %e, "rollout transition failed");
+            }
+        }
+        if !self.rollouts.running.is_empty() || !transitions.is_empty() {
+            if let Err(e) = self.save_rollouts() {
+                tracing::error!(error = %e, "cannot save rollouts");
+            }
+        }
+        transitions
+    }
+
+    fn apply(&mut self, t: &Transition) -> Result<(), ForecastError> {
+        if let Transition::Promote { candidate, .. } = t {
+            self.swap_active(candidate)?;
+        }
+        Ok(())
+    }
+
+    pub fn rollouts(&self) -> &Rollouts {
+        &self.rollouts
+    }
+
+    /// (mode, rollout id, candidate share) of the running rollouts, for request routing.
+    pub fn routes(&self) -> Vec<(Mode, String, u8)> {
+        self.rollouts.running.values().map(|r| (r.mode, r.id.clone(), r.share())).collect()
+    }
+
+    /// The comparison of a rollout's arms, from its counters and its forecast-log records.
+    pub fn rollout_report(&mut self, id: &str, records: &[ForecastRecord]) -> Option<RolloutReport> {
+        let r = self.rollouts.find(id)?.clone();
+        if self.labels.is_none() {
+            self.labels = Some(Arc::new(Labels::compute(&self.corpus)));
+        }
+        let labels = self.labels.clone().unwrap_or_else(|| Arc::new(Labels::compute(&self.corpus)));
+        let mut seen = std::collections::HashSet::new();
+        let (mut served_c, mut served_k, mut both_c, mut both_k) = (vec![], vec![], vec![], vec![]);
+        let mut labelled = 0;
+        for rec in records.iter().filter(|rec| rec.rollout.as_deref() == Some(id)) {
+            if !seen.insert(rec.paper_id.as_str()) {
+                continue;
+            }
+            let Some(label) = self.corpus.find(&rec.paper_id).and_then(|p| labels.label[p as usize]) else {
+                continue;
+            };
+            let Some(shadow) = rec.shadow_probability else { continue };
+            labelled += 1;
+            let candidate_served = rec.arm.as_deref() == Some(Arm::Candidate.as_str());
+            let (pc, pk) =
+                if candidate_served { (shadow, rec.probability) } else { (rec.probability, shadow) };
+            both_c.push((pc, label));
+            both_k.push((pk, label));
+            if candidate_served {
+                served_k.push((pk, label));
+            } else {
+                served_c.push((pc, label));
+            }
+        }
+        let auc = |v: &[(f64, bool)]| {
+            let pos = v.iter().filter(|x| x.1).count();
+            (pos > 0 && pos < v.len()).then(|| {
+                let (s, l): (Vec<f64>, Vec<bool>) = v.iter().copied().unzip();
+                super::metrics::roc_auc(&s, &l)
+            })
+        };
+        Some(RolloutReport {
+            share: r.share(),
+            agreement: r.agreement(),
+            mean_abs_difference: (r.paired > 0).then(|| r.abs_diff_sum / r.paired as f64),
+            drift_psi: r.drift_psi(),
+            control_mean_score: r.control_stats.mean_score(),
+            candidate_mean_score: r.candidate_stats.mean_score(),
+            control_p95_ms: r.control_stats.p95_ms(),
+            candidate_p95_ms: r.candidate_stats.p95_ms(),
+            logged_forecasts: records.iter().filter(|rec| rec.rollout.as_deref() == Some(id)).count(),
+            distinct_papers: seen.len(),
+            labelled_papers: labelled,
+            control_served_auc: auc(&served_c),
+            candidate_served_auc: auc(&served_k),
+            control_auc: auc(&both_c),
+            candidate_auc: auc(&both_k),
+            guard_violation: r.guard_violation(),
+            rollout: r,
+        })
+    }
+}
+
+fn no_score(model: &LoadedModel) -> ForecastError {
+    ForecastError::Invalid(format!("model {} produced no score for this paper", model.meta.version))
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes through a temporary file and a rename, so a crash leaves the old or the new
+/// file, never half of one.
+fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, file)
 }
