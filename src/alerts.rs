@@ -1573,6 +1573,20 @@ mod tests {
     }
 
     #[test]
+    fn every_default_rule_has_a_runbook_listed_in_the_index() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let index = std::fs::read_to_string(root.join("docs/runbooks/README.md")).unwrap();
+        for rule in default_rules() {
+            let page = std::fs::read_to_string(root.join(&rule.runbook)).expect(&rule.runbook);
+            assert!(page.starts_with(&format!("# {}\n", rule.name)), "{}", rule.runbook);
+            for section in ["## What it means", "## How to check", "## How to fix", "## How to roll back"] {
+                assert!(page.contains(section), "{} lacks {section}", rule.runbook);
+            }
+            assert!(index.contains(&format!("({}.md)", rule.name)), "README.md lacks {}", rule.name);
+        }
+    }
+
+    #[test]
     fn status_and_incidents_serialise_for_the_status_page() {
         let status = AlertStatus {
             rule: "model-drift".into(),

@@ -43,12 +43,20 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Routes being retired.
     pub deprecations: Vec<Deprecation>,
+    /// Where the scheduled backup job writes, and how many of its files it keeps.
+    pub backup_dir: PathBuf,
+    pub backup_keep: usize,
+    /// Forecast and usage records older than this move to the archive.
+    pub archive_after_days: u32,
+    /// How often the monitor samples metrics and evaluates alert rules.
+    pub monitor_interval: std::time::Duration,
+    /// `http://host:port/path` that receives alert transitions as JSON.
+    pub alert_webhook: Option<String>,
 }
 
 impl Config {
     pub fn new(data_dir: PathBuf) -> Config {
         Config {
-            data_dir,
             addr: "127.0.0.1:8080".into(),
             bundled_data: default_bundled_data(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -59,6 +67,30 @@ impl Config {
             max_in_flight: 256,
             request_timeout: std::time::Duration::from_secs(10),
             deprecations: Vec::new(),
+            backup_dir: data_dir.join("backups"),
+            backup_keep: 7,
+            archive_after_days: 90,
+            monitor_interval: std::time::Duration::from_secs(10),
+            alert_webhook: None,
+            data_dir,
+        }
+    }
+
+    pub fn monitor(&self) -> crate::monitor::MonitorConfig {
+        crate::monitor::MonitorConfig {
+            data_dir: self.data_dir.clone(),
+            interval: self.monitor_interval,
+            webhook: self.alert_webhook.clone(),
+        }
+    }
+
+    pub fn jobs(&self) -> crate::jobs::JobsConfig {
+        crate::jobs::JobsConfig {
+            data_dir: self.data_dir.clone(),
+            backup_dir: self.backup_dir.clone(),
+            backup_keep: self.backup_keep,
+            archive_after_days: self.archive_after_days,
+            bundled_data: self.bundled_data.clone(),
         }
     }
 

@@ -5,12 +5,17 @@
 //! The engine (store, index, ingest actors) lives in the `citecast-actors` crate.
 
 pub mod admin_client;
+pub mod alerts;
+pub mod charts;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
+pub mod monitor;
 pub mod operator;
 pub mod progress;
 pub mod server;
+pub mod slo;
 pub mod tiers;
 pub mod training;
 

@@ -61,6 +61,21 @@ enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "CITECAST_WORKERS")]
         workers: Option<usize>,
+        /// Where the daily backup job writes (default: DATA_DIR/backups; best on another disk).
+        #[arg(long, env = "CITECAST_BACKUP_DIR")]
+        backup_dir: Option<PathBuf>,
+        /// Scheduled backups kept.
+        #[arg(long, env = "CITECAST_BACKUP_KEEP", default_value_t = 7)]
+        backup_keep: usize,
+        /// Forecast and usage records older than this many days move to the archive.
+        #[arg(long, env = "CITECAST_ARCHIVE_AFTER_DAYS", default_value_t = 90)]
+        archive_after_days: u32,
+        /// http://host:port/path receiving alert transitions (firing, resolved) as JSON.
+        #[arg(long, env = "CITECAST_ALERT_WEBHOOK")]
+        alert_webhook: Option<String>,
+        /// Seconds between metric samples and alert evaluations.
+        #[arg(long, env = "CITECAST_MONITOR_INTERVAL", default_value_t = 10)]
+        monitor_interval: u64,
     },
     /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
     /// Papers before the citations that refer to them. See docs/ingest-format.md.
@@ -127,6 +142,32 @@ enum Command {
         dir: DataDir,
         file: PathBuf,
     },
+    /// The scheduled jobs (backup, archive, rollouts, ingest, rescore, retrain): list them,
+    /// run one now, pause or resume it. Needs the running server except for `list`.
+    Jobs {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// The audit log of admin and billing actions, oldest first (read only).
+    Audit {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Continue after this entry (`next_after` of the previous page).
+        #[arg(long)]
+        after: Option<u64>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Move forecast and usage records older than N days into the compressed archive
+    /// (the `archive` job does this daily; archived records stay queryable).
+    Archive {
+        #[command(flatten)]
+        dir: DataDir,
+        #[arg(long, default_value_t = 90)]
+        older_than_days: u32,
+    },
     /// Show what the data directory holds.
     Stats {
         #[command(flatten)]
@@ -178,11 +219,121 @@ enum ModelAction {
     List,
     /// Make a model version serve its mode (no restart; the old one stays for rollback).
     Promote { version: String },
-    /// Put back the model a mode served before its last promotion.
+    /// Put back the model a mode served before its last promotion; during a rollout,
+    /// end it with the control serving.
     Rollback {
         /// at_publication or early.
         mode: String,
     },
+    /// Load model directories trained since the server started.
+    Rescan,
+    /// A/B experiments and canary rollouts of a candidate model.
+    Experiment {
+        #[command(subcommand)]
+        action: ExperimentAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExperimentAction {
+    /// Route a fixed share of the candidate's mode to it (A/B), both models scoring every forecast.
+    Start {
+        candidate: String,
+        /// Percent of callers (by customer) served by the candidate, 1 to 99.
+        #[arg(long)]
+        share: u8,
+        #[command(flatten)]
+        guards: GuardArgs,
+    },
+    /// Canary: 5 % of callers, then 50 %, then 100 %, then promotion; rolls back on its own
+    /// when a guard trips.
+    Canary {
+        candidate: String,
+        /// Advance a stage after this many seconds (with enough forecasts); without it,
+        /// stages advance by `experiment advance`.
+        #[arg(long)]
+        advance_after: Option<u64>,
+        #[command(flatten)]
+        guards: GuardArgs,
+    },
+    /// Next canary stage (past 100 %: promote); promotes an experiment's candidate.
+    Advance { mode: String },
+    /// End a rollout without a verdict (the control keeps serving).
+    Stop { mode: String },
+    /// Running and finished rollouts.
+    List,
+    /// A rollout's comparison: agreement, score distributions, latency, AUC per arm.
+    Report { id: String },
+}
+
+#[derive(clap::Args)]
+struct GuardArgs {
+    /// Largest share of failed candidate forecasts (0..1) before automatic rollback.
+    #[arg(long)]
+    max_error_rate: Option<f64>,
+    /// Largest candidate p95 compute time, ms.
+    #[arg(long)]
+    max_p95_ms: Option<f64>,
+    /// Largest score drift (PSI) of the candidate against the control.
+    #[arg(long)]
+    max_drift_psi: Option<f64>,
+    /// Candidate forecasts before guards judge and stages advance.
+    #[arg(long)]
+    min_forecasts: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Every job: schedule, state, next run, today's operations, dead letters, recent runs.
+    List,
+    /// Run a job now (also while paused).
+    Run {
+        name: String,
+    },
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
+    /// Retry a job's dead-lettered runs now.
+    Requeue {
+        name: String,
+    },
+}
+
+impl ModelAction {
+    fn into_op(self) -> OpRequest {
+        let start =
+            |candidate, kind: &str, share, advance_after_secs, g: GuardArgs| OpRequest::StartRollout {
+                candidate,
+                kind: kind.into(),
+                share,
+                advance_after_secs,
+                max_error_rate: g.max_error_rate,
+                max_p95_ms: g.max_p95_ms,
+                max_drift_psi: g.max_drift_psi,
+                min_forecasts: g.min_forecasts,
+            };
+        match self {
+            ModelAction::List => OpRequest::ListModels,
+            ModelAction::Promote { version } => OpRequest::Promote { version },
+            ModelAction::Rollback { mode } => OpRequest::Rollback { mode },
+            ModelAction::Rescan => OpRequest::RescanModels,
+            ModelAction::Experiment { action } => match action {
+                ExperimentAction::Start { candidate, share, guards } => {
+                    start(candidate, "experiment", Some(share), None, guards)
+                }
+                ExperimentAction::Canary { candidate, advance_after, guards } => {
+                    start(candidate, "canary", None, advance_after, guards)
+                }
+                ExperimentAction::Advance { mode } => OpRequest::AdvanceRollout { mode },
+                ExperimentAction::Stop { mode } => OpRequest::StopRollout { mode },
+                ExperimentAction::List => OpRequest::ListRollouts,
+                ExperimentAction::Report { id } => OpRequest::RolloutReport { id },
+            },
+        }
+    }
 }
 
 impl CustomerAction {
@@ -218,9 +369,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve { dir, addr, bundled_data, workers } => {
+        Command::Serve {
+            dir,
+            addr,
+            bundled_data,
+            workers,
+            backup_dir,
+            backup_keep,
+            archive_after_days,
+            alert_webhook,
+            monitor_interval,
+        } => {
             let mut config = dir.config()?;
             config.addr = addr;
+            if let Some(b) = backup_dir {
+                config.backup_dir = b;
+            }
+            config.backup_keep = backup_keep.max(1);
+            config.archive_after_days = archive_after_days.max(1);
+            config.alert_webhook = alert_webhook;
+            config.monitor_interval = Duration::from_secs(monitor_interval.max(1));
             if let Some(b) = bundled_data {
                 config.bundled_data = b;
             }
@@ -233,7 +401,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
         Command::Backup { dir, file } => backup(dir.config()?, file),
-        Command::Models { dir, action } => models(dir.config()?, action),
+        Command::Models { dir, action } => customers(dir.config()?, action.into_op()),
+        Command::Jobs { dir, action } => jobs(dir.config()?, action),
+        Command::Audit { dir, after, limit } => customers(dir.config()?, OpRequest::Audit { after, limit }),
+        Command::Archive { dir, older_than_days } => {
+            customers(dir.config()?, OpRequest::Archive { older_than_days })
+        }
         Command::Restore { dir, file } => {
             let config = dir.config()?;
             let summary =
@@ -410,6 +583,45 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
     Ok(())
 }
 
+fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
+    let (name, verb) = match &action {
+        JobsAction::List => {
+            let value = if let Some(info) = running_server(&config) {
+                admin_json(&info, "GET", "/admin/jobs", None, Duration::from_secs(30))?
+            } else {
+                // Without a server nothing runs: show the saved book as it stands.
+                let file = citecast::jobs::JobsConfig::book_file(&config.data_dir);
+                let bytes = std::fs::read(&file).map_err(|e| CliError::io(&file, e))?;
+                let book: citecast_actors::schedule::JobBook = serde_json::from_slice(&bytes)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+                let now = citecast_actors::forecast::service::now_secs();
+                serde_json::json!({ "jobs": book.jobs(now), "dead_letters": book.dead_letters(), "history": book.history(None, 50), "server": "not running" })
+            };
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            return Ok(());
+        }
+        JobsAction::Run { name } => (name, "run"),
+        JobsAction::Pause { name } => (name, "pause"),
+        JobsAction::Resume { name } => (name, "resume"),
+        JobsAction::Requeue { name } => (name, "requeue"),
+    };
+    let info = running_server(&config).ok_or_else(|| {
+        CliError::Usage(format!(
+            "jobs run inside the server: start `citecast serve --data-dir {}` first",
+            config.data_dir.display()
+        ))
+    })?;
+    let value = admin_json(
+        &info,
+        "POST",
+        &format!("/admin/jobs/{name}/{verb}"),
+        Some("{}"),
+        Duration::from_secs(30),
+    )?;
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    Ok(())
+}
+
 fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
     let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = std::fs::canonicalize(parent).map_err(|e| CliError::io(parent, e))?;
@@ -427,44 +639,5 @@ fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
         serde_json::to_value(s).unwrap_or_default()
     };
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
-    Ok(())
-}
-
-fn models(config: Config, action: ModelAction) -> Result<(), CliError> {
-    use citecast_actors::actors::{ListModels, PromoteModel, RollbackModel};
-    let mode_of = |m: &str| {
-        Mode::parse(m)
-            .ok_or_else(|| CliError::Usage(format!("mode must be at_publication or early, not '{m}'")))
-    };
-    let value = if let Some(info) = running_server(&config) {
-        let t = Duration::from_secs(60);
-        match &action {
-            ModelAction::List => admin_json(&info, "GET", "/admin/models", None, t)?,
-            ModelAction::Promote { version } => {
-                admin_json(&info, "POST", &format!("/admin/models/{version}/promote"), Some("{}"), t)?
-            }
-            ModelAction::Rollback { mode } => {
-                mode_of(mode)?;
-                admin_json(&info, "POST", &format!("/admin/models/rollback/{mode}"), Some("{}"), t)?
-            }
-        }
-    } else {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
-        let engine_config = config.engine();
-        actix_web::rt::System::new().block_on(async move {
-            let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            let fail = |e: citecast_actors::forecast::service::ForecastError| CliError::Usage(e.to_string());
-            Ok::<_, CliError>(match action {
-                ModelAction::List => serde_json::json!({ "models": engine.model.send(ListModels).await.map_err(CliError::engine)? }),
-                ModelAction::Promote { version } => serde_json::json!({
-                    "active": engine.model.send(PromoteModel(version)).await.map_err(CliError::engine)?.map_err(fail)?
-                }),
-                ModelAction::Rollback { mode } => serde_json::json!({
-                    "active": engine.model.send(RollbackModel(mode_of(&mode)?)).await.map_err(CliError::engine)?.map_err(fail)?
-                }),
-            })
-        })?
-    };
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     Ok(())
 }

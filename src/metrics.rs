@@ -23,6 +23,15 @@ struct Histogram {
     sum: f64,
 }
 
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_le: [u64; BUCKETS.len()],
+    pub latency_count: u64,
+    pub forecasts: u64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     /// (route pattern, method, status) -> count.
@@ -50,6 +59,32 @@ impl Metrics {
             h.count += 1;
             h.sum += seconds;
         }
+    }
+
+    /// Sums over every route, for the monitor's samples. `/readyz` answering 503 while
+    /// data loads is expected, not an error.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        if let Ok(r) = self.requests.lock() {
+            for ((route, _, status), n) in r.iter() {
+                t.requests += n;
+                if *status >= 500 && route != "/readyz" {
+                    t.errors += n;
+                }
+            }
+        }
+        if let Ok(l) = self.latency.lock() {
+            for h in l.values() {
+                for (i, c) in h.counts.iter().enumerate() {
+                    t.latency_le[i] += c;
+                }
+                t.latency_count += h.count;
+            }
+        }
+        if let Ok(f) = self.forecasts.lock() {
+            t.forecasts = f.values().sum();
+        }
+        t
     }
 
     pub fn rate_limited(&self, tier: &str, limit: &str) {
@@ -167,4 +202,59 @@ pub async fn record(
         state.metrics.observe(&route, &method, status, started.elapsed().as_secs_f64());
     }
     res
+}
+
+/// Job runs, failures and operations per job, and the dead-letter count.
+pub fn render_jobs(out: &mut String, r: &crate::jobs::JobsReport) {
+    for (name, help, map) in [
+        ("citecast_job_runs_total", "Scheduled job runs finished, by job.", &r.counters.runs),
+        ("citecast_job_failures_total", "Scheduled job runs that failed, by job.", &r.counters.failures),
+        (
+            "citecast_job_operations_total",
+            "Operations done by scheduled jobs, by job.",
+            &r.counters.operations,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (job, n) in map {
+            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP citecast_job_dead_letters Job runs that exhausted their retries.\n# TYPE citecast_job_dead_letters gauge\ncitecast_job_dead_letters {}",
+        r.dead_letters.len()
+    );
+}
+
+/// Alert states (1 firing, 0.5 pending, 0 inactive) and SLO attainment and budget burn.
+pub fn render_monitor(out: &mut String, v: &crate::monitor::MonitorView) {
+    out.push_str("# HELP citecast_alert_state Alert rule state: 0 inactive, 0.5 pending, 1 firing.\n");
+    out.push_str("# TYPE citecast_alert_state gauge\n");
+    for a in &v.alerts {
+        let x = match a.state.as_str() {
+            "firing" => 1.0,
+            "pending" => 0.5,
+            _ => 0.0,
+        };
+        let _ = writeln!(out, "citecast_alert_state{{alert=\"{}\"}} {x}", a.rule);
+    }
+    out.push_str(
+        "# HELP citecast_slo_error_budget_spent_ratio Share of the SLO's error budget spent (24 h).\n",
+    );
+    out.push_str("# TYPE citecast_slo_error_budget_spent_ratio gauge\n");
+    for s in &v.slos {
+        let _ = writeln!(
+            out,
+            "citecast_slo_error_budget_spent_ratio{{slo=\"{}\"}} {}",
+            s.name, s.error_budget_spent_ratio
+        );
+    }
+    if let Some(sample) = &v.latest {
+        let _ = writeln!(
+            out,
+            "# HELP citecast_disk_used_ratio Used share of the data directory's filesystem.\n# TYPE citecast_disk_used_ratio gauge\ncitecast_disk_used_ratio {}",
+            sample.disk_used_ratio
+        );
+    }
 }

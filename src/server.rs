@@ -123,7 +123,12 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
     let engine = Engine::start(&config.engine()).map_err(CliError::engine)?;
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
-    let state = web::Data::new(AppState::new(engine, &config, Some(token.clone())));
+    let scheduler = actix::Actor::start(crate::jobs::Scheduler::new(engine.clone(), config.jobs()));
+    let mut app_state = AppState::new(engine, &config, Some(token.clone()));
+    app_state.jobs = Some(scheduler);
+    let state = web::Data::new(app_state);
+    let monitor = crate::monitor::Monitor::new(state.clone(), config.monitor()).map_err(CliError::Usage)?;
+    let _ = state.monitor.set(actix::Actor::start(monitor));
 
     let app_state = state.clone();
     let server = HttpServer::new(move || {

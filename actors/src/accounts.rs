@@ -26,6 +26,42 @@ pub struct Customer {
     pub tier: String,
     /// Unix seconds.
     pub created: i64,
+    /// Added in schema version 2 (billing: pause and cancel keep the record).
+    pub status: CustomerStatus,
+    /// Unix seconds of the last change (schema version 2; `created` for migrated records).
+    pub updated: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    Active,
+    Paused,
+    Cancelled,
+}
+
+/// A customer as schema version 1 stored it, for the migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerV1 {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub tier: String,
+    pub created: i64,
+}
+
+impl From<CustomerV1> for Customer {
+    fn from(c: CustomerV1) -> Customer {
+        Customer {
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            tier: c.tier,
+            created: c.created,
+            status: CustomerStatus::Active,
+            updated: c.created,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +215,8 @@ impl Accounts {
             email: email.to_string(),
             tier: tier.to_string(),
             created: now(),
+            status: CustomerStatus::Active,
+            updated: now(),
         };
         self.customers.insert(customer.id.as_bytes(), codec::encode(&customer)?)?;
         let key = self.issue_key(&customer.id, "default")?;

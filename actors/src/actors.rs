@@ -126,6 +126,12 @@ message!(StoreActor, store, BackupTo => Result<crate::backup::BackupSummary, cra
     crate::backup::backup(s, &m.0)
 });
 
+/// Ids of the newest papers, newest first.
+pub struct RecentPaperIds {
+    pub limit: usize,
+}
+message!(StoreActor, store, RecentPaperIds => Result<Vec<String>, StoreError>, |s, m| s.recent_ids(m.limit));
+
 pub struct FlushStore;
 message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
 

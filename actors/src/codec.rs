@@ -7,8 +7,20 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-/// Version of the value layout written by this build.
-pub const SCHEMA_VERSION: u8 = 1;
+/// Version of the value layout written by this build. Values of older versions are
+/// rewritten at open by [`crate::migrate`]; see there for what each version changed.
+pub const SCHEMA_VERSION: u8 = 2;
+
+/// Decodes a value of an older schema version with that version's type (migrations only).
+pub fn decode_version<T: DeserializeOwned>(bytes: &[u8], expected: u8) -> Result<T, CodecError> {
+    let (&version, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != expected {
+        return Err(CodecError::UnknownVersion { found: version });
+    }
+    let (value, _) = bincode::serde::decode_from_slice(payload, config())
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    Ok(value)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {

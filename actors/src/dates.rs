@@ -41,6 +41,13 @@ pub fn year_of(day: Day) -> i32 {
 }
 
 /// `YYYY-MM-DD`.
+/// `YYYYMMDD-HHMMSS` (UTC) of unix seconds: sortable, safe in file names.
+pub fn format_secs_compact(secs: i64) -> String {
+    let (y, m, d) = to_ymd(secs.div_euclid(86_400) as Day);
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
 pub fn format(day: Day) -> String {
     let (y, m, d) = to_ymd(day);
     format!("{y:04}-{m:02}-{d:02}")

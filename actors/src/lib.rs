@@ -12,8 +12,10 @@ pub mod index;
 pub mod ingest;
 pub mod journal;
 pub mod limiter;
+pub mod migrate;
 pub mod names;
 pub mod records;
+pub mod schedule;
 pub mod store;
 
 use std::path::{Path, PathBuf};

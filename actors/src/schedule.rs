@@ -36,7 +36,7 @@ use crate::dates;
 
 /// Longest wait between retries, however many failures came before.
 pub const MAX_BACKOFF_SECS: u64 = 3_600;
-/// Runs kept in a book's history (all jobs together).
+/// Runs kept in a book's history, per job.
 pub const HISTORY_LIMIT: usize = 200;
 /// Entries kept in a book's dead-letter list.
 pub const DEAD_LETTER_LIMIT: usize = 100;
@@ -265,6 +265,18 @@ fn utc_text(t: i64) -> String {
 fn retry_delay(backoff_secs: u64, failures: u32) -> u64 {
     let factor = 2u64.saturating_pow(failures.saturating_sub(1));
     backoff_secs.saturating_mul(factor).min(MAX_BACKOFF_SECS)
+}
+
+/// Keeps at most [`HISTORY_LIMIT`] runs per job, so a job that runs every minute can't
+/// push a daily job's runs out of the history.
+fn push_history(list: &mut VecDeque<RunRecord>, item: RunRecord) {
+    let job = item.job.clone();
+    list.push_front(item);
+    if list.iter().filter(|r| r.job == job).count() > HISTORY_LIMIT {
+        if let Some(oldest) = list.iter().rposition(|r| r.job == job) {
+            list.remove(oldest);
+        }
+    }
 }
 
 fn push_bounded<T>(list: &mut VecDeque<T>, item: T, limit: usize) {
@@ -690,7 +702,7 @@ impl JobBook {
                 attempt,
             };
             state.last_run = Some(record.clone());
-            push_bounded(&mut self.history, record, HISTORY_LIMIT);
+            push_history(&mut self.history, record);
             return Err(NotStarted::OverBudget { until });
         }
         state.running = Some(RunStart { run_id, trigger, started: now, attempt });
@@ -764,7 +776,7 @@ impl JobBook {
             attempt: run.attempt,
         };
         state.last_run = Some(record.clone());
-        push_bounded(&mut self.history, record.clone(), HISTORY_LIMIT);
+        push_history(&mut self.history, record.clone());
         Ok(FinishReport {
             record,
             step,

@@ -254,6 +254,10 @@ fn count_value(n: u64) -> [u8; 4] {
 impl Store {
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store> {
         let db = sled::Config::new().path(path).cache_capacity(config.cache_bytes).open()?;
+        let report = crate::migrate::migrate(&db)?;
+        if report.migrated > 0 {
+            tracing::info!(from = report.from, to = report.to, values = report.migrated, "store migrated");
+        }
         let trees = Trees {
             papers: db.open_tree("papers")?,
             aliases: db.open_tree("aliases")?,
@@ -700,6 +704,20 @@ impl Store {
     }
 
     /// Papers submitted in `[from, to]`, oldest first.
+    /// Ids of the most recently submitted papers, newest first.
+    pub fn recent_ids(&self, limit: usize) -> Result<Vec<String>> {
+        self.trees
+            .by_date
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, _) = kv?;
+                Ok(String::from_utf8_lossy(&k[4..]).into_owned())
+            })
+            .collect()
+    }
+
     pub fn papers_between(&self, from: Day, to: Day) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for kv in self.trees.by_date.range(day_bytes(from).to_vec()..) {

@@ -121,6 +121,39 @@ pub async fn op(
     Ok(HttpResponse::Ok().json(value))
 }
 
+/// `GET /admin/jobs`: every job's state, the dead letters and recent runs.
+pub async fn jobs(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
+    let report = jobs.send(crate::jobs::GetJobs { history: 50 }).await?.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// `POST /admin/jobs/{name}/{run|pause|resume|requeue}`.
+pub async fn control_job(
+    _: Admin,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, action) = path.into_inner();
+    let action: crate::jobs::JobAction = serde_json::from_value(json!(action)).map_err(|_| {
+        ApiError::param("action", format!("'{action}' is not a job action: run, pause, resume or requeue"))
+    })?;
+    let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
+    let value = jobs
+        .send(crate::jobs::ControlJob { name: name.clone(), action })
+        .await?
+        .map_err(ApiError::InvalidBody)?;
+    let verb = match action {
+        crate::jobs::JobAction::Run => "job.run",
+        crate::jobs::JobAction::Pause => "job.pause",
+        crate::jobs::JobAction::Resume => "job.resume",
+        crate::jobs::JobAction::Requeue => "job.requeue",
+    };
+    audit(&state, &req, verb, name, &value).await;
+    Ok(HttpResponse::Ok().json(value))
+}
+
 /// Appends an audit entry for an action that does not go through [`crate::operator`].
 pub async fn audit(
     state: &AppState,

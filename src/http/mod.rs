@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod papers;
 pub mod params;
 pub mod search;
+pub mod status;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -55,6 +56,12 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     pub deprecations: Vec<Deprecation>,
     pub metrics: crate::metrics::Metrics,
+    /// The job scheduler (absent in tests that build the App without one).
+    pub jobs: Option<actix::Addr<crate::jobs::Scheduler>>,
+    /// Unix seconds the server started, for uptime.
+    pub started_at: i64,
+    /// The monitor (alerts, SLOs, charts); set once the server has started it.
+    pub monitor: std::sync::OnceLock<actix::Addr<crate::monitor::Monitor>>,
 }
 
 impl AppState {
@@ -73,6 +80,9 @@ impl AppState {
             request_timeout: config.request_timeout,
             deprecations: config.deprecations.clone(),
             metrics: crate::metrics::Metrics::default(),
+            jobs: None,
+            started_at: citecast_actors::forecast::service::now_secs(),
+            monitor: std::sync::OnceLock::new(),
         }
     }
 
@@ -331,6 +341,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/admin/models/{version}/promote", web::post().to(admin::promote))
         .route("/admin/models/rollback/{mode}", web::post().to(admin::rollback))
         .route("/admin/audit", web::get().to(admin::audit_log))
+        .route("/admin/jobs", web::get().to(admin::jobs))
+        .route("/admin/dashboard", web::get().to(status::dashboard))
+        .route("/status", web::get().to(status::status))
+        .route("/admin/jobs/{name}/{action}", web::post().to(admin::control_job))
         .service(v1)
         .default_service(web::to(no_route));
 }
@@ -351,6 +365,17 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             state.in_flight.load(Ordering::Relaxed) as f64,
         ),
     ]);
+    let mut body = body;
+    if let Some(jobs) = &state.jobs {
+        if let Ok(Ok(r)) = jobs.send(crate::jobs::GetJobs { history: 0 }).await {
+            crate::metrics::render_jobs(&mut body, &r);
+        }
+    }
+    if let Some(monitor) = state.monitor.get() {
+        if let Ok(Ok(v)) = monitor.send(crate::monitor::GetView { chart_secs: 0 }).await {
+            crate::metrics::render_monitor(&mut body, &v);
+        }
+    }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
 }
 

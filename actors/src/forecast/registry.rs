@@ -186,8 +186,12 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
     }
     let d = have.len();
     let mlp = Mlp::from_bytes(&weights, d, meta.mlp.hidden).map_err(|e| invalid(&dir.join("mlp.bpk"), e))?;
-    let mut text: TextModel =
-        codec::decode(&text_bytes).map_err(|e| invalid(&dir.join("text.bin"), e.to_string()))?;
+    // Schema version 2 left the text model's layout as it was: version-1 artefacts load.
+    let mut text: TextModel = match codec::decode(&text_bytes) {
+        Err(codec::CodecError::UnknownVersion { found: 1 }) => codec::decode_version(&text_bytes, 1),
+        other => other,
+    }
+    .map_err(|e| invalid(&dir.join("text.bin"), e.to_string()))?;
     text.reindex();
     let forecaster = Forecaster {
         mode: meta.mode,

@@ -69,7 +69,7 @@ pub struct Guards {
 
 impl Default for Guards {
     fn default() -> Self {
-        Guards { max_error_rate: 0.01, max_p95_ms: 100.0, max_drift_psi: 0.25, min_forecasts: 50 }
+        Guards { max_error_rate: 0.01, max_p95_ms: 100.0, max_drift_psi: 0.25, min_forecasts: 200 }
     }
 }
 

@@ -1,0 +1,245 @@
+//! `/status` (public: uptime, SLOs with error-budget burn, alerts, incidents, job
+//! health) and `/admin/dashboard` (the same figures as server-rendered SVG charts).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use citecast_actors::dates;
+use citecast_actors::forecast::service::now_secs;
+use serde_json::json;
+
+use super::admin::Admin;
+use super::error::ApiError;
+use super::AppState;
+use crate::alerts::AlertStatus;
+use crate::monitor::{GetView, MonitorView};
+
+fn when(secs: i64) -> String {
+    let day = secs.div_euclid(86_400) as i32;
+    let s = secs.rem_euclid(86_400);
+    format!("{} {:02}:{:02}", dates::format(day), s / 3600, s / 60 % 60)
+}
+
+fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7_199 => format!("{} min", s / 60),
+        7_200..=172_799 => format!("{:.1} h", s as f64 / 3600.0),
+        _ => format!("{:.1} days", s as f64 / 86_400.0),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.3}%", v * 100.0)).unwrap_or_else(|| "no traffic".into())
+}
+
+struct SloRow {
+    name: String,
+    target: String,
+    attained: String,
+    spent: String,
+    burn: String,
+    status: &'static str,
+}
+
+struct AlertRow {
+    name: String,
+    state: &'static str,
+    value: String,
+    threshold: String,
+    runbook: String,
+}
+
+struct IncidentRow {
+    alert: String,
+    severity: &'static str,
+    fired: String,
+    resolved: String,
+    peak: String,
+}
+
+struct JobRow {
+    name: String,
+    schedule: String,
+    last: String,
+    last_at: String,
+    next: String,
+    failures: u64,
+    health: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    uptime: String,
+    started: String,
+    ready: bool,
+    firing: Vec<String>,
+    slos: Vec<SloRow>,
+    alerts: Vec<AlertRow>,
+    incidents: Vec<IncidentRow>,
+    jobs: Vec<JobRow>,
+}
+
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn alert_rows(alerts: &[AlertStatus]) -> Vec<AlertRow> {
+    alerts
+        .iter()
+        .map(|a| AlertRow {
+            name: a.rule.clone(),
+            state: a.state.as_str(),
+            value: a.value.map(number).unwrap_or_else(|| "-".into()),
+            threshold: number(a.threshold),
+            runbook: a.runbook.clone(),
+        })
+        .collect()
+}
+
+async fn view(state: &AppState, chart_secs: u64) -> Result<MonitorView, ApiError> {
+    let monitor = state.monitor.get().ok_or_else(|| ApiError::internal("the monitor is not running"))?;
+    monitor.send(GetView { chart_secs }).await?.map_err(ApiError::internal)
+}
+
+/// `GET /status` (`?format=json` for the JSON).
+pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let v = view(&state, 0).await?;
+    let now = now_secs();
+    let jobs = match &state.jobs {
+        Some(j) => Some(j.send(crate::jobs::GetJobs { history: 0 }).await?.map_err(ApiError::internal)?),
+        None => None,
+    };
+    if req.query_string().contains("format=json") {
+        return Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
+            "uptime_secs": now - state.started_at,
+            "ready": state.is_ready(),
+            "slos": v.slos,
+            "alerts": v.alerts,
+            "incidents": v.incidents,
+            "jobs": jobs.as_ref().map(|j| &j.jobs),
+        })));
+    }
+    let page = StatusPage {
+        uptime: duration(now - state.started_at),
+        started: when(state.started_at),
+        ready: state.is_ready(),
+        firing: v.alerts.iter().filter(|a| a.state.as_str() == "firing").map(|a| a.rule.clone()).collect(),
+        slos: v
+            .slos
+            .iter()
+            .map(|s| SloRow {
+                name: s.name.clone(),
+                target: format!("{}%", s.objective * 100.0),
+                attained: pct(s.attained),
+                spent: format!("{:.1}%", s.error_budget_spent_ratio * 100.0),
+                burn: format!(
+                    "{} / {}",
+                    s.burn_rate_1h.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+                    s.burn_rate_6h.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into())
+                ),
+                status: s.status.as_str(),
+            })
+            .collect(),
+        alerts: alert_rows(&v.alerts),
+        incidents: v
+            .incidents
+            .iter()
+            .map(|i| IncidentRow {
+                alert: i.alert.clone(),
+                severity: i.severity.as_str(),
+                fired: when(i.fired_at),
+                resolved: i.resolved_at.map(when).unwrap_or_else(|| "ongoing".into()),
+                peak: number(i.peak_value),
+            })
+            .collect(),
+        jobs: jobs
+            .map(|r| {
+                r.jobs
+                    .into_iter()
+                    .map(|j| {
+                        let last = j
+                            .last_outcome
+                            .as_ref()
+                            .map(|o| format!("{o:?}"))
+                            .unwrap_or_else(|| "not run yet".into());
+                        let health = match &j.last_outcome {
+                            Some(citecast_actors::schedule::Outcome::Failed { .. }) => "breached",
+                            _ if j.dead_letters > 0 => "at_risk",
+                            _ => "ok",
+                        };
+                        JobRow {
+                            last: if j.paused { format!("{last} (paused)") } else { last },
+                            last_at: j.last_ended.map(when).unwrap_or_else(|| "-".into()),
+                            next: when(j.next_due),
+                            failures: j.failures_in_history as u64,
+                            health,
+                            name: j.name,
+                            schedule: j.schedule.to_string(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let html = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html))
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    window: String,
+    charts: Vec<String>,
+    alerts: Vec<AlertRow>,
+    rollouts: Vec<(String, String, String, String, u64, String, String)>,
+}
+
+/// `GET /admin/dashboard?hours=`: charts of the last hours (default 6, at most 24).
+pub async fn dashboard(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = super::params::Params::parse(req.query_string(), &["hours", "token"])?;
+    let hours = p.int("hours", 6, 1, 24)?;
+    let v = view(&state, hours as u64 * 3600).await?;
+    let rollouts = state.engine.model.send(citecast_actors::actors::ListRollouts).await??;
+    let page = DashboardPage {
+        window: duration(hours as i64 * 3600),
+        charts: v
+            .series
+            .iter()
+            .map(|(label, unit, points)| crate::charts::sparkline_svg(points, 320, 90, label, unit))
+            .collect(),
+        alerts: alert_rows(&v.alerts),
+        rollouts: rollouts
+            .running
+            .values()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    r.control.clone(),
+                    r.candidate.clone(),
+                    format!("{}%", r.share()),
+                    r.candidate_stats.scored,
+                    r.agreement().map(|a| format!("{:.1}%", a * 100.0)).unwrap_or_else(|| "-".into()),
+                    r.drift_psi().map(|d| format!("{d:.3}")).unwrap_or_else(|| "-".into()),
+                )
+            })
+            .collect(),
+    };
+    let html = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html))
+}
