@@ -114,6 +114,14 @@ impl Scheduler {
                 }
             }
         }
+        // A backup killed mid-write leaves its `.partial` file; it is never a backup.
+        if let Ok(entries) = std::fs::read_dir(&config.backup_dir) {
+            for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if p.extension().is_some_and(|x| x == "partial") {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
         for r in book.recover_after_restart(now) {
             tracing::warn!(job = %r.record.job, "run interrupted by a restart; retried on its schedule");
         }

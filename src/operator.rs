@@ -89,6 +89,12 @@ pub enum OpRequest {
     Archive {
         older_than_days: u32,
     },
+    /// Forecast-log records (live and archived) between two unix times.
+    ForecastLog {
+        from: i64,
+        to: i64,
+        limit: Option<usize>,
+    },
 }
 
 impl OpRequest {
@@ -102,6 +108,7 @@ impl OpRequest {
                 | OpRequest::ListRollouts
                 | OpRequest::RolloutReport { .. }
                 | OpRequest::Audit { .. }
+                | OpRequest::ForecastLog { .. }
         )
     }
 
@@ -125,6 +132,7 @@ impl OpRequest {
             OpRequest::RolloutReport { .. } => "rollout.report",
             OpRequest::Audit { .. } => "audit.read",
             OpRequest::Archive { .. } => "archive.run",
+            OpRequest::ForecastLog { .. } => "forecast_log.read",
         }
     }
 
@@ -310,6 +318,11 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             let entries = store.send(ReadAudit { after, limit }).await??;
             let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();
             json!({ "entries": entries, "next_after": next })
+        }
+        OpRequest::ForecastLog { from, to, limit } => {
+            let limit = limit.unwrap_or(1000).clamp(1, 100_000);
+            let msg = citecast_actors::actors::ReadForecasts { from, to, limit };
+            json!({ "records": store.send(msg).await?? })
         }
         OpRequest::Archive { older_than_days } => {
             if older_than_days == 0 {

@@ -6,7 +6,7 @@
 //! | `forecast_log` | unix secs BE · sequence BE       | [`ForecastRecord`]                  |
 //! | `audit`        | sequence BE                      | [`AuditEntry`]                      |
 //! | `archive`      | `forecasts/YYYY-MM`, `usage/YYYY-MM` | gzip of a codec-encoded chunk  |
-//! | `usage`        | principal · 0 · day BE           | u32 BE (written by the limiter)     |
+//! | `usage`        | principal · 0 · day BE           | u64 BE (written by the limiter)     |
 //!
 //! The audit log has no update or delete here, and none is exposed anywhere: entries
 //! are only appended and read. Archiving writes the month chunk first and deletes the
@@ -54,7 +54,7 @@ pub struct ArchiveOutcome {
 pub struct UsageDay {
     pub principal: String,
     pub day: String,
-    pub requests: u32,
+    pub requests: u64,
 }
 
 #[derive(Clone)]
@@ -67,7 +67,7 @@ pub struct Journal {
 }
 
 type ForecastChunk = Vec<(Vec<u8>, ForecastRecord)>;
-type UsageChunk = Vec<(String, Day, u32)>;
+type UsageChunk = Vec<(String, Day, u64)>;
 
 fn month_of_secs(secs: i64) -> String {
     month_of_day(secs.div_euclid(86_400) as Day)
@@ -205,7 +205,7 @@ impl Journal {
             if seen > budget {
                 break;
             }
-            let count = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+            let count = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
             let e = usage_by_month.entry(month_of_day(day)).or_default();
             e.0.push((principal, day, count));
             e.1.push(k);
@@ -233,7 +233,7 @@ impl Journal {
 
     /// Daily request counts of `principal` between two days (inclusive), archived and live.
     pub fn usage_between(&self, principal: &str, from: Day, to: Day) -> Result<Vec<UsageDay>> {
-        let mut days: BTreeMap<Day, u32> = BTreeMap::new();
+        let mut days: BTreeMap<Day, u64> = BTreeMap::new();
         if from > to {
             return Ok(Vec::new());
         }
@@ -254,7 +254,7 @@ impl Journal {
             let (k, v) = kv?;
             if let Some((_, d)) = split_usage_key(&k) {
                 if (from..=to).contains(&d) {
-                    days.insert(d, v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0));
+                    days.insert(d, v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0));
                 }
             }
         }
@@ -316,7 +316,7 @@ mod tests {
         let mar = jan + 59 * 86_400;
         j.append_forecasts(&[record(jan + 10, "a"), record(jan + 20, "b"), record(mar, "c")]).unwrap();
         let d0 = dates::parse("2026-01-05").unwrap();
-        for (p, d, n) in [("key_1", d0, 7u32), ("key_1", d0 + 1, 3), ("key_1", d0 + 70, 9), ("key_2", d0, 1)]
+        for (p, d, n) in [("key_1", d0, 7u64), ("key_1", d0 + 1, 3), ("key_1", d0 + 70, 9), ("key_2", d0, 1)]
         {
             db.open_tree("usage").unwrap().insert(usage_key(p, d), &n.to_be_bytes()).unwrap();
         }

@@ -40,6 +40,43 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     })))
 }
 
+/// `GET /v1/account/usage?from=&to=`: per day, the requests of each of the customer's
+/// keys, read from the live counts and the archive alike.
+pub async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &["from", "to"])?;
+    let p = customer_of(&req)?;
+    let today =
+        citecast_actors::forecast::service::now_secs().div_euclid(86_400) as citecast_actors::dates::Day;
+    let to = params.date("to")?.unwrap_or(today);
+    let from = params.date("from")?.unwrap_or(to - 30);
+    if from > to {
+        return Err(ApiError::param("from", "'from' is after 'to'".to_string()));
+    }
+    if to - from > 400 {
+        return Err(ApiError::param("to", "at most 400 days per request".to_string()));
+    }
+    let keys = state.engine.store.send(ListKeys(p.customer_id.clone().unwrap_or_default())).await??;
+    let mut days: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+        Default::default();
+    let mut total = 0u64;
+    for key in keys {
+        let msg = citecast_actors::actors::UsageBetween { principal: key.id.clone(), from, to };
+        for d in state.engine.store.send(msg).await?? {
+            total += d.requests;
+            days.entry(d.day).or_default().insert(key.id.clone(), json!(d.requests));
+        }
+    }
+    let days: Vec<_> =
+        days.into_iter().map(|(day, by_key)| json!({ "day": day, "by_key": by_key })).collect();
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({
+        "from": citecast_actors::dates::format(from),
+        "to": citecast_actors::dates::format(to),
+        "total_requests": total,
+        "days": days,
+        "note": "today's count is written every second; the live count is in /v1/account",
+    })))
+}
+
 pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Params::parse(req.query_string(), &[])?;
     let p = customer_of(&req)?;

@@ -235,6 +235,34 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
             }],
         },
         Endpoint {
+            path: "/account/usage",
+            route: || web::get().to(account::usage),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/account/usage",
+                summary: "Daily request counts of your keys, archived days included",
+                group: Account,
+                params: &[
+                    Param {
+                        name: "from",
+                        location: "query",
+                        required: false,
+                        kind: "string",
+                        description: "first day, YYYY-MM-DD (default: 30 days ago)",
+                    },
+                    Param {
+                        name: "to",
+                        location: "query",
+                        required: false,
+                        kind: "string",
+                        description: "last day, YYYY-MM-DD (default: today); at most 400 days after from",
+                    },
+                ],
+                body: None,
+                success: 200,
+            }],
+        },
+        Endpoint {
             path: "/account/keys",
             route: || web::get().to(account::keys),
             ops: &[Op {
