@@ -253,6 +253,11 @@ pub fn render_monitor(out: &mut String, v: &crate::monitor::MonitorView) {
     if let Some(sample) = &v.latest {
         let _ = writeln!(
             out,
+            "# HELP citecast_model_drift_psi Largest score drift (PSI): served vs validation, or a rollout's candidate vs control.\n# TYPE citecast_model_drift_psi gauge\ncitecast_model_drift_psi {}",
+            sample.model_drift
+        );
+        let _ = writeln!(
+            out,
             "# HELP citecast_disk_used_ratio Used share of the data directory's filesystem.\n# TYPE citecast_disk_used_ratio gauge\ncitecast_disk_used_ratio {}",
             sample.disk_used_ratio
         );

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::web;
-use citecast_actors::actors::ListRollouts;
+use citecast_actors::actors::{GetDrift, ListRollouts};
 use citecast_actors::forecast::service::now_secs;
 
 use crate::alerts::{AlertEngine, AlertStatus, History, Incident, Notification, Sample, WebhookSink};
@@ -130,8 +130,14 @@ async fn take_sample(state: web::Data<AppState>, data_dir: PathBuf) -> Sample {
             sample.dead_letters = r.dead_letters.len() as u64;
         }
     }
+    // Drift: the larger of the serving models' drift against their validation scores and
+    // a running rollout's candidate-vs-control drift.
+    if let Ok(Ok(drift)) = state.engine.model.send(GetDrift).await {
+        sample.model_drift = drift.iter().filter_map(|(_, d)| *d).fold(0.0, f64::max);
+    }
     if let Ok(Ok(rollouts)) = state.engine.model.send(ListRollouts).await {
-        sample.model_drift = rollouts.running.values().filter_map(|r| r.drift_psi()).fold(0.0, f64::max);
+        let rollout_drift = rollouts.running.values().filter_map(|r| r.drift_psi()).fold(0.0, f64::max);
+        sample.model_drift = sample.model_drift.max(rollout_drift);
     }
     sample
 }
@@ -193,7 +199,7 @@ impl Handler<GetView> for Monitor {
                 ("Forecasts per second", "", s(S::ForecastRate)),
                 ("Job failures", "", s(S::JobFailures)),
                 ("Disk used", "%", s(S::DiskUsedRatio)),
-                ("Rollout score drift (PSI)", "", s(S::ModelDrift)),
+                ("Score drift (PSI)", "", s(S::ModelDrift)),
             ]
         };
         Ok(MonitorView {

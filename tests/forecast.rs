@@ -282,3 +282,32 @@ async fn without_models_forecasts_say_so_clearly() {
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_model")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("at_publication"));
 }
+
+#[actix_web::test]
+async fn drift_is_measured_once_enough_forecasts_are_served() {
+    let h = harness("enterprise").await;
+    let app = app!(h);
+    let ids: Vec<String> = std::fs::read_to_string(fixtures()[0].clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    let drift =
+        |d: Vec<(Mode, Option<f64>)>| d.into_iter().find(|(m, _)| *m == Mode::AtPublication).unwrap().1;
+    h.state.engine.model.send(citecast_actors::actors::WarmModels).await.unwrap().unwrap();
+    for chunk in ids.chunks(100).take(1) {
+        let (status, v) =
+            send!(app, post("/v1/forecasts", &h.key, json!({ "ids": chunk, "mode": "at_publication" })));
+        assert_eq!(status, 200, "{v}");
+    }
+    let d = h.state.engine.model.send(citecast_actors::actors::GetDrift).await.unwrap().unwrap();
+    assert_eq!(drift(d), None, "100 forecasts are too few to judge");
+    for chunk in ids.chunks(100).skip(1) {
+        let (status, v) =
+            send!(app, post("/v1/forecasts", &h.key, json!({ "ids": chunk, "mode": "at_publication" })));
+        assert_eq!(status, 200, "{v}");
+    }
+    let d = h.state.engine.model.send(citecast_actors::actors::GetDrift).await.unwrap().unwrap();
+    let psi = drift(d).expect("drift after 200+ served forecasts");
+    assert!(psi.is_finite() && psi >= 0.0, "{psi}");
+}

@@ -689,6 +689,20 @@ impl Handler<GetRolloutReport> for ModelActor {
     }
 }
 
+/// Per mode, the drift (PSI) of served scores against the serving model's validation scores.
+pub struct GetDrift;
+
+impl Message for GetDrift {
+    type Result = Result<Vec<(Mode, Option<f64>)>, ForecastError>;
+}
+
+impl Handler<GetDrift> for ModelActor {
+    type Result = Result<Vec<(Mode, Option<f64>)>, ForecastError>;
+    fn handle(&mut self, _: GetDrift, _: &mut Self::Context) -> Self::Result {
+        Ok(self.service.drift())
+    }
+}
+
 /// Loads model directories that appeared since the start; (loaded versions, refusals).
 pub struct RescanModels;
 

@@ -161,7 +161,7 @@ impl ArmStats {
     }
 }
 
-fn score_bin(p: f64) -> usize {
+pub fn score_bin(p: f64) -> usize {
     ((p.clamp(0.0, 1.0) * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1)
 }
 

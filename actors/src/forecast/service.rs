@@ -144,7 +144,19 @@ pub struct ForecastService {
     rollouts_file: Option<PathBuf>,
     /// Labels of the current corpus, for rollout AUCs (computed on first use).
     labels: Option<Arc<Labels>>,
+    /// Per model version, the histogram of its scores on validation papers: what drift
+    /// is measured against.
+    reference: HashMap<String, [u64; rollout::SCORE_BINS]>,
+    /// Per mode, the score bins of the latest forecasts served to callers.
+    live: HashMap<Mode, std::collections::VecDeque<u8>>,
 }
+
+/// Served forecasts the live score distribution is taken over.
+const DRIFT_WINDOW: usize = 2_000;
+/// Served forecasts needed before drift is judged at all.
+const DRIFT_MIN: usize = 200;
+/// Validation papers scored for a model's reference distribution (every k-th).
+const REFERENCE_PAPERS: usize = 1_000;
 
 /// What `active.json` holds: the serving model per mode and the one before it.
 #[derive(Default, Serialize, Deserialize)]
@@ -183,6 +195,8 @@ impl ForecastService {
             rollouts: Rollouts::default(),
             rollouts_file: None,
             labels: None,
+            reference: HashMap::new(),
+            live: HashMap::new(),
         };
         (service, errors)
     }
@@ -301,6 +315,11 @@ impl ForecastService {
     }
 
     fn swap_active(&mut self, version: &str) -> Result<ModelSummary, ForecastError> {
+        // The live window described the model being replaced.
+        if let Some(m) = self.model(version) {
+            let mode = m.meta.mode;
+            self.live.remove(&mode);
+        }
         let i = self
             .models
             .iter()
@@ -325,6 +344,7 @@ impl ForecastService {
             let i = self.active[&mode];
             return Ok(self.summaries().swap_remove(i));
         }
+        self.live.remove(&mode);
         let prev = self.previous.remove(&mode).ok_or_else(|| {
             ForecastError::Invalid(format!("no earlier {} model to roll back to", mode.as_str()))
         })?;
@@ -414,7 +434,73 @@ impl ForecastService {
         let active: Vec<Arc<LoadedModel>> = self.active.values().map(|&i| self.models[i].clone()).collect();
         for m in active {
             self.context(&m);
+            self.reference_of(&m);
         }
+    }
+
+    /// The model's score histogram over (a sample of) the validation papers.
+    fn reference_of(&mut self, model: &Arc<LoadedModel>) -> Option<[u64; rollout::SCORE_BINS]> {
+        if let Some(r) = self.reference.get(&model.meta.version) {
+            return Some(*r);
+        }
+        if self.corpus.is_empty() {
+            return None;
+        }
+        if self.labels.is_none() {
+            self.labels = Some(Arc::new(Labels::compute(&self.corpus)));
+        }
+        let labels = self.labels.clone()?;
+        let papers = labels.papers_in(&self.corpus, super::task::Split::Validation);
+        if papers.is_empty() {
+            return None;
+        }
+        let step = papers.len().div_ceil(REFERENCE_PAPERS).max(1);
+        let ctx = self.context(model);
+        let mode = model.meta.mode;
+        let mut bins = [0u64; rollout::SCORE_BINS];
+        for &p in papers.iter().step_by(step) {
+            let mut x = ctx.features(p, mode);
+            model.forecaster.normaliser.apply(&mut x);
+            let prob = model.forecaster.predict_std(&x)[0];
+            if prob.is_finite() {
+                bins[rollout::score_bin(prob)] += 1;
+            }
+        }
+        self.reference.insert(model.meta.version.clone(), bins);
+        Some(bins)
+    }
+
+    fn record_live(&mut self, mode: Mode, probability: f64) {
+        let window = self.live.entry(mode).or_default();
+        window.push_back(rollout::score_bin(probability) as u8);
+        if window.len() > DRIFT_WINDOW {
+            window.pop_front();
+        }
+    }
+
+    /// Per mode, the PSI of the scores served lately against the serving model's scores on
+    /// its validation papers (`None` until enough forecasts were served).
+    pub fn drift(&mut self) -> Vec<(Mode, Option<f64>)> {
+        let modes: Vec<Mode> = self.active.keys().copied().collect();
+        modes
+            .into_iter()
+            .map(|mode| {
+                let live = self.live.get(&mode).filter(|w| w.len() >= DRIFT_MIN).map(|w| {
+                    let mut bins = [0u64; rollout::SCORE_BINS];
+                    for &b in w {
+                        bins[b as usize] += 1;
+                    }
+                    bins
+                });
+                let psi = match (live, self.active(mode).ok()) {
+                    (Some(live), Some(model)) => {
+                        self.reference_of(&model).and_then(|reference| rollout::psi(&reference, &live))
+                    }
+                    _ => None,
+                };
+                (mode, psi)
+            })
+            .collect()
     }
 
     /// Forecasts a stored paper by id (canonical or alias) with the active model.
@@ -454,11 +540,16 @@ impl ForecastService {
             shadow_version: None,
             shadow_probability: None,
         };
+        // Scheduled rescoring is not what callers are served: it stays out of drift.
+        let counts_for_drift = route.caller.as_deref().is_some_and(|c| c != "scheduler");
         let Some((rollout_id, control, candidate, arm)) = arms else {
             let (f, scored) = self.score(&active, p, mode, t0);
             scored.probability.ok_or_else(|| no_score(&active))?;
             record.model_version = f.model_version.clone();
             record.probability = f.probability;
+            if counts_for_drift {
+                self.record_live(mode, f.probability);
+            }
             return Ok((f, record));
         };
         let (fc, sc) = self.score(&control, p, mode, t0);
@@ -477,6 +568,9 @@ impl ForecastService {
         }
         record.model_version = f.model_version.clone();
         record.probability = f.probability;
+        if counts_for_drift && served == Arm::Control {
+            self.record_live(mode, f.probability);
+        }
         record.rollout = Some(rollout_id);
         record.arm = Some(served.as_str().into());
         record.shadow_version = Some(shadow.0.model_version.clone());
