@@ -129,8 +129,8 @@ enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
-    /// Write a consistent backup of the store to FILE (through the running server when
-    /// there is one). The search index is rebuilt from the store after a restore.
+    /// Write a consistent backup of the store and the search index to FILE (through the
+    /// running server when there is one).
     Backup {
         #[command(flatten)]
         dir: DataDir,
@@ -412,10 +412,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let summary =
                 citecast_actors::backup::restore(&file, &config.data_dir).map_err(CliError::engine)?;
             println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
-            eprintln!(
-                "restored into {}; the search index is rebuilt on the first `serve`",
-                config.data_dir.display()
-            );
+            let index = if summary.index_files > 0 {
+                "the search index came with it (rebuilt on the first `serve` only if it lags the store)"
+            } else {
+                "the backup holds no search index: it is rebuilt on the first `serve`"
+            };
+            eprintln!("restored into {}; {index}", config.data_dir.display());
             Ok(())
         }
         Command::Train { mode, models_dir, bundled_data, seed } => {
@@ -635,7 +637,10 @@ fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
         }
         let store = citecast_actors::store::Store::open(&config.engine().store_path(), &Default::default())
             .map_err(CliError::engine)?;
-        let s = citecast_actors::backup::backup(&store, &file).map_err(CliError::engine)?;
+        let index_dir = config.engine().index_path();
+        let source = citecast_actors::backup::IndexSource { dir: &index_dir, live: None };
+        let s = citecast_actors::backup::backup_with_index(&store, Some(source), &file)
+            .map_err(CliError::engine)?;
         serde_json::to_value(s).unwrap_or_default()
     };
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());

@@ -139,6 +139,7 @@ fn an_online_backup_restores_into_a_new_directory() {
     let out = run(&["backup", file.to_str().unwrap()], &data);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(summary["entries"].as_u64().unwrap() > 1_597, "{summary}");
+    assert!(summary["index_files"].as_u64().unwrap() > 1, "the index's files are in the backup: {summary}");
     stop_gracefully(server);
 
     run(&["restore", file.to_str().unwrap()], &restored);
@@ -147,7 +148,8 @@ fn an_online_backup_restores_into_a_new_directory() {
     assert_eq!(status, 200, "keys come back with the restore");
     assert_eq!(again, paper);
     let (_, search_again) = get(&server.info, &key, "/v1/search?q=string+theory");
-    assert_eq!(search_again["total"], search["total"], "the index is rebuilt from the restored store");
+    assert_eq!(search_again["total"], search["total"], "the restored index answers as before");
+    assert!(restored.join("index/meta.json").exists(), "the index came back with the backup");
     stop_gracefully(server);
 
     // A damaged backup is refused and writes nothing.

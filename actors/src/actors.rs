@@ -52,11 +52,19 @@ pub struct StoreActor {
     store: Store,
     accounts: Accounts,
     journal: Journal,
+    /// The index directory and handle, read (never written) by backups.
+    index: Option<(PathBuf, Arc<TopicIndex>)>,
 }
 
 impl StoreActor {
     pub fn new(store: Store, accounts: Accounts, journal: Journal) -> Self {
-        StoreActor { store, accounts, journal }
+        StoreActor { store, accounts, journal, index: None }
+    }
+
+    /// Backups also copy this index's committed files.
+    pub fn with_index(mut self, dir: PathBuf, index: Arc<TopicIndex>) -> Self {
+        self.index = Some((dir, index));
+        self
     }
 }
 
@@ -122,9 +130,21 @@ message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m
 
 /// Writes a consistent backup of the store to a file.
 pub struct BackupTo(pub PathBuf);
-message!(StoreActor, store, BackupTo => Result<crate::backup::BackupSummary, crate::backup::BackupError>, |s, m| {
-    crate::backup::backup(s, &m.0)
-});
+
+impl Message for BackupTo {
+    type Result = Result<crate::backup::BackupSummary, crate::backup::BackupError>;
+}
+
+impl Handler<BackupTo> for StoreActor {
+    type Result = Result<crate::backup::BackupSummary, crate::backup::BackupError>;
+    fn handle(&mut self, m: BackupTo, _: &mut Self::Context) -> Self::Result {
+        let source = self
+            .index
+            .as_ref()
+            .map(|(dir, live)| crate::backup::IndexSource { dir: dir.as_path(), live: Some(live.as_ref()) });
+        crate::backup::backup_with_index(&self.store, source, &m.0)
+    }
+}
 
 /// Ids of the newest papers, newest first.
 pub struct RecentPaperIds {

@@ -1,9 +1,16 @@
 //! Consistent backups of the store, and restoring them into a new data directory.
 //!
 //! A backup is a gzip stream: a header, then every sled tree as (name, entries), then
-//! a footer with the entry count and a SHA-256 over everything before it, so a
-//! truncated or corrupt file is refused before anything is written. The search index
-//! is not backed up: it is derived data, rebuilt from the store on the first start.
+//! the tantivy index's committed files, then a footer with the entry count and a SHA-256
+//! over everything before it, so a truncated or corrupt file is refused before anything
+//! is written.
+//!
+//! The index files are copied while the index writer is locked (no commit can start) and
+//! the store's write lock is held (no paper can be added), from the segment list of the
+//! index's `meta.json`. A background merge may still delete a listed segment's files
+//! mid-copy; the copy then starts over. The index only ever lags the store, and a start
+//! whose index and store disagree on the document count rebuilds the index, so a restore
+//! is consistent either way, and fast when the counts agree.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -35,6 +42,9 @@ pub struct BackupSummary {
     pub trees: usize,
     pub entries: u64,
     pub bytes: u64,
+    /// Files of the search index in the backup (0: the index is rebuilt after a restore).
+    #[serde(default)]
+    pub index_files: usize,
 }
 
 /// Hashes and writes.
@@ -58,12 +68,60 @@ impl<W: Write> Hashed<W> {
 /// place, so a failed backup never leaves a half file under the final name). Writers
 /// wait while it runs; readers don't.
 pub fn backup(store: &Store, path: &Path) -> Result<BackupSummary, BackupError> {
+    backup_with_index(store, None, path)
+}
+
+/// Where the index to back up lives, and the live index (when a server holds it) whose
+/// writer must be held while its files are read.
+pub struct IndexSource<'a> {
+    pub dir: &'a Path,
+    pub live: Option<&'a crate::index::TopicIndex>,
+}
+
+/// The committed files of the index in `dir`: `meta.json` and its segments' files.
+fn read_index_files(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut last_err = None;
+    for _ in 0..5 {
+        match index_files_once(dir) {
+            Ok(files) => return Ok(files),
+            // A merge removed a listed segment while we read: start over from the new meta.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("index kept changing")))
+}
+
+fn index_files_once(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let meta = std::fs::read(dir.join("meta.json"))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&meta).map_err(std::io::Error::other)?;
+    let segments: Vec<String> = parsed["segments"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["segment_id"].as_str()).map(|id| id.replace('-', "")).collect())
+        .unwrap_or_default();
+    let mut files = vec![("meta.json".to_string(), meta)];
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if segments.iter().any(|s| name.starts_with(s.as_str())) {
+            let bytes = std::fs::read(dir.join(&name))?;
+            files.push((name, bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// As [`backup`], with the index's committed files.
+pub fn backup_with_index(
+    store: &Store,
+    index: Option<IndexSource<'_>>,
+    path: &Path,
+) -> Result<BackupSummary, BackupError> {
     let io = |source| BackupError::Io { path: path.display().to_string(), source };
     let tmp = path.with_extension("partial");
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
     let mut out = Hashed { inner: gz, hash: Sha256::new() };
-    let (mut trees, mut entries) = (0, 0u64);
+    let (mut trees, mut entries, mut index_files) = (0, 0u64, 0usize);
     let result = store.with_write_lock(|db| -> Result<(), BackupError> {
         out.put(MAGIC).map_err(io)?;
         let mut names = db.tree_names();
@@ -80,6 +138,24 @@ pub fn backup(store: &Store, path: &Path) -> Result<BackupSummary, BackupError> 
                 entries += 1;
             }
             trees += 1;
+        }
+        if let Some(source) = &index {
+            let read = || read_index_files(source.dir);
+            let files = match source.live {
+                Some(live) => {
+                    live.with_writer_locked(read).map_err(|e| BackupError::Invalid(e.to_string()))?
+                }
+                None if source.dir.join("meta.json").exists() => read(),
+                None => Ok(Vec::new()),
+            }
+            .map_err(|e| BackupError::Io { path: source.dir.display().to_string(), source: e })?;
+            for (name, bytes) in files {
+                out.put(&[3]).map_err(io)?;
+                out.blob(name.as_bytes()).map_err(io)?;
+                out.put(&(bytes.len() as u64).to_le_bytes()).map_err(io)?;
+                out.put(&bytes).map_err(io)?;
+                index_files += 1;
+            }
         }
         Ok(())
     });
@@ -99,7 +175,7 @@ pub fn backup(store: &Store, path: &Path) -> Result<BackupSummary, BackupError> 
     }
     std::fs::rename(&tmp, path).map_err(io)?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(BackupSummary { trees, entries, bytes })
+    Ok(BackupSummary { trees, entries, bytes, index_files })
 }
 
 struct Reader<R> {
@@ -125,8 +201,15 @@ impl<R: Read> Reader<R> {
 
 type Tree = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 
+/// Everything a backup holds, verified.
+struct Contents {
+    trees: Vec<Tree>,
+    entries: u64,
+    index: Vec<(String, Vec<u8>)>,
+}
+
 /// Reads and verifies a whole backup before anything is written.
-fn read_all(path: &Path) -> Result<(Vec<Tree>, u64), BackupError> {
+fn read_all(path: &Path) -> Result<Contents, BackupError> {
     let bad = |what: String| BackupError::Invalid(format!("{}: {what}", path.display()));
     let file = std::fs::File::open(path)
         .map_err(|source| BackupError::Io { path: path.display().to_string(), source })?;
@@ -138,6 +221,7 @@ fn read_all(path: &Path) -> Result<(Vec<Tree>, u64), BackupError> {
     }
     let mut trees: Vec<Tree> = Vec::new();
     let mut entries = 0u64;
+    let mut index = Vec::new();
     loop {
         match r.take(1).map_err(truncated)?[0] {
             0 => break,
@@ -147,6 +231,18 @@ fn read_all(path: &Path) -> Result<(Vec<Tree>, u64), BackupError> {
                 let v = r.blob().map_err(truncated)?;
                 trees.last_mut().ok_or_else(|| bad("entry before any tree".into()))?.1.push((k, v));
                 entries += 1;
+            }
+            3 => {
+                let name = String::from_utf8(r.blob().map_err(truncated)?)
+                    .map_err(|_| bad("bad file name".into()))?;
+                if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+                    return Err(bad(format!("unsafe index file name '{name}'")));
+                }
+                let len = u64::from_le_bytes(r.take(8).map_err(truncated)?.try_into().expect("8 bytes"));
+                if len > 4 << 30 {
+                    return Err(bad("index file larger than 4 GiB".into()));
+                }
+                index.push((name, r.take(len as usize).map_err(truncated)?));
             }
             other => return Err(bad(format!("unknown record kind {other}"))),
         }
@@ -158,7 +254,7 @@ fn read_all(path: &Path) -> Result<(Vec<Tree>, u64), BackupError> {
     if count != entries || digest[..] != expected[..] {
         return Err(bad("checksum mismatch: the backup is corrupt".into()));
     }
-    Ok((trees, entries))
+    Ok(Contents { trees, entries, index })
 }
 
 /// Restores a backup into `data_dir`, which must not hold a store yet.
@@ -170,7 +266,17 @@ pub fn restore(path: &Path, data_dir: &Path) -> Result<BackupSummary, BackupErro
             data_dir.display()
         )));
     }
-    let (trees, entries) = read_all(path)?;
+    let Contents { trees, entries, index } = read_all(path)?;
+    if !index.is_empty() {
+        let dir = data_dir.join("index");
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| BackupError::Io { path: dir.display().to_string(), source })?;
+        for (name, bytes) in &index {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes)
+                .map_err(|source| BackupError::Io { path: p.display().to_string(), source })?;
+        }
+    }
     let store = Store::open(&store_dir, &StoreConfig::default())?;
     let db = store.db();
     for (name, kvs) in &trees {
@@ -183,7 +289,7 @@ pub fn restore(path: &Path, data_dir: &Path) -> Result<BackupSummary, BackupErro
     }
     db.flush()?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(BackupSummary { trees: trees.len(), entries, bytes })
+    Ok(BackupSummary { trees: trees.len(), entries, bytes, index_files: index.len() })
 }
 
 #[cfg(test)]

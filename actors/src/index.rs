@@ -177,6 +177,12 @@ impl TopicIndex {
     }
 
     /// Commits pending writes and reloads the reader.
+    /// Runs `f` while holding the writer, so no commit starts meanwhile (backups).
+    pub fn with_writer_locked<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        Ok(f())
+    }
+
     pub fn commit(&self) -> Result<()> {
         let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
         writer.commit()?;

@@ -104,8 +104,10 @@ impl Engine {
             .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
         let index = Arc::new(index);
         let journal = journal::Journal::open(store.db()).map_err(store_err)?;
+        let (idx, idx_dir) = (index.clone(), index_path.clone());
         let store_addr = SyncArbiter::start(config.store_threads, move || {
             StoreActor::new(store.clone(), accounts.clone(), journal.clone())
+                .with_index(idx_dir.clone(), idx.clone())
         });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
         let (s, i) = (store_addr.clone(), index_addr.clone());
