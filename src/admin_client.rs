@@ -100,8 +100,10 @@ pub fn is_alive(info: &ServerInfo) -> bool {
 
 /// `cli:<user>` for the audit log: the operating-system user running the command.
 pub fn cli_actor() -> String {
-    let user =
-        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let named = |v: &str| std::env::var(v).ok().filter(|u| !u.is_empty());
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let user = named("USER").or_else(|| named("LOGNAME")).unwrap_or_else(|| format!("uid{uid}"));
     let user: String =
         user.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(64).collect();
     format!("cli:{user}")

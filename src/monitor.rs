@@ -96,7 +96,7 @@ impl Monitor {
     }
 }
 
-/// Share of the filesystem holding `path` that is used, 0..1.
+/// Share of the filesystem holding `path` that is used, 0..1, as `df` computes it.
 pub fn disk_used_ratio(path: &Path) -> Option<f64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -105,8 +105,10 @@ pub fn disk_used_ratio(path: &Path) -> Option<f64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
         return None;
     }
-    let total = st.f_blocks as f64;
-    Some(1.0 - st.f_bavail as f64 / total)
+    // As df reports it: blocks reserved for root are neither used nor available to us.
+    let used = st.f_blocks.saturating_sub(st.f_bfree) as f64;
+    let avail = st.f_bavail as f64;
+    (used + avail > 0.0).then(|| used / (used + avail))
 }
 
 /// Counters and gauges now: HTTP from the request metrics, jobs from the scheduler,
