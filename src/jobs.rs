@@ -132,9 +132,7 @@ impl Scheduler {
 
     fn save(&self) {
         let bytes = serde_json::to_vec_pretty(&self.book).unwrap_or_default();
-        let tmp = self.file.with_extension("tmp");
-        let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &self.file));
-        if let Err(e) = result {
+        if let Err(e) = citecast_actors::files::write_atomically(&self.file, &bytes) {
             tracing::error!(error = %e, file = %self.file.display(), "cannot save the job book");
         }
     }

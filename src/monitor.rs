@@ -65,9 +65,8 @@ impl Monitor {
 
     fn save_incidents(&self) {
         let file = incidents_file(&self.config.data_dir);
-        let tmp = file.with_extension("tmp");
         let bytes = serde_json::to_vec_pretty(&self.alerts.incidents()).unwrap_or_default();
-        if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &file)) {
+        if let Err(e) = citecast_actors::files::write_atomically(&file, &bytes) {
             tracing::error!(error = %e, "cannot save incidents");
         }
     }

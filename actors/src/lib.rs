@@ -7,6 +7,7 @@ pub mod actors;
 pub mod backup;
 pub mod codec;
 pub mod dates;
+pub mod files;
 pub mod forecast;
 pub mod index;
 pub mod ingest;

@@ -285,13 +285,13 @@ impl ForecastService {
             active: self.active.iter().map(name).collect(),
             previous: self.previous.iter().map(name).collect(),
         };
-        write_atomically(file, &serde_json::to_vec_pretty(&saved).unwrap_or_default())
+        crate::files::write_atomically(file, &serde_json::to_vec_pretty(&saved).unwrap_or_default())
             .map_err(|e| ForecastError::Invalid(format!("cannot save the active models: {e}")))
     }
 
     fn save_rollouts(&self) -> Result<(), ForecastError> {
         let Some(file) = &self.rollouts_file else { return Ok(()) };
-        write_atomically(file, &serde_json::to_vec_pretty(&self.rollouts).unwrap_or_default())
+        crate::files::write_atomically(file, &serde_json::to_vec_pretty(&self.rollouts).unwrap_or_default())
             .map_err(|e| ForecastError::Invalid(format!("cannot save the rollouts: {e}")))
     }
 
@@ -797,18 +797,4 @@ pub fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// Writes through a temporary file and a rename, so a crash leaves the old or the new
-/// file, never half of one.
-fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)
 }
