@@ -1,7 +1,7 @@
 //! Operations on the real binary: a store written by schema version 1 migrates on
 //! start; a canary advances, rolls back and promotes under load with no failed request;
-//! a guard rolls a bad candidate back on its own; kill -9 during promotions loses
-//! nothing; the backup job keeps N files and a full disk fails the backup, not the
+//! a guard rolls a bad candidate back on its own; kill -9 during promotions, backups and
+//! ingests loses nothing committed; the backup job keeps N files and a full disk fails the backup, not the
 //! server; a failing job fires an alert to the webhook, `/status` and `/metrics`.
 
 mod common;
@@ -419,4 +419,41 @@ fn kill_9_during_backups_leaves_a_clean_store_and_no_half_backup() {
         drop(server);
         assert_eq!(stats_json(&data)["papers"], 300);
     }
+}
+
+#[test]
+fn kill_9_during_ingest_loses_nothing_committed_and_a_rerun_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // No bundled data: the store starts empty and everything arrives by `ingest`.
+    let nothing = tmp.path().join("no-bundled-data");
+    let (papers, citations) = (fixture("papers.jsonl"), fixture("citations.tsv.gz"));
+    let mut last_papers = 0;
+    for delay_ms in [5u64, 40, 150] {
+        let mut server = start(&data, &nothing);
+        let mut ingest =
+            bin().arg("ingest").arg(&papers).arg(&citations).arg("--data-dir").arg(&data).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let _ = ingest.wait();
+        // The store opens clean and keeps at least what it had.
+        let stats = stats_json(&data);
+        let now = stats["papers"].as_u64().unwrap();
+        assert!(now >= last_papers, "papers went from {last_papers} to {now}");
+        last_papers = now;
+    }
+    // Re-running the import completes it; the index matches the store after a restart.
+    let server = start(&data, &nothing);
+    run(&["ingest", papers.to_str().unwrap(), citations.to_str().unwrap()], &data);
+    let key = new_key(&data, 0);
+    let (status, paper) = get(&server.info, &key, "/v1/papers/hep-th/9711200");
+    assert_eq!(status, 200, "{paper}");
+    assert_eq!(paper["citations"]["total"], 130);
+    drop(server);
+    let stats = stats_json(&data);
+    assert_eq!((stats["papers"].as_u64(), stats["citations"].as_u64()), (Some(300), Some(1_597)));
+    let server = start(&data, &nothing);
+    let (_, search) = get(&server.info, &key, "/v1/search?q=black+hole+entropy");
+    assert!(search["total"].as_u64().unwrap() > 0, "{search}");
 }
