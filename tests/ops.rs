@@ -1,8 +1,9 @@
 //! Operations on the real binary: a store written by schema version 1 migrates on
 //! start; a canary advances, rolls back and promotes under load with no failed request;
 //! a guard rolls a bad candidate back on its own; kill -9 during promotions, backups and
-//! ingests loses nothing committed; the backup job keeps N files and a full disk fails the backup, not the
-//! server; a failing job fires an alert to the webhook, `/status` and `/metrics`.
+//! ingests loses nothing committed; the backup job keeps N files and a full disk fails the
+//! backup, not the server; a failing job fires an alert to the webhook, `/status` and
+//! `/metrics`.
 
 mod common;
 
