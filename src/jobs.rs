@@ -9,7 +9,7 @@
 //! Jobs: `backup` (daily, keeps the newest N files), `archive` (daily: old forecast and
 //! usage records into the archive tree), `rollouts` (guards and scheduled canary
 //! stages), `ingest` (imports files dropped into `DATA_DIR/inbox`), `rescore`
-//! (re-forecasts the newest papers with the serving models) and `retrain` (weekly,
+//! (daily: re-forecasts the newest papers with the serving models, into the forecast log) and `retrain` (weekly,
 //! paused until an operator resumes it).
 
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ pub fn default_specs() -> Vec<JobSpec> {
         spec("archive", "daily 04:00", 300, Some(5_000_000)),
         spec("rollouts", "every 1m", 10, None),
         spec("ingest", "every 5m", 60, None),
-        spec("rescore", "every 1h", 120, Some(200_000)),
+        spec("rescore", "daily 05:00", 120, Some(200_000)),
         spec("retrain", "weekly sun 02:00", 600, None),
     ]
 }

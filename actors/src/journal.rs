@@ -5,7 +5,7 @@
 //! |----------------|----------------------------------|-------------------------------------|
 //! | `forecast_log` | unix secs BE · sequence BE       | [`ForecastRecord`]                  |
 //! | `audit`        | sequence BE                      | [`AuditEntry`]                      |
-//! | `archive`      | `forecasts/YYYY-MM`, `usage/YYYY-MM` | gzip of a codec-encoded chunk  |
+//! | `archive`      | `forecasts/YYYY-MM-DD`, `usage/YYYY-MM` | gzip of a codec-encoded chunk |
 //! | `usage`        | principal · 0 · day BE           | u64 BE (written by the limiter)     |
 //!
 //! The audit log has no update or delete here, and none is exposed anywhere: entries
@@ -69,8 +69,10 @@ pub struct Journal {
 type ForecastChunk = Vec<(Vec<u8>, ForecastRecord)>;
 type UsageChunk = Vec<(String, Day, u64)>;
 
-fn month_of_secs(secs: i64) -> String {
-    month_of_day(secs.div_euclid(86_400) as Day)
+/// Forecast chunks hold one day: a daily archive run then writes a new chunk instead of
+/// rewriting a month's (forecasts are the large record kind).
+fn day_of_secs(secs: i64) -> String {
+    dates::format(secs.div_euclid(86_400) as Day)
 }
 
 fn month_of_day(day: Day) -> String {
@@ -122,7 +124,7 @@ impl Journal {
         // Month names compare as text only while years have four digits.
         const YEAR_9999_END: i64 = 253_402_300_799;
         let (first, last) =
-            (month_of_secs(from.clamp(0, YEAR_9999_END)), month_of_secs((to - 1).clamp(0, YEAR_9999_END)));
+            (day_of_secs(from.clamp(0, YEAR_9999_END)), day_of_secs((to - 1).clamp(0, YEAR_9999_END)));
         for kv in self
             .archive
             .range(format!("forecasts/{first}").into_bytes()..=format!("forecasts/{last}").into_bytes())
@@ -164,17 +166,17 @@ impl Journal {
     }
 
     /// Moves forecast records older than `forecasts_before` (unix secs) and usage days
-    /// before `usage_before` into gzip month chunks, at most `budget` records per call.
+    /// before `usage_before` into gzip chunks (a day of forecasts, a month of usage), at most `budget` records per call.
     pub fn archive(&self, forecasts_before: i64, usage_before: Day, budget: usize) -> Result<ArchiveOutcome> {
         let mut outcome = ArchiveOutcome::default();
-        let mut by_month: BTreeMap<String, ForecastChunk> = BTreeMap::new();
+        let mut by_day: BTreeMap<String, ForecastChunk> = BTreeMap::new();
         for kv in self.forecasts.range(..(forecasts_before.max(0) as u64).to_be_bytes()).take(budget) {
             let (k, v) = kv?;
             let r: ForecastRecord = codec::decode(&v)?;
-            by_month.entry(month_of_secs(r.at)).or_default().push((k.to_vec(), r));
+            by_day.entry(day_of_secs(r.at)).or_default().push((k.to_vec(), r));
         }
-        for (month, records) in by_month {
-            let key = format!("forecasts/{month}");
+        for (day, records) in by_day {
+            let key = format!("forecasts/{day}");
             if let Some(old) = self.archive.get(&key)? {
                 let mut merged: ForecastChunk = codec::decode(&gunzip(&old)?)?;
                 let fresh: ForecastChunk =
@@ -333,7 +335,8 @@ mod tests {
         // A run interrupted after writing its chunk left a record live: the next run must
         // not archive it twice.
         let chunk: ForecastChunk =
-            codec::decode(&gunzip(&j.archive.get("forecasts/2026-01").unwrap().unwrap()).unwrap()).unwrap();
+            codec::decode(&gunzip(&j.archive.get("forecasts/2026-01-01").unwrap().unwrap()).unwrap())
+                .unwrap();
         let (k, r) = chunk[0].clone();
         j.forecasts.insert(k, codec::encode(&r).unwrap()).unwrap();
         assert_eq!(j.archive(mar, d0 + 60, 1000).unwrap().forecasts_moved, 1);
