@@ -312,9 +312,7 @@ fn backup_job_keeps_the_newest_files_and_a_full_disk_fails_the_backup_not_the_se
     // server keeps answering, and no partial file is left behind.
     let full = tmp.path().join("full");
     if !tiny_filesystem(&full) {
-        eprintln!(
-            "cannot mount a tmpfs here (needs root): the full-disk part is covered by the unit test only"
-        );
+        eprintln!("cannot mount a tmpfs here (needs root): the full-disk part of this drill did not run");
         return;
     }
     drop(server);
