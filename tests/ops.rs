@@ -319,7 +319,9 @@ fn backup_job_keeps_the_newest_files_and_a_full_disk_fails_the_backup_not_the_se
     let server = start_with(&data, &bundled, &["--backup-dir", full.to_str().unwrap()]);
     run(&["jobs", "run", "backup"], &data);
     let jobs = wait_for_runs(4);
+    let left: Vec<_> = std::fs::read_dir(&full).unwrap().map(|e| e.unwrap().file_name()).collect();
     let _ = std::process::Command::new("umount").arg(&full).status();
+    assert!(left.is_empty(), "the failed backup left {left:?}");
     let last = jobs["history"].as_array().unwrap().iter().find(|r| r["job"] == "backup").unwrap().clone();
     assert_eq!(last["outcome"]["status"], "failed", "{last}");
     let error = last["outcome"]["error"].as_str().unwrap();
