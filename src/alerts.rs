@@ -237,6 +237,20 @@ impl History {
         self.samples.back()
     }
 
+    /// Share of the last `secs` seconds the process was up and sampling: gaps between
+    /// consecutive samples count as up to `max_gap` (a longer gap is downtime, for example
+    /// between a crash and the restart). `None` without two samples in the window.
+    pub fn uptime_ratio(&self, secs: u64, max_gap: u64, now: i64) -> Option<f64> {
+        let from = now - i64::try_from(secs).unwrap_or(i64::MAX);
+        let inside: Vec<i64> = self.samples.iter().map(|s| s.at).filter(|&t| t >= from && t <= now).collect();
+        if inside.len() < 2 {
+            return None;
+        }
+        let up: i64 = inside.windows(2).map(|w| (w[1] - w[0]).min(max_gap as i64)).sum();
+        let span = (now - inside[0]).max(1);
+        Some((up as f64 / span as f64).clamp(0.0, 1.0))
+    }
+
     /// Oldest first (for persisting; [`History::push`] them back in order).
     pub fn samples(&self) -> impl Iterator<Item = &Sample> {
         self.samples.iter()
@@ -1602,5 +1616,19 @@ mod tests {
         assert_eq!(serde_json::from_value::<AlertStatus>(json).unwrap(), status);
         let rules = serde_json::to_value(default_rules()).unwrap();
         assert_eq!(rules[0]["condition"]["kind"], "error_rate_above");
+    }
+
+    #[test]
+    fn uptime_counts_long_gaps_between_samples_as_downtime() {
+        let mut h = History::new(100);
+        for at in [0, 10, 20, 1000, 1010] {
+            h.push(Sample { at, ..Sample::default() });
+        }
+        // Up: 10 + 10 + 30 (the 980 s gap counts as 30) + 10 = 60 s of 1010.
+        let r = h.uptime_ratio(2000, 30, 1010).unwrap();
+        assert!((r - 60.0 / 1010.0).abs() < 1e-9, "{r}");
+        // Only the last two samples fall in the last 15 s: fully up.
+        assert_eq!(h.uptime_ratio(15, 30, 1010), Some(1.0));
+        assert_eq!(History::new(10).uptime_ratio(100, 30, 5), None);
     }
 }

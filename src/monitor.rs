@@ -37,11 +37,19 @@ pub struct Monitor {
     webhook: Option<WebhookSink>,
     /// Set while a sample is being taken (it awaits other actors).
     sampling: bool,
+    last_saved: i64,
 }
 
 fn incidents_file(data_dir: &Path) -> PathBuf {
     data_dir.join("incidents.json")
 }
+
+fn history_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("monitor-history.bin")
+}
+
+/// Samples are saved this often, so SLOs and uptime span restarts (and count the downtime).
+const SAVE_EVERY_SECS: i64 = 60;
 
 impl Monitor {
     pub fn new(state: web::Data<AppState>, config: MonitorConfig) -> Result<Monitor, String> {
@@ -56,11 +64,31 @@ impl Monitor {
                 Err(e) => tracing::error!(error = %e, "unreadable incidents file ignored"),
             }
         }
-        // Counters start at zero with the process: that is the first sample, so a failure
-        // before the first scheduled sample still shows as an increase.
         let mut history = History::new(HISTORY_SAMPLES);
+        // The samples of earlier runs: SLOs and uptime span restarts.
+        if let Ok(bytes) = std::fs::read(history_file(&config.data_dir)) {
+            match citecast_actors::codec::decode::<Vec<Sample>>(&bytes) {
+                Ok(samples) => samples.into_iter().for_each(|s| history.push(s)),
+                Err(e) => tracing::error!(error = %e, "unreadable monitor history ignored"),
+            }
+        }
+        // Counters start at zero with the process: that is the first sample, so a failure
+        // before the first scheduled sample still shows as an increase (and the drop from
+        // the last run's counters reads as a restart, not as negative traffic).
         history.push(Sample { at: now_secs(), ..Sample::default() });
-        Ok(Monitor { state, config, history, alerts, webhook, sampling: false })
+        Ok(Monitor { state, config, history, alerts, webhook, sampling: false, last_saved: 0 })
+    }
+
+    fn save_history(&mut self) {
+        let samples: Vec<Sample> = self.history.samples().cloned().collect();
+        let result = citecast_actors::codec::encode(&samples).map_err(|e| e.to_string()).and_then(|b| {
+            citecast_actors::files::write_atomically(&history_file(&self.config.data_dir), &b)
+                .map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => self.last_saved = now_secs(),
+            Err(e) => tracing::error!(error = %e, "cannot save the monitor history"),
+        }
     }
 
     fn save_incidents(&self) {
@@ -75,6 +103,9 @@ impl Monitor {
     pub fn observe(&mut self, sample: Sample) -> Vec<Notification> {
         let now = sample.at;
         self.history.push(sample);
+        if now - self.last_saved >= SAVE_EVERY_SECS {
+            self.save_history();
+        }
         let notes = self.alerts.evaluate(&self.history, now);
         if !notes.is_empty() {
             self.save_incidents();
@@ -167,6 +198,8 @@ pub type Chart = (&'static str, &'static str, Vec<(i64, f64)>);
 /// What the status page, the dashboard and `/metrics` show.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MonitorView {
+    /// Share of the last 24 h the server was up (from its samples; gaps are downtime).
+    pub uptime_24h: Option<f64>,
     pub slos: Vec<SloReport>,
     pub alerts: Vec<AlertStatus>,
     pub incidents: Vec<Incident>,
@@ -203,7 +236,10 @@ impl Handler<GetView> for Monitor {
                 ("Score drift (PSI)", "", s(S::ModelDrift)),
             ]
         };
+        // A gap of more than three sampling intervals is downtime.
+        let max_gap = 3 * self.config.interval.as_secs().max(1);
         Ok(MonitorView {
+            uptime_24h: self.history.uptime_ratio(slo::SLO_WINDOW_SECS, max_gap, now_secs()),
             slos: slo::reports(&slo::default_slos(), &self.history, slo::SLO_WINDOW_SECS),
             alerts: self.alerts.statuses(),
             incidents: self.alerts.incidents().into_iter().take(20).collect(),

@@ -391,6 +391,17 @@ fn a_failing_job_fires_an_alert_to_the_webhook_status_page_and_metrics() {
     let (status, dash) = admin_get(&server.info, &format!("/admin/dashboard?token={}", server.info.token));
     assert_eq!(status, 200);
     assert!(dash.contains("<svg") && dash.contains("Requests per second"), "{dash}");
+
+    // Incidents and samples survive a restart: the open incident is still there and the
+    // uptime over the last day is measured across both runs.
+    drop(server);
+    let server = start(&data, &bundled);
+    let (status, body) = admin_get(&server.info, "/status?format=json");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["incidents"][0]["alert"], "job-failures", "{v}");
+    let uptime = v["uptime_24h"].as_f64().expect("uptime over both runs");
+    assert!(uptime > 0.0 && uptime <= 1.0, "{v}");
 }
 
 #[test]

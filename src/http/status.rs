@@ -72,6 +72,7 @@ struct JobRow {
 #[template(path = "status.html")]
 struct StatusPage {
     uptime: String,
+    uptime_24h: String,
     started: String,
     ready: bool,
     firing: Vec<String>,
@@ -118,6 +119,7 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     if req.query_string().contains("format=json") {
         return Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
             "uptime_secs": now - state.started_at,
+            "uptime_24h": v.uptime_24h,
             "ready": state.is_ready(),
             "slos": v.slos,
             "alerts": v.alerts,
@@ -127,6 +129,10 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     }
     let page = StatusPage {
         uptime: duration(now - state.started_at),
+        uptime_24h: v
+            .uptime_24h
+            .map(|u| format!("{:.3}%", u * 100.0))
+            .unwrap_or_else(|| "not enough samples yet".into()),
         started: when(state.started_at),
         ready: state.is_ready(),
         firing: v.alerts.iter().filter(|a| a.state.as_str() == "firing").map(|a| a.rule.clone()).collect(),
