@@ -9,8 +9,9 @@
 //! Jobs: `backup` (daily, keeps the newest N files), `archive` (daily: old forecast and
 //! usage records into the archive tree), `rollouts` (guards and scheduled canary
 //! stages), `ingest` (imports files dropped into `DATA_DIR/inbox`), `rescore`
-//! (daily: re-forecasts the newest papers with the serving models, into the forecast log) and `retrain` (weekly,
-//! paused until an operator resumes it).
+//! (daily: re-forecasts the newest papers with the serving models, into the forecast log),
+//! `retrain` (weekly, paused until an operator resumes it) and `churn` (daily: customers
+//! whose usage dropped, went quiet or lost every key).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ pub fn default_specs() -> Vec<JobSpec> {
         spec("ingest", "every 5m", 60, None),
         spec("rescore", "daily 05:00", 120, Some(200_000)),
         spec("retrain", "weekly sun 02:00", 600, None),
+        spec("churn", "daily 06:00", 300, None),
     ]
 }
 
@@ -292,6 +294,19 @@ async fn run_job(name: String, budget: Option<u64>, engine: Engine, config: Jobs
         "ingest" => ingest_inbox(&engine, &config).await,
         "rescore" => rescore(&engine, budget).await,
         "retrain" => retrain(&engine, &config).await,
+        "churn" => {
+            let today = now_secs().div_euclid(86_400) as i32;
+            let (found, examined) = engine
+                .store
+                .send(citecast_actors::actors::ComputeChurn { today })
+                .await
+                .map_err(fail)?
+                .map_err(fail)?;
+            if !found.is_empty() {
+                tracing::info!(customers = found.len(), "churn signals found");
+            }
+            Ok(examined)
+        }
         other => Err((0, format!("this build has no job '{other}'"))),
     }
 }

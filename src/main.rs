@@ -211,6 +211,9 @@ enum CustomerAction {
     Rotate { key_id: String },
     /// Move a customer to another tier.
     Tier { customer_id: String, tier: String },
+    /// Customers whose usage dropped, went quiet or who have no active key (as the daily
+    /// `churn` job last found them; `citecast jobs run churn` refreshes it).
+    Churn,
 }
 
 #[derive(Subcommand)]
@@ -346,6 +349,7 @@ impl CustomerAction {
             CustomerAction::Revoke { key_id } => OpRequest::RevokeKey { key_id },
             CustomerAction::Rotate { key_id } => OpRequest::RotateKey { key_id },
             CustomerAction::Tier { customer_id, tier } => OpRequest::SetTier { customer_id, tier },
+            CustomerAction::Churn => OpRequest::ChurnSignals,
         }
     }
 }

@@ -95,6 +95,8 @@ pub enum OpRequest {
         to: i64,
         limit: Option<usize>,
     },
+    /// Customers with churn signals, as the last `churn` job run found them.
+    ChurnSignals,
 }
 
 impl OpRequest {
@@ -109,6 +111,7 @@ impl OpRequest {
                 | OpRequest::RolloutReport { .. }
                 | OpRequest::Audit { .. }
                 | OpRequest::ForecastLog { .. }
+                | OpRequest::ChurnSignals
         )
     }
 
@@ -133,6 +136,7 @@ impl OpRequest {
             OpRequest::Audit { .. } => "audit.read",
             OpRequest::Archive { .. } => "archive.run",
             OpRequest::ForecastLog { .. } => "forecast_log.read",
+            OpRequest::ChurnSignals => "churn.read",
         }
     }
 
@@ -318,6 +322,9 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             let entries = store.send(ReadAudit { after, limit }).await??;
             let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq)).flatten();
             json!({ "entries": entries, "next_after": next })
+        }
+        OpRequest::ChurnSignals => {
+            json!({ "customers": store.send(citecast_actors::actors::GetChurnSignals).await?? })
         }
         OpRequest::ForecastLog { from, to, limit } => {
             let limit = limit.unwrap_or(1000).clamp(1, 100_000);

@@ -469,3 +469,33 @@ fn kill_9_during_ingest_loses_nothing_committed_and_a_rerun_completes_it() {
     let (_, search) = get(&server.info, &key, "/v1/search?q=black+hole+entropy");
     assert!(search["total"].as_u64().unwrap() > 0, "{search}");
 }
+
+#[test]
+fn the_churn_job_flags_a_customer_without_an_active_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bundled = bundled_fixture(tmp.path());
+    let server = start(&data, &bundled);
+    let active = new_key(&data, 0);
+    assert_eq!(get(&server.info, &active, "/v1/papers/9711200").0, 200);
+    let gone = json_of(&run(&["customers", "add", "--name", "G", "--email", "g@example.org"], &data));
+    let (gone_customer, gone_key) = (
+        gone["customer"]["id"].as_str().unwrap().to_string(),
+        gone["key"]["id"].as_str().unwrap().to_string(),
+    );
+    run(&["customers", "revoke", &gone_key], &data);
+    run(&["jobs", "run", "churn"], &data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let flagged = loop {
+        let jobs = json_of(&run(&["jobs", "list"], &data));
+        if jobs["history"].as_array().unwrap().iter().any(|r| r["job"] == "churn") {
+            break json_of(&run(&["customers", "churn"], &data));
+        }
+        assert!(Instant::now() < deadline, "the churn job did not run: {jobs}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let customers = flagged["customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 1, "{flagged}");
+    assert_eq!(customers[0]["customer_id"], gone_customer.as_str());
+    assert_eq!(customers[0]["signals"], serde_json::json!(["no_active_key"]));
+}

@@ -200,6 +200,30 @@ message!(StoreActor, journal, UsageBetween => Result<Vec<UsageDay>, StoreError>,
     j.usage_between(&m.principal, m.from, m.to)
 });
 
+/// Recomputes every customer's churn signals for `today` and stores them; returns the
+/// customers with signals and how many were examined.
+pub struct ComputeChurn {
+    pub today: crate::dates::Day,
+}
+
+impl Message for ComputeChurn {
+    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
+}
+
+impl Handler<ComputeChurn> for StoreActor {
+    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
+    fn handle(&mut self, m: ComputeChurn, _: &mut Self::Context) -> Self::Result {
+        let tree = self.store.db().open_tree("churn_signals").map_err(StoreError::from)?;
+        crate::churn::compute(&self.accounts, &self.journal, &tree, m.today)
+    }
+}
+
+/// The churn signals the last `churn` run stored.
+pub struct GetChurnSignals;
+message!(StoreActor, store, GetChurnSignals => Result<Vec<crate::churn::ChurnSignal>, StoreError>, |s, _m| {
+    crate::churn::stored(&s.db().open_tree("churn_signals")?)
+});
+
 pub struct JournalSizes;
 message!(StoreActor, journal, JournalSizes => Result<(usize, Vec<(String, u64)>), StoreError>, |j, _m| {
     Ok((j.live_forecast_count(), j.archive_chunks()?))

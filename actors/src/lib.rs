@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod actors;
 pub mod backup;
+pub mod churn;
 pub mod codec;
 pub mod dates;
 pub mod files;
