@@ -499,3 +499,61 @@ fn the_churn_job_flags_a_customer_without_an_active_key() {
     assert_eq!(customers[0]["customer_id"], gone_customer.as_str());
     assert_eq!(customers[0]["signals"], serde_json::json!(["no_active_key"]));
 }
+
+#[test]
+fn the_newsletter_job_builds_a_weekly_issue_into_the_public_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bundled = bundled_fixture(tmp.path());
+    let server = start(&data, &bundled);
+    let (status, empty) = admin_get(&server.info, "/newsletter");
+    assert_eq!(status, 200);
+    assert!(empty.contains("No issue has been published yet"), "{empty}");
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let jobs = json_of(&run(&["jobs", "list"], &data));
+            let runs =
+                jobs["history"].as_array().unwrap().iter().filter(|r| r["job"] == "newsletter").count();
+            if runs >= n {
+                return jobs;
+            }
+            assert!(Instant::now() < deadline, "the newsletter job did not run: {jobs}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    run(&["jobs", "run", "newsletter"], &data);
+    let jobs = wait_for(1);
+    let last = jobs["history"].as_array().unwrap().iter().find(|r| r["job"] == "newsletter").unwrap().clone();
+    assert_eq!(last["outcome"]["status"], "ok", "{last}");
+    assert!(last["operations"].as_u64().unwrap() >= 1, "{last}");
+
+    let (status, index) = admin_get(&server.info, "/newsletter");
+    assert_eq!(status, 200);
+    assert!(index.contains("/newsletter/1"), "{index}");
+    let (status, issue) = admin_get(&server.info, "/newsletter/1?format=json");
+    assert_eq!(status, 200);
+    let issue: Value = serde_json::from_str(&issue).unwrap();
+    let items = issue["items"].as_array().unwrap();
+    assert!(!items.is_empty() && items.len() <= 10, "{issue}");
+    let probs: Vec<f64> = items.iter().map(|i| i["probability"].as_f64().unwrap()).collect();
+    assert!(probs.windows(2).all(|w| w[0] >= w[1]), "most likely first: {probs:?}");
+    let (status, page) = admin_get(&server.info, "/newsletter/1");
+    assert_eq!(status, 200);
+    assert!(page.contains(items[0]["paper_id"].as_str().unwrap()), "{page}");
+
+    // A second run in the same week adds no issue.
+    run(&["jobs", "run", "newsletter"], &data);
+    wait_for(2);
+    let (_, index) = admin_get(&server.info, "/newsletter?format=json");
+    assert_eq!(serde_json::from_str::<Value>(&index).unwrap()["issues"].as_array().unwrap().len(), 1);
+
+    // Bad addresses get a readable page.
+    for (path, text) in
+        [("/newsletter/99", "There is no issue 99"), ("/newsletter/abc", "not an issue number")]
+    {
+        let (status, page) = admin_get(&server.info, path);
+        assert_eq!(status, 404, "{path}");
+        assert!(page.contains(text) && page.contains("<html"), "{page}");
+    }
+}

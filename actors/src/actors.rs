@@ -146,11 +146,13 @@ impl Handler<BackupTo> for StoreActor {
     }
 }
 
-/// Ids of the newest papers, newest first.
+/// Ids and submission days of the newest papers, newest first.
 pub struct RecentPaperIds {
     pub limit: usize,
 }
-message!(StoreActor, store, RecentPaperIds => Result<Vec<String>, StoreError>, |s, m| s.recent_ids(m.limit));
+message!(StoreActor, store, RecentPaperIds => Result<Vec<(String, crate::dates::Day)>, StoreError>, |s, m| {
+    s.recent_ids(m.limit)
+});
 
 pub struct FlushStore;
 message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
@@ -222,6 +224,22 @@ impl Handler<ComputeChurn> for StoreActor {
 pub struct GetChurnSignals;
 message!(StoreActor, store, GetChurnSignals => Result<Vec<crate::churn::ChurnSignal>, StoreError>, |s, _m| {
     crate::churn::stored(&s.db().open_tree("churn_signals")?)
+});
+
+/// Stores a newsletter issue (unless its week is already built): (number, new).
+pub struct SaveNewsletter(pub crate::newsletter::Issue);
+message!(StoreActor, store, SaveNewsletter => Result<(u32, bool), StoreError>, |s, m| {
+    crate::newsletter::save(&s.db().open_tree("newsletters")?, m.0)
+});
+
+pub struct ListNewsletters;
+message!(StoreActor, store, ListNewsletters => Result<Vec<crate::newsletter::Issue>, StoreError>, |s, _m| {
+    crate::newsletter::list(&s.db().open_tree("newsletters")?)
+});
+
+pub struct GetNewsletter(pub u32);
+message!(StoreActor, store, GetNewsletter => Result<Option<crate::newsletter::Issue>, StoreError>, |s, m| {
+    crate::newsletter::get(&s.db().open_tree("newsletters")?, m.0)
 });
 
 pub struct JournalSizes;

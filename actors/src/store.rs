@@ -704,8 +704,8 @@ impl Store {
     }
 
     /// Papers submitted in `[from, to]`, oldest first.
-    /// Ids of the most recently submitted papers, newest first.
-    pub fn recent_ids(&self, limit: usize) -> Result<Vec<String>> {
+    /// Ids and submission days of the most recently submitted papers, newest first.
+    pub fn recent_ids(&self, limit: usize) -> Result<Vec<(String, Day)>> {
         self.trees
             .by_date
             .iter()
@@ -713,7 +713,7 @@ impl Store {
             .take(limit)
             .map(|kv| {
                 let (k, _) = kv?;
-                Ok(String::from_utf8_lossy(&k[4..]).into_owned())
+                Ok((String::from_utf8_lossy(&k[4..]).into_owned(), day_from_bytes(&k)))
             })
             .collect()
     }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod error;
 pub mod forecasts;
 pub mod guard;
+pub mod newsletter;
 pub mod openapi;
 pub mod papers;
 pub mod params;
@@ -372,6 +373,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/admin/jobs", web::get().to(admin::jobs))
         .route("/admin/dashboard", web::get().to(status::dashboard))
         .route("/status", web::get().to(status::status))
+        .route("/newsletter", web::get().to(newsletter::index))
+        .route("/newsletter/{number}", web::get().to(newsletter::issue))
         .route("/admin/jobs/{name}/{action}", web::post().to(admin::control_job))
         .service(v1)
         .default_service(web::to(no_route));
