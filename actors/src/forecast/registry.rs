@@ -185,7 +185,9 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
         return Err(invalid(&meta_path, "its feature list differs from this build's; retrain it"));
     }
     let d = have.len();
-    let mlp = Mlp::from_bytes(&weights, d, meta.mlp.hidden).map_err(|e| invalid(&dir.join("mlp.bpk"), e))?;
+    let mlp = Mlp::from_bytes(&weights, d, meta.mlp.hidden)
+        .map_err(|e| invalid(&dir.join("mlp.bpk"), e))?
+        .with_calibration(meta.mlp_training.calibration);
     // Schema version 2 left the text model's layout as it was: version-1 artefacts load.
     let mut text: TextModel = match codec::decode(&text_bytes) {
         Err(codec::CodecError::UnknownVersion { found: 1 }) => codec::decode_version(&text_bytes, 1),

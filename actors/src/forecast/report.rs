@@ -37,6 +37,8 @@ pub struct EvalSet<'a> {
     pub team_size: &'a [u32],
     /// A coarse topic label per row (e.g. the paper's dominant text cluster or subject).
     pub topic: &'a [String],
+    /// The dense training target per row (see [`super::mlp::Objective::Regress`]).
+    pub dense: &'a [f32],
 }
 
 impl EvalSet<'_> {
@@ -795,6 +797,7 @@ struct OwnedSet {
     days: Vec<Day>,
     team_size: Vec<u32>,
     topic: Vec<String>,
+    dense: Vec<f32>,
 }
 
 impl OwnedSet {
@@ -811,6 +814,7 @@ impl OwnedSet {
             days: rows.iter().map(|&i| set.days[i]).collect(),
             team_size: rows.iter().map(|&i| set.team_size[i]).collect(),
             topic: rows.iter().map(|&i| set.topic[i].clone()).collect(),
+            dense: rows.iter().map(|&i| set.dense[i]).collect(),
         }
     }
 
@@ -823,6 +827,7 @@ impl OwnedSet {
             days: &self.days,
             team_size: &self.team_size,
             topic: &self.topic,
+            dense: &self.dense,
         }
     }
 }
@@ -1179,6 +1184,7 @@ mod tests {
         days: Vec<Day>,
         team: Vec<u32>,
         topic: Vec<String>,
+        dense: Vec<f32>,
     }
 
     impl Data {
@@ -1191,6 +1197,7 @@ mod tests {
                 days: &self.days,
                 team_size: &self.team,
                 topic: &self.topic,
+                dense: &self.dense,
             }
         }
     }
@@ -1204,7 +1211,15 @@ mod tests {
             let (u, v) = (rng.unit().max(1e-12), rng.unit());
             ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos(), v)
         };
-        let mut d = Data { x: vec![], y: vec![], ids: vec![], days: vec![], team: vec![], topic: vec![] };
+        let mut d = Data {
+            x: vec![],
+            y: vec![],
+            ids: vec![],
+            days: vec![],
+            team: vec![],
+            topic: vec![],
+            dense: vec![],
+        };
         for i in 0..n {
             let f: Vec<f64> = (0..D).map(|_| gauss().0).collect();
             let f1 = 0.8 * f[0] + 0.6 * f[1];
@@ -1217,6 +1232,7 @@ mod tests {
             d.days.push(from + ((to - from) as f64 * u) as Day);
             d.team.push(1 + (u * 1000.0) as u32 % 6);
             d.topic.push(["hep-th", "gr-qc", "hep-ph"][i % 3].to_string());
+            d.dense.push((z - 2.6) as f32);
         }
         d
     }

@@ -10,7 +10,7 @@ use super::corpus::{Corpus, PaperNo};
 use super::features::{self, feature_names, FeatureContext, Normaliser};
 use super::linear::Logistic;
 use super::metrics::{choose_threshold, pr_auc, Scorecard};
-use super::mlp::{Mlp, MlpConfig, TrainLog};
+use super::mlp::{Mlp, MlpConfig, Objective, Target, TrainLog};
 use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
 use super::task::{Mode, Split};
 use super::text::TextModel;
@@ -37,6 +37,10 @@ pub struct TrainOptions {
     pub logistic_l2: f64,
     pub bootstrap_resamples: usize,
     pub permutation_repeats: usize,
+    /// Also try MLPs regressing the dense target, each an average of this many seeds
+    /// (0: classification only).
+    #[serde(default)]
+    pub regression_seeds: usize,
 }
 
 impl Default for TrainOptions {
@@ -50,6 +54,7 @@ impl Default for TrainOptions {
             logistic_l2: 3.0,
             bootstrap_resamples: 1000,
             permutation_repeats: 3,
+            regression_seeds: 5,
         }
     }
 }
@@ -64,6 +69,7 @@ impl TrainOptions {
             bootstrap_resamples: 50,
             permutation_repeats: 1,
             train_from_year: 1992,
+            regression_seeds: 2,
             ..TrainOptions::default()
         }
     }
@@ -169,6 +175,9 @@ struct Rows {
     raw: Vec<f32>,
     x: Vec<f32>,
     y: Vec<bool>,
+    /// `log1p(two-year citations) - log1p(the year's label threshold)`: how far above or
+    /// below the line a paper landed (the regression target; label-derived, like `y`).
+    dense: Vec<f32>,
     ids: Vec<String>,
     days: Vec<i32>,
     team: Vec<u32>,
@@ -185,6 +194,7 @@ impl Rows {
             days: &self.days,
             team_size: &self.team,
             topic: &self.topic,
+            dense: &self.dense,
         }
     }
 }
@@ -214,31 +224,72 @@ fn topic_of(text: &TextModel, corpus: &Corpus, p: PaperNo) -> String {
     format!("topic {}{}", i, if *v >= 0.0 { "+" } else { "-" })
 }
 
-fn train_mlp_search(
-    tr: (&[f32], &[bool]),
+/// Where the dense target is clipped: far-below papers differ little from each other,
+/// and at publication a few runaway papers would dominate the squared loss.
+fn regression_clip(mode: Mode) -> Objective {
+    match mode {
+        Mode::AtPublication => Objective::Regress { clip_lo: -3.0, clip_hi: 1.0 },
+        Mode::Early => Objective::Regress { clip_lo: -3.0, clip_hi: 2.0 },
+    }
+}
+
+fn clipped(dense: &[f32], objective: Objective) -> Vec<f32> {
+    match objective {
+        Objective::Regress { clip_lo, clip_hi } => dense.iter().map(|v| v.clamp(clip_lo, clip_hi)).collect(),
+        Objective::Classify => dense.to_vec(),
+    }
+}
+
+/// Trains with the target `cfg.objective` asks for.
+fn train_mlp(
+    x: &[f32],
+    y: &[bool],
+    dense: &[f32],
     va: (&[f32], &[bool]),
     d: usize,
+    cfg: &MlpConfig,
+) -> (Mlp, TrainLog) {
+    match cfg.objective {
+        Objective::Classify => Mlp::train(x, Target::Labels(y), va.0, va.1, d, cfg),
+        objective => Mlp::train(x, Target::Values(&clipped(dense, objective)), va.0, va.1, d, cfg),
+    }
+}
+
+fn train_mlp_search(
+    tr: &Rows,
+    va: (&[f32], &[bool]),
+    d: usize,
+    mode: Mode,
     opts: &TrainOptions,
 ) -> (Mlp, MlpConfig, TrainLog) {
     let mut best: Option<(Mlp, MlpConfig, TrainLog)> = None;
-    for &hidden in &opts.hidden_sizes {
-        for &wd in &opts.weight_decays {
-            let cfg = MlpConfig {
-                hidden,
-                weight_decay: wd,
-                max_epochs: opts.max_epochs,
-                seed: opts.seed,
-                ..MlpConfig::default()
-            };
-            let (m, log) = Mlp::train(tr.0, tr.1, va.0, va.1, d, &cfg);
-            tracing::info!(
-                hidden,
-                weight_decay = wd,
-                val_pr_auc = log.best_validation_pr_auc,
-                "mlp candidate"
-            );
-            if best.as_ref().is_none_or(|b| log.best_validation_pr_auc > b.2.best_validation_pr_auc) {
-                best = Some((m, cfg, log));
+    let mut objectives = vec![(Objective::Classify, 1)];
+    if opts.regression_seeds > 0 {
+        objectives.push((regression_clip(mode), opts.regression_seeds));
+    }
+    for &(objective, seeds) in &objectives {
+        for &hidden in &opts.hidden_sizes {
+            for &wd in &opts.weight_decays {
+                let cfg = MlpConfig {
+                    hidden,
+                    weight_decay: wd,
+                    max_epochs: opts.max_epochs,
+                    seed: opts.seed,
+                    objective,
+                    seeds,
+                    ..MlpConfig::default()
+                };
+                let (m, log) = train_mlp(&tr.x, &tr.y, &tr.dense, va, d, &cfg);
+                tracing::info!(
+                    hidden,
+                    weight_decay = wd,
+                    ?objective,
+                    val_pr_auc = log.best_validation_pr_auc,
+                    "mlp candidate"
+                );
+                if best.as_ref().is_none_or(|b| log.best_validation_pr_auc > b.2.best_validation_pr_auc) {
+                    best = Some((m, cfg, log));
+                }
             }
         }
     }
@@ -267,7 +318,16 @@ fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &Train
             })
             .collect();
         let raw = features::matrix(&ctx, &papers, mode);
+        let dense = papers
+            .iter()
+            .map(|&p| {
+                let thr =
+                    labels.thresholds.get(&dates::year_of(corpus.day[p as usize])).copied().unwrap_or(0.0);
+                ((labels.count[p as usize] as f64).ln_1p() - thr.ln_1p()) as f32
+            })
+            .collect();
         Rows {
+            dense,
             y: papers.iter().map(|&p| labels.label[p as usize] == Some(true)).collect(),
             ids: papers.iter().map(|&p| corpus.ids[p as usize].clone()).collect(),
             days: papers.iter().map(|&p| corpus.day[p as usize]).collect(),
@@ -299,7 +359,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     let pos = tr.y.iter().filter(|y| **y).count().max(1) as f64;
     let pos_weight = (tr.y.len() as f64 - pos) / pos;
     let logistic = Logistic::fit(&tr.x, &tr.y, d, opts.logistic_l2, pos_weight);
-    let (mlp, mlp_config, mlp_log) = train_mlp_search((&tr.x, &tr.y), (&va.x, &va.y), d, opts);
+    let (mlp, mlp_config, mlp_log) = train_mlp_search(tr, (&va.x, &va.y), d, mode, opts);
     let lr_val: Vec<f64> = tr_scores(&logistic, &va.x, d);
     let mlp_val = mlp.predict(&va.x);
     let ens_val: Vec<f64> = mlp_val.iter().zip(&lr_val).map(|(a, b)| (a + b) / 2.0).collect();
@@ -399,7 +459,7 @@ fn assess(
     let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
         let (xt, xv) = (select(t.x, t.d, keep), select(v.x, v.d, keep));
         let cfg = MlpConfig { max_epochs: opts.max_epochs.min(20), ..mlp_config.clone() };
-        let (m, _) = Mlp::train(&xt, t.y, &xv, v.y, keep.len(), &cfg);
+        let (m, _) = train_mlp(&xt, t.y, t.dense, (&xv, v.y), keep.len(), &cfg);
         Box::new(MlpScorer(m))
     };
     let input = report::ReportInput {
