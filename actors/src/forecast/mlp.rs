@@ -280,7 +280,8 @@ impl Mlp {
             mlp.calibration = Some(c);
             log.calibration = Some(c);
         }
-        if cfg.seeds > 1 {
+        // What serves is the average (and, for regression, its calibration): judge that.
+        if cfg.seeds > 1 || mlp.calibration.is_some() {
             log.best_validation_pr_auc = pr_auc(&mlp.predict(xv), yv);
         }
         (mlp, log)
