@@ -225,6 +225,56 @@ impl Handler<GetJobs> for Scheduler {
     }
 }
 
+/// New settings for a job; absent fields keep their value.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// `every 10m`, `daily 03:00`, `weekly mon 06:00`, ...
+    pub schedule: Option<String>,
+    pub daily_budget: Option<u64>,
+    /// Removes the daily budget.
+    #[serde(default)]
+    pub no_budget: bool,
+    pub max_attempts: Option<u32>,
+}
+
+pub struct SetJob {
+    pub name: String,
+    pub settings: JobSettings,
+}
+
+impl Message for SetJob {
+    type Result = Result<serde_json::Value, String>;
+}
+
+impl Handler<SetJob> for Scheduler {
+    type Result = Result<serde_json::Value, String>;
+    fn handle(&mut self, m: SetJob, _: &mut Self::Context) -> Self::Result {
+        let mut spec =
+            self.book.spec(&m.name).cloned().ok_or_else(|| format!("no job named '{}'", m.name))?;
+        let before = serde_json::to_value(&spec).unwrap_or_default();
+        let s = m.settings;
+        if s.no_budget && s.daily_budget.is_some() {
+            return Err("give either daily_budget or no_budget, not both".into());
+        }
+        if let Some(text) = &s.schedule {
+            spec.schedule = Schedule::parse(text).map_err(|e| e.to_string())?;
+        }
+        if let Some(b) = s.daily_budget {
+            spec.daily_budget = Some(b);
+        }
+        if s.no_budget {
+            spec.daily_budget = None;
+        }
+        if let Some(n) = s.max_attempts {
+            spec.max_attempts = n;
+        }
+        self.book.upsert(spec.clone(), now_secs()).map_err(|e| e.to_string())?;
+        self.save();
+        Ok(serde_json::json!({ "before": before, "after": spec }))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobAction {

@@ -303,6 +303,20 @@ enum JobsAction {
     Requeue {
         name: String,
     },
+    /// Change a job's schedule, daily operations budget or tries before dead-lettering.
+    Set {
+        name: String,
+        /// `every 30s|10m|6h|1d`, `daily HH:MM`, `weekly mon HH:MM` (UTC).
+        #[arg(long)]
+        schedule: Option<String>,
+        #[arg(long, conflicts_with = "no_budget")]
+        daily_budget: Option<u64>,
+        /// Remove the daily operations budget.
+        #[arg(long)]
+        no_budget: bool,
+        #[arg(long)]
+        max_attempts: Option<u32>,
+    },
 }
 
 impl ModelAction {
@@ -610,6 +624,22 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
         JobsAction::Pause { name } => (name, "pause"),
         JobsAction::Resume { name } => (name, "resume"),
         JobsAction::Requeue { name } => (name, "requeue"),
+        JobsAction::Set { name, schedule, daily_budget, no_budget, max_attempts } => {
+            let info = running_server(&config).ok_or_else(|| {
+                CliError::Usage("job settings change inside the running server: start it first".into())
+            })?;
+            let settings = citecast::jobs::JobSettings {
+                schedule: schedule.clone(),
+                daily_budget: *daily_budget,
+                no_budget: *no_budget,
+                max_attempts: *max_attempts,
+            };
+            let body = serde_json::to_string(&settings).map_err(|e| CliError::Usage(e.to_string()))?;
+            let path = format!("/admin/jobs/{name}");
+            let value = admin_json(&info, "POST", &path, Some(&body), Duration::from_secs(30))?;
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            return Ok(());
+        }
     };
     let info = running_server(&config).ok_or_else(|| {
         CliError::Usage(format!(

@@ -498,6 +498,27 @@ fn the_churn_job_flags_a_customer_without_an_active_key() {
     assert_eq!(customers.len(), 1, "{flagged}");
     assert_eq!(customers[0]["customer_id"], gone_customer.as_str());
     assert_eq!(customers[0]["signals"], serde_json::json!(["no_active_key"]));
+
+    // Job settings change through the server, are validated, and are audited.
+    run(&["jobs", "set", "churn", "--schedule", "every 6h", "--daily-budget", "100"], &data);
+    let jobs = json_of(&run(&["jobs", "list"], &data));
+    let churn = jobs["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "churn").unwrap().clone();
+    assert_eq!((churn["schedule"].as_str(), churn["daily_budget"].as_u64()), (Some("every 6h"), Some(100)));
+    let bad = bin()
+        .args(["jobs", "set", "churn", "--schedule", "every banana", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("banana"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let audit = json_of(&run(&["audit", "--limit", "1000"], &data));
+    let settings =
+        audit["entries"].as_array().unwrap().iter().find(|e| e["action"] == "job.settings").unwrap().clone();
+    assert!(settings["before"].as_str().unwrap().contains("daily 06:00"), "{settings}");
 }
 
 #[test]

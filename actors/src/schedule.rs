@@ -639,6 +639,11 @@ impl JobBook {
         Ok(())
     }
 
+    /// The job's current settings.
+    pub fn spec(&self, job: &str) -> Option<&JobSpec> {
+        self.jobs.iter().find(|j| j.spec.name == job).map(|j| &j.spec)
+    }
+
     /// Removes a job; its history and dead letters stay until they age out.
     pub fn remove(&mut self, job: &str) -> Result<JobSpec, ScheduleError> {
         let index = self.index(job)?;

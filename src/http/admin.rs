@@ -128,6 +128,33 @@ pub async fn jobs(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// `POST /admin/jobs/{name}`: change a job's schedule, daily budget or retries.
+pub async fn set_job(
+    _: Admin,
+    req: HttpRequest,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+    body: web::Json<crate::jobs::JobSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
+    let value = jobs
+        .send(crate::jobs::SetJob { name: name.clone(), settings: body.into_inner() })
+        .await?
+        .map_err(ApiError::InvalidBody)?;
+    let entry = citecast_actors::journal::AuditEntry {
+        seq: 0,
+        at: citecast_actors::forecast::service::now_secs(),
+        actor: actor_of(&req),
+        action: "job.settings".into(),
+        target: name,
+        before: Some(value["before"].to_string()),
+        after: Some(value["after"].to_string()),
+    };
+    state.engine.store.send(citecast_actors::actors::AppendAudit(entry)).await??;
+    Ok(HttpResponse::Ok().json(value))
+}
+
 /// `POST /admin/jobs/{name}/{run|pause|resume|requeue}`.
 pub async fn control_job(
     _: Admin,

@@ -375,6 +375,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .route("/status", web::get().to(status::status))
         .route("/newsletter", web::get().to(newsletter::index))
         .route("/newsletter/{number}", web::get().to(newsletter::issue))
+        .route("/admin/jobs/{name}", web::post().to(admin::set_job))
         .route("/admin/jobs/{name}/{action}", web::post().to(admin::control_job))
         .service(v1)
         .default_service(web::to(no_route));
