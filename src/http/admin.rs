@@ -91,7 +91,7 @@ pub async fn ingest(
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
-    audit(&state, &req, "data.ingest", target, &json!({ "new_records": new })).await;
+    audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
     crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }
@@ -142,16 +142,7 @@ pub async fn set_job(
         .send(crate::jobs::SetJob { name: name.clone(), settings: body.into_inner() })
         .await?
         .map_err(ApiError::InvalidBody)?;
-    let entry = citecast_actors::journal::AuditEntry {
-        seq: 0,
-        at: citecast_actors::forecast::service::now_secs(),
-        actor: actor_of(&req),
-        action: "job.settings".into(),
-        target: name,
-        before: Some(value["before"].to_string()),
-        after: Some(value["after"].to_string()),
-    };
-    state.engine.store.send(citecast_actors::actors::AppendAudit(entry)).await??;
+    audit(&state, &req, "job.settings", name, Some(&value["before"]), &value["after"]).await;
     Ok(HttpResponse::Ok().json(value))
 }
 
@@ -177,7 +168,7 @@ pub async fn control_job(
         crate::jobs::JobAction::Resume => "job.resume",
         crate::jobs::JobAction::Requeue => "job.requeue",
     };
-    audit(&state, &req, verb, name, &value).await;
+    audit(&state, &req, verb, name, None, &value).await;
     Ok(HttpResponse::Ok().json(value))
 }
 
@@ -187,6 +178,7 @@ pub async fn audit(
     req: &HttpRequest,
     action: &str,
     target: String,
+    before: Option<&serde_json::Value>,
     after: &serde_json::Value,
 ) {
     let entry = citecast_actors::journal::AuditEntry {
@@ -195,7 +187,7 @@ pub async fn audit(
         actor: actor_of(req),
         action: action.into(),
         target,
-        before: None,
+        before: before.map(|b| b.to_string()),
         after: Some(after.to_string()),
     };
     match state.engine.store.send(citecast_actors::actors::AppendAudit(entry)).await {
@@ -278,7 +270,7 @@ pub async fn backup(
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let value = serde_json::to_value(&summary).map_err(ApiError::internal)?;
-    audit(&state, &req, "backup.run", path.display().to_string(), &value).await;
+    audit(&state, &req, "backup.run", path.display().to_string(), None, &value).await;
     Ok(HttpResponse::Ok().json(summary))
 }
 
