@@ -23,17 +23,11 @@ end
 statuses = {}
 local bad_logged = 0
 
+-- wrk_common.lua's counter (defined because COUNT_STATUS is set) does the s200/s429/s503 buckets.
+local count_common = response
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
-  if status == 200 then
-    c200 = c200 + 1
-  elseif status == 429 then
-    c429 = c429 + 1
-  elseif status == 503 then
-    c503 = c503 + 1
-  else
-    cother = cother + 1
-  end
+  count_common(status, headers, body)
   if (status < 200 or status > 299) and bad_logged < BAD_LOGGED_MAX then
     bad_logged = bad_logged + 1
     io.stderr:write(string.format("WRK_BAD %s status=%d body=%s\n", os.date("!%H:%M:%S"), status,

@@ -78,22 +78,8 @@ else
   DATA_DIR=$WORK/data
 fi
 SERVER_PID=""
-
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "server $SERVER_PID did not stop within 30 s of SIGTERM; killing it" >&2
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 
 cleanup() {
   stop_server
@@ -108,96 +94,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-
 # --- tools ------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "== installing wrk"
-  SUDO=""
-  [[ $(id -u) -eq 0 ]] || SUDO=sudo
-  $SUDO apt-get install -y wrk || { $SUDO apt-get update && $SUDO apt-get install -y wrk; }
-fi
-for tool in curl zcat ps awk; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool" >&2; exit 1; }
-done
-
-if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-  [[ -x "$BIN" ]] || { echo "SKIP_BUILD=1 but $BIN does not exist" >&2; exit 1; }
-  echo "== SKIP_BUILD=1: using the existing $BIN (built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M:%S UTC'))"
-else
-  echo "== building the release binary"
-  cargo build --release
-fi
+need_tools curl zcat ps awk
+build_release
 
 # --- ids --------------------------------------------------------------------
-# Every k-th paper of the bundled file, plus the most cited one (hep-th/9711200).
 IDS=$WORK/paper_ids.txt
-TOTAL_PAPERS=$(zcat data/papers.jsonl.gz | wc -l)
-STEP=$(( TOTAL_PAPERS / PAPER_IDS ))
-(( STEP >= 1 )) || STEP=1
-{
-  echo "hep-th/9711200"
-  zcat data/papers.jsonl.gz |
-    grep -o '"arxiv_id": *"[^"]*"' |
-    sed 's/.*"\([^"]*\)"$/\1/' |
-    awk -v step="$STEP" -v max="$PAPER_IDS" 'NR % step == 0 && n < max - 1 { print; n++ }'
-} >"$IDS"
-echo "== $(wc -l <"$IDS") paper ids in $IDS (every ${STEP}th of $TOTAL_PAPERS, plus hep-th/9711200)"
+sample_paper_ids "$IDS" "$PAPER_IDS"
 
 # --- rate limits --------------------------------------------------------------
 command -v python3 >/dev/null 2>&1 || { echo "python3 is needed (tier table, key secrets)" >&2; exit 1; }
 if [[ "$RAISE_LIMITS" == 1 ]]; then
-  "$BIN" serve --help 2>/dev/null | grep -q -- '--tiers' ||
-    { echo "this binary has no --tiers; run with RAISE_LIMITS=0 and enough KEYS" >&2; exit 1; }
-  export CITECAST_TIERS=$WORK/tiers-enterprise-raised.json
-  python3 - src/tiers.json "$CITECAST_TIERS" <<'PY'
-import json, sys
-tiers = json.load(open(sys.argv[1]))
-for t in tiers["tiers"]:
-    if t["id"] == "enterprise":
-        t["per_minute"] = 4_000_000_000
-        t["burst"] = 4_000_000_000
-        t["daily"] = 10**15
-json.dump(tiers, open(sys.argv[2], "w"), indent=2)
-PY
-  echo "== enterprise limits raised out of reach for the load (CITECAST_TIERS=$CITECAST_TIERS); other tiers as shipped"
+  raise_enterprise_limits "$WORK/tiers-enterprise-raised.json"
 else
   unset CITECAST_TIERS
   echo "== real tier limits: $KEYS enterprise keys carry $((KEYS * 100)) req/s sustained (burst 1000 each)"
 fi
 
 # --- server -----------------------------------------------------------------
-if curl -s -o /dev/null "$BASE/healthz"; then
-  echo "something already answers on $ADDR; set PORT to a free port" >&2
-  exit 1
-fi
-
-# Starts the server and waits for /readyz 200; sets SERVER_PID and READY_S.
-start_server() {
-  local log=$1 started
-  started=$(now)
-  CITECAST_LOG=${CITECAST_LOG:-info} "$BIN" serve --data-dir "$DATA_DIR" --addr "$ADDR" >"$log" 2>&1 &
-  SERVER_PID=$!
-  while true; do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "the server exited before it was ready; its log:" >&2
-      tail -20 "$log" >&2
-      exit 1
-    fi
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz" || true) == 200 ]]; then
-      break
-    fi
-    if awk -v a="$started" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }'; then
-      echo "the server was not ready after 600 s; its log:" >&2
-      tail -20 "$log" >&2
-      exit 1
-    fi
-    sleep 0.02
-  done
-  READY_S=$(elapsed "$started")
-}
-
 rss_mb() { awk '{ printf "%.1f", $1 / 1024 }' < <(ps -o rss= -p "$1"); }
 hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 

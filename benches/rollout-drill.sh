@@ -85,22 +85,8 @@ fi
 SERVER_PID=""
 WRK_PID=""
 SERVER_LOG=$WORK/server.log
-
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "server $SERVER_PID did not stop within 30 s of SIGTERM; killing it" >&2
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 
 cleanup() {
   if [[ -n "$WRK_PID" ]] && kill -0 "$WRK_PID" 2>/dev/null; then
@@ -119,8 +105,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # [HH:MM:SS +seconds since the drill's wrk started]
 stamp() {
   awk -v a="${DRILL_STARTED:-$(now)}" -v b="$(now)" -v t="$(date -u +%H:%M:%S)" \
@@ -129,77 +113,19 @@ stamp() {
 cli() { "$BIN" "$@" --data-dir "$DATA_DIR"; }
 
 # --- tools ------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "== installing wrk"
-  SUDO=""
-  [[ $(id -u) -eq 0 ]] || SUDO=sudo
-  $SUDO apt-get install -y wrk || { $SUDO apt-get update && $SUDO apt-get install -y wrk; }
-fi
-for tool in curl zcat ps awk python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "missing tool: $tool" >&2; exit 1; }
-done
+need_tools curl zcat ps awk python3
+build_release
 
-if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-  [[ -x "$BIN" ]] || { echo "SKIP_BUILD=1 but $BIN does not exist" >&2; exit 1; }
-  echo "== SKIP_BUILD=1: using the existing $BIN (built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M:%S UTC'))"
-else
-  echo "== building the release binary"
-  cargo build --release
-fi
-
-# --- ids (as load.sh) ---------------------------------------------------------
+# --- ids and rate limits (as load.sh) ------------------------------------------
 IDS=$WORK/paper_ids.txt
-TOTAL_PAPERS=$(zcat data/papers.jsonl.gz | wc -l)
-STEP=$(( TOTAL_PAPERS / PAPER_IDS ))
-(( STEP >= 1 )) || STEP=1
-{
-  echo "hep-th/9711200"
-  zcat data/papers.jsonl.gz |
-    grep -o '"arxiv_id": *"[^"]*"' |
-    sed 's/.*"\([^"]*\)"$/\1/' |
-    awk -v step="$STEP" -v max="$PAPER_IDS" 'NR % step == 0 && n < max - 1 { print; n++ }'
-} >"$IDS"
-
-# --- rate limits (as load.sh with RAISE_LIMITS=1) -------------------------------
-"$BIN" serve --help 2>/dev/null | grep -q -- '--tiers' ||
-  { echo "this binary has no --tiers; the drill needs raised enterprise limits" >&2; exit 1; }
-export CITECAST_TIERS=$WORK/tiers-enterprise-raised.json
-python3 - src/tiers.json "$CITECAST_TIERS" <<'PY'
-import json, sys
-tiers = json.load(open(sys.argv[1]))
-for t in tiers["tiers"]:
-    if t["id"] == "enterprise":
-        t["per_minute"] = 4_000_000_000
-        t["burst"] = 4_000_000_000
-        t["daily"] = 10**15
-json.dump(tiers, open(sys.argv[2], "w"), indent=2)
-PY
-echo "== enterprise limits raised out of reach (CITECAST_TIERS=$CITECAST_TIERS); other tiers as shipped"
+sample_paper_ids "$IDS" "$PAPER_IDS"
+raise_enterprise_limits "$WORK/tiers-enterprise-raised.json"
 
 # --- 1. server ----------------------------------------------------------------
-if curl -s -o /dev/null "$BASE/healthz"; then
-  echo "something already answers on $ADDR; set PORT to a free port" >&2
-  exit 1
-fi
 if [[ -d "$DATA_DIR/store" ]]; then KIND="existing data dir"; else KIND="empty data dir: bundled ingest + index"; fi
 echo "== starting the server on $DATA_DIR ($KIND)"
-started=$(now)
-CITECAST_LOG=${CITECAST_LOG:-info} "$BIN" serve --data-dir "$DATA_DIR" --addr "$ADDR" >"$SERVER_LOG" 2>&1 &
-SERVER_PID=$!
-while [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz" || true) != 200 ]]; do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "the server exited before it was ready; its log:" >&2
-    tail -20 "$SERVER_LOG" >&2
-    exit 1
-  fi
-  if awk -v a="$started" -v b="$(now)" 'BEGIN { exit !(b - a > 600) }'; then
-    echo "the server was not ready after 600 s; its log:" >&2
-    tail -20 "$SERVER_LOG" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-echo "ready after $(elapsed "$started") s (pid $SERVER_PID)"
+start_server "$SERVER_LOG"
+echo "ready after $READY_S s (pid $SERVER_PID)"
 
 # The model each mode serves, from `models list`.
 active_model() {

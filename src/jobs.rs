@@ -21,7 +21,8 @@ use actix::prelude::*;
 use citecast_actors::actors::{
     ArchiveOld, BackupTo, ForecastPapers, IngestFiles, RecentPaperIds, RescanModels, TickRollouts,
 };
-use citecast_actors::forecast::service::{now_secs, Route};
+use citecast_actors::dates::now_secs;
+use citecast_actors::forecast::service::Route;
 use citecast_actors::forecast::task::Mode;
 use citecast_actors::schedule::{
     DeadLetter, JobBook, JobSpec, JobStatus, NotStarted, Outcome, RunRecord, Schedule, Trigger,
@@ -332,12 +333,8 @@ async fn run_job(name: String, budget: Option<u64>, engine: Engine, config: Jobs
     match name.as_str() {
         "backup" => backup(&engine, &config).await,
         "archive" => {
-            let cutoff = now_secs() - config.archive_after_days as i64 * 86_400;
-            let msg = ArchiveOld {
-                forecasts_before: cutoff,
-                usage_before: cutoff.div_euclid(86_400) as i32,
-                budget: budget.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize,
-            };
+            let budget = budget.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize;
+            let msg = ArchiveOld::older_than(config.archive_after_days, budget);
             let out = engine.store.send(msg).await.map_err(fail)?.map_err(fail)?;
             Ok(out.forecasts_moved + out.usage_moved)
         }
@@ -347,7 +344,7 @@ async fn run_job(name: String, budget: Option<u64>, engine: Engine, config: Jobs
         "retrain" => retrain(&engine, &config).await,
         "newsletter" => newsletter(&engine).await,
         "churn" => {
-            let today = now_secs().div_euclid(86_400) as i32;
+            let today = citecast_actors::dates::today();
             let (found, examined) = engine
                 .store
                 .send(citecast_actors::actors::ComputeChurn { today })

@@ -614,7 +614,7 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
                 let bytes = std::fs::read(&file).map_err(|e| CliError::io(&file, e))?;
                 let book: citecast_actors::schedule::JobBook = serde_json::from_slice(&bytes)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-                let now = citecast_actors::forecast::service::now_secs();
+                let now = citecast_actors::dates::now_secs();
                 serde_json::json!({ "jobs": book.jobs(now), "dead_letters": book.dead_letters(), "history": book.history(None, 50), "server": "not running" })
             };
             println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());

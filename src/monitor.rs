@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::web;
 use citecast_actors::actors::{GetDrift, ListRollouts};
-use citecast_actors::forecast::service::now_secs;
+use citecast_actors::dates::now_secs;
 
 use crate::alerts::{AlertEngine, AlertStatus, History, Incident, Notification, Sample, WebhookSink};
 use crate::http::AppState;

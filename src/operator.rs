@@ -183,7 +183,7 @@ pub async fn execute_as(
         }
         let entry = AuditEntry {
             seq: 0,
-            at: citecast_actors::forecast::service::now_secs(),
+            at: citecast_actors::dates::now_secs(),
             actor: actor.to_string(),
             action: action.to_string(),
             target,
@@ -335,13 +335,7 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             if older_than_days == 0 {
                 return Err(ApiError::InvalidBody("'older_than_days' must be at least 1".into()));
             }
-            let now = citecast_actors::forecast::service::now_secs();
-            let cutoff = now - older_than_days as i64 * 86_400;
-            let msg = ArchiveOld {
-                forecasts_before: cutoff,
-                usage_before: cutoff.div_euclid(86_400) as i32,
-                budget: 1_000_000,
-            };
+            let msg = ArchiveOld::older_than(older_than_days, 1_000_000);
             json!({ "archived": store.send(msg).await?? })
         }
     })

@@ -142,13 +142,6 @@ pub struct Accounts {
     version: Version,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Random characters from `[0-9A-Za-z]`, by rejection sampling the OS's random bytes
 /// so every character is equally likely.
 pub fn random_base62(n: usize) -> String {
@@ -214,9 +207,9 @@ impl Accounts {
             name: name.to_string(),
             email: email.to_string(),
             tier: tier.to_string(),
-            created: now(),
+            created: crate::dates::now_secs(),
             status: CustomerStatus::Active,
-            updated: now(),
+            updated: crate::dates::now_secs(),
         };
         self.customers.insert(customer.id.as_bytes(), codec::encode(&customer)?)?;
         let key = self.issue_key(&customer.id, "default")?;
@@ -270,7 +263,7 @@ impl Accounts {
             customer_id: customer_id.to_string(),
             name: name.to_string(),
             prefix: secret[..DISPLAY_PREFIX_CHARS].to_string(),
-            created: now(),
+            created: crate::dates::now_secs(),
             revoked: None,
         };
         // The hash index is written last: a key is usable only once fully stored.
@@ -306,7 +299,7 @@ impl Accounts {
         if key.revoked.is_some() {
             return Err(AccountError::AlreadyRevoked(key_id.into()));
         }
-        key.revoked = Some(now());
+        key.revoked = Some(crate::dates::now_secs());
         self.keys.insert(key.id.as_bytes(), codec::encode(&key)?)?;
         self.keys.flush()?;
         self.version.bump();

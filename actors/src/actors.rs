@@ -189,6 +189,14 @@ pub struct ArchiveOld {
     pub usage_before: crate::dates::Day,
     pub budget: usize,
 }
+
+impl ArchiveOld {
+    /// Everything older than `days` days from now, at most `budget` records.
+    pub fn older_than(days: u32, budget: usize) -> ArchiveOld {
+        let cutoff = crate::dates::now_secs() - days as i64 * 86_400;
+        ArchiveOld { forecasts_before: cutoff, usage_before: crate::dates::day_of_secs(cutoff), budget }
+    }
+}
 message!(StoreActor, journal, ArchiveOld => Result<ArchiveOutcome, StoreError>, |j, m| {
     j.archive(m.forecasts_before, m.usage_before, m.budget)
 });
@@ -701,7 +709,7 @@ impl Message for TickRollouts {
 impl Handler<TickRollouts> for ModelActor {
     type Result = Vec<Transition>;
     fn handle(&mut self, _: TickRollouts, _: &mut Self::Context) -> Self::Result {
-        let t = self.service.tick_rollouts(crate::forecast::service::now_secs());
+        let t = self.service.tick_rollouts(crate::dates::now_secs());
         if !t.is_empty() {
             for x in &t {
                 tracing::warn!(transition = ?x, "rollout changed on its own");

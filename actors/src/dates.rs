@@ -43,7 +43,7 @@ pub fn year_of(day: Day) -> i32 {
 /// `YYYY-MM-DD`.
 /// `YYYYMMDD-HHMMSS` (UTC) of unix seconds: sortable, safe in file names.
 pub fn format_secs_compact(secs: i64) -> String {
-    let (y, m, d) = to_ymd(secs.div_euclid(86_400) as Day);
+    let (y, m, d) = to_ymd(day_of_secs(secs));
     let s = secs.rem_euclid(86_400);
     format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
 }
@@ -96,11 +96,22 @@ pub fn parse_time_of_day(s: &str) -> Option<u32> {
     (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec.min(59))
 }
 
+/// Unix seconds from the system clock (the one place the engine reads it).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The UTC day holding unix second `secs`.
+pub fn day_of_secs(secs: i64) -> Day {
+    secs.div_euclid(86_400) as Day
+}
+
 /// Today's day number from the system clock.
 pub fn today() -> Day {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    (secs / 86_400) as Day
+    day_of_secs(now_secs())
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ type UsageChunk = Vec<(String, Day, u64)>;
 /// Forecast chunks hold one day: a daily archive run then writes a new chunk instead of
 /// rewriting a month's (forecasts are the large record kind).
 fn day_of_secs(secs: i64) -> String {
-    dates::format(secs.div_euclid(86_400) as Day)
+    dates::format(dates::day_of_secs(secs))
 }
 
 fn month_of_day(day: Day) -> String {
@@ -179,8 +179,11 @@ impl Journal {
             let key = format!("forecasts/{day}");
             if let Some(old) = self.archive.get(&key)? {
                 let mut merged: ForecastChunk = codec::decode(&gunzip(&old)?)?;
+                // A set, not a scan per record: a day's chunk grows by every daily run.
+                let have: std::collections::HashSet<&[u8]> =
+                    merged.iter().map(|(k, _)| k.as_slice()).collect();
                 let fresh: ForecastChunk =
-                    records.iter().filter(|(k, _)| !merged.iter().any(|(m, _)| m == k)).cloned().collect();
+                    records.iter().filter(|(k, _)| !have.contains(k.as_slice())).cloned().collect();
                 merged.extend(fresh);
                 self.archive.insert(key.as_bytes(), gzip(&codec::encode(&merged)?)?)?;
             } else {
@@ -218,7 +221,9 @@ impl Journal {
                 Some(old) => codec::decode(&gunzip(&old)?)?,
                 None => Vec::new(),
             };
-            days.retain(|(p, d, _)| !merged.iter().any(|(mp, md, _)| mp == p && md == d));
+            let have: std::collections::HashSet<(&str, Day)> =
+                merged.iter().map(|(p, d, _)| (p.as_str(), *d)).collect();
+            days.retain(|(p, d, _)| !have.contains(&(p.as_str(), *d)));
             merged.extend(days);
             self.archive.insert(key.as_bytes(), gzip(&codec::encode(&merged)?)?)?;
             self.archive.flush()?;

@@ -119,10 +119,7 @@ impl Engine {
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
         let (mut service, errors) = forecast::service::ForecastService::load(&dirs);
         service.persist_active_in(config.data_dir.join("models").join("active.json"));
-        service.persist_rollouts_in(
-            config.data_dir.join("models").join("rollouts.json"),
-            forecast::service::now_secs(),
-        );
+        service.persist_rollouts_in(config.data_dir.join("models").join("rollouts.json"), dates::now_secs());
         let routes = forecast::rollout::RouteTable::default();
         let r = routes.clone();
         let models_version = accounts::Version::default();

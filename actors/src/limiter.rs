@@ -58,9 +58,7 @@ struct DayCount {
 
 /// Seconds from now to the next UTC midnight.
 fn secs_to_midnight() -> u64 {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    86_400 - now % 86_400
+    (86_400 - crate::dates::now_secs().rem_euclid(86_400)) as u64
 }
 
 fn usage_key(principal: &str, day: Day) -> Vec<u8> {

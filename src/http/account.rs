@@ -45,8 +45,7 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 pub async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &["from", "to"])?;
     let p = customer_of(&req)?;
-    let today =
-        citecast_actors::forecast::service::now_secs().div_euclid(86_400) as citecast_actors::dates::Day;
+    let today = citecast_actors::dates::today();
     let to = params.date("to")?.unwrap_or(today);
     let from = params.date("from")?.unwrap_or(to - 30);
     if from > to {

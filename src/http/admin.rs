@@ -183,7 +183,7 @@ pub async fn audit(
 ) {
     let entry = citecast_actors::journal::AuditEntry {
         seq: 0,
-        at: citecast_actors::forecast::service::now_secs(),
+        at: citecast_actors::dates::now_secs(),
         actor: actor_of(req),
         action: action.into(),
         target,

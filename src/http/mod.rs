@@ -82,7 +82,7 @@ impl AppState {
             deprecations: config.deprecations.clone(),
             metrics: crate::metrics::Metrics::default(),
             jobs: None,
-            started_at: citecast_actors::forecast::service::now_secs(),
+            started_at: citecast_actors::dates::now_secs(),
             monitor: std::sync::OnceLock::new(),
         }
     }

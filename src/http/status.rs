@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use citecast_actors::dates;
-use citecast_actors::forecast::service::now_secs;
+use citecast_actors::dates::now_secs;
 use serde_json::json;
 
 use super::admin::Admin;
@@ -14,7 +14,7 @@ use crate::alerts::AlertStatus;
 use crate::monitor::{GetView, MonitorView};
 
 fn when(secs: i64) -> String {
-    let day = secs.div_euclid(86_400) as i32;
+    let day = dates::day_of_secs(secs);
     let s = secs.rem_euclid(86_400);
     format!("{} {:02}:{:02}", dates::format(day), s / 3600, s / 60 % 60)
 }

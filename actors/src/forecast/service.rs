@@ -308,7 +308,7 @@ impl ForecastService {
                 )));
             }
             let mode = r.mode;
-            self.rollouts.advance_to_end(mode, now_secs(), "promoted by an operator")?;
+            self.rollouts.advance_to_end(mode, dates::now_secs(), "promoted by an operator")?;
             self.save_rollouts()?;
         }
         self.swap_active(version)
@@ -339,7 +339,7 @@ impl ForecastService {
     /// ends the rollout instead: the control, which never stopped serving, stays.
     pub fn rollback(&mut self, mode: Mode) -> Result<ModelSummary, ForecastError> {
         if self.rollouts.get(mode).is_some() {
-            self.rollouts.rollback(mode, now_secs(), "rolled back by an operator", false)?;
+            self.rollouts.rollback(mode, dates::now_secs(), "rolled back by an operator", false)?;
             self.save_rollouts()?;
             let i = self.active[&mode];
             return Ok(self.summaries().swap_remove(i));
@@ -446,10 +446,7 @@ impl ForecastService {
         if self.corpus.is_empty() {
             return None;
         }
-        if self.labels.is_none() {
-            self.labels = Some(Arc::new(Labels::compute(&self.corpus)));
-        }
-        let labels = self.labels.clone()?;
+        let labels = self.labels();
         let papers = labels.papers_in(&self.corpus, super::task::Split::Validation);
         if papers.is_empty() {
             return None;
@@ -468,6 +465,11 @@ impl ForecastService {
         }
         self.reference.insert(model.meta.version.clone(), bins);
         Some(bins)
+    }
+
+    /// The current corpus's labels, computed once per corpus.
+    fn labels(&mut self) -> Arc<Labels> {
+        self.labels.get_or_insert_with(|| Arc::new(Labels::compute(&self.corpus))).clone()
     }
 
     fn record_live(&mut self, mode: Mode, probability: f64) {
@@ -529,7 +531,7 @@ impl ForecastService {
             Some((r.id.clone(), control, candidate, arm))
         });
         let mut record = ForecastRecord {
-            at: now_secs(),
+            at: dates::now_secs(),
             paper_id: self.corpus.ids[p as usize].clone(),
             mode: mode.as_str().into(),
             model_version: String::new(),
@@ -677,7 +679,7 @@ impl ForecastService {
             strategy: spec.strategy,
             guards: spec.guards,
         };
-        let started = self.rollouts.start(req, now_secs())?.clone();
+        let started = self.rollouts.start(req, dates::now_secs())?.clone();
         self.save_rollouts()?;
         Ok(started)
     }
@@ -685,14 +687,14 @@ impl ForecastService {
     /// Advances a canary one stage (past 100 % the candidate is promoted) or promotes an
     /// experiment's candidate.
     pub fn advance_rollout(&mut self, mode: Mode) -> Result<Transition, ForecastError> {
-        let t = self.rollouts.advance(mode, now_secs(), "operator")?;
+        let t = self.rollouts.advance(mode, dates::now_secs(), "operator")?;
         self.apply(&t)?;
         self.save_rollouts()?;
         Ok(t)
     }
 
     pub fn stop_rollout(&mut self, mode: Mode) -> Result<Transition, ForecastError> {
-        let t = self.rollouts.stop(mode, now_secs())?;
+        let t = self.rollouts.stop(mode, dates::now_secs())?;
         self.save_rollouts()?;
         Ok(t)
     }
@@ -732,10 +734,7 @@ impl ForecastService {
     /// The comparison of a rollout's arms, from its counters and its forecast-log records.
     pub fn rollout_report(&mut self, id: &str, records: &[ForecastRecord]) -> Option<RolloutReport> {
         let r = self.rollouts.find(id)?.clone();
-        if self.labels.is_none() {
-            self.labels = Some(Arc::new(Labels::compute(&self.corpus)));
-        }
-        let labels = self.labels.clone().unwrap_or_else(|| Arc::new(Labels::compute(&self.corpus)));
+        let labels = self.labels();
         let mut seen = std::collections::HashSet::new();
         let (mut served_c, mut served_k, mut both_c, mut both_k) = (vec![], vec![], vec![], vec![]);
         let mut labelled = 0;
@@ -790,11 +789,4 @@ impl ForecastService {
 
 fn no_score(model: &LoadedModel) -> ForecastError {
     ForecastError::Invalid(format!("model {} produced no score for this paper", model.meta.version))
-}
-
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
