@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::cohort::CohortRank;
 use super::corpus::Corpus;
 use super::features::{feature_names, Normaliser};
 use super::linear::Logistic;
@@ -59,6 +60,10 @@ pub struct ModelMeta {
     /// Sorted standardised training `e_c182` values (early mode's rule blend).
     #[serde(default)]
     pub rule_quantiles: Vec<f32>,
+    /// How the raw score becomes the served probability (absent in models trained before
+    /// the cohort rank: they serve the raw score).
+    #[serde(default)]
+    pub cohort: Option<CohortRank>,
     pub training_window: String,
     pub validation_window: String,
     pub test_window: String,
@@ -132,6 +137,7 @@ pub fn save(
         served: f.served,
         threshold: f.threshold,
         rule_quantiles: f.rule_quantiles.clone(),
+        cohort: f.cohort,
         training_window: format!("{}-01-01..1998-12-31", options.train_from_year),
         validation_window: "1999-01-01..1999-12-31".into(),
         test_window: "2000-01-01..2001-04-30".into(),
@@ -207,6 +213,7 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
         threshold: meta.threshold,
         text: Arc::new(text),
         rule_quantiles: meta.rule_quantiles.clone(),
+        cohort: meta.cohort,
     };
     Ok(LoadedModel { meta, forecaster, dir: dir.to_path_buf() })
 }

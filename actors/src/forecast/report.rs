@@ -24,6 +24,12 @@ pub trait Scorer: Sync {
     /// Each feature's contribution to one row's score (any additive attribution; e.g.
     /// weight*value for a linear model, or gradient*input for an MLP), same order as features.
     fn contributions(&self, row: &[f32]) -> Vec<f64>;
+    /// Probabilities for rows of papers submitted on `days`; a model that ranks a score
+    /// among the papers before it (see `cohort`) needs the dates.
+    fn score_set(&self, x: &[f32], d: usize, days: &[Day]) -> Vec<f64> {
+        let _ = days;
+        self.score_rows(x, d)
+    }
 }
 
 /// Rows of one split.
@@ -443,8 +449,8 @@ pub fn build(input: &ReportInput) -> Report {
     }
     let (val, test) = (&input.validation, &input.test);
 
-    let val_scores = input.served.score_rows(val.x, d);
-    let test_scores = input.served.score_rows(test.x, d);
+    let val_scores = input.served.score_set(val.x, d, val.days);
+    let test_scores = input.served.score_set(test.x, d, test.days);
     assert_eq!(val_scores.len(), val.len(), "served model: one validation score per row");
     assert_eq!(test_scores.len(), test.len(), "served model: one test score per row");
 
@@ -663,7 +669,7 @@ fn permutation_importance(input: &ReportInput, scores: &[f64]) -> (PermutationIm
                 for i in 0..n {
                     x[i * d + j] = column[perm[i]];
                 }
-                base - metrics::roc_auc(&input.served.score_rows(&x, d), test.y)
+                base - metrics::roc_auc(&input.served.score_set(&x, d, test.days), test.y)
             })
             .collect::<Vec<f64>>()
     });

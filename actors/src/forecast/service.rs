@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::cohort;
 use super::corpus::Corpus;
-use super::features::{cutoff, FeatureContext, Subject};
+use super::features::{self, cutoff, FeatureContext, Subject};
 use super::metrics::Scorecard;
 use super::registry::{self, LoadedModel};
 use super::rollout::{self, Arm, Rollout, RolloutError, Rollouts, Scored, StartRequest, Transition};
@@ -138,6 +139,10 @@ pub struct ForecastService {
     corpus: Arc<Corpus>,
     /// Per model version, features over the current corpus (built on first use).
     contexts: HashMap<String, Arc<FeatureContext>>,
+    /// Per model version, its raw score of each corpus paper at the paper's own as-of
+    /// date (NaN: not computed yet), for cohort ranks; filled window by window on use
+    /// and all at once by `warm`.
+    cohort_scores: HashMap<String, Vec<f32>>,
     /// Where models are loaded from, for a rescan that picks up newly trained ones.
     dirs: Vec<PathBuf>,
     rollouts: Rollouts,
@@ -191,6 +196,7 @@ impl ForecastService {
             state_file: None,
             corpus: Arc::new(Corpus::default()),
             contexts: HashMap::new(),
+            cohort_scores: HashMap::new(),
             dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
             rollouts: Rollouts::default(),
             rollouts_file: None,
@@ -358,6 +364,7 @@ impl ForecastService {
     pub fn set_corpus(&mut self, corpus: Arc<Corpus>) {
         self.corpus = corpus;
         self.contexts.clear();
+        self.cohort_scores.clear();
         self.labels = None;
     }
 
@@ -400,11 +407,44 @@ impl ForecastService {
             .clone()
     }
 
-    fn answer(model: &LoadedModel, id: String, mode: Mode, t0: Day, raw: Vec<f32>) -> Forecast {
+    /// Computes the missing raw scores of `model` for the corpus papers in `range`
+    /// (those old enough to be scored in the model's mode).
+    fn fill_cohort(&mut self, model: &LoadedModel, range: std::ops::Range<usize>) {
+        let n = self.corpus.len();
+        let last = self.corpus.last_day().unwrap_or(Day::MIN);
+        let mode = model.meta.mode;
+        let scores =
+            self.cohort_scores.entry(model.meta.version.clone()).or_insert_with(|| vec![f32::NAN; n]);
+        let missing: Vec<u32> = range
+            .filter(|&p| scores[p].is_nan() && cutoff(mode, self.corpus.day[p]) <= last)
+            .map(|p| p as u32)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let ctx = self.context(model);
+        let mut x = features::matrix(&ctx, &missing, mode);
+        model.forecaster.normaliser.apply(&mut x);
+        let scores = self.cohort_scores.get_mut(&model.meta.version).expect("inserted above");
+        for (p, s) in missing.iter().zip(model.forecaster.predict_std(&x)) {
+            scores[*p as usize] = s as f32;
+        }
+    }
+
+    /// What `model` serves for a raw score `s` of a paper submitted on `t0`.
+    fn served_probability(&mut self, model: &LoadedModel, t0: Day, s: f64) -> f64 {
+        let Some(c) = model.forecaster.cohort else { return s };
+        let range = cohort::window(&self.corpus.day, t0, c.window_days);
+        self.fill_cohort(model, range.clone());
+        let scores = &self.cohort_scores[&model.meta.version];
+        c.probability(cohort::mid_rank(&scores[range], s))
+    }
+
+    fn answer(&mut self, model: &LoadedModel, id: String, mode: Mode, t0: Day, raw: Vec<f32>) -> Forecast {
         let f = &model.forecaster;
         let mut x = raw.clone();
         f.normaliser.apply(&mut x);
-        let probability = f.predict_std(&x)[0];
+        let probability = self.served_probability(model, t0, f.predict_std(&x)[0]);
         let contributions = f.contributions_std(&x);
         let mut order: Vec<usize> = (0..contributions.len()).collect();
         order.sort_by(|a, b| contributions[*b].abs().total_cmp(&contributions[*a].abs()));
@@ -434,6 +474,7 @@ impl ForecastService {
         let active: Vec<Arc<LoadedModel>> = self.active.values().map(|&i| self.models[i].clone()).collect();
         for m in active {
             self.context(&m);
+            self.fill_cohort(&m, 0..self.corpus.len());
             self.reference_of(&m);
         }
     }
@@ -458,7 +499,8 @@ impl ForecastService {
         for &p in papers.iter().step_by(step) {
             let mut x = ctx.features(p, mode);
             model.forecaster.normaliser.apply(&mut x);
-            let prob = model.forecaster.predict_std(&x)[0];
+            let raw = model.forecaster.predict_std(&x)[0];
+            let prob = self.served_probability(model, self.corpus.day[p as usize], raw);
             if prob.is_finite() {
                 bins[rollout::score_bin(prob)] += 1;
             }
@@ -581,10 +623,15 @@ impl ForecastService {
     }
 
     fn score(&mut self, model: &Arc<LoadedModel>, p: u32, mode: Mode, t0: Day) -> (Forecast, Scored) {
+        // A cold cohort window (the first forecast of a half-year after a start or a data
+        // change) is model-wide work, not this forecast's latency: fill it before timing.
+        if let Some(c) = model.forecaster.cohort {
+            self.fill_cohort(model, cohort::window(&self.corpus.day, t0, c.window_days));
+        }
         let started = Instant::now();
         let ctx = self.context(model);
         let raw = ctx.features(p, mode);
-        let f = Self::answer(model, self.corpus.ids[p as usize].clone(), mode, t0, raw);
+        let f = self.answer(model, self.corpus.ids[p as usize].clone(), mode, t0, raw);
         let scored = Scored {
             probability: f.probability.is_finite().then_some(f.probability),
             high: f.label == "high",
@@ -657,7 +704,7 @@ impl ForecastService {
             cited_by: &[],
         };
         let raw = ctx.features_of(&subject, mode);
-        Ok(Self::answer(&model, "(new paper)".into(), mode, t0, raw))
+        Ok(self.answer(&model, "(new paper)".into(), mode, t0, raw))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::cohort::{self, CohortRank};
 use super::corpus::{Corpus, PaperNo};
 use super::features::{self, feature_names, FeatureContext, Normaliser};
 use super::linear::Logistic;
@@ -14,7 +15,7 @@ use super::mlp::{Mlp, MlpConfig, Objective, Target, TrainLog};
 use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
 use super::task::{Mode, Split};
 use super::text::TextModel;
-use crate::dates;
+use crate::dates::{self, Day};
 
 /// Largest false-positive rate the decision threshold may give on validation.
 pub fn max_fpr(mode: Mode) -> f64 {
@@ -101,6 +102,10 @@ pub struct Forecaster {
     pub text: Arc<TextModel>,
     /// For [`Served::EnsembleRule`]: sorted standardised training values of `e_c182`.
     pub rule_quantiles: Vec<f32>,
+    /// `Some`: the served probability is the raw score's rank among the half-year of
+    /// papers before (see `cohort`), calibrated; `None` (models before session 3): the
+    /// raw score itself.
+    pub cohort: Option<CohortRank>,
 }
 
 /// The rule's score: the share of training papers with a lower six-month count.
@@ -137,6 +142,15 @@ impl Forecaster {
         }
     }
 
+    /// The served probability of a raw score `s` (from [`Forecaster::predict_std`]) of a
+    /// paper submitted on `t0`, with `table` the raw scores of the corpus's papers.
+    pub fn served_probability(&self, table: &cohort::Table, t0: Day, s: f64) -> f64 {
+        match &self.cohort {
+            Some(c) => c.probability(table.rank(t0, s, c.window_days)),
+            None => s,
+        }
+    }
+
     /// Per-feature contributions (logit scale) for one standardised row.
     pub fn contributions_std(&self, row: &[f32]) -> Vec<f64> {
         let mlp = self.mlp.contributions(row);
@@ -155,6 +169,25 @@ impl Scorer for Forecaster {
     }
     fn contributions(&self, row: &[f32]) -> Vec<f64> {
         self.contributions_std(row)
+    }
+}
+
+/// The forecaster as served: raw scores ranked against the corpus's table.
+struct Ranked<'a> {
+    forecaster: &'a Forecaster,
+    table: cohort::Table<'a>,
+}
+
+impl Scorer for Ranked<'_> {
+    fn score_rows(&self, x: &[f32], _d: usize) -> Vec<f64> {
+        self.forecaster.predict_std(x)
+    }
+    fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        self.forecaster.contributions_std(row)
+    }
+    fn score_set(&self, x: &[f32], _d: usize, days: &[Day]) -> Vec<f64> {
+        let raw = self.forecaster.predict_std(x);
+        days.iter().zip(raw).map(|(&t0, s)| self.forecaster.served_probability(&self.table, t0, s)).collect()
     }
 }
 
@@ -302,6 +335,21 @@ struct Prepared {
     tr: Rows,
     va: Rows,
     te: Rows,
+    /// Every paper the cohort ranks of the splits can reach (corpus order), and their
+    /// feature rows (standardised once the normaliser is applied).
+    cohort_papers: Vec<PaperNo>,
+    cohort_x: Vec<f32>,
+}
+
+impl Prepared {
+    /// Raw scores of `forecaster` for every corpus paper (NaN outside `cohort_papers`).
+    fn cohort_scores(&self, corpus: &Corpus, forecaster: &Forecaster) -> Vec<f32> {
+        let mut scores = vec![f32::NAN; corpus.len()];
+        for (&p, s) in self.cohort_papers.iter().zip(forecaster.predict_std(&self.cohort_x)) {
+            scores[p as usize] = s as f32;
+        }
+        scores
+    }
 }
 
 /// Feature rows of the three splits under `text`'s vocabulary (standardised later).
@@ -309,15 +357,34 @@ fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &Train
     let ctx = FeatureContext::new(corpus.clone(), text.clone());
     let d = feature_names(mode).len();
     let labels = ctx.labels().clone();
-    let rows_of = |split: Split| -> Rows {
-        let papers: Vec<PaperNo> = labels
+    let split_papers = |split: Split| -> Vec<PaperNo> {
+        labels
             .papers_in(corpus, split)
             .into_iter()
             .filter(|&p| {
                 split != Split::Train || dates::year_of(corpus.day[p as usize]) >= opts.train_from_year
             })
-            .collect();
-        let raw = features::matrix(&ctx, &papers, mode);
+            .collect()
+    };
+    // Features are computed once for every paper a split row or its cohort can reach
+    // (scorable papers from half a year before the first training row), in corpus order.
+    let splits = [split_papers(Split::Train), split_papers(Split::Validation), split_papers(Split::Test)];
+    let last = corpus.last_day().unwrap_or(Day::MIN);
+    let from = splits.iter().flatten().map(|&p| corpus.day[p as usize]).min().unwrap_or(Day::MAX)
+        - cohort::WINDOW_DAYS;
+    let mut cohort_papers: Vec<PaperNo> = (0..corpus.len() as PaperNo)
+        .filter(|&p| corpus.day[p as usize] >= from && features::cutoff(mode, corpus.day[p as usize]) <= last)
+        .chain(splits.iter().flatten().copied())
+        .collect();
+    cohort_papers.sort_unstable();
+    cohort_papers.dedup();
+    let cohort_x = features::matrix(&ctx, &cohort_papers, mode);
+    let row_of = |p: PaperNo| {
+        let i = cohort_papers.binary_search(&p).expect("split papers are in the cohort table");
+        &cohort_x[i * d..(i + 1) * d]
+    };
+    let rows_of = |papers: Vec<PaperNo>| -> Rows {
+        let raw: Vec<f32> = papers.iter().flat_map(|&p| row_of(p).iter().copied()).collect();
         let dense = papers
             .iter()
             .map(|&p| {
@@ -338,8 +405,8 @@ fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &Train
             papers,
         }
     };
-    let (tr, va, te) = (rows_of(Split::Train), rows_of(Split::Validation), rows_of(Split::Test));
-    Prepared { ctx, d, tr, va, te }
+    let [tr, va, te] = splits.map(rows_of);
+    Prepared { ctx, d, tr, va, te, cohort_papers, cohort_x }
 }
 
 /// Trains `mode` on `corpus` and evaluates it. The test split is scored once, at the end.
@@ -355,34 +422,19 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
         normaliser.apply(&mut r.x);
     }
+    normaliser.apply(&mut prep.cohort_x);
     let (tr, va) = (&prep.tr, &prep.va);
     let pos = tr.y.iter().filter(|y| **y).count().max(1) as f64;
     let pos_weight = (tr.y.len() as f64 - pos) / pos;
     let logistic = Logistic::fit(&tr.x, &tr.y, d, opts.logistic_l2, pos_weight);
     let (mlp, mlp_config, mlp_log) = train_mlp_search(tr, (&va.x, &va.y), d, mode, opts);
-    let lr_val: Vec<f64> = tr_scores(&logistic, &va.x, d);
-    let mlp_val = mlp.predict(&va.x);
-    let ens_val: Vec<f64> = mlp_val.iter().zip(&lr_val).map(|(a, b)| (a + b) / 2.0).collect();
-    // Candidates scored on validation; the best PR-AUC serves.
-    let mut candidates = vec![(Served::Mlp, mlp_val), (Served::Ensemble, ens_val.clone())];
     let names = feature_names(mode);
     let mut rule_quantiles = Vec::new();
     if let Some(j) = names.iter().position(|(n, _)| *n == "e_c182") {
         rule_quantiles = tr.x.chunks(d).map(|r| r[j]).collect();
         rule_quantiles.sort_by(f32::total_cmp);
-        let blended = ens_val
-            .iter()
-            .zip(va.x.chunks(d))
-            .map(|(e, r)| (e + rule_score(&rule_quantiles, r[j])) / 2.0)
-            .collect();
-        candidates.push((Served::EnsembleRule, blended));
     }
-    let (served, val_scores) = candidates
-        .into_iter()
-        .reduce(|best, c| if pr_auc(&c.1, &va.y) > pr_auc(&best.1, &va.y) { c } else { best })
-        .expect("candidates");
-    let threshold = choose_threshold(&val_scores, &va.y, max_fpr(mode));
-    let forecaster = Forecaster {
+    let mut forecaster = Forecaster {
         mode,
         feature_names: names.iter().map(|(n, _)| n.to_string()).collect(),
         feature_groups: names.iter().map(|(_, g)| g.to_string()).collect(),
@@ -390,12 +442,41 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         logistic,
         mlp,
         mlp_config,
-        served,
-        threshold,
+        served: Served::Mlp,
+        threshold: 0.5,
         text,
         rule_quantiles,
+        cohort: None,
     };
-    let (validation, test, report) = assess(&prep, &forecaster, version, opts);
+    // Candidates, each judged by the validation PR-AUC of its cohort rank; the best serves.
+    let mut kinds = vec![Served::Mlp, Served::Ensemble];
+    if !forecaster.rule_quantiles.is_empty() {
+        kinds.push(Served::EnsembleRule);
+    }
+    let mut best: Option<(Served, Vec<f64>, f64)> = None;
+    for kind in kinds {
+        forecaster.served = kind;
+        let scores = prep.cohort_scores(&corpus, &forecaster);
+        let table = cohort::Table { days: &corpus.day, scores: &scores };
+        let ranks = table.ranks(&va.days, &forecaster.predict_std(&va.x), cohort::WINDOW_DAYS);
+        let pr = pr_auc(&ranks, &va.y);
+        tracing::info!(?kind, val_pr_auc = pr, "served candidate");
+        if best.as_ref().is_none_or(|b| pr > b.2) {
+            best = Some((kind, ranks, pr));
+        }
+    }
+    let (served, ranks, _) = best.expect("candidates");
+    forecaster.served = served;
+    let calibrated = CohortRank::fit(cohort::WINDOW_DAYS, &ranks, &va.y);
+    let val_probs: Vec<f64> = ranks.iter().map(|&r| calibrated.probability(r)).collect();
+    forecaster.threshold = choose_threshold(&val_probs, &va.y, max_fpr(mode));
+    if !forecaster.threshold.is_finite() {
+        // Even the top-scored validation group breaks the FPR limit: label nothing high
+        // (a finite value, so the model card stays valid JSON).
+        forecaster.threshold = f64::MAX;
+    }
+    forecaster.cohort = Some(calibrated);
+    let (validation, test, report) = assess(&corpus, &prep, &forecaster, version, opts);
     Outcome {
         rows: (prep.tr.y.len(), prep.va.y.len(), prep.te.y.len()),
         forecaster,
@@ -417,10 +498,12 @@ pub fn evaluate(
     for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
         forecaster.normaliser.apply(&mut r.x);
     }
-    assess(&prep, forecaster, version, opts)
+    forecaster.normaliser.apply(&mut prep.cohort_x);
+    assess(&corpus, &prep, forecaster, version, opts)
 }
 
 fn assess(
+    corpus: &Corpus,
     prep: &Prepared,
     forecaster: &Forecaster,
     version: &str,
@@ -453,8 +536,10 @@ fn assess(
         test: tr_scores(&forecaster.logistic, &te.x, d),
     });
     let threshold = forecaster.threshold;
-    let validation = Scorecard::new(&forecaster.predict_std(&va.x), &va.y, threshold);
-    let test = Scorecard::new(&forecaster.predict_std(&te.x), &te.y, threshold);
+    let scores = prep.cohort_scores(corpus, forecaster);
+    let served = Ranked { forecaster, table: cohort::Table { days: &corpus.day, scores: &scores } };
+    let validation = Scorecard::new(&served.score_set(&va.x, d, &va.days), &va.y, threshold);
+    let test = Scorecard::new(&served.score_set(&te.x, d, &te.days), &te.y, threshold);
     let mlp_config = forecaster.mlp_config.clone();
     let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
         let (xt, xv) = (select(t.x, t.d, keep), select(v.x, v.d, keep));
@@ -467,8 +552,13 @@ fn assess(
         version: version.to_string(),
         feature_names: &forecaster.feature_names,
         feature_groups: &forecaster.feature_groups,
-        served_name: format!("{:?} (MLP hidden {}, burn flex)", forecaster.served, mlp_config.hidden),
-        served: forecaster,
+        served_name: format!(
+            "{:?}{} (MLP hidden {}, burn flex)",
+            forecaster.served,
+            if forecaster.cohort.is_some() { ", ranked in its half-year cohort" } else { "" },
+            mlp_config.hidden
+        ),
+        served: &served,
         threshold,
         baselines,
         train: tr.eval(d),
