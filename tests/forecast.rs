@@ -224,6 +224,17 @@ fn training_is_reproducible_and_corrupt_models_are_refused() {
     let d = first.forecaster.feature_names.len();
     let rows: Vec<f32> = (0..50 * d).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
     assert_eq!(first.forecaster.predict_raw(&rows), second.forecaster.predict_raw(&rows));
+    assert!(first.meta.cohort.is_some() && first.meta.cohort == second.meta.cohort);
+    assert!(!first.forecaster.gbdt.is_empty(), "the tree models are saved and loaded");
+    assert_eq!(first.forecaster.gbdt, second.forecaster.gbdt);
+
+    // Truncated tree models are refused with a clear error.
+    let trees = out.path().join("again/gbdt.bin");
+    let good = std::fs::read(&trees).unwrap();
+    std::fs::write(&trees, &good[..good.len() / 2]).unwrap();
+    let err = registry::load(&out.path().join("again")).err().expect("refused").to_string();
+    assert!(err.contains("tree models") && err.contains("checksum"), "{err}");
+    std::fs::write(&trees, &good).unwrap();
 
     // A truncated weights file is refused with a clear error.
     std::fs::write(out.path().join("again/mlp.bpk"), b"truncated").unwrap();

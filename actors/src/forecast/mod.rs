@@ -4,6 +4,7 @@
 pub mod cohort;
 pub mod corpus;
 pub mod features;
+pub mod gbdt;
 pub mod linear;
 pub mod metrics;
 pub mod mlp;

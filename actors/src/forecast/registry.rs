@@ -13,13 +13,14 @@ use sha2::{Digest, Sha256};
 use super::cohort::CohortRank;
 use super::corpus::Corpus;
 use super::features::{feature_names, Normaliser};
+use super::gbdt::Gbdt;
 use super::linear::Logistic;
 use super::metrics::Scorecard;
 use super::mlp::{Mlp, MlpConfig, TrainLog};
 use super::report::Report;
 use super::task::Mode;
 use super::text::TextModel;
-use super::train::{Forecaster, Outcome, Served, TrainOptions};
+use super::train::{Candidate, Forecaster, Outcome, Served, TrainOptions};
 use crate::codec;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,12 @@ pub struct ModelMeta {
     /// SHA-256 of the weight and text files, checked at load.
     pub weights_sha256: String,
     pub text_sha256: String,
+    /// SHA-256 of `gbdt.bin` (the tree models), when the model has any.
+    #[serde(default)]
+    pub gbdt_sha256: Option<String>,
+    /// Every served candidate's validation figures; the best PR-AUC serves.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
 }
 
 /// A model loaded and ready to forecast.
@@ -120,6 +127,11 @@ pub fn save(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let weights = f.mlp.to_bytes().map_err(|e| invalid(&tmp, e))?;
     let text = codec::encode(&*f.text).map_err(|e| invalid(&tmp, e.to_string()))?;
+    let gbdt = if f.gbdt.is_empty() {
+        None
+    } else {
+        Some(codec::encode(&f.gbdt).map_err(|e| invalid(&tmp, e.to_string()))?)
+    };
     let meta = ModelMeta {
         version: version.to_string(),
         mode: f.mode,
@@ -148,6 +160,8 @@ pub fn save(
         test: outcome.test.clone(),
         weights_sha256: sha(&weights),
         text_sha256: sha(&text),
+        gbdt_sha256: gbdt.as_deref().map(sha),
+        candidates: outcome.candidates.clone(),
     };
     let write = |name: &str, bytes: &[u8]| {
         let p = tmp.join(name);
@@ -155,6 +169,9 @@ pub fn save(
     };
     write("mlp.bpk", &weights)?;
     write("text.bin", &text)?;
+    if let Some(bytes) = &gbdt {
+        write("gbdt.bin", bytes)?;
+    }
     write("model.json", serde_json::to_string_pretty(&meta).unwrap_or_default().as_bytes())?;
     write("report.json", serde_json::to_string(&outcome.report).unwrap_or_default().as_bytes())?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -185,6 +202,20 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
             "checksum mismatch: the text model is corrupt or truncated",
         ));
     }
+    let gbdt: Vec<Gbdt> = match &meta.gbdt_sha256 {
+        None => Vec::new(),
+        Some(want) => {
+            let path = dir.join("gbdt.bin");
+            let bytes = read("gbdt.bin")?;
+            if sha(&bytes) != *want {
+                return Err(invalid(&path, "checksum mismatch: the tree models are corrupt or truncated"));
+            }
+            codec::decode(&bytes).map_err(|e| invalid(&path, e.to_string()))?
+        }
+    };
+    if meta.served == Served::Gbdt && gbdt.is_empty() {
+        return Err(invalid(&meta_path, "it serves gradient-boosted trees but has none"));
+    }
     let expected: Vec<String> = feature_names(meta.mode).iter().map(|(n, _)| n.to_string()).collect();
     let have: Vec<String> = meta.features.iter().map(|f| f.name.clone()).collect();
     if expected != have {
@@ -213,6 +244,7 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
         threshold: meta.threshold,
         text: Arc::new(text),
         rule_quantiles: meta.rule_quantiles.clone(),
+        gbdt,
         cohort: meta.cohort,
     };
     Ok(LoadedModel { meta, forecaster, dir: dir.to_path_buf() })

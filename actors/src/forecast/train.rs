@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::cohort::{self, CohortRank};
 use super::corpus::{Corpus, PaperNo};
 use super::features::{self, feature_names, FeatureContext, Normaliser};
+use super::gbdt::{Gbdt, GbdtParams};
 use super::linear::Logistic;
-use super::metrics::{choose_threshold, pr_auc, Scorecard};
+use super::metrics::{choose_threshold, pr_auc, roc_auc, Scorecard};
 use super::mlp::{Mlp, MlpConfig, Objective, Target, TrainLog};
 use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
 use super::task::{Mode, Split};
@@ -42,6 +43,12 @@ pub struct TrainOptions {
     /// (0: classification only).
     #[serde(default)]
     pub regression_seeds: usize,
+    /// Gradient-boosted regression trees on the dense target, one model per seed,
+    /// averaged (0: none; models before session 3 had none).
+    #[serde(default)]
+    pub gbdt_seeds: usize,
+    #[serde(default)]
+    pub gbdt: GbdtParams,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +63,8 @@ impl Default for TrainOptions {
             bootstrap_resamples: 1000,
             permutation_repeats: 3,
             regression_seeds: 5,
+            gbdt_seeds: 3,
+            gbdt: GbdtParams::default(),
         }
     }
 }
@@ -71,6 +80,8 @@ impl TrainOptions {
             permutation_repeats: 1,
             train_from_year: 1992,
             regression_seeds: 2,
+            gbdt_seeds: 1,
+            gbdt: GbdtParams { trees: 40, min_data_in_leaf: 5, ..GbdtParams::default() },
             ..TrainOptions::default()
         }
     }
@@ -86,6 +97,8 @@ pub enum Served {
     /// Early mode: the ensemble averaged with the six-month-citation rule's rank (the
     /// training-set CDF of `e_c182`); two different views of the same signal.
     EnsembleRule,
+    /// The mean of the gradient-boosted trees' dense-target predictions.
+    Gbdt,
 }
 
 /// A trained forecaster: everything needed to score a paper.
@@ -102,6 +115,8 @@ pub struct Forecaster {
     pub text: Arc<TextModel>,
     /// For [`Served::EnsembleRule`]: sorted standardised training values of `e_c182`.
     pub rule_quantiles: Vec<f32>,
+    /// Gradient-boosted trees on the dense target, one per seed (empty: none trained).
+    pub gbdt: Vec<Gbdt>,
     /// `Some`: the served probability is the raw score's rank among the half-year of
     /// papers before (see `cohort`), calibrated; `None` (models before session 3): the
     /// raw score itself.
@@ -128,10 +143,13 @@ impl Forecaster {
 
     pub fn predict_std(&self, x: &[f32]) -> Vec<f64> {
         let d = self.feature_names.len();
+        if self.served == Served::Gbdt {
+            return gbdt_predict(&self.gbdt, x, d);
+        }
         let mlp = self.mlp.predict(x);
         let ens = mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0);
         match self.served {
-            Served::Mlp => mlp,
+            Served::Mlp | Served::Gbdt => mlp,
             Served::Ensemble => ens.collect(),
             Served::EnsembleRule => {
                 let j = self.feature_names.iter().position(|n| n == "e_c182").unwrap_or(0);
@@ -153,9 +171,12 @@ impl Forecaster {
 
     /// Per-feature contributions (logit scale) for one standardised row.
     pub fn contributions_std(&self, row: &[f32]) -> Vec<f64> {
+        if self.served == Served::Gbdt {
+            return gbdt_contributions(&self.gbdt, row);
+        }
         let mlp = self.mlp.contributions(row);
         match self.served {
-            Served::Mlp => mlp,
+            Served::Mlp | Served::Gbdt => mlp,
             Served::Ensemble | Served::EnsembleRule => {
                 mlp.iter().zip(self.logistic.contributions(row)).map(|(m, l)| (m + l) / 2.0).collect()
             }
@@ -169,6 +190,79 @@ impl Scorer for Forecaster {
     }
     fn contributions(&self, row: &[f32]) -> Vec<f64> {
         self.contributions_std(row)
+    }
+}
+
+/// The mean prediction of `models` for rows of `x`, split across the cores for big batches.
+fn gbdt_predict(models: &[Gbdt], x: &[f32], d: usize) -> Vec<f64> {
+    let n = x.len() / d;
+    let mut out = vec![0f64; n];
+    if models.is_empty() {
+        return out;
+    }
+    let score = |o: &mut [f64], xs: &[f32]| {
+        for m in models {
+            for (acc, p) in o.iter_mut().zip(m.predict(xs)) {
+                *acc += p as f64;
+            }
+        }
+        o.iter_mut().for_each(|v| *v /= models.len() as f64);
+    };
+    let threads = if n < 4096 { 1 } else { std::thread::available_parallelism().map_or(1, |t| t.get()) };
+    if threads == 1 {
+        score(&mut out, x);
+        return out;
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (o, xs) in out.chunks_mut(chunk).zip(x.chunks(chunk * d)) {
+            s.spawn(move || score(o, xs));
+        }
+    });
+    out
+}
+
+/// Per-feature path contributions (Saabas), averaged over `models`.
+fn gbdt_contributions(models: &[Gbdt], row: &[f32]) -> Vec<f64> {
+    let mut out = vec![0f64; row.len()];
+    for m in models {
+        for (o, c) in out.iter_mut().zip(m.contributions(row)) {
+            *o += c as f64 / models.len() as f64;
+        }
+    }
+    out
+}
+
+/// Trains one tree model per seed on the dense target, in parallel; empty when asked for
+/// none or when the rows can't be fitted (the MLP candidates still serve).
+fn train_gbdt(x: &[f32], d: usize, dense: &[f32], opts: &TrainOptions) -> Vec<Gbdt> {
+    let n = dense.len();
+    let fits: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..opts.gbdt_seeds as u64)
+            .map(|k| {
+                let params = GbdtParams { seed: opts.seed + k, ..opts.gbdt.clone() };
+                s.spawn(move || Gbdt::fit(x, n, d, dense, &params))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("gbdt training thread")).collect()
+    });
+    match fits.into_iter().collect::<Result<Vec<Gbdt>, _>>() {
+        Ok(models) => models,
+        Err(e) => {
+            tracing::warn!(error = %e, "gradient-boosted trees not trained");
+            Vec::new()
+        }
+    }
+}
+
+struct GbdtScorer(Vec<Gbdt>);
+
+impl Scorer for GbdtScorer {
+    fn score_rows(&self, x: &[f32], d: usize) -> Vec<f64> {
+        gbdt_predict(&self.0, x, d)
+    }
+    fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        gbdt_contributions(&self.0, row)
     }
 }
 
@@ -232,9 +326,19 @@ impl Rows {
     }
 }
 
+/// A served-model candidate as validation judged it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    pub served: Served,
+    pub validation_pr_auc: f64,
+    pub validation_roc_auc: f64,
+}
+
 /// Training's full outcome: the forecaster, its card figures and the report.
 pub struct Outcome {
     pub forecaster: Forecaster,
+    /// Every served candidate's validation figures (on the cohort-rank scale).
+    pub candidates: Vec<Candidate>,
     pub mlp_log: TrainLog,
     pub validation: Scorecard,
     pub test: Scorecard,
@@ -428,6 +532,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     let pos_weight = (tr.y.len() as f64 - pos) / pos;
     let logistic = Logistic::fit(&tr.x, &tr.y, d, opts.logistic_l2, pos_weight);
     let (mlp, mlp_config, mlp_log) = train_mlp_search(tr, (&va.x, &va.y), d, mode, opts);
+    let gbdt = train_gbdt(&tr.x, d, &tr.dense, opts);
     let names = feature_names(mode);
     let mut rule_quantiles = Vec::new();
     if let Some(j) = names.iter().position(|(n, _)| *n == "e_c182") {
@@ -446,6 +551,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         threshold: 0.5,
         text,
         rule_quantiles,
+        gbdt,
         cohort: None,
     };
     // Candidates, each judged by the validation PR-AUC of its cohort rank; the best serves.
@@ -453,6 +559,10 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     if !forecaster.rule_quantiles.is_empty() {
         kinds.push(Served::EnsembleRule);
     }
+    if !forecaster.gbdt.is_empty() {
+        kinds.push(Served::Gbdt);
+    }
+    let mut candidates = Vec::new();
     let mut best: Option<(Served, Vec<f64>, f64)> = None;
     for kind in kinds {
         forecaster.served = kind;
@@ -461,6 +571,11 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         let ranks = table.ranks(&va.days, &forecaster.predict_std(&va.x), cohort::WINDOW_DAYS);
         let pr = pr_auc(&ranks, &va.y);
         tracing::info!(?kind, val_pr_auc = pr, "served candidate");
+        candidates.push(Candidate {
+            served: kind,
+            validation_pr_auc: pr,
+            validation_roc_auc: roc_auc(&ranks, &va.y),
+        });
         if best.as_ref().is_none_or(|b| pr > b.2) {
             best = Some((kind, ranks, pr));
         }
@@ -478,6 +593,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     forecaster.cohort = Some(calibrated);
     let (validation, test, report) = assess(&corpus, &prep, &forecaster, version, opts);
     Outcome {
+        candidates,
         rows: (prep.tr.y.len(), prep.va.y.len(), prep.te.y.len()),
         forecaster,
         mlp_log,
@@ -541,8 +657,15 @@ fn assess(
     let validation = Scorecard::new(&served.score_set(&va.x, d, &va.days), &va.y, threshold);
     let test = Scorecard::new(&served.score_set(&te.x, d, &te.days), &te.y, threshold);
     let mlp_config = forecaster.mlp_config.clone();
+    // Ablations and cross-validation retrain the served family (trees: one seed).
     let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
         let (xt, xv) = (select(t.x, t.d, keep), select(v.x, v.d, keep));
+        if forecaster.served == Served::Gbdt {
+            let params = GbdtParams { seed: opts.seed, ..opts.gbdt.clone() };
+            if let Ok(g) = Gbdt::fit(&xt, t.len(), keep.len(), t.dense, &params) {
+                return Box::new(GbdtScorer(vec![g]));
+            }
+        }
         let cfg = MlpConfig { max_epochs: opts.max_epochs.min(20), ..mlp_config.clone() };
         let (m, _) = train_mlp(&xt, t.y, t.dense, (&xv, v.y), keep.len(), &cfg);
         Box::new(MlpScorer(m))
@@ -553,10 +676,14 @@ fn assess(
         feature_names: &forecaster.feature_names,
         feature_groups: &forecaster.feature_groups,
         served_name: format!(
-            "{:?}{} (MLP hidden {}, burn flex)",
+            "{:?}{} ({})",
             forecaster.served,
             if forecaster.cohort.is_some() { ", ranked in its half-year cohort" } else { "" },
-            mlp_config.hidden
+            if forecaster.served == Served::Gbdt {
+                format!("{} x {} trees", forecaster.gbdt.len(), opts.gbdt.trees)
+            } else {
+                format!("MLP hidden {}, burn flex", mlp_config.hidden)
+            }
         ),
         served: &served,
         threshold,
