@@ -30,10 +30,16 @@ fn load_corpus(bundled: &Path) -> Result<Arc<Corpus>, CliError> {
     Ok(Arc::new(corpus))
 }
 
-/// The version name: mode, data fingerprint and seed, so retraining the same data with
-/// the same options reproduces the same version.
+/// The version name: mode, data fingerprint, training recipe and seed, so retraining the
+/// same data the same way reproduces the same version, and anything else gets a new one.
 pub fn version_name(mode: Mode, corpus: &Corpus, opts: &TrainOptions) -> String {
-    format!("{}-{}-s{}", mode.as_str(), &registry::fingerprint(corpus)[..8], opts.seed)
+    format!(
+        "{}-{}-{}-s{}",
+        mode.as_str(),
+        &registry::fingerprint(corpus)[..8],
+        registry::recipe(mode, opts),
+        opts.seed
+    )
 }
 
 pub fn train(

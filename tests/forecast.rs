@@ -322,3 +322,47 @@ async fn drift_is_measured_once_enough_forecasts_are_served() {
     let psi = drift(d).expect("drift after 200+ served forecasts");
     assert!(psi.is_finite() && psi >= 0.0, "{psi}");
 }
+
+#[::core::prelude::v1::test]
+fn the_served_probability_is_the_calibrated_rank_among_the_half_year_before() {
+    use citecast_actors::forecast::cohort::{self, mid_rank};
+    use citecast_actors::forecast::features::FeatureContext;
+    use citecast_actors::forecast::service::ForecastService;
+
+    let (dir, versions) = models();
+    let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
+    let model = registry::load(&dir.path().join(&versions[0])).unwrap();
+    assert_eq!(model.meta.mode, Mode::AtPublication);
+    let c = model.forecaster.cohort.expect("trained with a cohort rank");
+    let (mut service, errors) = ForecastService::load(&[dir.path()]);
+    assert!(errors.is_empty(), "{errors:?}");
+    service.set_corpus(corpus.clone());
+
+    // Recomputed here from scratch: every paper's raw score at its own as-of date.
+    let ctx = FeatureContext::new(corpus.clone(), model.forecaster.text.clone());
+    let raw_of = |p: usize| {
+        let mut x = ctx.features(p as u32, Mode::AtPublication);
+        model.forecaster.normaliser.apply(&mut x);
+        model.forecaster.predict_std(&x)[0]
+    };
+    let raw: Vec<f64> = (0..corpus.len()).map(raw_of).collect();
+    let mut checked = 0;
+    for p in (0..corpus.len()).step_by(7) {
+        let t0 = corpus.day[p];
+        let window: Vec<f32> = (0..corpus.len())
+            .filter(|&q| corpus.day[q] < t0 && corpus.day[q] >= t0 - cohort::WINDOW_DAYS)
+            .map(|q| raw[q] as f32)
+            .collect();
+        let expected = c.probability(mid_rank(&window, raw[p]));
+        let served = service.forecast(&corpus.ids[p], Mode::AtPublication).unwrap();
+        assert!(
+            (served.probability - expected).abs() < 1e-6,
+            "{}: {} vs {expected}",
+            corpus.ids[p],
+            served.probability
+        );
+        assert_eq!(served.label == "high", served.probability >= model.forecaster.threshold);
+        checked += usize::from(window.len() >= 5);
+    }
+    assert!(checked >= 10, "too few papers with a real cohort: {checked}");
+}

@@ -205,7 +205,11 @@ fn canary_advances_rolls_back_and_promotes_under_load_without_failed_requests() 
         if running(&data).is_null() {
             break;
         }
-        assert!(Instant::now() < deadline, "the guard never tripped");
+        assert!(
+            Instant::now() < deadline,
+            "the guard never tripped: {}",
+            json_of(&run(&["models", "experiment", "list"], &data))
+        );
     }
     let finished = json_of(&run(&["models", "experiment", "list"], &data))["rollouts"]["finished"].clone();
     let last = finished.as_array().unwrap().last().unwrap().clone();

@@ -33,12 +33,28 @@ impl CohortRank {
         1.0 / (1.0 + (-(a * logit(rank) + b)).exp())
     }
 
-    /// Fits the calibration of validation ranks to their labels.
+    /// Fits the calibration of validation ranks to their labels. Where the fit is
+    /// degenerate (a tiny or separable validation set, a model whose scores all tie) it
+    /// falls back to `sigmoid(logit(rank) + logit(base rate))`: still monotone in the rank,
+    /// centred on the validation positive rate.
     pub fn fit(window_days: Day, ranks: &[f64], labels: &[bool]) -> CohortRank {
         let z: Vec<f64> = ranks.iter().map(|&r| logit(r)).collect();
-        CohortRank { window_days, calibration: super::mlp::platt(&z, labels) }
+        let [a, b] = super::mlp::platt(&z, labels);
+        let calibration =
+            if a.is_finite() && b.is_finite() && a > 0.0 && a <= MAX_SLOPE && b.abs() <= MAX_SLOPE {
+                [a, b]
+            } else {
+                let positives = labels.iter().filter(|l| **l).count() as f64;
+                let rate = ((positives + 0.5) / (labels.len() as f64 + 1.0)).clamp(1e-3, 1.0 - 1e-3);
+                [1.0, (rate / (1.0 - rate)).ln()]
+            };
+        CohortRank { window_days, calibration }
     }
 }
+
+/// Largest calibration slope and offset taken from a fit; beyond them it has diverged
+/// (the real models fit slopes of 1 to 3 and offsets of −3 to −7).
+const MAX_SLOPE: f64 = 50.0;
 
 /// The logit of a rank, squeezed linearly into [1e-4, 1 − 1e-4] first so it stays
 /// finite at 0 and 1 without merging ranks (and their tie-breaks) at the ends.
@@ -160,5 +176,16 @@ mod tests {
         let p: Vec<f64> = ranks.iter().map(|&r| c.probability(r)).collect();
         assert!(p.windows(2).all(|w| w[0] <= w[1]));
         assert!(p[999] > 0.5 && p[0] < 0.05, "{} {}", p[999], p[0]);
+    }
+
+    #[test]
+    fn a_degenerate_fit_falls_back_to_a_monotone_map_at_the_base_rate() {
+        // Every rank ties (a model that scores everything alike), half the labels positive.
+        let ranks = vec![0.5; 40];
+        let labels: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
+        let c = CohortRank::fit(WINDOW_DAYS, &ranks, &labels);
+        assert_eq!(c.calibration[0], 1.0, "{c:?}");
+        assert!((c.probability(0.5) - 0.5).abs() < 0.01);
+        assert!(c.probability(0.9) > c.probability(0.5) && c.probability(0.1) < c.probability(0.5));
     }
 }

@@ -20,7 +20,7 @@ use super::mlp::{Mlp, MlpConfig, TrainLog};
 use super::report::Report;
 use super::task::Mode;
 use super::text::TextModel;
-use super::train::{Candidate, Forecaster, Outcome, Served, TrainOptions};
+use super::train::{Blend, Candidate, Forecaster, Outcome, Served, TrainOptions};
 use crate::codec;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,9 @@ pub struct ModelMeta {
     /// SHA-256 of `gbdt.bin` (the tree models), when the model has any.
     #[serde(default)]
     pub gbdt_sha256: Option<String>,
+    /// For a model serving the trees and the MLP blended.
+    #[serde(default)]
+    pub blend: Option<Blend>,
     /// Every served candidate's validation figures; the best PR-AUC serves.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
@@ -102,6 +105,25 @@ pub fn fingerprint(corpus: &Corpus) -> String {
         }
     }
     hex(&h.finalize()[..16])
+}
+
+/// Bumped when training changes in a way the options and the feature list don't show
+/// (3: cohort-ranked scores, trees and the blend among the candidates).
+pub const PIPELINE_REVISION: u32 = 3;
+
+/// A short digest of how a model is trained: the pipeline revision, the mode's feature
+/// list and the options other than the seed. Part of the version name, so a model
+/// trained differently on the same data never takes an existing model's name.
+pub fn recipe(mode: Mode, options: &TrainOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(PIPELINE_REVISION.to_le_bytes());
+    for (name, group) in feature_names(mode) {
+        h.update(name.as_bytes());
+        h.update(group.as_bytes());
+    }
+    let options = TrainOptions { seed: 0, ..options.clone() };
+    h.update(serde_json::to_string(&options).unwrap_or_default().as_bytes());
+    hex(&h.finalize()[..2])
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,6 +184,7 @@ pub fn save(
         text_sha256: sha(&text),
         gbdt_sha256: gbdt.as_deref().map(sha),
         candidates: outcome.candidates.clone(),
+        blend: f.blend,
     };
     let write = |name: &str, bytes: &[u8]| {
         let p = tmp.join(name);
@@ -213,8 +236,11 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
             codec::decode(&bytes).map_err(|e| invalid(&path, e.to_string()))?
         }
     };
-    if meta.served == Served::Gbdt && gbdt.is_empty() {
+    if matches!(meta.served, Served::Gbdt | Served::GbdtMlp) && gbdt.is_empty() {
         return Err(invalid(&meta_path, "it serves gradient-boosted trees but has none"));
+    }
+    if meta.served == Served::GbdtMlp && meta.blend.is_none() {
+        return Err(invalid(&meta_path, "it serves a blend but has no blend scales"));
     }
     let expected: Vec<String> = feature_names(meta.mode).iter().map(|(n, _)| n.to_string()).collect();
     let have: Vec<String> = meta.features.iter().map(|f| f.name.clone()).collect();
@@ -245,6 +271,7 @@ pub fn load(dir: &Path) -> Result<LoadedModel, RegistryError> {
         text: Arc::new(text),
         rule_quantiles: meta.rule_quantiles.clone(),
         gbdt,
+        blend: meta.blend,
         cohort: meta.cohort,
     };
     Ok(LoadedModel { meta, forecaster, dir: dir.to_path_buf() })

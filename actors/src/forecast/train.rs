@@ -99,6 +99,44 @@ pub enum Served {
     EnsembleRule,
     /// The mean of the gradient-boosted trees' dense-target predictions.
     Gbdt,
+    /// The trees and the burn MLP averaged, each standardised by its scores on the
+    /// training rows (two model families with different errors).
+    GbdtMlp,
+}
+
+/// The training-row mean and spread of the MLP's logit and of the trees' output, which
+/// put them on one scale for [`Served::GbdtMlp`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Blend {
+    pub mlp_mean: f64,
+    pub mlp_std: f64,
+    pub gbdt_mean: f64,
+    pub gbdt_std: f64,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt().max(1e-9))
+}
+
+/// The logit of a probability, finite at 0 and 1.
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).ln()
+}
+
+impl Blend {
+    fn fit(mlp_probs: &[f64], gbdt: &[f64]) -> Blend {
+        let logits: Vec<f64> = mlp_probs.iter().map(|&p| logit(p)).collect();
+        let ((mlp_mean, mlp_std), (gbdt_mean, gbdt_std)) = (mean_std(&logits), mean_std(gbdt));
+        Blend { mlp_mean, mlp_std, gbdt_mean, gbdt_std }
+    }
+
+    fn score(&self, mlp_prob: f64, gbdt: f64) -> f64 {
+        ((logit(mlp_prob) - self.mlp_mean) / self.mlp_std + (gbdt - self.gbdt_mean) / self.gbdt_std) / 2.0
+    }
 }
 
 /// A trained forecaster: everything needed to score a paper.
@@ -117,6 +155,8 @@ pub struct Forecaster {
     pub rule_quantiles: Vec<f32>,
     /// Gradient-boosted trees on the dense target, one per seed (empty: none trained).
     pub gbdt: Vec<Gbdt>,
+    /// For [`Served::GbdtMlp`].
+    pub blend: Option<Blend>,
     /// `Some`: the served probability is the raw score's rank among the half-year of
     /// papers before (see `cohort`), calibrated; `None` (models before session 3): the
     /// raw score itself.
@@ -147,9 +187,12 @@ impl Forecaster {
             return gbdt_predict(&self.gbdt, x, d);
         }
         let mlp = self.mlp.predict(x);
+        if let (Served::GbdtMlp, Some(b)) = (self.served, &self.blend) {
+            return mlp.iter().zip(gbdt_predict(&self.gbdt, x, d)).map(|(&m, g)| b.score(m, g)).collect();
+        }
         let ens = mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0);
         match self.served {
-            Served::Mlp | Served::Gbdt => mlp,
+            Served::Mlp | Served::Gbdt | Served::GbdtMlp => mlp,
             Served::Ensemble => ens.collect(),
             Served::EnsembleRule => {
                 let j = self.feature_names.iter().position(|n| n == "e_c182").unwrap_or(0);
@@ -175,9 +218,14 @@ impl Forecaster {
             return gbdt_contributions(&self.gbdt, row);
         }
         let mlp = self.mlp.contributions(row);
-        match self.served {
-            Served::Mlp | Served::Gbdt => mlp,
-            Served::Ensemble | Served::EnsembleRule => {
+        match (self.served, &self.blend) {
+            (Served::GbdtMlp, Some(b)) => mlp
+                .iter()
+                .zip(gbdt_contributions(&self.gbdt, row))
+                .map(|(m, g)| (m / b.mlp_std + g / b.gbdt_std) / 2.0)
+                .collect(),
+            (Served::Mlp | Served::Gbdt | Served::GbdtMlp, _) => mlp,
+            (Served::Ensemble | Served::EnsembleRule, _) => {
                 mlp.iter().zip(self.logistic.contributions(row)).map(|(m, l)| (m + l) / 2.0).collect()
             }
         }
@@ -533,6 +581,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     let logistic = Logistic::fit(&tr.x, &tr.y, d, opts.logistic_l2, pos_weight);
     let (mlp, mlp_config, mlp_log) = train_mlp_search(tr, (&va.x, &va.y), d, mode, opts);
     let gbdt = train_gbdt(&tr.x, d, &tr.dense, opts);
+    let blend = (!gbdt.is_empty()).then(|| Blend::fit(&mlp.predict(&tr.x), &gbdt_predict(&gbdt, &tr.x, d)));
     let names = feature_names(mode);
     let mut rule_quantiles = Vec::new();
     if let Some(j) = names.iter().position(|(n, _)| *n == "e_c182") {
@@ -552,6 +601,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         text,
         rule_quantiles,
         gbdt,
+        blend,
         cohort: None,
     };
     // Candidates, each judged by the validation PR-AUC of its cohort rank; the best serves.
@@ -560,7 +610,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         kinds.push(Served::EnsembleRule);
     }
     if !forecaster.gbdt.is_empty() {
-        kinds.push(Served::Gbdt);
+        kinds.extend([Served::Gbdt, Served::GbdtMlp]);
     }
     let mut candidates = Vec::new();
     let mut best: Option<(Served, Vec<f64>, f64)> = None;
@@ -681,6 +731,13 @@ fn assess(
             if forecaster.cohort.is_some() { ", ranked in its half-year cohort" } else { "" },
             if forecaster.served == Served::Gbdt {
                 format!("{} x {} trees", forecaster.gbdt.len(), opts.gbdt.trees)
+            } else if forecaster.served == Served::GbdtMlp {
+                format!(
+                    "{} x {} trees + MLP hidden {}, burn flex",
+                    forecaster.gbdt.len(),
+                    opts.gbdt.trees,
+                    mlp_config.hidden
+                )
             } else {
                 format!("MLP hidden {}, burn flex", mlp_config.hidden)
             }
