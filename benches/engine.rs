@@ -63,7 +63,7 @@ const PERCENTILE_FEATURES: usize = 5_000;
 /// Rows scored per `predict_std` call in the batch inference bench.
 const BATCH_ROWS: usize = 100_000;
 /// The shipped models (models/README.md).
-const SHIPPED_MODELS: [&str; 2] = ["at_publication-8bf59d5e-e75c-s17", "early-8bf59d5e-22d8-s17"];
+const SHIPPED_MODELS: [&str; 2] = ["at_publication-8bf59d5e-9398-s17", "early-8bf59d5e-9f1f-s17"];
 
 fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")

@@ -63,7 +63,7 @@ impl Default for TrainOptions {
             bootstrap_resamples: 1000,
             permutation_repeats: 3,
             regression_seeds: 5,
-            gbdt_seeds: 3,
+            gbdt_seeds: 2,
             gbdt: GbdtParams::default(),
         }
     }
