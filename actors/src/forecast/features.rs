@@ -753,7 +753,6 @@ impl Normaliser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::task::{split_of, Split};
 
     fn fixture_context() -> FeatureContext {
         let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
@@ -916,101 +915,5 @@ mod tests {
         assert_eq!(quantile_f64(&[1.0, 2.0], 0.25), 1.25);
         assert_eq!(quantile_f64(&[-1.5], 0.9), -1.5);
         assert_eq!(quantile_f64(&[], 0.9), 0.0);
-    }
-
-    /// Times the at_publication features of every labelled paper of the bundled data and
-    /// prints each coupling feature's validation ROC-AUC. Slow: run with
-    /// `cargo test --release -p citecast-actors bundled_feature_timing -- --ignored --nocapture`
-    /// (`BC_DUMP=file` also writes id, split, label and the coupling columns as TSV).
-    #[test]
-    #[ignore]
-    fn bundled_feature_timing() {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
-        let t = std::time::Instant::now();
-        let corpus = Arc::new(Corpus::from_files(&crate::ingest::bundled_files(&data)).unwrap());
-        eprintln!("corpus: {} papers in {:.1?}", corpus.len(), t.elapsed());
-        let docs: Vec<(&str, &str)> = (0..corpus.len())
-            .filter(|&p| split_of(corpus.day[p]) == Some(Split::Train))
-            .map(|p| (corpus.title[p].as_str(), corpus.abstract_text[p].as_str()))
-            .collect();
-        let text = Arc::new(TextModel::fit(&docs, 7));
-        let t = std::time::Instant::now();
-        let ctx = FeatureContext::new(corpus.clone(), text);
-        eprintln!("context: {:.1?}", t.elapsed());
-        let labels = ctx.labels().clone();
-        let mode = Mode::AtPublication;
-        let papers: Vec<PaperNo> = [Split::Train, Split::Validation, Split::Test]
-            .into_iter()
-            .flat_map(|s| labels.papers_in(&corpus, s))
-            .collect();
-        let names = feature_names(mode);
-        let d = names.len();
-        let t = std::time::Instant::now();
-        let x = matrix(&ctx, &papers, mode);
-        let all = t.elapsed();
-        // Single-threaded, snapshots already cached: the per-paper cost a forecast pays.
-        let t = std::time::Instant::now();
-        for &p in &papers {
-            std::hint::black_box(ctx.features(p, mode));
-        }
-        let single = t.elapsed();
-        eprintln!(
-            "{} papers, {d} features: {all:.2?} on all cores (cold snapshots), {single:.2?} on one core warm = {:.1} µs/paper",
-            papers.len(),
-            single.as_secs_f64() * 1e6 / papers.len() as f64
-        );
-        // The coupling features alone (snapshots cached): their share of the cost.
-        let t = std::time::Instant::now();
-        let mut f = HashMap::new();
-        let mut slowest = std::time::Duration::ZERO;
-        for &p in &papers {
-            let s = Subject {
-                day: corpus.day[p as usize],
-                secs: None,
-                authors: Vec::new(),
-                refs: Vec::new(),
-                title: "",
-                abstract_text: "",
-                terms: Vec::new(),
-                own: Some(p),
-                cited_by: &[],
-            };
-            let a = cutoff(mode, s.day);
-            let refs: Vec<PaperNo> =
-                corpus.refs[p as usize].iter().copied().filter(|&r| corpus.day[r as usize] <= a).collect();
-            let one = std::time::Instant::now();
-            ctx.coupling_features(&s, &refs, a, &mut f);
-            slowest = slowest.max(one.elapsed());
-        }
-        eprintln!(
-            "coupling features alone: {:.1} µs/paper, slowest paper {slowest:.1?}",
-            t.elapsed().as_secs_f64() * 1e6 / papers.len() as f64
-        );
-        let bc: Vec<usize> = (0..d).filter(|&j| names[j].0.starts_with("bc_")).collect();
-        let va: Vec<usize> = (0..papers.len())
-            .filter(|&i| split_of(corpus.day[papers[i] as usize]) == Some(Split::Validation))
-            .collect();
-        let y: Vec<bool> = va.iter().map(|&i| labels.label[papers[i] as usize] == Some(true)).collect();
-        for &j in &bc {
-            let s: Vec<f64> = va.iter().map(|&i| x[i * d + j] as f64).collect();
-            eprintln!("{}: validation ROC-AUC {:.4}", names[j].0, crate::forecast::metrics::roc_auc(&s, &y));
-        }
-        if let Ok(path) = std::env::var("BC_DUMP") {
-            let mut out = String::from("id\tsplit\tlabel");
-            for &j in &bc {
-                out += &format!("\t{}", names[j].0);
-            }
-            out.push('\n');
-            for (i, &p) in papers.iter().enumerate() {
-                let split = split_of(corpus.day[p as usize]).map(|s| format!("{s:?}")).unwrap_or_default();
-                let label = labels.label[p as usize] == Some(true);
-                out += &format!("{}\t{split}\t{}", corpus.ids[p as usize], label as u8);
-                for &j in &bc {
-                    out += &format!("\t{}", x[i * d + j]);
-                }
-                out.push('\n');
-            }
-            std::fs::write(path, out).unwrap();
-        }
     }
 }

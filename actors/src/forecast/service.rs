@@ -493,13 +493,12 @@ impl ForecastService {
             return None;
         }
         let step = papers.len().div_ceil(REFERENCE_PAPERS).max(1);
-        let ctx = self.context(model);
-        let mode = model.meta.mode;
+        // The validation papers' raw scores are in the cohort table (one batched fill).
+        let (first, last) = (papers[0] as usize, papers[papers.len() - 1] as usize);
+        self.fill_cohort(model, first..last + 1);
         let mut bins = [0u64; rollout::SCORE_BINS];
         for &p in papers.iter().step_by(step) {
-            let mut x = ctx.features(p, mode);
-            model.forecaster.normaliser.apply(&mut x);
-            let raw = model.forecaster.predict_std(&x)[0];
+            let raw = self.cohort_scores[&model.meta.version][p as usize] as f64;
             let prob = self.served_probability(model, self.corpus.day[p as usize], raw);
             if prob.is_finite() {
                 bins[rollout::score_bin(prob)] += 1;
