@@ -305,6 +305,30 @@ fn train_gbdt(x: &[f32], d: usize, dense: &[f32], opts: &TrainOptions) -> Vec<Gb
 
 struct GbdtScorer(Vec<Gbdt>);
 
+/// The trees + MLP blend as retrained for ablations and cross-validation.
+struct BlendScorer {
+    mlp: Mlp,
+    trees: Vec<Gbdt>,
+    blend: Blend,
+}
+
+impl Scorer for BlendScorer {
+    fn score_rows(&self, x: &[f32], d: usize) -> Vec<f64> {
+        let trees = gbdt_predict(&self.trees, x, d);
+        self.mlp.predict(x).iter().zip(trees).map(|(&m, g)| self.blend.score(m, g)).collect()
+    }
+    fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        let trees = gbdt_contributions(&self.trees, row);
+        let b = &self.blend;
+        self.mlp
+            .contributions(row)
+            .iter()
+            .zip(trees)
+            .map(|(m, g)| (m / b.mlp_std + g / b.gbdt_std) / 2.0)
+            .collect()
+    }
+}
+
 impl Scorer for GbdtScorer {
     fn score_rows(&self, x: &[f32], d: usize) -> Vec<f64> {
         gbdt_predict(&self.0, x, d)
@@ -710,15 +734,30 @@ fn assess(
     // Ablations and cross-validation retrain the served family (trees: one seed).
     let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
         let (xt, xv) = (select(t.x, t.d, keep), select(v.x, v.d, keep));
-        if forecaster.served == Served::Gbdt {
-            let params = GbdtParams { seed: opts.seed, ..opts.gbdt.clone() };
-            if let Ok(g) = Gbdt::fit(&xt, t.len(), keep.len(), t.dense, &params) {
-                return Box::new(GbdtScorer(vec![g]));
-            }
+        let trees = matches!(forecaster.served, Served::Gbdt | Served::GbdtMlp)
+            .then(|| {
+                Gbdt::fit(
+                    &xt,
+                    t.len(),
+                    keep.len(),
+                    t.dense,
+                    &GbdtParams { seed: opts.seed, ..opts.gbdt.clone() },
+                )
+            })
+            .and_then(Result::ok);
+        if let (Served::Gbdt, Some(g)) = (forecaster.served, &trees) {
+            return Box::new(GbdtScorer(vec![g.clone()]));
         }
         let cfg = MlpConfig { max_epochs: opts.max_epochs.min(20), ..mlp_config.clone() };
         let (m, _) = train_mlp(&xt, t.y, t.dense, (&xv, v.y), keep.len(), &cfg);
-        Box::new(MlpScorer(m))
+        match trees {
+            Some(g) => {
+                let trees = vec![g];
+                let blend = Blend::fit(&m.predict(&xt), &gbdt_predict(&trees, &xt, keep.len()));
+                Box::new(BlendScorer { mlp: m, trees, blend })
+            }
+            None => Box::new(MlpScorer(m)),
+        }
     };
     let input = report::ReportInput {
         mode,
