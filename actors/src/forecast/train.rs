@@ -137,6 +137,20 @@ impl Blend {
     fn score(&self, mlp_prob: f64, gbdt: f64) -> f64 {
         ((logit(mlp_prob) - self.mlp_mean) / self.mlp_std + (gbdt - self.gbdt_mean) / self.gbdt_std) / 2.0
     }
+
+    /// The blend's scores of standardised rows `x` (`d` columns).
+    fn predict(&self, mlp: &Mlp, trees: &[Gbdt], x: &[f32], d: usize) -> Vec<f64> {
+        mlp.predict(x).iter().zip(gbdt_predict(trees, x, d)).map(|(&m, g)| self.score(m, g)).collect()
+    }
+
+    /// Per-feature contributions to one row's blended score.
+    fn contributions(&self, mlp: &Mlp, trees: &[Gbdt], row: &[f32]) -> Vec<f64> {
+        mlp.contributions(row)
+            .iter()
+            .zip(gbdt_contributions(trees, row))
+            .map(|(m, g)| (m / self.mlp_std + g / self.gbdt_std) / 2.0)
+            .collect()
+    }
 }
 
 /// A trained forecaster: everything needed to score a paper.
@@ -186,10 +200,10 @@ impl Forecaster {
         if self.served == Served::Gbdt {
             return gbdt_predict(&self.gbdt, x, d);
         }
-        let mlp = self.mlp.predict(x);
         if let (Served::GbdtMlp, Some(b)) = (self.served, &self.blend) {
-            return mlp.iter().zip(gbdt_predict(&self.gbdt, x, d)).map(|(&m, g)| b.score(m, g)).collect();
+            return b.predict(&self.mlp, &self.gbdt, x, d);
         }
+        let mlp = self.mlp.predict(x);
         let ens = mlp.iter().zip(x.chunks(d)).map(|(m, row)| (m + self.logistic.predict(row)) / 2.0);
         match self.served {
             Served::Mlp | Served::Gbdt | Served::GbdtMlp => mlp,
@@ -217,15 +231,13 @@ impl Forecaster {
         if self.served == Served::Gbdt {
             return gbdt_contributions(&self.gbdt, row);
         }
+        if let (Served::GbdtMlp, Some(b)) = (self.served, &self.blend) {
+            return b.contributions(&self.mlp, &self.gbdt, row);
+        }
         let mlp = self.mlp.contributions(row);
-        match (self.served, &self.blend) {
-            (Served::GbdtMlp, Some(b)) => mlp
-                .iter()
-                .zip(gbdt_contributions(&self.gbdt, row))
-                .map(|(m, g)| (m / b.mlp_std + g / b.gbdt_std) / 2.0)
-                .collect(),
-            (Served::Mlp | Served::Gbdt | Served::GbdtMlp, _) => mlp,
-            (Served::Ensemble | Served::EnsembleRule, _) => {
+        match self.served {
+            Served::Mlp | Served::Gbdt | Served::GbdtMlp => mlp,
+            Served::Ensemble | Served::EnsembleRule => {
                 mlp.iter().zip(self.logistic.contributions(row)).map(|(m, l)| (m + l) / 2.0).collect()
             }
         }
@@ -314,18 +326,10 @@ struct BlendScorer {
 
 impl Scorer for BlendScorer {
     fn score_rows(&self, x: &[f32], d: usize) -> Vec<f64> {
-        let trees = gbdt_predict(&self.trees, x, d);
-        self.mlp.predict(x).iter().zip(trees).map(|(&m, g)| self.blend.score(m, g)).collect()
+        self.blend.predict(&self.mlp, &self.trees, x, d)
     }
     fn contributions(&self, row: &[f32]) -> Vec<f64> {
-        let trees = gbdt_contributions(&self.trees, row);
-        let b = &self.blend;
-        self.mlp
-            .contributions(row)
-            .iter()
-            .zip(trees)
-            .map(|(m, g)| (m / b.mlp_std + g / b.gbdt_std) / 2.0)
-            .collect()
+        self.blend.contributions(&self.mlp, &self.trees, row)
     }
 }
 
