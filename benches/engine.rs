@@ -529,7 +529,7 @@ fn limiter_benches(c: &mut Criterion) {
         .collect();
     let mut refused = 0u64;
     let mut check = |limits: &mut Limits, key: &str| {
-        let d = limits.check(key, "bench").expect("limiter check");
+        let d = limits.check(key, None, "bench").expect("limiter check");
         if matches!(d, Decision::Limited { .. }) {
             refused += 1;
         }

@@ -61,14 +61,39 @@ pub fn request_as(
     stream.write_all(head.as_bytes()).map_err(fail)?;
     stream.write_all(body.as_bytes()).map_err(fail)?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(fail)?;
+    let read = stream.read_to_end(&mut raw);
+    // A server that stops mid-call closes (or resets) the connection: say so, instead of
+    // calling the empty or partial reply malformed.
+    let gone = || {
+        CliError::Admin(format!(
+            "the server at {host} closed the connection before answering; it may have stopped \
+             (check its log and `citecast stats`), then retry"
+        ))
+    };
+    if let Err(e) = read {
+        return Err(match e.kind() {
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => gone(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => CliError::Admin(format!(
+                "the server at {host} did not answer within {} s; it may still be working (check `citecast jobs` or its log)",
+                timeout.as_secs()
+            )),
+            _ => fail(e),
+        });
+    }
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return Err(gone()) };
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| CliError::Admin(format!("malformed reply from {host}")))?;
+    let length = head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+    });
+    if length.is_some_and(|n| body.len() < n) {
+        return Err(gone());
+    }
     let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
     let body = if chunked { dechunk(body) } else { body.to_string() };
     let headers = head
@@ -107,4 +132,42 @@ pub fn cli_actor() -> String {
     let user: String =
         user.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(64).collect();
     format!("cli:{user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server that reads the request, writes `reply` and closes.
+    fn one_shot(reply: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply);
+        });
+        addr
+    }
+
+    #[test]
+    fn a_server_that_dies_mid_call_is_reported_as_gone_not_malformed() {
+        for reply in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\nContent-Le",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"a\":",
+        ] {
+            let addr = one_shot(reply);
+            let err =
+                request_as(&addr, None, "GET", "/admin/stats", None, Duration::from_secs(5)).err().unwrap();
+            let msg = err.to_string();
+            assert!(msg.contains("closed the connection before answering"), "{reply:?}: {msg}");
+            assert!(!msg.contains("malformed"), "{msg}");
+        }
+        let addr = one_shot(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        let r = request_as(&addr, None, "GET", "/healthz", None, Duration::from_secs(5)).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "{}"));
+    }
 }

@@ -39,7 +39,11 @@ pub struct Config {
     pub tiers: Tiers,
     /// Requests handled at once under /v1 before new ones get 503 (load shedding).
     pub max_in_flight: usize,
-    /// Longest a /v1 request may take before it is answered with 503.
+    /// /v1 requests one caller (a customer, or an anonymous IP) may have in flight.
+    pub max_in_flight_per_caller: usize,
+    /// Longest a client may take to send its request body (answered with 408 after).
+    pub body_read_timeout: std::time::Duration,
+    /// Longest a /v1 request may take, once its body is read, before it is answered with 503.
     pub request_timeout: std::time::Duration,
     /// Routes being retired.
     pub deprecations: Vec<Deprecation>,
@@ -65,6 +69,8 @@ impl Config {
             paper_cache_entries: 32_768,
             tiers: Tiers::builtin(),
             max_in_flight: 256,
+            max_in_flight_per_caller: 32,
+            body_read_timeout: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(10),
             deprecations: Vec::new(),
             backup_dir: data_dir.join("backups"),

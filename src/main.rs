@@ -9,10 +9,11 @@ use citecast::operator::OpRequest;
 use citecast::server::{self, read_server_info};
 use citecast::training;
 use citecast::{admin_client, CliError};
-use citecast_actors::actors::{GetStats, IngestFiles};
+use citecast_actors::actors::{GetStats, IngestFiles, ListImports};
 use citecast_actors::forecast::registry;
 use citecast_actors::forecast::task::Mode;
 use citecast_actors::forecast::train::TrainOptions;
+use citecast_actors::imports::ImportRecord;
 use citecast_actors::ingest::IngestReport;
 use citecast_actors::store::Stats;
 use citecast_actors::Engine;
@@ -76,6 +77,20 @@ enum Command {
         /// Seconds between metric samples and alert evaluations.
         #[arg(long, env = "CITECAST_MONITOR_INTERVAL", default_value_t = 10)]
         monitor_interval: u64,
+        /// /v1 requests handled at once before new ones get 503 (all callers together).
+        #[arg(long, env = "CITECAST_MAX_IN_FLIGHT", default_value_t = 256)]
+        max_in_flight: usize,
+        /// /v1 requests one customer (or one anonymous IP) may have in flight at once;
+        /// more get 429, so one caller cannot take every slot.
+        #[arg(long, env = "CITECAST_MAX_IN_FLIGHT_PER_CALLER", default_value_t = 32)]
+        max_in_flight_per_caller: usize,
+        /// Seconds a client has to send its whole request body; a body still arriving
+        /// then gets 408. Bodies are read before a request counts as in flight.
+        #[arg(long, env = "CITECAST_BODY_READ_TIMEOUT", default_value_t = 5)]
+        body_read_timeout: u64,
+        /// Seconds a /v1 request may take once its body is read before it gets 503.
+        #[arg(long, env = "CITECAST_REQUEST_TIMEOUT", default_value_t = 10)]
+        request_timeout: u64,
     },
     /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
     /// Papers before the citations that refer to them. See docs/ingest-format.md.
@@ -369,6 +384,13 @@ impl CustomerAction {
 }
 
 fn main() -> ExitCode {
+    // Everything this process creates (store, index, backups, models, server.json) holds
+    // customer records or secrets: readable by the owner only, whatever the caller's umask.
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CITECAST_LOG")
@@ -397,8 +419,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             archive_after_days,
             alert_webhook,
             monitor_interval,
+            max_in_flight,
+            max_in_flight_per_caller,
+            body_read_timeout,
+            request_timeout,
         } => {
             let mut config = dir.config()?;
+            config.max_in_flight = max_in_flight.max(1);
+            config.max_in_flight_per_caller = max_in_flight_per_caller.max(1);
+            config.body_read_timeout = Duration::from_secs(body_read_timeout.max(1));
+            config.request_timeout = Duration::from_secs(request_timeout.max(1));
             config.addr = addr;
             if let Some(b) = backup_dir {
                 config.backup_dir = b;
@@ -547,9 +577,13 @@ fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliErro
 }
 
 fn stats(config: Config, json: bool) -> Result<(), CliError> {
-    let stats: Stats = if let Some(info) = running_server(&config) {
+    let (stats, incomplete): (Stats, Vec<ImportRecord>) = if let Some(info) = running_server(&config) {
         let value = admin_json(&info, "GET", "/admin/stats", None, Duration::from_secs(30))?;
-        serde_json::from_value(value["store"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
+        let parse = |v: &serde_json::Value| v.clone();
+        (
+            serde_json::from_value(parse(&value["store"])).map_err(|e| CliError::Admin(e.to_string()))?,
+            serde_json::from_value(parse(&value["imports_incomplete"])).unwrap_or_default(),
+        )
     } else {
         if !config.data_dir.join("store").exists() {
             return Err(CliError::Usage(format!(
@@ -560,11 +594,17 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
         let engine_config = config.engine();
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)
+            let stats =
+                engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
+            let imports =
+                engine.store.send(ListImports).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
+            Ok::<_, CliError>((stats, citecast::http::admin::split_imports(imports).1))
         })?
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+        let mut v = serde_json::to_value(&stats).unwrap_or_default();
+        v["imports_incomplete"] = serde_json::to_value(&incomplete).unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         println!("papers      {}", stats.papers);
         println!("citations   {}", stats.citations);
@@ -575,6 +615,15 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
             stats.last_submitted.as_deref().unwrap_or("-")
         );
         println!("store size  {:.1} MB", stats.size_on_disk_bytes as f64 / 1e6);
+        for r in &incomplete {
+            println!(
+                "INCOMPLETE  import {} ({:?}, {} lines read) of {}: re-run it to complete it",
+                r.id,
+                r.status,
+                r.lines,
+                r.files.join(", ")
+            );
+        }
     }
     Ok(())
 }
@@ -671,6 +720,9 @@ fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
         }
         let store = citecast_actors::store::Store::open(&config.engine().store_path(), &Default::default())
             .map_err(CliError::engine)?;
+        if let Err(e) = citecast_actors::backup::remove_interrupted(&store) {
+            tracing::warn!(error = %e, "cannot clear interrupted backups");
+        }
         let index_dir = config.engine().index_path();
         let source = citecast_actors::backup::IndexSource { dir: &index_dir, live: None };
         let s = citecast_actors::backup::backup_with_index(&store, Some(source), &file)

@@ -192,7 +192,7 @@ pub async fn record(
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<crate::http::AppState>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let res = next.call(req).await;
     if let Some(state) = metrics {
         let status = match &res {
@@ -202,6 +202,24 @@ pub async fn record(
         state.metrics.observe(&route, &method, status, started.elapsed().as_secs_f64());
     }
     res
+}
+
+/// The method as a label from a closed set: any client can send any method token, and
+/// each distinct label value is a series kept for the life of the process.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::PATCH => "PATCH",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// Job runs, failures and operations per job, and the dead-letter count.

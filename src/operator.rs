@@ -243,7 +243,13 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         }
         OpRequest::ListKeys { customer_id } => json!({ "keys": store.send(ListKeys(customer_id)).await?? }),
         OpRequest::AddKey { customer_id, name } => {
-            let key = store.send(IssueKey { customer_id, name }).await??;
+            // The tier's key cap holds for operators too: extra keys would add no
+            // allowance (limits are per customer), only more secrets to leak.
+            let max_active = match store.send(GetCustomer(customer_id.clone())).await?? {
+                Some(c) => tiers.get(&c.tier).map(|t| t.max_keys),
+                None => None,
+            };
+            let key = store.send(IssueKey { customer_id, name, max_active }).await??;
             json!({ "key": key.key, "secret": key.secret })
         }
         OpRequest::RevokeKey { key_id } => json!({ "key": store.send(RevokeKey(key_id)).await?? }),

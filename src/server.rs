@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use actix_web::{web, App, HttpServer};
-use citecast_actors::actors::{GetStats, IngestFiles, Reconcile};
+use citecast_actors::actors::{GetStats, ImportBundled, ListImports, Reconcile};
+use citecast_actors::imports::{bundled_state, BundledState};
 use citecast_actors::{ingest, Engine};
 use serde::{Deserialize, Serialize};
 
@@ -60,21 +61,36 @@ pub fn release_freed_memory() {
     }
 }
 
-/// Loads the bundled data into an empty store, or makes sure the index matches a
-/// store that has data; then marks the server ready.
+/// Loads the bundled data into an empty store (again, if an earlier first start was
+/// cut short: the import is idempotent and recorded, so it is redone until its record
+/// says completed), makes sure the index matches the store, then marks the server ready.
 pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(), CliError> {
     let started = Instant::now();
     let engine = &state.engine;
     let stats = engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
-    if stats.papers == 0 {
+    let imports =
+        engine.store.send(ListImports).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
+    let bundled = bundled_state(&imports);
+    // A store with papers and no bundled record was filled by an older version or by
+    // `ingest`: it is the operator's data, not an unfinished first start.
+    let load = match bundled {
+        BundledState::Unfinished => true,
+        BundledState::NeverStarted => stats.papers == 0,
+        BundledState::Completed => false,
+    };
+    if load {
         let files = ingest::bundled_files(&config.bundled_data);
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
             tracing::warn!(file = %missing.display(), "bundled data not found; starting with an empty store");
         } else {
-            tracing::info!(dir = %config.bundled_data.display(), "empty data directory: loading the bundled data");
+            if bundled == BundledState::Unfinished {
+                tracing::warn!(dir = %config.bundled_data.display(), papers = stats.papers, citations = stats.citations, "the first import was cut short: completing it");
+            } else {
+                tracing::info!(dir = %config.bundled_data.display(), "empty data directory: loading the bundled data");
+            }
             let reports = engine
                 .ingest
-                .send(IngestFiles { paths: files, progress: Some(crate::progress::reporter()) })
+                .send(ImportBundled { paths: files, progress: Some(crate::progress::reporter()) })
                 .await
                 .map_err(CliError::engine)?
                 .map_err(CliError::engine)?;
@@ -82,16 +98,17 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
                 tracing::info!(file = %r.file, papers = r.papers_new, citations = r.citations_new, errors = r.errors, "loaded");
             }
         }
-    } else {
-        let rebuilt = engine
-            .ingest
-            .send(Reconcile { progress: Some(crate::progress::reporter()) })
-            .await
-            .map_err(CliError::engine)?
-            .map_err(CliError::engine)?;
-        if rebuilt {
-            tracing::info!("search index rebuilt from the store");
-        }
+    }
+    // Also after a load: a cut-short import may have stored papers whose index
+    // documents were never committed, and a re-run sees those papers as unchanged.
+    let rebuilt = engine
+        .ingest
+        .send(Reconcile { progress: Some(crate::progress::reporter()) })
+        .await
+        .map_err(CliError::engine)?
+        .map_err(CliError::engine)?;
+    if rebuilt {
+        tracing::info!("search index rebuilt from the store");
     }
     release_freed_memory();
     state.ready.store(true, Ordering::Release);
@@ -121,6 +138,13 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         }
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
+    // A directory made by an older version (or by hand) may be open to every local user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| CliError::io(&config.data_dir, e))?;
+    }
     let engine = Engine::start(&config.engine()).map_err(CliError::engine)?;
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
     let scheduler = actix::Actor::start(crate::jobs::Scheduler::new(engine.clone(), config.jobs()));

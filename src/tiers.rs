@@ -43,9 +43,18 @@ pub struct Tier {
     /// Most ids in one batch request.
     pub max_batch: usize,
     pub endpoints: Vec<Group>,
+    /// Most active (unrevoked) API keys a customer on this tier may hold. Limits and
+    /// quotas belong to the customer, so extra keys add no allowance; the cap keeps
+    /// key listings and authentication caches bounded.
+    #[serde(default = "default_max_keys")]
+    pub max_keys: usize,
     /// `None`: priced per contract.
     pub price_monthly_usd: Option<u32>,
     pub price_annual_usd: Option<u32>,
+}
+
+fn default_max_keys() -> usize {
+    10
 }
 
 impl Tier {

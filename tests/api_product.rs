@@ -26,6 +26,7 @@ fn tier(id: &str, per_minute: u32, burst: u32, daily: u64, endpoints: &[Group]) 
         burst,
         daily,
         max_batch: 10,
+        max_keys: 5,
         endpoints: endpoints.to_vec(),
         price_monthly_usd: Some(0),
         price_annual_usd: Some(0),
@@ -430,4 +431,119 @@ async fn metrics_count_requests_rejections_and_cache_hits() {
     assert_eq!(value(r#"citecast_http_request_duration_seconds_count{route="/v1/papers/{tail:.*}"}"#), 8.0);
     assert_eq!(value("citecast_store_papers"), 300.0);
     assert_eq!(value("citecast_index_documents"), 300.0);
+}
+
+#[actix_web::test]
+async fn every_key_of_a_customer_draws_on_one_allowance_and_keys_are_capped() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    // "daily" allows 3 requests a day; the customer holds five keys (the tier's cap).
+    let (customer, _, first) = h.customer("daily").await;
+    let mut secrets = vec![first];
+    for i in 0..4 {
+        let op = OpRequest::AddKey { customer_id: customer.clone(), name: format!("k{i}") };
+        let v = operator::execute(&h.state.engine, &h.state.tiers, op).await.unwrap();
+        secrets.push(v["secret"].as_str().unwrap().to_string());
+    }
+    let sixth = OpRequest::AddKey { customer_id: customer.clone(), name: "k6".into() };
+    let refused = operator::execute(&h.state.engine, &h.state.tiers, sixth).await.unwrap_err();
+    assert!(refused.to_string().contains("5 active API keys"), "{refused}");
+
+    let mut statuses = Vec::new();
+    for s in &secrets {
+        statuses.push(call!(app, req("GET", "/v1/papers/9711200", Some(s))).0);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429], "five keys share the customer's daily 3");
+
+    // Through the API: a customer on "small" (burst 5) may add keys up to the cap, then 409.
+    let (_, _, secret) = h.customer("small").await;
+    for i in 0..4 {
+        let r = test::TestRequest::post()
+            .uri("/v1/account/keys")
+            .insert_header(("authorization", format!("Bearer {secret}")))
+            .set_json(serde_json::json!({ "name": format!("ci{i}") }));
+        assert_eq!(call!(app, r).0, 201);
+    }
+    let r = test::TestRequest::post()
+        .uri("/v1/account/keys")
+        .insert_header(("authorization", format!("Bearer {secret}")))
+        .set_json(serde_json::json!({ "name": "one too many" }));
+    let (status, _, body) = call!(app, r);
+    assert_eq!((status, code(&body)), (409, "key_limit_reached"), "{body}");
+}
+
+#[actix_web::test]
+async fn unknown_methods_fold_into_one_metrics_series() {
+    let h = Harness::new(|_| {}).await;
+    let app = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(citecast::metrics::record))
+            .configure(|c| http::configure(c, h.state.clone())),
+    )
+    .await;
+    let scrape = || async {
+        let resp = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+        String::from_utf8(test::read_body(resp).await.to_vec()).unwrap()
+    };
+    let send = |i: usize| {
+        let method = actix_web::http::Method::from_bytes(format!("X{i}Y").as_bytes()).unwrap();
+        test::TestRequest::default().method(method).uri("/healthz")
+    };
+    call!(app, send(0));
+    let before = scrape().await;
+    for i in 1..500 {
+        call!(app, send(i));
+    }
+    let after = scrape().await;
+    assert!(!after.contains("X17Y"), "a client-chosen method became a label");
+    assert!(after.contains(r#"method="other""#), "{after}");
+    let series = |t: &str| t.lines().filter(|l| l.starts_with("citecast_http_requests_total{")).count();
+    assert_eq!(series(&after), series(&before) + 1, "only the /metrics scrape itself adds a series");
+}
+
+#[actix_web::test]
+async fn a_path_that_exists_answers_other_methods_with_405_and_allow() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, headers, body) = call!(app, req("DELETE", "/admin/stats", None));
+    assert_eq!(code(&body), "method_not_allowed", "{body}");
+    assert_eq!(headers.get("allow").unwrap(), "GET");
+    let (_, _, secret) = h.customer("big").await;
+    let (status, headers, body) = call!(app, req("GET", "/v1/forecasts", Some(&secret)));
+    assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
+    assert_eq!(headers.get("allow").unwrap(), "POST");
+    let (status, headers, _) = call!(app, req("POST", "/v1/account/keys/key_x", Some(&secret)));
+    assert_eq!(status, 405);
+    assert_eq!(headers.get("allow").unwrap(), "DELETE");
+    assert_eq!(call!(app, req("GET", "/nowhere", None)).0, 404);
+    assert_eq!(call!(app, req("DELETE", "/v1/nowhere", Some(&secret))).0, 404);
+}
+
+#[actix_web::test]
+async fn batch_ids_and_cursors_get_the_checks_path_ids_get() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (_, _, secret) = h.customer("big").await;
+    let long = "9".repeat(60_000);
+    for bad in [serde_json::json!(["9711200", "97\u{0}11200"]), serde_json::json!([long])] {
+        let r = test::TestRequest::post()
+            .uri("/v1/forecasts")
+            .insert_header(("authorization", format!("Bearer {secret}")))
+            .set_json(serde_json::json!({ "ids": bad }));
+        let (status, _, body) = call!(app, r);
+        assert_eq!((status, code(&body)), (400, "invalid_body"), "{body}");
+        let text = body.to_string();
+        assert!(text.len() < 500 && !text.contains("\\u0000"), "the bad id is not echoed: {text}");
+    }
+    // A real cursor pages on; a forged one is refused.
+    let (status, _, page) = call!(app, req("GET", "/v1/papers/9711200/citations?limit=5", Some(&secret)));
+    assert_eq!(status, 200);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let next = format!("/v1/papers/9711200/citations?limit=5&cursor={cursor}");
+    assert_eq!(call!(app, req("GET", &next, Some(&secret))).0, 200);
+    for forged in ["eHk", "AAAAAAAA", "AAAAAB8"] {
+        let uri = format!("/v1/papers/9711200/citations?cursor={forged}");
+        let (status, _, body) = call!(app, req("GET", &uri, Some(&secret)));
+        assert_eq!((status, body["error"]["parameter"].as_str()), (400, Some("cursor")), "{forged}: {body}");
+    }
 }

@@ -176,7 +176,16 @@ async fn a_new_paper_is_scored_from_its_metadata() {
     assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, early)).0, 400);
     let mut unknown_ref = paper.clone();
     unknown_ref["references"] = json!(["nope/1"]);
-    assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, unknown_ref)).0, 404);
+    // An unknown reference is a bad request naming it (not a 404: the URL is right).
+    let (status, body) = send!(app, post("/v1/forecasts/score", &h.key, unknown_ref));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("nope/1"), "{body}");
+    for year in ["0000-06-01", "9999-06-01"] {
+        let mut far = paper.clone();
+        far["date"] = json!(year);
+        let (status, body) = send!(app, post("/v1/forecasts/score", &h.key, far));
+        assert_eq!(status, 400, "{year}: {body}");
+    }
     let mut bad_date = paper.clone();
     bad_date["date"] = json!("May 2003");
     assert_eq!(send!(app, post("/v1/forecasts/score", &h.key, bad_date)).0, 400);

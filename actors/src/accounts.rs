@@ -100,6 +100,10 @@ pub enum AccountError {
     AlreadyRevoked(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "this customer already holds {limit} active API keys, the most its tier allows; revoke one first"
+    )]
+    TooManyKeys { limit: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -212,7 +216,7 @@ impl Accounts {
             updated: crate::dates::now_secs(),
         };
         self.customers.insert(customer.id.as_bytes(), codec::encode(&customer)?)?;
-        let key = self.issue_key(&customer.id, "default")?;
+        let key = self.issue_key(&customer.id, "default", None)?;
         Ok((customer, key))
     }
 
@@ -248,9 +252,22 @@ impl Accounts {
         Ok(c)
     }
 
-    pub fn issue_key(&self, customer_id: &str, name: &str) -> Result<NewKey, AccountError> {
+    /// Issues a new key; `max_active` caps the customer's unrevoked keys (the tier's
+    /// `max_keys`), `None` for no cap.
+    pub fn issue_key(
+        &self,
+        customer_id: &str,
+        name: &str,
+        max_active: Option<usize>,
+    ) -> Result<NewKey, AccountError> {
         if self.customer(customer_id)?.is_none() {
             return Err(AccountError::NoCustomer(customer_id.into()));
+        }
+        if let Some(limit) = max_active {
+            let active = self.keys_of(customer_id)?.iter().filter(|k| k.revoked.is_none()).count();
+            if active >= limit {
+                return Err(AccountError::TooManyKeys { limit });
+            }
         }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
@@ -312,7 +329,8 @@ impl Accounts {
         if old.revoked.is_some() {
             return Err(AccountError::AlreadyRevoked(key_id.into()));
         }
-        let new = self.issue_key(&old.customer_id, &old.name)?;
+        // A replacement, not an extra key: the old one is revoked right after.
+        let new = self.issue_key(&old.customer_id, &old.name, None)?;
         self.revoke(key_id)?;
         Ok(new)
     }
@@ -361,6 +379,6 @@ mod tests {
         assert_eq!(accounts.keys_of(&customer.id).unwrap().len(), 2);
         assert!(matches!(accounts.revoke(&first.key.id), Err(AccountError::AlreadyRevoked(_))));
         assert!(accounts.add_customer("x", "not-an-email", "free").is_err());
-        assert!(matches!(accounts.issue_key("cus_missing", "k"), Err(AccountError::NoCustomer(_))));
+        assert!(matches!(accounts.issue_key("cus_missing", "k", None), Err(AccountError::NoCustomer(_))));
     }
 }

@@ -18,6 +18,7 @@ use crate::forecast::service::{
     Forecast, ForecastError, ForecastService, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
 };
 use crate::forecast::task::Mode;
+use crate::imports::{ImportRecord, Imports};
 use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
 use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
 use crate::journal::{ArchiveOutcome, AuditEntry, Journal, UsageDay};
@@ -52,13 +53,14 @@ pub struct StoreActor {
     store: Store,
     accounts: Accounts,
     journal: Journal,
+    imports: Imports,
     /// The index directory and handle, read (never written) by backups.
     index: Option<(PathBuf, Arc<TopicIndex>)>,
 }
 
 impl StoreActor {
-    pub fn new(store: Store, accounts: Accounts, journal: Journal) -> Self {
-        StoreActor { store, accounts, journal, index: None }
+    pub fn new(store: Store, accounts: Accounts, journal: Journal, imports: Imports) -> Self {
+        StoreActor { store, accounts, journal, imports, index: None }
     }
 
     /// Backups also copy this index's committed files.
@@ -286,8 +288,10 @@ message!(StoreActor, accounts, SetTier => Result<Customer, AccountError>, |a, m|
 pub struct IssueKey {
     pub customer_id: String,
     pub name: String,
+    /// The tier's cap on active keys; `None` for none.
+    pub max_active: Option<usize>,
 }
-message!(StoreActor, accounts, IssueKey => Result<NewKey, AccountError>, |a, m| a.issue_key(&m.customer_id, &m.name));
+message!(StoreActor, accounts, IssueKey => Result<NewKey, AccountError>, |a, m| a.issue_key(&m.customer_id, &m.name, m.max_active));
 
 pub struct ListKeys(pub String);
 message!(StoreActor, accounts, ListKeys => Result<Vec<ApiKey>, AccountError>, |a, m| a.keys_of(&m.0));
@@ -341,11 +345,69 @@ message!(IndexActor, index, IndexDocCount => u64, |ix, _m| ix.num_docs());
 /// Runs imports one at a time, writing through the store and index actors.
 pub struct IngestActor {
     sink: ActorSink,
+    imports: Imports,
 }
 
 impl IngestActor {
-    pub fn new(store: Addr<StoreActor>, index: Addr<IndexActor>) -> Self {
-        IngestActor { sink: ActorSink { store, index } }
+    pub fn new(store: Addr<StoreActor>, index: Addr<IndexActor>, imports: Imports) -> Self {
+        IngestActor { sink: ActorSink { store, index }, imports }
+    }
+
+    /// Imports files in order, recorded in [`Imports`] from before the first line to the
+    /// outcome, with progress noted every few seconds.
+    fn import(
+        &mut self,
+        source: &str,
+        paths: &[PathBuf],
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<IngestReport>, IngestError> {
+        let files = paths.iter().map(|p| p.display().to_string()).collect();
+        let record = self.imports.start(source, files)?;
+        let (imports, id) = (self.imports.clone(), record.id.clone());
+        let lines_before = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let last_note = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let lb = lines_before.clone();
+        let tracked: ProgressFn = Arc::new(move |p: &ingest::Progress| {
+            if let Some(f) = &progress {
+                f(p);
+            }
+            if let Ok(mut last) = last_note.lock() {
+                if last.elapsed() >= std::time::Duration::from_secs(2) {
+                    *last = std::time::Instant::now();
+                    let lines = lb.load(std::sync::atomic::Ordering::Relaxed) + p.lines;
+                    let _ = imports.progress(&id, lines);
+                }
+            }
+        });
+        let mut reports = Vec::with_capacity(paths.len());
+        let mut record = record;
+        for path in paths {
+            match ingest::ingest_file(path, &mut self.sink, Some(&tracked)) {
+                Ok(report) => {
+                    tracing::info!(
+                        file = %report.file,
+                        papers_new = report.papers_new,
+                        citations_new = report.citations_new,
+                        errors = report.errors,
+                        "ingested"
+                    );
+                    lines_before.fetch_add(report.lines, std::sync::atomic::Ordering::Relaxed);
+                    record.lines += report.lines;
+                    record.papers_new += report.papers_new;
+                    record.citations_new += report.citations_new;
+                    record.errors += report.errors;
+                    reports.push(report);
+                }
+                Err(e) => {
+                    if let Err(re) = self.imports.finish(record, Err(e.to_string())) {
+                        tracing::error!(error = %re, "cannot record the failed import");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.imports.finish(record, Ok(()))?;
+        Ok(reports)
     }
 }
 
@@ -394,21 +456,32 @@ impl Message for IngestFiles {
 impl Handler<IngestFiles> for IngestActor {
     type Result = Result<Vec<IngestReport>, IngestError>;
     fn handle(&mut self, msg: IngestFiles, _: &mut Self::Context) -> Self::Result {
-        let mut reports = Vec::with_capacity(msg.paths.len());
-        for path in &msg.paths {
-            let report = ingest::ingest_file(path, &mut self.sink, msg.progress.as_ref())?;
-            tracing::info!(
-                file = %report.file,
-                papers_new = report.papers_new,
-                citations_new = report.citations_new,
-                errors = report.errors,
-                "ingested"
-            );
-            reports.push(report);
-        }
-        Ok(reports)
+        self.import(crate::imports::SOURCE_INGEST, &msg.paths, msg.progress)
     }
 }
+
+/// Loads the bundled data: as [`IngestFiles`], recorded as the bundled import, which a
+/// start redoes until one completed.
+pub struct ImportBundled {
+    pub paths: Vec<PathBuf>,
+    pub progress: Option<ProgressFn>,
+}
+
+impl Message for ImportBundled {
+    type Result = Result<Vec<IngestReport>, IngestError>;
+}
+
+impl Handler<ImportBundled> for IngestActor {
+    type Result = Result<Vec<IngestReport>, IngestError>;
+    fn handle(&mut self, msg: ImportBundled, _: &mut Self::Context) -> Self::Result {
+        self.import(crate::imports::SOURCE_BUNDLED, &msg.paths, msg.progress)
+    }
+}
+
+/// Every import on record, oldest first (answered by the store actor, so it works
+/// while an import keeps the ingest actor busy).
+pub struct ListImports;
+message!(StoreActor, imports, ListImports => Result<Vec<ImportRecord>, StoreError>, |i, _m| i.list());
 
 /// Rebuilds the index from the store when their document counts differ (an index
 /// lost, from an older schema, or interrupted mid-import). Returns whether it rebuilt.

@@ -13,7 +13,7 @@
 //! is consistent either way, and fast when the counts agree.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -116,15 +116,75 @@ pub fn backup_with_index(
     index: Option<IndexSource<'_>>,
     path: &Path,
 ) -> Result<BackupSummary, BackupError> {
-    let io = |source| BackupError::Io { path: path.display().to_string(), source };
     let tmp = path.with_extension("partial");
-    let file = std::fs::File::create(&tmp).map_err(io)?;
+    // Noted before the file exists, so a process killed mid-write leaves a record of the
+    // half file for the next start to delete ([`remove_interrupted`]).
+    let tmp_key = note_pending(store, &tmp)?;
+    let result = write_backup(store, index, path, &tmp);
+    store.db().open_tree(PENDING_TREE)?.remove(&tmp_key)?;
+    result
+}
+
+/// Records that `tmp` is being written, durably, before it is created.
+fn note_pending(store: &Store, tmp: &Path) -> Result<Vec<u8>, BackupError> {
+    let pending = store.db().open_tree(PENDING_TREE)?;
+    let key = tmp.as_os_str().as_encoded_bytes().to_vec();
+    pending.insert(&key, &[])?;
+    pending.flush()?;
+    Ok(key)
+}
+
+/// A new file readable by its owner only: a backup holds every customer record.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
+/// sled tree naming the `.partial` files of backups being written. Never backed up.
+const PENDING_TREE: &str = "backups_in_progress";
+
+/// Deletes the `.partial` files of backups that a killed process left behind; run when
+/// the store is opened for serving. Returns how many were removed.
+pub fn remove_interrupted(store: &Store) -> Result<usize, BackupError> {
+    let pending = store.db().open_tree(PENDING_TREE)?;
+    let mut removed = 0;
+    for kv in pending.iter() {
+        let (k, _) = kv?;
+        let path = PathBuf::from(String::from_utf8_lossy(&k).into_owned());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(file = %path.display(), "removed the half-written file of an interrupted backup");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove an interrupted backup's file")
+            }
+        }
+        pending.remove(&k)?;
+    }
+    Ok(removed)
+}
+
+fn write_backup(
+    store: &Store,
+    index: Option<IndexSource<'_>>,
+    path: &Path,
+    tmp: &Path,
+) -> Result<BackupSummary, BackupError> {
+    let io = |source| BackupError::Io { path: path.display().to_string(), source };
+    let tmp = tmp.to_path_buf();
+    let file = create_private(&tmp).map_err(io)?;
     let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
     let mut out = Hashed { inner: gz, hash: Sha256::new() };
     let (mut trees, mut entries, mut index_files) = (0, 0u64, 0usize);
     let result = store.with_write_lock(|db| -> Result<(), BackupError> {
         out.put(MAGIC).map_err(io)?;
         let mut names = db.tree_names();
+        names.retain(|n| n.as_ref() != PENDING_TREE.as_bytes());
         names.sort();
         for name in names {
             let tree = db.open_tree(&name)?;
@@ -297,6 +357,36 @@ mod tests {
     use super::*;
     use crate::records::{AuthorRef, Paper};
     use crate::store::WriteBatch;
+
+    #[test]
+    fn an_interrupted_backups_partial_file_is_removed_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_dir = dir.path().join("store");
+        let half = dir.path().join("b.partial");
+        {
+            let store = Store::open(&store_dir, &StoreConfig::default()).unwrap();
+            // What a process killed mid-backup leaves: the note, and the half file.
+            note_pending(&store, &half).unwrap();
+            std::fs::write(&half, b"half a backup").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(&store_dir, &StoreConfig::default()).unwrap();
+        assert_eq!(remove_interrupted(&store).unwrap(), 1);
+        assert!(!half.exists());
+        assert_eq!(remove_interrupted(&store).unwrap(), 0, "the note is gone too");
+
+        // A backup that completes leaves no note, and notes are never backed up.
+        let file = dir.path().join("whole.ccbak");
+        backup(&store, &file).unwrap();
+        assert!(store.db().open_tree(PENDING_TREE).unwrap().is_empty());
+        assert!(!dir.path().join("whole.partial").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "backups are private: {mode:o}");
+        }
+    }
 
     #[test]
     fn round_trips_every_tree_and_refuses_damage() {

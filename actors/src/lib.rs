@@ -10,6 +10,7 @@ pub mod codec;
 pub mod dates;
 pub mod files;
 pub mod forecast;
+pub mod imports;
 pub mod index;
 pub mod ingest;
 pub mod journal;
@@ -98,6 +99,9 @@ impl Engine {
         let store = open_store(&config.store_path(), &config.store)?;
         let store_err =
             |source| EngineError::Store { path: config.store_path().display().to_string(), source };
+        if let Err(e) = backup::remove_interrupted(&store) {
+            tracing::warn!(error = %e, "cannot clear interrupted backups");
+        }
         let accounts = accounts::Accounts::open(store.db()).map_err(store_err)?;
         let usage = store.db().open_tree("usage").map_err(|e| store_err(e.into()))?;
         let data_version = store.generation_version();
@@ -107,14 +111,21 @@ impl Engine {
             .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
         let index = Arc::new(index);
         let journal = journal::Journal::open(store.db()).map_err(store_err)?;
+        let imports = imports::Imports::open(store.db()).map_err(store_err)?;
+        // Nothing imports yet: whatever the record says is running was cut short.
+        for r in imports.mark_interrupted().map_err(store_err)? {
+            tracing::warn!(import = %r.id, source = %r.source, lines = r.lines, "import interrupted by a stop; re-run it to complete it");
+        }
         let (idx, idx_dir) = (index.clone(), index_path.clone());
+        let im = imports.clone();
         let store_addr = SyncArbiter::start(config.store_threads, move || {
-            StoreActor::new(store.clone(), accounts.clone(), journal.clone())
+            StoreActor::new(store.clone(), accounts.clone(), journal.clone(), im.clone())
                 .with_index(idx_dir.clone(), idx.clone())
         });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
         let (s, i) = (store_addr.clone(), index_addr.clone());
-        let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone()));
+        let im = imports.clone();
+        let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone(), im.clone()));
         let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
         let (mut service, errors) = forecast::service::ForecastService::load(&dirs);

@@ -122,8 +122,10 @@ impl Limits {
         Ok(self.days.get_mut(principal).expect("inserted above"))
     }
 
-    /// Counts one request by `principal` (an API key id, or `ip:<addr>`) under `tier`.
-    pub fn check(&mut self, principal: &str, tier: &str) -> Result<Decision, sled::Error> {
+    /// Counts one request by `principal` (a customer id, or `ip:<addr>`) under `tier`.
+    /// The per-minute bucket and the daily quota are `principal`'s; `key`, when given,
+    /// gets its own daily count too (usage per key), which limits nothing.
+    pub fn check(&mut self, principal: &str, key: Option<&str>, tier: &str) -> Result<Decision, sled::Error> {
         self.roll_day()?;
         let Some((limits, _)) = self.buckets.get(tier) else {
             // Unknown tier: configuration error upstream; refuse rather than allow unlimited.
@@ -175,6 +177,14 @@ impl Limits {
                 // write per request would cost more than the check itself.
                 if !self.dirty.contains(principal) {
                     self.dirty.insert(principal.to_string());
+                }
+                if let Some(key) = key {
+                    let k = self.day_count(key)?;
+                    k.count += 1;
+                    k.last_seen = Instant::now();
+                    if !self.dirty.contains(key) {
+                        self.dirty.insert(key.to_string());
+                    }
                 }
                 Ok(Decision::Allowed { minute, day: day_window(used) })
             }
@@ -283,7 +293,10 @@ impl Actor for LimiterActor {
 }
 
 pub struct Check {
+    /// Who the limits are counted against: a customer id, or `ip:<addr>`.
     pub principal: String,
+    /// The API key used, whose own daily count is kept for usage reports.
+    pub key: Option<String>,
     pub tier: String,
 }
 
@@ -294,7 +307,7 @@ impl Message for Check {
 impl Handler<Check> for LimiterActor {
     type Result = Result<Decision, sled::Error>;
     fn handle(&mut self, m: Check, _: &mut Context<Self>) -> Self::Result {
-        self.limits.check(&m.principal, &m.tier)
+        self.limits.check(&m.principal, m.key.as_deref(), &m.tier)
     }
 }
 
@@ -338,7 +351,7 @@ mod tests {
         let db = sled::open(dir.path()).unwrap();
         let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
         for i in 0..3 {
-            match limits.check("k1", "t").unwrap() {
+            match limits.check("k1", None, "t").unwrap() {
                 Decision::Allowed { minute, day } => {
                     assert_eq!(minute.remaining, 2 - i);
                     assert_eq!(day.remaining, 4 - i);
@@ -346,26 +359,51 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        match limits.check("k1", "t").unwrap() {
+        match limits.check("k1", None, "t").unwrap() {
             Decision::Limited { kind: LimitKind::PerMinute, retry_after_secs, .. } => {
                 assert!((1..=2).contains(&retry_after_secs))
             }
             other => panic!("{other:?}"),
         }
         // Another key keeps its own bucket.
-        assert!(matches!(limits.check("k2", "t").unwrap(), Decision::Allowed { .. }));
+        assert!(matches!(limits.check("k2", None, "t").unwrap(), Decision::Allowed { .. }));
         limits.flush().unwrap();
 
         // A restart keeps today's count: two more requests fit the daily 5, then no more.
         let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
         assert_eq!(limits.used_today("k1").unwrap(), 3);
-        assert!(matches!(limits.check("k1", "t").unwrap(), Decision::Allowed { .. }));
-        assert!(matches!(limits.check("k1", "t").unwrap(), Decision::Allowed { .. }));
-        match limits.check("k1", "t").unwrap() {
+        assert!(matches!(limits.check("k1", None, "t").unwrap(), Decision::Allowed { .. }));
+        assert!(matches!(limits.check("k1", None, "t").unwrap(), Decision::Allowed { .. }));
+        match limits.check("k1", None, "t").unwrap() {
             Decision::Limited { kind, .. } => assert_eq!(kind, LimitKind::Daily),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(limits.check("k1", "nope").unwrap(), Decision::Limited { .. }));
+        assert!(matches!(limits.check("k1", None, "nope").unwrap(), Decision::Limited { .. }));
+    }
+
+    #[test]
+    fn keys_of_one_customer_share_its_allowance_and_keep_their_own_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tiers = vec![TierLimits { tier: "t".into(), per_minute: 600, burst: 100, daily: 5 }];
+        let mut limits = Limits::new(&tiers, db.open_tree("usage").unwrap());
+        let keys = ["key_a", "key_b", "key_c", "key_d", "key_e"];
+        for k in keys {
+            assert!(matches!(limits.check("cus_1", Some(k), "t").unwrap(), Decision::Allowed { .. }));
+        }
+        // Five keys, five requests: the customer's daily 5 is spent, whichever key asks.
+        for k in keys {
+            match limits.check("cus_1", Some(k), "t").unwrap() {
+                Decision::Limited { kind, .. } => assert_eq!(kind, LimitKind::Daily),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(limits.used_today("cus_1").unwrap(), 5);
+        for k in keys {
+            assert_eq!(limits.used_today(k).unwrap(), 1, "refused requests are not counted to {k}");
+        }
+        // Another customer is untouched.
+        assert!(matches!(limits.check("cus_2", Some("key_z"), "t").unwrap(), Decision::Allowed { .. }));
     }
 
     #[test]
@@ -374,7 +412,7 @@ mod tests {
         let db = sled::open(dir.path()).unwrap();
         let mut limits = Limits::new(&tiers(), db.open_tree("usage").unwrap());
         for i in 0..1000 {
-            limits.check(&format!("ip:{i}"), "t").unwrap();
+            limits.check(&format!("ip:{i}"), None, "t").unwrap();
         }
         assert_eq!(limits.tracked().1, 1000);
         limits.sweep(Duration::ZERO).unwrap();

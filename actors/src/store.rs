@@ -241,6 +241,15 @@ fn edge_tail(tail: &[u8]) -> Option<(Day, String)> {
     Some((day_from_bytes(tail), other.to_string()))
 }
 
+/// Whether `cursor` has the shape of a citation page cursor (a day then a paper id), so
+/// forged or damaged cursors are refused instead of silently starting somewhere.
+pub fn is_citation_cursor(cursor: &[u8]) -> bool {
+    match edge_tail(cursor) {
+        Some((_, id)) => !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control),
+        None => false,
+    }
+}
+
 fn date_key(day: Day, id: &str) -> Vec<u8> {
     let mut k = day_bytes(day).to_vec();
     k.extend_from_slice(id.as_bytes());

@@ -31,7 +31,9 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         .await??
         .ok_or(ApiError::NotFound { what: "customer", id })?;
     let tier = state.tiers.get(&customer.tier).ok_or_else(|| ApiError::internal("unknown tier"))?;
-    let used = state.engine.limiter.send(UsedToday(p.id.clone())).await?.map_err(ApiError::internal)?;
+    // Quotas belong to the customer: every key of it draws on one daily count.
+    let used =
+        state.engine.limiter.send(UsedToday(p.limit_id().to_string())).await?.map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({
         "customer": customer,
         "tier": tier,
@@ -95,7 +97,9 @@ pub async fn create_key(
     body: web::Json<NewKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let p = customer_of(&req)?;
-    let msg = IssueKey { customer_id: p.customer_id.unwrap_or_default(), name: body.into_inner().name };
+    let max_active = state.tiers.get(&p.tier).map(|t| t.max_keys);
+    let msg =
+        IssueKey { customer_id: p.customer_id.unwrap_or_default(), name: body.into_inner().name, max_active };
     let key = state.engine.store.send(msg).await??;
     Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(
         json!({ "key": key.key, "secret": key.secret, "note": "the secret is shown once; store it now" }),

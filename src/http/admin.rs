@@ -27,10 +27,11 @@ impl actix_web::FromRequest for Admin {
 }
 
 fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
-    // Browsers can't set headers on a link: pages also accept ?token=.
-    let from_query = Params::parse(req.query_string(), &["token", "format"])
+    // Browsers can't set headers on a link: pages also accept ?token=. Other parameters
+    // (hours=, format=) are the page's to check, not a reason to ignore the token.
+    let from_query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .ok()
-        .and_then(|p| p.get("token").map(str::to_string));
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("no app state"))?;
     let expected = state.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
     let given = req
@@ -54,8 +55,24 @@ fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stats = state.engine.store.send(GetStats).await??;
     let index_docs = state.engine.index.send(IndexDocCount).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "store": stats, "index_docs": index_docs, "ready": state.is_ready() })))
+    let imports = state.engine.store.send(citecast_actors::actors::ListImports).await??;
+    let (running, incomplete) = split_imports(imports);
+    Ok(HttpResponse::Ok().json(json!({
+        "store": stats,
+        "index_docs": index_docs,
+        "ready": state.is_ready(),
+        "imports_running": running,
+        "imports_incomplete": incomplete,
+    })))
+}
+
+/// Imports now running, and those cut short or failed that no re-run has completed.
+pub fn split_imports(
+    imports: Vec<citecast_actors::imports::ImportRecord>,
+) -> (Vec<citecast_actors::imports::ImportRecord>, Vec<citecast_actors::imports::ImportRecord>) {
+    use citecast_actors::imports::ImportStatus as S;
+    let (running, rest): (Vec<_>, Vec<_>) = imports.into_iter().partition(|r| r.status == S::Running);
+    (running, rest.into_iter().filter(|r| matches!(r.status, S::Interrupted | S::Failed)).collect())
 }
 
 #[derive(Deserialize)]

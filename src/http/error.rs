@@ -18,11 +18,16 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Unprocessable(String),
+    /// The request conflicts with what is stored (e.g. a cap already reached).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// A needed model isn't loaded (e.g. a server started without `models/`).
     #[error("{0}; ask the operator to load or train one")]
     NoModel(String),
     #[error("no such endpoint: {method} {path}")]
     NoRoute { method: String, path: String },
+    #[error("{path} does not answer {method}; it answers {}", allowed.join(", "))]
+    MethodNotAllowed { method: String, path: String, allowed: Vec<&'static str> },
     #[error("missing or invalid admin token")]
     Unauthorized,
     #[error("{0}")]
@@ -35,6 +40,10 @@ pub enum ApiError {
     RateLimited { message: String, limit: LimitKind, tier: String, upgrade: Option<String>, retry_after: u64 },
     #[error("the server is at capacity; retry in a second")]
     Overloaded,
+    #[error("you already have {limit} requests in flight, the most one caller may; retry when one finishes")]
+    TooManyInFlight { limit: usize },
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
     #[error("the server is still loading its data; retry shortly")]
@@ -60,7 +69,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Unprocessable(_) => "too_young",
+            ApiError::Conflict { code, .. } => code,
             ApiError::NoModel(_) => "no_model",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidKey(_) => "invalid_api_key",
@@ -69,6 +80,8 @@ impl ApiError {
             ApiError::RateLimited { limit: LimitKind::PerMinute, .. } => "rate_limited",
             ApiError::RateLimited { limit: LimitKind::Daily, .. } => "quota_exceeded",
             ApiError::Overloaded => "overloaded",
+            ApiError::TooManyInFlight { .. } => "too_many_in_flight",
+            ApiError::BodyTimeout(_) => "body_timeout",
             ApiError::Timeout(_) => "timeout",
             ApiError::NotReady => "not_ready",
             ApiError::Internal(_) => "internal",
@@ -82,12 +95,15 @@ impl ResponseError for ApiError {
             ApiError::InvalidParameter { .. } | ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized | ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyInFlight { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -116,7 +132,10 @@ impl ResponseError for ApiError {
             ApiError::NotReady => {
                 resp.insert_header((header::RETRY_AFTER, "5"));
             }
-            ApiError::Overloaded | ApiError::Timeout(_) => {
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                resp.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            ApiError::Overloaded | ApiError::Timeout(_) | ApiError::TooManyInFlight { .. } => {
                 resp.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
@@ -148,6 +167,9 @@ impl From<citecast_actors::accounts::AccountError> for ApiError {
             A::NoKey(id) => ApiError::NotFound { what: "API key", id },
             A::AlreadyRevoked(id) => ApiError::InvalidBody(format!("API key '{id}' is already revoked")),
             A::Invalid(m) => ApiError::InvalidBody(m),
+            e @ A::TooManyKeys { .. } => {
+                ApiError::Conflict { code: "key_limit_reached", message: e.to_string() }
+            }
             A::Store(e) => ApiError::internal(e),
         }
     }

@@ -114,9 +114,17 @@ pub async fn batch(
             body.ids.len()
         )));
     }
-    let ids = body.ids.clone();
+    // The checks a path id gets; a bad id is named by position, never echoed back.
+    let mut ids = Vec::with_capacity(body.ids.len());
+    for (i, id) in body.ids.iter().enumerate() {
+        ids.push(super::papers::clean_id(id).map_err(|_| {
+            ApiError::InvalidBody(format!(
+                "'ids[{i}]' is not a paper id: ids are 1 to 128 characters without control characters"
+            ))
+        })?);
+    }
     let route = route_of(&req, &state, mode);
-    let results = state.engine.model.send(ForecastPapers { ids: body.ids, mode, route }).await??;
+    let results = state.engine.model.send(ForecastPapers { ids: ids.clone(), mode, route }).await??;
     let mut forecasts = Vec::new();
     let mut errors = Vec::new();
     for (id, r) in ids.into_iter().zip(results) {

@@ -1,17 +1,21 @@
 //! Middleware in front of `/v1`: load shedding and timeouts, then authentication, tier
 //! permissions and rate limits, and the `RateLimit-*` headers on every response.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
+use bytes::BytesMut;
 use citecast_actors::accounts::{hash_secret, Auth};
 use citecast_actors::actors::Authenticate;
 use citecast_actors::limiter::{Check, Decision, LimitKind, Window};
+use futures::StreamExt;
 
 use super::error::ApiError;
 use super::AppState;
@@ -24,6 +28,14 @@ pub struct Principal {
     pub id: String,
     pub customer_id: Option<String>,
     pub tier: String,
+}
+
+impl Principal {
+    /// What rate limits and daily quotas are counted against: the customer (all its
+    /// keys share one allowance), or the client IP for anonymous calls.
+    pub fn limit_id(&self) -> &str {
+        self.customer_id.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// A cached authentication result for one secret's hash.
@@ -51,15 +63,110 @@ pub fn group_of(path: &str) -> Group {
     }
 }
 
-/// Outermost: refuses work beyond `max_in_flight` concurrent requests with 503, and
-/// answers 503 when a request outlives the timeout, so overload degrades into fast,
-/// retryable errors instead of a growing queue.
+/// Requests in flight per caller. A caller over its share gets 429 at once, so one
+/// customer's slow or numerous requests cannot take every global slot from the others.
+pub struct CallerSlots {
+    limit: usize,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One held slot; released when the request is done (or dropped).
+pub struct CallerSlot {
+    caller: String,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl CallerSlots {
+    pub fn new(limit: usize) -> Self {
+        CallerSlots { limit: limit.max(1), held: Arc::default() }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// A slot for `caller`, or `None` when it already holds `limit`.
+    pub fn acquire(&self, caller: &str) -> Option<CallerSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(caller.to_string()).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(CallerSlot { caller: caller.to_string(), held: self.held.clone() })
+    }
+
+    /// Callers holding at least one slot (the map never keeps idle callers).
+    pub fn callers(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Drop for CallerSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// Whether the request announces a body (a length above zero, or chunked).
+fn has_body(req: &ServiceRequest) -> bool {
+    let h = req.headers();
+    h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+}
+
+/// Reads the whole body within `deadline` and at most `limit` bytes, then puts it back
+/// for the handler. A trickling client costs a buffer, not an in-flight slot.
+async fn read_body(req: &mut ServiceRequest, limit: usize, deadline: Duration) -> Result<(), ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+    }
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        match tokio::time::timeout_at(until, payload.next()).await {
+            Err(_) => return Err(ApiError::BodyTimeout(deadline.as_secs().max(1))),
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(Err(e))) => return Err(ApiError::InvalidBody(format!("cannot read it: {e}"))),
+        }
+    }
+    req.set_payload(actix_web::dev::Payload::from(body.freeze()));
+    Ok(())
+}
+
+/// Outermost: reads the request body under its own deadline, then refuses work beyond
+/// `max_in_flight` concurrent requests with 503, and answers 503 when a request
+/// outlives the timeout, so overload degrades into fast, retryable errors instead of a
+/// growing queue. Only requests whose body has arrived count as in flight.
 pub async fn shed(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state =
         req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| ApiError::internal("no state"))?;
+    if has_body(&req) {
+        read_body(&mut req, state.max_body_bytes, state.body_read_timeout).await?;
+    }
     let in_flight = state.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
     let _release = Release(&state);
     if in_flight > state.max_in_flight {
@@ -169,10 +276,18 @@ pub async fn guard(
         }
         .into());
     }
+    // Per-caller concurrency before the limiter, so a refused request costs no quota.
+    let Some(_slot) = state.caller_slots.acquire(principal.limit_id()) else {
+        return Err(ApiError::TooManyInFlight { limit: state.caller_slots.limit() }.into());
+    };
     let decision = state
         .engine
         .limiter
-        .send(Check { principal: principal.id.clone(), tier: tier.id.clone() })
+        .send(Check {
+            principal: principal.limit_id().to_string(),
+            key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
+            tier: tier.id.clone(),
+        })
         .await
         .map_err(ApiError::from)?
         .map_err(ApiError::internal)?;
@@ -233,4 +348,22 @@ pub async fn guard(
 pub fn http_date(unix: i64) -> String {
     let t = std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
     httpdate::fmt_http_date(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_holds_at_most_its_share_of_slots_and_gets_them_back() {
+        let slots = CallerSlots::new(2);
+        let a1 = slots.acquire("cus_a").unwrap();
+        let _a2 = slots.acquire("cus_a").unwrap();
+        assert!(slots.acquire("cus_a").is_none(), "a third request of one caller waits its turn");
+        let _b = slots.acquire("cus_b").expect("another caller is not affected");
+        drop(a1);
+        let _a3 = slots.acquire("cus_a").expect("a finished request frees its slot");
+        drop((_a2, _a3, _b));
+        assert_eq!(slots.callers(), 0, "idle callers are not kept");
+    }
 }

@@ -54,6 +54,10 @@ pub struct AppState {
     pub tiers: Tiers,
     pub in_flight: AtomicUsize,
     pub max_in_flight: usize,
+    /// Requests in flight per caller (customer id or `ip:<addr>`), bounded by
+    /// `max_in_flight_per_caller` so one caller cannot hold every global slot.
+    pub caller_slots: guard::CallerSlots,
+    pub body_read_timeout: std::time::Duration,
     pub request_timeout: std::time::Duration,
     pub deprecations: Vec<Deprecation>,
     pub metrics: crate::metrics::Metrics,
@@ -78,6 +82,8 @@ impl AppState {
             tiers: config.tiers.clone(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: config.max_in_flight,
+            caller_slots: guard::CallerSlots::new(config.max_in_flight_per_caller),
+            body_read_timeout: config.body_read_timeout,
             request_timeout: config.request_timeout,
             deprecations: config.deprecations.clone(),
             metrics: crate::metrics::Metrics::default(),
@@ -357,28 +363,70 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(
             web::JsonConfig::default().limit(limit).error_handler(move |e, _| error::json_error(e, limit)),
         )
-        .app_data(web::PayloadConfig::new(limit))
-        .route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/readyz", web::get().to(readyz))
-        .route("/admin/stats", web::get().to(admin::stats))
-        .route("/admin/ingest", web::post().to(admin::ingest))
-        .route("/admin/op", web::post().to(admin::op))
-        .route("/admin/backup", web::post().to(admin::backup))
-        .route("/admin/models", web::get().to(admin::models))
-        .route("/admin/models/{version}", web::get().to(admin::model_report))
-        .route("/admin/models/{version}/promote", web::post().to(admin::promote))
-        .route("/admin/models/rollback/{mode}", web::post().to(admin::rollback))
-        .route("/admin/audit", web::get().to(admin::audit_log))
-        .route("/admin/jobs", web::get().to(admin::jobs))
-        .route("/admin/dashboard", web::get().to(status::dashboard))
-        .route("/status", web::get().to(status::status))
-        .route("/newsletter", web::get().to(newsletter::index))
-        .route("/newsletter/{number}", web::get().to(newsletter::issue))
-        .route("/admin/jobs/{name}", web::post().to(admin::set_job))
-        .route("/admin/jobs/{name}/{action}", web::post().to(admin::control_job))
-        .service(v1)
-        .default_service(web::to(no_route));
+        .app_data(web::PayloadConfig::new(limit));
+    for r in site_routes() {
+        cfg.route(r.path, (r.route)());
+    }
+    cfg.service(v1).default_service(web::to(no_route));
+}
+
+/// A route outside `/v1`: its path pattern, method and handler.
+struct SiteRoute {
+    path: &'static str,
+    method: &'static str,
+    route: fn() -> actix_web::Route,
+}
+
+/// Every route outside `/v1`. Registration and the `Allow` header of 405s read this table.
+fn site_routes() -> Vec<SiteRoute> {
+    macro_rules! r {
+        ($path:literal, get, $h:path) => {
+            SiteRoute { path: $path, method: "GET", route: || web::get().to($h) }
+        };
+        ($path:literal, post, $h:path) => {
+            SiteRoute { path: $path, method: "POST", route: || web::post().to($h) }
+        };
+    }
+    vec![
+        r!("/healthz", get, healthz),
+        r!("/metrics", get, metrics),
+        r!("/readyz", get, readyz),
+        r!("/admin/stats", get, admin::stats),
+        r!("/admin/ingest", post, admin::ingest),
+        r!("/admin/op", post, admin::op),
+        r!("/admin/backup", post, admin::backup),
+        r!("/admin/models", get, admin::models),
+        r!("/admin/models/{version}", get, admin::model_report),
+        r!("/admin/models/{version}/promote", post, admin::promote),
+        r!("/admin/models/rollback/{mode}", post, admin::rollback),
+        r!("/admin/audit", get, admin::audit_log),
+        r!("/admin/jobs", get, admin::jobs),
+        r!("/admin/dashboard", get, status::dashboard),
+        r!("/status", get, status::status),
+        r!("/newsletter", get, newsletter::index),
+        r!("/newsletter/{number}", get, newsletter::issue),
+        r!("/admin/jobs/{name}", post, admin::set_job),
+        r!("/admin/jobs/{name}/{action}", post, admin::control_job),
+    ]
+}
+
+/// The methods some route answers at `path`, in a stable order (empty: no such path).
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    use actix_web::dev::ResourceDef;
+    let mut methods: Vec<&'static str> = Vec::new();
+    let site = site_routes().into_iter().map(|r| (r.path.to_string(), r.method));
+    let api = v1_endpoints().into_iter().flat_map(|e| {
+        // One registered path may serve several documented operations (papers/{tail}).
+        let method = e.ops.first().map(|o| o.method).unwrap_or("GET");
+        std::iter::once((format!("/v1{}", e.path), method))
+    });
+    for (pattern, method) in site.chain(api) {
+        if ResourceDef::new(pattern.as_str()).is_match(path) && !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    methods.sort_unstable();
+    methods
 }
 /// Prometheus scrape endpoint (unauthenticated and unlimited, like the health checks;
 /// expose it only where scrapers can reach it).
@@ -425,6 +473,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// 405 with `Allow` when the path exists under other methods, else 404.
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NoRoute { method: req.method().to_string(), path: req.path().to_string() })
+    let allowed = allowed_methods(req.path());
+    let method = crate::metrics::method_label(req.method()).to_string();
+    if allowed.is_empty() {
+        Err(ApiError::NoRoute { method, path: req.path().to_string() })
+    } else {
+        Err(ApiError::MethodNotAllowed { method, path: req.path().to_string(), allowed })
+    }
 }

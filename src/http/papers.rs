@@ -36,7 +36,9 @@ pub async fn paper_route(req: HttpRequest, state: web::Data<AppState>) -> Result
     }
 }
 
-fn clean_id(id: &str) -> Result<String, ApiError> {
+/// A paper id as the API accepts it (path or batch): trimmed, an `arXiv:` prefix
+/// dropped, at most 128 characters, no control characters.
+pub fn clean_id(id: &str) -> Result<String, ApiError> {
     let id = id.trim();
     let id = id.strip_prefix("arXiv:").or_else(|| id.strip_prefix("arxiv:")).unwrap_or(id);
     if id.is_empty() {
@@ -106,6 +108,9 @@ async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<Ht
     };
     let limit = p.int("limit", 20, 1, MAX_CITATION_LIMIT)?;
     let cursor = p.cursor()?;
+    if cursor.as_deref().is_some_and(|c| !citecast_actors::store::is_citation_cursor(c)) {
+        return Err(ApiError::param("cursor", "'cursor' is not a citations cursor returned by this API"));
+    }
     let msg = GetCitations { id: id.clone(), direction, cursor, limit };
     let (canonical, page) =
         state.engine.store.send(msg).await??.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;

@@ -80,6 +80,8 @@ struct StatusPage {
     alerts: Vec<AlertRow>,
     incidents: Vec<IncidentRow>,
     jobs: Vec<JobRow>,
+    imports_running: usize,
+    imports_incomplete: usize,
 }
 
 fn number(v: f64) -> String {
@@ -112,6 +114,9 @@ async fn view(state: &AppState, chart_secs: u64) -> Result<MonitorView, ApiError
 pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let v = view(&state, 0).await?;
     let now = now_secs();
+    // Counts only: file names are the operator's business (`citecast stats`, /admin/stats).
+    let imports = state.engine.store.send(citecast_actors::actors::ListImports).await??;
+    let (running, incomplete) = super::admin::split_imports(imports);
     let jobs = match &state.jobs {
         Some(j) => Some(j.send(crate::jobs::GetJobs { history: 0 }).await?.map_err(ApiError::internal)?),
         None => None,
@@ -121,6 +126,7 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             "uptime_secs": now - state.started_at,
             "uptime_24h": v.uptime_24h,
             "ready": state.is_ready(),
+            "imports": { "running": running.len(), "incomplete": incomplete.len() },
             "slos": v.slos,
             "alerts": v.alerts,
             "incidents": v.incidents,
@@ -135,6 +141,8 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             .unwrap_or_else(|| "not enough samples yet".into()),
         started: when(state.started_at),
         ready: state.is_ready(),
+        imports_running: running.len(),
+        imports_incomplete: incomplete.len(),
         firing: v.alerts.iter().filter(|a| a.state.as_str() == "firing").map(|a| a.rule.clone()).collect(),
         slos: v
             .slos

@@ -679,6 +679,16 @@ impl ForecastService {
         let t0 = dates::parse(&paper.date).ok_or_else(|| {
             ForecastError::Invalid(format!("'date' must be YYYY-MM-DD, got '{}'", paper.date))
         })?;
+        // Papers are dated from the first journals on to about a year ahead (a preprint
+        // with a planned date); years 0 or 9999 are typing errors, not papers.
+        let latest = dates::today() + 366;
+        if dates::year_of(t0) < 1800 || t0 > latest {
+            return Err(ForecastError::Invalid(format!(
+                "'date' must be between 1800-01-01 and {}, got '{}'",
+                dates::format(latest),
+                paper.date
+            )));
+        }
         let mut authors = Vec::new();
         for a in &paper.authors {
             let n = names::normalise_author(a)
@@ -687,7 +697,11 @@ impl ForecastService {
         }
         let mut refs = Vec::new();
         for r in &paper.references {
-            refs.push(self.corpus.find(r).ok_or_else(|| ForecastError::UnknownPaper(r.clone()))?);
+            // A reference in the body is the caller's input: an unknown one is a bad
+            // request naming it, not a missing resource (404 would read as a wrong URL).
+            refs.push(self.corpus.find(r).ok_or_else(|| {
+                ForecastError::Invalid(format!("'references' names '{r}', which is not a stored paper"))
+            })?);
         }
         let model = self.active(mode)?;
         let ctx = self.context(&model);
