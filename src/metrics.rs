@@ -199,7 +199,7 @@ pub async fn record(
             Ok(r) => r.status().as_u16(),
             Err(e) => e.as_response_error().status_code().as_u16(),
         };
-        state.metrics.observe(&route, &method, status, started.elapsed().as_secs_f64());
+        state.metrics.observe(&route, method, status, started.elapsed().as_secs_f64());
     }
     res
 }

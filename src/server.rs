@@ -6,7 +6,10 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use actix_web::{web, App, HttpServer};
+use actix_service::ServiceFactoryExt;
+use actix_web::{web, App};
+
+use crate::http::head_limit::HeadGuard;
 use citecast_actors::actors::{GetStats, ImportBundled, ListImports, Reconcile};
 use citecast_actors::imports::{bundled_state, BundledState};
 use citecast_actors::{ingest, Engine};
@@ -154,17 +157,35 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let monitor = crate::monitor::Monitor::new(state.clone(), config.monitor()).map_err(CliError::Usage)?;
     let _ = state.monitor.set(actix::Actor::start(monitor));
 
+    let listener = std::net::TcpListener::bind(&config.addr)
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?;
+    let local = listener.local_addr().map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(actix_web::middleware::Compress::default())
-            .wrap(actix_web::middleware::from_fn(crate::metrics::record))
-            .configure(|c| http::configure(c, app_state.clone()))
-    })
-    .workers(config.workers)
-    .bind(&config.addr)
-    .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?;
-    let addr = server.addrs().first().map(|a| a.to_string()).unwrap_or_else(|| config.addr.clone());
+    // actix-web's HttpServer, assembled by hand so every connection passes through the
+    // head guard first (see http/head_limit.rs).
+    let server = actix_server::Server::build()
+        .workers(config.workers)
+        .listen("citecast", listener, move || {
+            let state = app_state.clone();
+            let app = App::new()
+                .wrap(actix_web::middleware::Compress::default())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
+                .configure(move |c| http::configure(c, state.clone()));
+            let app = actix_service::IntoServiceFactory::into_factory(app)
+                .map_err(|e: actix_web::Error| e.error_response());
+            let http = actix_http::HttpService::build()
+                .local_addr(local)
+                .finish(actix_service::map_config(app, move |_| actix_web::dev::AppConfig::default()));
+            actix_service::fn_service(|io: actix_rt::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                std::future::ready(Ok((HeadGuard::new(io), actix_http::Protocol::Http1, peer)))
+            })
+            .and_then(http)
+        })
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?
+        .run();
+    let addr = local.to_string();
     let info = ServerInfo { addr: addr.clone(), pid: std::process::id(), token };
     write_server_info(&config, &info).map_err(|e| CliError::io(config.server_file(), e))?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
@@ -177,7 +198,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         }
     });
 
-    let result = server.run().await;
+    let result = server.await;
     // Graceful stop: make the last daily counts and writes durable.
     if let Ok(Err(e)) = state.engine.limiter.send(citecast_actors::limiter::FlushUsage).await {
         tracing::error!(error = %e, "cannot persist daily usage");

@@ -209,5 +209,31 @@ fn the_data_directory_and_backups_are_private_and_operator_pages_keep_their_toke
     let r = admin_client::request_as(&server.info.addr, None, "GET", &page, None, Duration::from_secs(10))
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
+
+    // A request line too long for the HTTP parser gets the JSON error, not a bare 400.
+    let mut s = TcpStream::connect(&server.info.addr).unwrap();
+    let uri = format!("/v1/search?q={}", "a".repeat(100 * 1024));
+    s.write_all(format!("GET {uri} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 414"), "{reply:?}");
+    let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "uri_too_long", "{reply}");
+
+    // A keep-alive connection carrying a 60 KB body and then another request still works:
+    // the guard skips bodies instead of mistaking them for heads.
+    let mut s = TcpStream::connect(&server.info.addr).unwrap();
+    let body = format!("{{\"ids\": [\"{}\"]}}", "9".repeat(60_000));
+    let two = format!(
+        "POST /v1/forecasts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(two.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert_eq!(reply.matches("HTTP/1.1 ").count(), 2, "{reply}");
+    assert!(reply.contains("\"status\":\"ok\""), "{reply}");
     drop(server);
 }

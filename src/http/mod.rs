@@ -7,6 +7,7 @@ pub mod cache;
 pub mod error;
 pub mod forecasts;
 pub mod guard;
+pub mod head_limit;
 pub mod newsletter;
 pub mod openapi;
 pub mod papers;

@@ -63,6 +63,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
         "The paper is too recent for an early forecast: its first six months are not in the data yet.",
     ),
     ("payload_too_large", 413, "The request body is over the size limit (64 KiB)."),
+    ("uri_too_long", 414, "The request line is over 32 KiB; send long inputs in a POST body."),
+    ("headers_too_large", 431, "The request headers are over 32 KiB."),
     ("body_timeout", 408, "The request body did not arrive in time (5 s by default); send it at once."),
     ("key_limit_reached", 409, "Your tier's number of active API keys is reached; revoke one first."),
     (
