@@ -67,6 +67,7 @@ pub fn train(
             "validation": outcome.validation,
             "test": outcome.test,
             "beats_every_baseline": outcome.report.beats_every_baseline,
+            "headline": outcome.report.headline(),
             "baselines": outcome.report.baselines.iter().map(|b| json!({"name": b.name, "roc_auc": b.test.roc_auc, "pr_auc": b.test.pr_auc, "f1": b.test.f1})).collect::<Vec<_>>(),
             "significance": outcome.report.significance,
         }));
@@ -91,6 +92,7 @@ pub fn evaluate(bundled: &Path, model_dirs: &[PathBuf]) -> Result<serde_json::Va
             "validation": validation,
             "test": test,
             "beats_every_baseline": report.beats_every_baseline,
+            "headline": report.headline(),
             "significance": report.significance,
             "report": path,
         }));

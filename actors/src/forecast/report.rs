@@ -431,6 +431,118 @@ pub struct Report {
     pub improvements: Vec<Segment>,
 }
 
+/// Significance level the report's headline uses for "significantly better".
+pub const ALPHA: f64 = 0.05;
+
+/// The report's one-line verdict on the served model against the baselines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headline {
+    /// True only when the model is better than every baseline on test and every
+    /// gain is significant at [`ALPHA`].
+    pub good: bool,
+    pub text: String,
+}
+
+impl Report {
+    /// A headline that claims only what the scorecards and the significance table
+    /// support: "beats every baseline" needs higher test ROC-AUC and PR-AUC than each
+    /// baseline and a paired-bootstrap p-value below [`ALPHA`] for each gain; otherwise
+    /// it names the baselines where the claim fails and why.
+    pub fn headline(&self) -> Headline {
+        if self.baselines.is_empty() {
+            return Headline {
+                good: false,
+                text: "No baselines were scored, so the report makes no comparison.".into(),
+            };
+        }
+        let worse: Vec<&str> =
+            self.baselines.iter().filter(|b| !b.served_is_better).map(|b| b.name.as_str()).collect();
+        if !worse.is_empty() {
+            return Headline {
+                good: false,
+                text: format!(
+                    "The served model does not beat every baseline on test: {} {} at least as high a ROC-AUC or PR-AUC.",
+                    join_names(&worse),
+                    if worse.len() == 1 { "has" } else { "have" }
+                ),
+            };
+        }
+        let not_significant: Vec<String> = self
+            .baselines
+            .iter()
+            .filter_map(|b| {
+                let row = self.significance.iter().find(|s| s.baseline == b.name);
+                match row {
+                    Some(s) if s.p_value < ALPHA && s.ci_low > 0.0 => None,
+                    Some(s) if s.p_value.is_finite() => {
+                        Some(format!("{} (p = {})", b.name, p_text(s.p_value)))
+                    }
+                    _ => Some(format!("{} (not tested)", b.name)),
+                }
+            })
+            .collect();
+        if not_significant.is_empty() {
+            return Headline {
+                good: true,
+                text: format!(
+                    "The served model beats every baseline on test (higher ROC-AUC and PR-AUC), and each ROC-AUC gain is significant at p < {ALPHA}."
+                ),
+            };
+        }
+        let names: Vec<&str> = not_significant.iter().map(String::as_str).collect();
+        Headline {
+            good: false,
+            text: format!(
+                "The served model scores higher than every baseline on test (ROC-AUC and PR-AUC), but its ROC-AUC gain over {} is not significant at p < {ALPHA}, so the data do not show it beats {}.",
+                join_names(&names),
+                if names.len() == 1 { "that baseline" } else { "those baselines" }
+            ),
+        }
+    }
+}
+
+fn join_names(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {}", init.join(", "), last),
+    }
+}
+
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A decision threshold as a reader should see it: a number, or in words when no
+/// finite threshold exists (no candidate kept the false-positive rate within the cap,
+/// so the model predicts no positives; stored reports read such a threshold back as NaN).
+pub fn threshold_text(t: f64) -> String {
+    if t.is_finite() {
+        format!("{t:.4}")
+    } else {
+        "none (no positive predictions)".into()
+    }
+}
+
+/// A figure that may be undefined (an AUC on a split without positives, say).
+pub fn figure_text(x: f64) -> String {
+    if x.is_nan() {
+        "undefined".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "infinite".into()
+        } else {
+            "minus infinite".into()
+        }
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Building
 // ---------------------------------------------------------------------------------------
@@ -973,6 +1085,17 @@ struct Page<'a> {
     fn_count: u64,
     correlation_svg: String,
     calibration_svg: String,
+    headline: Headline,
+}
+
+impl Page<'_> {
+    fn threshold(&self, t: impl std::borrow::Borrow<f64>) -> String {
+        threshold_text(*t.borrow())
+    }
+
+    fn figure(&self, x: impl std::borrow::Borrow<f64>) -> String {
+        figure_text(*x.borrow())
+    }
 }
 
 /// The report as a self-contained HTML page.
@@ -989,6 +1112,7 @@ pub fn render_html(report: &Report) -> Result<String, askama::Error> {
         fn_count: report.served_test.confusion.r#fn,
         correlation_svg: correlation_svg(&report.correlation),
         calibration_svg: calibration_svg(&report.calibration),
+        headline: report.headline(),
     }
     .render()
 }
@@ -1309,6 +1433,8 @@ mod tests {
         assert_eq!(r.baselines.len(), 2);
         assert!(r.beats_every_baseline);
         assert_eq!(r.baselines[0].test.roc_auc, 0.5);
+        assert!(r.significance.iter().all(|s| s.p_value < ALPHA), "{:?}", r.significance);
+        assert!(r.headline().good, "{:?}", r.headline());
 
         // 3. Mistakes are real mistakes, most confident first, with attributions.
         assert!(!r.false_positives.is_empty() && !r.false_negatives.is_empty());
@@ -1443,5 +1569,49 @@ mod tests {
         assert_eq!(diverging(0.0), "#ffffff");
         assert_eq!(diverging(1.0), "#b2182b");
         assert_eq!(team_bucket(7), "4+");
+    }
+
+    #[test]
+    fn headline_claims_only_what_significance_supports() {
+        let mut r = report();
+        assert!(r.headline().text.contains("beats every baseline"));
+        // Better on point estimates, but one gain not significant: no "beats" claim.
+        let name = r.significance[1].baseline.clone();
+        r.significance[1].p_value = 0.067;
+        let h = r.headline();
+        assert!(!h.good);
+        assert!(!h.text.contains("beats every"), "{}", h.text);
+        assert!(h.text.contains(&format!("{name} (p = 0.067)")), "{}", h.text);
+        // A baseline at least as good is named as such.
+        r.baselines[0].served_is_better = false;
+        let h = r.headline();
+        assert!(
+            h.text.contains("does not beat every baseline") && h.text.contains(&r.baselines[0].name),
+            "{}",
+            h.text
+        );
+        // And the page carries the headline, not the old unconditional claim.
+        let html = render_html(&r).unwrap();
+        assert!(html.contains("does not beat every baseline"));
+        r.baselines.clear();
+        assert!(!r.headline().good);
+    }
+
+    #[test]
+    fn non_finite_figures_are_words() {
+        assert_eq!(threshold_text(f64::INFINITY), "none (no positive predictions)");
+        assert_eq!(threshold_text(f64::NAN), "none (no positive predictions)");
+        assert_eq!(threshold_text(0.25), "0.2500");
+        assert_eq!(figure_text(f64::NAN), "undefined");
+        let mut r = report();
+        r.threshold = f64::INFINITY;
+        r.served_test.threshold = f64::INFINITY;
+        r.served_test.roc_auc = f64::NAN;
+        let html = render_html(&r).unwrap();
+        assert!(
+            !html.contains(">inf<") && !html.contains(">NaN<") && !html.contains("threshold inf"),
+            "raw non-finite figure on the page"
+        );
+        assert!(html.contains("none (no positive predictions)") && html.contains("undefined"));
     }
 }
