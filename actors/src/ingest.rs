@@ -173,6 +173,11 @@ fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<R
     while matches!(buf.last(), Some(b'\n' | b'\r')) {
         buf.pop();
     }
+    // A UTF-8 byte-order mark (written by some editors at the start of a file) is not
+    // part of the record: strip it for parsing as well as for format detection.
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        buf.drain(..3);
+    }
     Ok(Some(String::from_utf8(std::mem::take(buf)).map_err(|_| "line is not valid UTF-8".to_string())))
 }
 
@@ -456,6 +461,17 @@ mod tests {
         assert_eq!(p.authors.len(), 2);
         assert_eq!(dates::format(p.submitted), "1992-01-02");
         assert!(refs.is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_lose_the_first_record() {
+        let line = "\u{feff}{\"id\":\"x1\", \"title\":\"t\", \"authors\":[\"A. B\"], \"submitted_utc\":\"1999-01-01\"}\r\n";
+        let mut r = std::io::Cursor::new(line.as_bytes().to_vec());
+        let mut buf = Vec::new();
+        let first = next_line(&mut r, &mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(detect(&first).unwrap(), Format::PapersJsonl);
+        let (p, _) = parse_paper(&first).expect("the first record parses despite the BOM");
+        assert_eq!(p.id, "x1");
     }
 
     #[test]
