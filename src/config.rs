@@ -56,6 +56,8 @@ pub struct Config {
     pub monitor_interval: std::time::Duration,
     /// `http://host:port/path` that receives alert transitions as JSON.
     pub alert_webhook: Option<String>,
+    /// A paper record listing more references than this is rejected at import.
+    pub max_refs_per_paper: usize,
 }
 
 impl Config {
@@ -78,6 +80,7 @@ impl Config {
             archive_after_days: 90,
             monitor_interval: std::time::Duration::from_secs(10),
             alert_webhook: None,
+            max_refs_per_paper: citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER,
             data_dir,
         }
     }
@@ -105,6 +108,7 @@ impl Config {
         e.store.cache_bytes = self.store_cache_bytes;
         e.tiers = self.tiers.limits();
         e.model_dirs = vec![crate::training::default_models_dir(), self.data_dir.join("models")];
+        e.ingest.max_refs_per_paper = self.max_refs_per_paper;
         e
     }
 

@@ -404,8 +404,11 @@ async fn ingest_inbox(engine: &Engine, config: &JobsConfig) -> JobResult {
     let mut new = 0;
     for f in files {
         let name = f.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        let result =
-            engine.ingest.send(IngestFiles { paths: vec![f.clone()], progress: None }).await.map_err(fail)?;
+        let result = engine
+            .ingest
+            .send(IngestFiles { paths: vec![f.clone()], progress: None, max_refs_per_paper: None })
+            .await
+            .map_err(fail)?;
         match result {
             Ok(reports) => {
                 new += reports.iter().map(|r| r.new_records()).sum::<u64>();

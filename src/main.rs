@@ -91,6 +91,10 @@ enum Command {
         /// Seconds a /v1 request may take once its body is read before it gets 503.
         #[arg(long, env = "CITECAST_REQUEST_TIMEOUT", default_value_t = 10)]
         request_timeout: u64,
+        /// A paper record listing more references than this is rejected (reported with
+        /// its line); the rest of the file is imported.
+        #[arg(long, env = "CITECAST_MAX_REFS_PER_PAPER", default_value_t = citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_refs_per_paper: usize,
     },
     /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
     /// Papers before the citations that refer to them. See docs/ingest-format.md.
@@ -101,6 +105,12 @@ enum Command {
         /// Files to import, in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A paper record listing more references than this is rejected (reported with
+        /// its line); the rest of the file is imported. Default: the running server's
+        /// setting, or 10000.
+        #[arg(long, env = "CITECAST_MAX_REFS_PER_PAPER", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_refs_per_paper: Option<usize>,
+
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -423,8 +433,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             max_in_flight_per_caller,
             body_read_timeout,
             request_timeout,
+            max_refs_per_paper,
         } => {
             let mut config = dir.config()?;
+            config.max_refs_per_paper = max_refs_per_paper;
             config.max_in_flight = max_in_flight.max(1);
             config.max_in_flight_per_caller = max_in_flight_per_caller.max(1);
             config.body_read_timeout = Duration::from_secs(body_read_timeout.max(1));
@@ -445,7 +457,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             actix_web::rt::System::new().block_on(server::serve(config))
         }
-        Command::Ingest { dir, files, json } => ingest(dir.config()?, files, json),
+        Command::Ingest { dir, files, json, max_refs_per_paper } => {
+            ingest(dir.config()?, files, json, max_refs_per_paper)
+        }
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
         Command::Backup { dir, file } => backup(dir.config()?, file),
@@ -521,7 +535,12 @@ fn running_server(config: &Config) -> Option<server::ServerInfo> {
     read_server_info(config).filter(admin_client::is_alive)
 }
 
-fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliError> {
+fn ingest(
+    config: Config,
+    files: Vec<PathBuf>,
+    json: bool,
+    max_refs_per_paper: Option<usize>,
+) -> Result<(), CliError> {
     let mut paths = Vec::with_capacity(files.len());
     for f in files {
         let abs = std::fs::canonicalize(&f).map_err(|e| CliError::io(&f, e))?;
@@ -529,7 +548,11 @@ fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliErro
     }
     let reports: Vec<IngestReport> = if let Some(info) = running_server(&config) {
         eprintln!("server running at {} (pid {}): importing through it", info.addr, info.pid);
-        let body = serde_json::json!({ "paths": paths }).to_string();
+        let mut body = serde_json::json!({ "paths": paths });
+        if let Some(n) = max_refs_per_paper {
+            body["max_refs_per_paper"] = n.into();
+        }
+        let body = body.to_string();
         let value = admin_json(&info, "POST", "/admin/ingest", Some(&body), Duration::from_secs(3600))?;
         serde_json::from_value(value["reports"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
     } else {
@@ -540,7 +563,7 @@ fn ingest(config: Config, files: Vec<PathBuf>, json: bool) -> Result<(), CliErro
             let progress = Some(citecast::progress::reporter());
             engine
                 .ingest
-                .send(IngestFiles { paths, progress })
+                .send(IngestFiles { paths, progress, max_refs_per_paper })
                 .await
                 .map_err(CliError::engine)?
                 .map_err(CliError::engine)

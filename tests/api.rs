@@ -61,7 +61,13 @@ impl Harness {
     }
 
     async fn ingest(&self, paths: Vec<PathBuf>) -> Vec<IngestReport> {
-        self.state.engine.ingest.send(IngestFiles { paths, progress: None }).await.unwrap().unwrap()
+        self.state
+            .engine
+            .ingest
+            .send(IngestFiles { paths, progress: None, max_refs_per_paper: None })
+            .await
+            .unwrap()
+            .unwrap()
     }
 }
 
@@ -158,7 +164,13 @@ async fn malformed_lines_are_reported_and_damage_nothing() {
     // A file in no known format is refused as a whole, before anything is written.
     let junk = dir.path().join("junk.txt");
     std::fs::write(&junk, "hello there world\n").unwrap();
-    let err = h.state.engine.ingest.send(IngestFiles { paths: vec![junk], progress: None }).await.unwrap();
+    let err = h
+        .state
+        .engine
+        .ingest
+        .send(IngestFiles { paths: vec![junk], progress: None, max_refs_per_paper: None })
+        .await
+        .unwrap();
     assert!(err.unwrap_err().to_string().contains("unrecognised format"));
 }
 
@@ -401,6 +413,10 @@ async fn admin_endpoints_need_the_token_and_check_bodies() {
         test::call_service(&app, post(br#"{"paths":["relative.jsonl"]}"#.to_vec(), Some("test-token"))).await,
     )
     .await;
+    assert_error(status, &body, 400, "invalid_body");
+    let zero_cap = serde_json::json!({ "paths": fixture_files(), "max_refs_per_paper": 0 }).to_string();
+    let (status, body) =
+        read(test::call_service(&app, post(zero_cap.into_bytes(), Some("test-token"))).await).await;
     assert_error(status, &body, 400, "invalid_body");
 
     let paths = serde_json::json!({ "paths": fixture_files() }).to_string().into_bytes();

@@ -60,7 +60,12 @@ impl Harness {
         adjust(&mut config);
         let engine = Engine::start(&config.engine()).unwrap();
         let paths = vec![fixture("papers.jsonl"), fixture("citations.tsv.gz")];
-        engine.ingest.send(IngestFiles { paths, progress: None }).await.unwrap().unwrap();
+        engine
+            .ingest
+            .send(IngestFiles { paths, progress: None, max_refs_per_paper: None })
+            .await
+            .unwrap()
+            .unwrap();
         let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
         state.ready.store(true, Ordering::Release);
         Harness { _dir: dir, state }
@@ -305,7 +310,13 @@ async fn etags_answer_304_and_change_with_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.jsonl");
     std::fs::write(&file, r#"{"id":"z/1","title":"t","authors":["A. B"],"submitted_utc":"2003-05-02","references":["9711200"]}"#).unwrap();
-    h.state.engine.ingest.send(IngestFiles { paths: vec![file], progress: None }).await.unwrap().unwrap();
+    h.state
+        .engine
+        .ingest
+        .send(IngestFiles { paths: vec![file], progress: None, max_refs_per_paper: None })
+        .await
+        .unwrap()
+        .unwrap();
     let (_, headers, after) = call!(app, req("GET", "/v1/papers/9711200", Some(&secret)));
     assert_ne!(headers.get("etag").unwrap(), &old);
     assert_eq!(

@@ -56,7 +56,12 @@ async fn harness_with(tier: &str, model_dirs: Vec<PathBuf>) -> Harness {
     let mut engine_config = config.engine();
     engine_config.model_dirs = model_dirs;
     let engine = Engine::start(&engine_config).unwrap();
-    engine.ingest.send(IngestFiles { paths: fixtures(), progress: None }).await.unwrap().unwrap();
+    engine
+        .ingest
+        .send(IngestFiles { paths: fixtures(), progress: None, max_refs_per_paper: None })
+        .await
+        .unwrap()
+        .unwrap();
     let state = web::Data::new(AppState::new(engine, &config, Some("admin".into())));
     state.ready.store(true, Ordering::Release);
     let op =

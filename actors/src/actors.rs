@@ -20,7 +20,7 @@ use crate::forecast::service::{
 use crate::forecast::task::Mode;
 use crate::imports::{ImportRecord, Imports};
 use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
-use crate::ingest::{self, IngestError, IngestReport, ProgressFn, Sink};
+use crate::ingest::{self, IngestError, IngestOptions, IngestReport, ProgressFn, Sink};
 use crate::journal::{ArchiveOutcome, AuditEntry, Journal, UsageDay};
 use crate::records::ForecastRecord;
 use crate::records::Paper;
@@ -346,11 +346,17 @@ message!(IndexActor, index, IndexDocCount => u64, |ix, _m| ix.num_docs());
 pub struct IngestActor {
     sink: ActorSink,
     imports: Imports,
+    options: IngestOptions,
 }
 
 impl IngestActor {
-    pub fn new(store: Addr<StoreActor>, index: Addr<IndexActor>, imports: Imports) -> Self {
-        IngestActor { sink: ActorSink { store, index }, imports }
+    pub fn new(
+        store: Addr<StoreActor>,
+        index: Addr<IndexActor>,
+        imports: Imports,
+        options: IngestOptions,
+    ) -> Self {
+        IngestActor { sink: ActorSink { store, index }, imports, options }
     }
 
     /// Imports files in order, recorded in [`Imports`] from before the first line to the
@@ -360,7 +366,12 @@ impl IngestActor {
         source: &str,
         paths: &[PathBuf],
         progress: Option<ProgressFn>,
+        max_refs_per_paper: Option<usize>,
     ) -> Result<Vec<IngestReport>, IngestError> {
+        let mut options = self.options.clone();
+        if let Some(n) = max_refs_per_paper {
+            options.max_refs_per_paper = n;
+        }
         let files = paths.iter().map(|p| p.display().to_string()).collect();
         let record = self.imports.start(source, files)?;
         let (imports, id) = (self.imports.clone(), record.id.clone());
@@ -382,7 +393,7 @@ impl IngestActor {
         let mut reports = Vec::with_capacity(paths.len());
         let mut record = record;
         for path in paths {
-            match ingest::ingest_file(path, &mut self.sink, Some(&tracked)) {
+            match ingest::ingest_file_with(path, &mut self.sink, Some(&tracked), &options) {
                 Ok(report) => {
                     tracing::info!(
                         file = %report.file,
@@ -447,6 +458,8 @@ impl Sink for ActorSink {
 pub struct IngestFiles {
     pub paths: Vec<PathBuf>,
     pub progress: Option<ProgressFn>,
+    /// Overrides the engine's cap on references per paper for this import.
+    pub max_refs_per_paper: Option<usize>,
 }
 
 impl Message for IngestFiles {
@@ -456,7 +469,7 @@ impl Message for IngestFiles {
 impl Handler<IngestFiles> for IngestActor {
     type Result = Result<Vec<IngestReport>, IngestError>;
     fn handle(&mut self, msg: IngestFiles, _: &mut Self::Context) -> Self::Result {
-        self.import(crate::imports::SOURCE_INGEST, &msg.paths, msg.progress)
+        self.import(crate::imports::SOURCE_INGEST, &msg.paths, msg.progress, msg.max_refs_per_paper)
     }
 }
 
@@ -474,7 +487,7 @@ impl Message for ImportBundled {
 impl Handler<ImportBundled> for IngestActor {
     type Result = Result<Vec<IngestReport>, IngestError>;
     fn handle(&mut self, msg: ImportBundled, _: &mut Self::Context) -> Self::Result {
-        self.import(crate::imports::SOURCE_BUNDLED, &msg.paths, msg.progress)
+        self.import(crate::imports::SOURCE_BUNDLED, &msg.paths, msg.progress, None)
     }
 }
 

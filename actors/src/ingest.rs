@@ -4,7 +4,7 @@
 //! in `docs/ingest-format.md`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +41,203 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 /// Longest accepted id.
 const MAX_ID_LEN: usize = 128;
 
+/// Default cap on the references one paper record may list.
+pub const DEFAULT_MAX_REFS_PER_PAPER: usize = 10_000;
+/// Default number of references held in memory before they go to a spill file.
+pub const DEFAULT_MAX_PENDING_REFS: usize = 100_000;
+/// Prefix and suffix of spill files in the spill directory.
+const SPILL_PREFIX: &str = "ingest-";
+const SPILL_SUFFIX: &str = ".refs";
+
+/// Bounds on what one import may hold in memory.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// A paper line listing more references than this is rejected (with its reason);
+    /// the rest of the file goes on.
+    pub max_refs_per_paper: usize,
+    /// References waiting for the end of the file (they may point forward) held in
+    /// memory; beyond this they are appended to a spill file and read back at the end.
+    pub max_pending_refs: usize,
+    /// Where spill files go (owner-only, removed after the import); `None` uses the
+    /// system temporary directory.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            max_refs_per_paper: DEFAULT_MAX_REFS_PER_PAPER,
+            max_pending_refs: DEFAULT_MAX_PENDING_REFS,
+            spill_dir: None,
+        }
+    }
+}
+
+/// Removes spill files an interrupted import left in `dir`; returns how many.
+pub fn remove_stale_spills(dir: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(SPILL_PREFIX) && name.ends_with(SPILL_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// References waiting for the end of the file, in file order: the oldest in a spill
+/// file once more than `max_pending_refs` are pending, the newest in memory.
+struct PendingRefs {
+    limit: usize,
+    dir: PathBuf,
+    memory: Vec<CitationInput>,
+    spill: Option<Spill>,
+}
+
+/// An owner-only file of `line<TAB>citing<TAB>cited` rows (ids hold no whitespace),
+/// deleted when dropped.
+struct Spill {
+    path: PathBuf,
+    writer: Option<BufWriter<File>>,
+    rows: u64,
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        self.writer = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl PendingRefs {
+    fn new(options: &IngestOptions) -> Self {
+        PendingRefs {
+            limit: options.max_pending_refs.max(1),
+            dir: options.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+            memory: Vec::new(),
+            spill: None,
+        }
+    }
+
+    fn push(&mut self, c: CitationInput) -> std::io::Result<()> {
+        self.memory.push(c);
+        if self.memory.len() >= self.limit {
+            self.spill_memory()?;
+        }
+        Ok(())
+    }
+
+    fn spilled(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.rows)
+    }
+
+    fn spill_memory(&mut self) -> std::io::Result<()> {
+        if self.spill.is_none() {
+            self.spill = Some(Spill::create(&self.dir)?);
+        }
+        let spill = self.spill.as_mut().expect("spill file just created");
+        let w = spill.writer.as_mut().expect("spill file still being written");
+        for c in self.memory.drain(..) {
+            writeln!(w, "{}\t{}\t{}", c.line, c.citing, c.cited)?;
+            spill.rows += 1;
+        }
+        // Give the capacity back: the point is to hold few references.
+        self.memory.shrink_to(self.limit.min(CITATION_BATCH));
+        Ok(())
+    }
+
+    /// Hands every pending reference, in file order, to `f` in chunks of at most
+    /// `chunk`, then removes the spill file.
+    fn drain(
+        mut self,
+        chunk: usize,
+        mut f: impl FnMut(Vec<CitationInput>) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        if let Some(mut spill) = self.spill.take() {
+            let path = spill.path.clone();
+            let io = |source| IngestError::Io { path: path.display().to_string(), source };
+            let mut w = spill.writer.take().expect("spill file still being written");
+            w.flush().map_err(io)?;
+            drop(w);
+            let mut r = BufReader::with_capacity(1 << 16, File::open(&spill.path).map_err(io)?);
+            let mut out = Vec::with_capacity(chunk.min(spill.rows as usize));
+            let mut text = String::new();
+            loop {
+                text.clear();
+                if r.read_line(&mut text).map_err(io)? == 0 {
+                    break;
+                }
+                let mut cols = text.trim_end_matches('\n').splitn(3, '\t');
+                let (Some(line), Some(citing), Some(cited)) = (cols.next(), cols.next(), cols.next()) else {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "spill file row is damaged",
+                    )));
+                };
+                let line = line.parse().map_err(|_| {
+                    io(std::io::Error::new(std::io::ErrorKind::InvalidData, "spill file row is damaged"))
+                })?;
+                out.push(CitationInput { line, citing: citing.to_string(), cited: cited.to_string() });
+                if out.len() >= chunk {
+                    f(std::mem::take(&mut out))?;
+                }
+            }
+            if !out.is_empty() {
+                f(out)?;
+            }
+            drop(spill);
+        }
+        let mut memory = std::mem::take(&mut self.memory);
+        while !memory.is_empty() {
+            let rest = if memory.len() > chunk { memory.split_off(chunk) } else { Vec::new() };
+            f(memory)?;
+            memory = rest;
+        }
+        Ok(())
+    }
+}
+
+impl Spill {
+    fn create(dir: &Path) -> std::io::Result<Spill> {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        create_private_dir(dir)?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{SPILL_PREFIX}{}-{n}{SPILL_SUFFIX}", std::process::id()));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(&path)?;
+        Ok(Spill { path, writer: Some(BufWriter::with_capacity(1 << 16, file)), rows: 0 })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
@@ -66,6 +263,9 @@ pub struct IngestReport {
     pub errors: u64,
     /// The first rejected lines with their reasons.
     pub error_samples: Vec<Rejection>,
+    /// Pending references that went through a spill file to bound memory.
+    #[serde(default)]
+    pub references_spilled: u64,
 }
 
 impl IngestReport {
@@ -282,8 +482,14 @@ fn clean(s: Option<String>) -> Option<String> {
 }
 
 /// Validates a JSON line into a paper and the ids it references.
-fn parse_paper(line: &str) -> Result<(Paper, Vec<String>), String> {
+fn parse_paper(line: &str, max_refs: usize) -> Result<(Paper, Vec<String>), String> {
     let r: PaperRecord = serde_json::from_str(line).map_err(|e| format!("invalid paper record: {e}"))?;
+    if r.references.len() > max_refs {
+        return Err(format!(
+            "{} references, more than the {max_refs} one paper may list (--max-refs-per-paper)",
+            r.references.len()
+        ));
+    }
     check_id("id", &r.id)?;
     let canonical = r.arxiv_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| r.id.clone());
     check_id("arxiv_id", &canonical)?;
@@ -356,12 +562,26 @@ pub fn ingest_file(
     sink: &mut dyn Sink,
     progress: Option<&ProgressFn>,
 ) -> Result<IngestReport, IngestError> {
+    ingest_file_with(path, sink, progress, &IngestOptions::default())
+}
+
+/// [`ingest_file`] with explicit memory bounds.
+pub fn ingest_file_with(
+    path: &Path,
+    sink: &mut dyn Sink,
+    progress: Option<&ProgressFn>,
+    options: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
     let bytes_total = std::fs::metadata(path).map_err(io_err(path))?.len();
     let count = Arc::new(AtomicU64::new(0));
     let mut reader = open(path, count.clone())?;
     let mut report = IngestReport { file: path.display().to_string(), ..Default::default() };
     let mut batch = WriteBatch::default();
-    let mut references: Vec<CitationInput> = Vec::new();
+    let mut references = PendingRefs::new(options);
+    let spill_err = |source| IngestError::Io {
+        path: format!("spill file in {}", references_dir(options).display()),
+        source,
+    };
     let mut format = None;
     let mut buf = Vec::new();
     let tick = |report: &IngestReport| {
@@ -402,13 +622,13 @@ pub fn ingest_file(
             }
         };
         match fmt {
-            Format::PapersJsonl => match parse_paper(&line) {
+            Format::PapersJsonl => match parse_paper(&line, options.max_refs_per_paper) {
                 Ok((paper, refs)) => {
-                    references.extend(refs.into_iter().map(|cited| CitationInput {
-                        line: n,
-                        citing: paper.id.clone(),
-                        cited,
-                    }));
+                    for cited in refs {
+                        references
+                            .push(CitationInput { line: n, citing: paper.id.clone(), cited })
+                            .map_err(spill_err)?;
+                    }
                     batch.papers.push(paper);
                 }
                 Err(reason) => report.reject(n, reason),
@@ -425,20 +645,22 @@ pub fn ingest_file(
         }
     }
     // References may point forward in the file, so they are written after every paper.
-    batch.citations.extend(references);
-    while !batch.papers.is_empty() || !batch.citations.is_empty() {
-        let rest = if batch.citations.len() > CITATION_BATCH {
-            batch.citations.split_off(CITATION_BATCH)
-        } else {
-            Vec::new()
-        };
+    if !batch.papers.is_empty() || !batch.citations.is_empty() {
         report.add(sink.write(std::mem::take(&mut batch))?);
-        batch.citations = rest;
     }
+    report.references_spilled = references.spilled();
+    references.drain(CITATION_BATCH, |citations| {
+        report.add(sink.write(WriteBatch { papers: Vec::new(), citations })?);
+        Ok(())
+    })?;
     sink.commit()?;
     tick(&report);
     report.error_samples.sort_by_key(|r| r.line);
     Ok(report)
+}
+
+fn references_dir(options: &IngestOptions) -> PathBuf {
+    options.spill_dir.clone().unwrap_or_else(std::env::temp_dir)
 }
 
 /// The files `serve` imports into an empty data directory, in order (papers first,
@@ -454,7 +676,7 @@ mod tests {
     #[test]
     fn parses_a_bundled_record() {
         let line = r#"{"id": "9201002", "arxiv_id": "hep-th/9201002", "title": "Inomogeneous  Quantum Groups", "authors_raw": "F.Bonechi and E.Celeghini", "authors": ["F.Bonechi", "E.Celeghini"], "submitted_utc": "1992-01-02T12:17:00Z", "revised_utc": [], "comments": "5 pags", "subj_class": null, "journal_ref": "Phys.Rev.Lett. 68 (1992) 3718-3720", "report_no": null, "abstract": "The quantum deformed algebra.", "dir_year": "1992"}"#;
-        let (p, refs) = parse_paper(line).unwrap();
+        let (p, refs) = parse_paper(line, DEFAULT_MAX_REFS_PER_PAPER).unwrap();
         assert_eq!(p.id, "hep-th/9201002");
         assert_eq!(p.aliases, vec!["9201002".to_string()]);
         assert_eq!(p.title, "Inomogeneous Quantum Groups");
@@ -470,8 +692,110 @@ mod tests {
         let mut buf = Vec::new();
         let first = next_line(&mut r, &mut buf).unwrap().unwrap().unwrap();
         assert_eq!(detect(&first).unwrap(), Format::PapersJsonl);
-        let (p, _) = parse_paper(&first).expect("the first record parses despite the BOM");
+        let (p, _) =
+            parse_paper(&first, DEFAULT_MAX_REFS_PER_PAPER).expect("the first record parses despite the BOM");
         assert_eq!(p.id, "x1");
+    }
+
+    /// Papers citing each other forwards and backwards, with unknown and repeated
+    /// references and a rejected line in between.
+    fn reference_heavy_file(dir: &Path) -> PathBuf {
+        let mut text = String::new();
+        for i in 0..60 {
+            let refs: Vec<String> = (0..(i % 9))
+                .map(|k| match k {
+                    0 => "unknown/404".to_string(),
+                    1 => format!("p{}", (i + 7) % 60), // forward
+                    _ => format!("p{}", (i * 13 + k) % 60),
+                })
+                .collect();
+            let refs = serde_json::to_string(&refs).unwrap();
+            text.push_str(&format!(
+                "{{\"id\":\"p{i}\",\"title\":\"Paper {i}\",\"authors\":[\"A. Author{}\"],\"submitted_utc\":\"1999-01-{:02}\",\"references\":{refs}}}\n",
+                i % 5,
+                1 + i % 28
+            ));
+            if i == 30 {
+                text.push_str("{}\n");
+            }
+        }
+        let path = dir.join("papers.jsonl");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn citation_counts(store: &crate::store::Store) -> Vec<(String, u64)> {
+        (0..60)
+            .map(|i| {
+                let id = format!("p{i}");
+                let n = store.citation_count(&id).unwrap();
+                (id, n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spilled_references_give_the_same_import_as_in_memory_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = reference_heavy_file(tmp.path());
+        let cfg = crate::store::StoreConfig::default();
+
+        let mut memory_sink = StoreSink(crate::store::Store::open(&tmp.path().join("a"), &cfg).unwrap());
+        let in_memory = ingest_file(&file, &mut memory_sink, None).unwrap();
+        assert_eq!(in_memory.references_spilled, 0);
+
+        let spill_dir = tmp.path().join("spill");
+        let options =
+            IngestOptions { max_pending_refs: 3, spill_dir: Some(spill_dir.clone()), ..Default::default() };
+        let mut spill_sink = StoreSink(crate::store::Store::open(&tmp.path().join("b"), &cfg).unwrap());
+        let mut spilled = ingest_file_with(&file, &mut spill_sink, None, &options).unwrap();
+        assert!(spilled.references_spilled > 100, "spilled {}", spilled.references_spilled);
+        spilled.references_spilled = 0;
+
+        assert_eq!(serde_json::to_value(&in_memory).unwrap(), serde_json::to_value(&spilled).unwrap());
+        assert!(in_memory.citations_new > 100 && in_memory.errors > 50, "{in_memory:?}");
+        assert_eq!(citation_counts(&memory_sink.0), citation_counts(&spill_sink.0));
+        assert_eq!(memory_sink.0.stats().unwrap().citations, spill_sink.0.stats().unwrap().citations);
+        // The spill file is gone, and the directory is the owner's alone.
+        assert_eq!(std::fs::read_dir(&spill_dir).unwrap().count(), 0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&spill_dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+        }
+    }
+
+    #[test]
+    fn a_paper_over_the_reference_cap_is_rejected_and_the_file_goes_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let refs: Vec<String> = (0..11).map(|k| format!("r{k}")).collect();
+        let text = format!(
+            "{{\"id\":\"big\",\"title\":\"t\",\"authors\":[\"A. B\"],\"submitted_utc\":\"1999-01-01\",\"references\":{}}}\n{{\"id\":\"ok\",\"title\":\"t\",\"authors\":[\"A. B\"],\"submitted_utc\":\"1999-01-02\",\"references\":[\"big\"]}}\n",
+            serde_json::to_string(&refs).unwrap()
+        );
+        let file = tmp.path().join("p.jsonl");
+        std::fs::write(&file, text).unwrap();
+        let mut sink =
+            StoreSink(crate::store::Store::open(&tmp.path().join("s"), &Default::default()).unwrap());
+        let options = IngestOptions { max_refs_per_paper: 10, ..Default::default() };
+        let report = ingest_file_with(&file, &mut sink, None, &options).unwrap();
+        assert_eq!(report.papers_new, 1);
+        // Line 1 refused for its references; line 2's reference to it is then unknown.
+        assert_eq!(report.error_samples[0].line, 1);
+        assert!(report.error_samples[0].reason.contains("11 references, more than the 10"), "{report:?}");
+        assert!(sink.0.paper("ok").unwrap().is_some());
+        assert!(sink.0.paper("big").unwrap().is_none());
+    }
+
+    #[test]
+    fn stale_spill_files_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("ingest-1-0.refs"), "1\ta\tb\n").unwrap();
+        std::fs::write(tmp.path().join("keep.txt"), "x").unwrap();
+        assert_eq!(remove_stale_spills(tmp.path()).unwrap(), 1);
+        assert_eq!(remove_stale_spills(&tmp.path().join("missing")).unwrap(), 0);
+        assert!(tmp.path().join("keep.txt").exists());
     }
 
     #[test]
@@ -494,7 +818,7 @@ mod tests {
             (r#"{"id":"a b", "title":"t", "authors":["A. B"], "submitted_utc":"1999-01-01"}"#, "whitespace"),
         ];
         for (line, want) in cases {
-            let err = parse_paper(line).unwrap_err();
+            let err = parse_paper(line, DEFAULT_MAX_REFS_PER_PAPER).unwrap_err();
             assert!(err.contains(want), "{line}: {err}");
         }
         assert!(parse_citation(Format::CitationsTsv, 1, "1001").unwrap_err().contains("2 columns"));

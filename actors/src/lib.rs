@@ -51,13 +51,18 @@ pub struct EngineConfig {
     pub tiers: Vec<limiter::TierLimits>,
     /// Directories of versioned model artefacts to load (shipped, then trained locally).
     pub model_dirs: Vec<PathBuf>,
+    /// Memory bounds of imports (the spill directory is `DATA_DIR/tmp`).
+    pub ingest: ingest::IngestOptions,
 }
 
 impl EngineConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let data_dir: PathBuf = data_dir.into();
+        let ingest = ingest::IngestOptions { spill_dir: Some(data_dir.join("tmp")), ..Default::default() };
         EngineConfig {
-            data_dir: data_dir.into(),
+            ingest,
+            data_dir,
             store: store::StoreConfig::default(),
             store_threads: (cores * 2).clamp(2, 16),
             index_threads: cores.clamp(2, 8),
@@ -123,9 +128,19 @@ impl Engine {
                 .with_index(idx_dir.clone(), idx.clone())
         });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
+        if let Some(dir) = &config.ingest.spill_dir {
+            match ingest::remove_stale_spills(dir) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(files = n, dir = %dir.display(), "removed spill files of an interrupted import")
+                }
+                Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "cannot clear old spill files"),
+            }
+        }
         let (s, i) = (store_addr.clone(), index_addr.clone());
-        let im = imports.clone();
-        let ingest_addr = SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone(), im.clone()));
+        let (im, opts) = (imports.clone(), config.ingest.clone());
+        let ingest_addr =
+            SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone(), im.clone(), opts.clone()));
         let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
         let (mut service, errors) = forecast::service::ForecastService::load(&dirs);

@@ -80,6 +80,9 @@ pub fn split_imports(
 pub struct IngestBody {
     /// Absolute paths on the server's machine.
     paths: Vec<PathBuf>,
+    /// Cap on references per paper for this import (default: the server's setting).
+    #[serde(default)]
+    max_refs_per_paper: Option<usize>,
 }
 
 pub async fn ingest(
@@ -88,7 +91,10 @@ pub async fn ingest(
     state: web::Data<AppState>,
     body: web::Json<IngestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let paths = body.into_inner().paths;
+    let IngestBody { paths, max_refs_per_paper } = body.into_inner();
+    if max_refs_per_paper == Some(0) {
+        return Err(ApiError::InvalidBody("'max_refs_per_paper' must be at least 1".into()));
+    }
     if paths.is_empty() {
         return Err(ApiError::InvalidBody("'paths' must list at least one file".into()));
     }
@@ -104,7 +110,7 @@ pub async fn ingest(
     let reports = state
         .engine
         .ingest
-        .send(IngestFiles { paths, progress: None })
+        .send(IngestFiles { paths, progress: None, max_refs_per_paper })
         .await?
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
