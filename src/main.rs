@@ -253,8 +253,16 @@ enum ModelAction {
         /// at_publication or early.
         mode: String,
     },
-    /// Load model directories trained since the server started.
+    /// Load model directories trained since the server started. Exits non-zero when a
+    /// model directory was refused (each refusal names the file and the reason).
     Rescan,
+    /// Check a model directory (parts readable, shapes consistent) and write its
+    /// SHA256SUMS manifest over every file, so it loads. Training seals its models
+    /// itself; this is for models copied in by hand or made before manifests.
+    Seal {
+        /// The model directory (holding model.json).
+        dir: PathBuf,
+    },
     /// A/B experiments and canary rollouts of a candidate model.
     Experiment {
         #[command(subcommand)]
@@ -362,6 +370,7 @@ impl ModelAction {
             ModelAction::Promote { version } => OpRequest::Promote { version },
             ModelAction::Rollback { mode } => OpRequest::Rollback { mode },
             ModelAction::Rescan => OpRequest::RescanModels,
+            ModelAction::Seal { .. } => unreachable!("sealing runs locally, not as an operation"),
             ModelAction::Experiment { action } => match action {
                 ExperimentAction::Start { candidate, share, guards } => {
                     start(candidate, "experiment", Some(share), None, guards)
@@ -463,6 +472,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => stats(dir.config()?, json),
         Command::Customers { dir, action } => customers(dir.config()?, action.into_op()),
         Command::Backup { dir, file } => backup(dir.config()?, file),
+        Command::Models { action: ModelAction::Seal { dir: model_dir }, .. } => seal(&model_dir),
         Command::Models { dir, action } => customers(dir.config()?, action.into_op()),
         Command::Jobs { dir, action } => jobs(dir.config()?, action),
         Command::Audit { dir, after, limit } => customers(dir.config()?, OpRequest::Audit { after, limit }),
@@ -672,6 +682,27 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
             "The secret above is shown once: store it now. Use it as 'Authorization: Bearer <secret>'."
         );
     }
+    if let Some(refused) = value.get("refused").and_then(|r| r.as_array()).filter(|r| !r.is_empty()) {
+        return Err(CliError::Engine(format!(
+            "{} model director{} refused: {}",
+            refused.len(),
+            if refused.len() == 1 { "y" } else { "ies" },
+            refused.iter().filter_map(|r| r.as_str()).collect::<Vec<_>>().join("; ")
+        )));
+    }
+    Ok(())
+}
+
+fn seal(dir: &std::path::Path) -> Result<(), CliError> {
+    let model = citecast_actors::forecast::registry::seal(dir).map_err(CliError::engine)?;
+    println!(
+        "sealed {} ({:?}): {} written over every file of {}",
+        model.meta.version,
+        model.meta.mode,
+        citecast_actors::forecast::registry::MANIFEST,
+        dir.display()
+    );
+    println!("a running server loads it after `citecast models rescan` (if it sits in one of its model directories)");
     Ok(())
 }
 

@@ -84,8 +84,7 @@ pub fn evaluate(bundled: &Path, model_dirs: &[PathBuf]) -> Result<serde_json::Va
         let (validation, test, report) =
             train::evaluate(corpus.clone(), &model.forecaster, &model.meta.version, &opts);
         let path = dir.join("report.json");
-        std::fs::write(&path, serde_json::to_string(&report).unwrap_or_default())
-            .map_err(|e| CliError::io(&path, e))?;
+        registry::write_report(dir, &report).map_err(CliError::engine)?;
         out.push(json!({
             "version": model.meta.version,
             "data_fingerprint_matches": registry::fingerprint(&corpus) == model.meta.data_fingerprint,

@@ -165,3 +165,47 @@ fn an_online_backup_restores_into_a_new_directory() {
     );
     assert!(!damaged.join("store").exists());
 }
+
+#[test]
+fn models_rescan_fails_when_a_model_is_refused_and_seal_vouches_for_a_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let src = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("model.json").is_file())
+        .expect("a shipped model");
+    // A copy under another version name in the data directory's models, unsealed.
+    let copy = data.join("models").join("early-copied-by-hand");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "SHA256SUMS" {
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+    }
+    let meta_path = copy.join("model.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["version"] = "early-copied-by-hand".into();
+    std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
+
+    let out = bin().args(["models", "rescan", "--data-dir"]).arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "rescan succeeded: {err}");
+    assert!(err.contains("refused") && err.contains("SHA256SUMS") && err.contains("models seal"), "{err}");
+
+    let out = bin().args(["models", "seal"]).arg(&copy).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().args(["models", "rescan", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A byte changed after sealing: refused again, naming the file.
+    let mut bytes = std::fs::read(copy.join("text.bin")).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 1;
+    std::fs::write(copy.join("text.bin"), bytes).unwrap();
+    let out = bin().args(["models", "rescan", "--data-dir"]).arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("text.bin") && err.contains("checksum mismatch"), "{err}");
+}

@@ -262,6 +262,52 @@ impl Gbdt {
         Ok(Gbdt { base_score: base as f32, features: d, trees, params: params.clone() })
     }
 
+    /// Checks a decoded model against the `d` features its rows will have: every split
+    /// reads a feature below `d`, every child index lies after its parent and inside the
+    /// tree (so a walk always ends on a leaf), leaves point at themselves, and the per-node
+    /// tables have one entry per node. A model read from a damaged or hand-edited file
+    /// fails here instead of indexing out of bounds or looping while serving.
+    pub fn validate(&self, d: usize) -> Result<(), String> {
+        if self.features != d {
+            return Err(format!("built for {} features, the model has {d}", self.features));
+        }
+        if !self.base_score.is_finite() {
+            return Err("its base score is not a number".into());
+        }
+        for (t, tree) in self.trees.iter().enumerate() {
+            let n = tree.nodes.len();
+            let splits = tree.splits();
+            if n == 0 || tree.value.len() != n || tree.count.len() != n || splits >= n {
+                return Err(format!("tree {t} has inconsistent node tables"));
+            }
+            if tree.value.iter().any(|v| !v.is_finite()) {
+                return Err(format!("tree {t} holds a non-finite value"));
+            }
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let (l, r) = (node.left as usize, node.right as usize);
+                if i < splits {
+                    if node.feature as usize >= d {
+                        return Err(format!("tree {t} splits on feature {} of {d}", node.feature));
+                    }
+                    if l <= i || r <= i || l >= n || r >= n {
+                        return Err(format!("tree {t} node {i} has children outside the tree"));
+                    }
+                } else if l != i || r != i {
+                    return Err(format!("tree {t} leaf {i} is not terminal"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the first split of the first tree at `feature` (tests of the load checks).
+    #[cfg(test)]
+    pub(crate) fn corrupt_first_split_for_test(&mut self, feature: u32) {
+        if let Some(node) = self.trees.iter_mut().find(|t| t.splits() > 0).map(|t| &mut t.nodes[0]) {
+            node.feature = feature;
+        }
+    }
+
     /// Number of features a row must have.
     pub fn features(&self) -> usize {
         self.features

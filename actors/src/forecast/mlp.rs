@@ -357,7 +357,17 @@ impl Mlp {
                 let _rng = rng_lock();
                 Net::new(&Device::flex(), d, hidden, 0.0)
             };
-            fresh.valid().try_load_record(record).map_err(|e| format!("weights do not fit the model: {e:?}"))
+            let net = fresh
+                .valid()
+                .try_load_record(record)
+                .map_err(|e| format!("weights do not fit the model: {e:?}"))?;
+            let (first, second) = (net.hidden.weight.val().dims(), net.out.weight.val().dims());
+            if first != [d, hidden] || second != [hidden, 1] {
+                return Err(format!(
+                    "the network's layers are {first:?} and {second:?}, expected [{d}, {hidden}] and [{hidden}, 1]"
+                ));
+            }
+            Ok(net)
         };
         let nets = match bytes.strip_prefix(MULTI_MAGIC.as_slice()) {
             None => vec![load(bytes)?],
