@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::authors::{AuthorIndex, AuthorStats};
 use super::corpus::{AuthorNo, Corpus, PaperNo};
 use super::task::{self, Labels, Mode};
 use super::text::{self, TextModel};
@@ -177,6 +178,8 @@ pub struct FeatureContext {
     /// Per paper: references to papers dated on or before it (forward references).
     forward_refs: Vec<u32>,
     coupling: Mutex<HashMap<Day, Arc<CouplingSnapshot>>>,
+    /// Author statistics by binary search (see `authors.rs`).
+    authors: AuthorIndex,
 }
 
 fn log1p(x: f64) -> f64 {
@@ -218,7 +221,9 @@ impl FeatureContext {
                 corpus.refs[p].iter().filter(|&&r| corpus.day[r as usize] <= corpus.day[p]).count() as u32
             })
             .collect();
+        let authors = AuthorIndex::new(corpus.clone(), &c182, &r182, &labels);
         FeatureContext {
+            authors,
             corpus,
             text,
             labels,
@@ -365,68 +370,7 @@ impl FeatureContext {
 
     /// Statistics of one author's papers before the cutoff (excluding the paper itself).
     fn author_stats(&self, author: u32, a: Day, exclude: Option<PaperNo>) -> AuthorStats {
-        let c = &*self.corpus;
-        let papers = &c.author_papers[author as usize];
-        let k = papers.partition_point(|&q| c.day[q as usize] <= a);
-        let mut s = AuthorStats::default();
-        let mut counts = Vec::new();
-        let (mut e182, mut r182) = (Vec::new(), Vec::new());
-        for &q in &papers[..k] {
-            if Some(q) == exclude {
-                continue;
-            }
-            let qd = c.day[q as usize];
-            let cites = c.citations_by(q, a);
-            counts.push(cites);
-            s.papers += 1.0;
-            s.citations += cites as f64;
-            s.recent_citations += c.citations_between(q, a - 364, a) as f64;
-            if qd + task::EARLY_DAYS <= a {
-                e182.push(self.c182[q as usize] as f64);
-                r182.push(self.r182[q as usize] as f64);
-                if self.r182[q as usize] >= 0.9 {
-                    s.hi182 += 1.0;
-                }
-            }
-            // A paper's label is public once its year's 730-day window has closed.
-            let known = dates::from_ymd(dates::year_of(qd), 12, 31) + task::LABEL_WINDOW + 1;
-            if known <= a && self.labels.label[q as usize] == Some(true) {
-                s.high_impact += 1.0;
-            }
-            if s.first_day.is_none() {
-                s.first_day = Some(qd);
-            }
-        }
-        counts.sort_unstable_by(|x, y| y.cmp(x));
-        s.max_citations = counts.first().copied().unwrap_or(0) as f64;
-        s.h_index = counts.iter().enumerate().take_while(|(i, c)| **c > *i).count() as f64;
-        s.age_years = s.first_day.map(|d| (a - d) as f64 / 365.0).unwrap_or(0.0);
-        s.e182_mean = mean(&e182);
-        s.r182_mean = mean(&r182);
-        s
-    }
-
-    /// Co-authors of `author` on papers dated by `a`.
-    fn coauthors(&self, author: u32, a: Day) -> HashSet<u32> {
-        let c = &*self.corpus;
-        let mut out = HashSet::new();
-        for &q in &c.author_papers[author as usize] {
-            if c.day[q as usize] > a {
-                break;
-            }
-            out.extend(c.authors[q as usize].iter().copied().filter(|&x| x != author));
-        }
-        out
-    }
-
-    /// Citations received by `author`'s papers by `a`.
-    fn author_citations(&self, author: u32, a: Day) -> f64 {
-        let c = &*self.corpus;
-        c.author_papers[author as usize]
-            .iter()
-            .take_while(|&&q| c.day[q as usize] <= a)
-            .map(|&q| c.citations_by(q, a) as f64)
-            .sum()
+        self.authors.stats(author, a, exclude, &self.r182)
     }
 
     /// The features of corpus paper `p` in `mode`, in [`feature_names`] order.
@@ -485,10 +429,10 @@ impl FeatureContext {
         // collected by each author's collaborators.
         let (mut deg_max, mut deg_sum, mut col_max, mut col_sum) = (0.0f64, 0.0, 0.0f64, 0.0);
         for &au in authors.iter().flatten() {
-            let co = self.coauthors(au, a);
-            let collab: f64 = co.iter().map(|&x| self.author_citations(x, a)).sum();
-            deg_max = deg_max.max(co.len() as f64);
-            deg_sum += co.len() as f64;
+            let (degree, collab) = self.authors.collaborators(au, a);
+            let collab = collab as f64;
+            deg_max = deg_max.max(degree as f64);
+            deg_sum += degree as f64;
             col_max = col_max.max(collab);
             col_sum += collab;
         }
@@ -610,7 +554,7 @@ impl FeatureContext {
             .map(|&q| {
                 c.authors[q as usize]
                     .iter()
-                    .map(|&x| self.author_stats(x, a, Some(q)).citations)
+                    .map(|&x| self.authors.citations_without(x, a, q) as f64)
                     .fold(0.0, f64::max)
             })
             .collect();
@@ -633,21 +577,6 @@ impl FeatureContext {
         let equal = cohort.iter().filter(|x| **x as usize == k182).count() as f64;
         f.insert("e_rank", (below + 0.5 * equal) / cohort.len().max(1) as f64);
     }
-}
-
-#[derive(Default)]
-struct AuthorStats {
-    papers: f64,
-    citations: f64,
-    recent_citations: f64,
-    max_citations: f64,
-    h_index: f64,
-    age_years: f64,
-    high_impact: f64,
-    hi182: f64,
-    e182_mean: f64,
-    r182_mean: f64,
-    first_day: Option<Day>,
 }
 
 fn mean(v: &[f64]) -> f64 {

@@ -1,6 +1,7 @@
 //! Forecasting which papers become highly cited: the task definition, features as of
 //! a date, models, evaluation and the versioned model registry.
 
+pub mod authors;
 pub mod cohort;
 pub mod corpus;
 pub mod features;
