@@ -164,10 +164,12 @@ async fn take_sample(state: web::Data<AppState>, data_dir: PathBuf) -> Sample {
     }
     // Drift: the larger of the serving models' drift against their validation scores and
     // a running rollout's candidate-vs-control drift.
-    if let Ok(Ok(drift)) = state.engine.model.send(GetDrift).await {
+    // Bounded: a model actor busy warming up must not stall the samples.
+    let bound = std::time::Duration::from_secs(5);
+    if let Ok(Ok(drift)) = state.engine.model.send(GetDrift).timeout(bound).await {
         sample.model_drift = drift.iter().filter_map(|(_, d)| *d).fold(0.0, f64::max);
     }
-    if let Ok(Ok(rollouts)) = state.engine.model.send(ListRollouts).await {
+    if let Ok(Ok(rollouts)) = state.engine.model.send(ListRollouts).timeout(bound).await {
         let rollout_drift = rollouts.running.values().filter_map(|r| r.drift_psi()).fold(0.0, f64::max);
         sample.model_drift = sample.model_drift.max(rollout_drift);
     }

@@ -17,7 +17,13 @@ use citecast_actors::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ask, ask_within, ApiError};
+
+/// Names the model actor in `busy` answers.
+const MODEL: &str = "model engine";
+/// How long a change to the models (which may warm one) may take before the caller is
+/// told the engine is busy; the change itself still happens once its turn comes.
+const CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::tiers::Tiers;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,7 +215,7 @@ async fn before_of(engine: &Engine, req: &OpRequest) -> Option<Value> {
         | OpRequest::StartRollout { .. }
         | OpRequest::AdvanceRollout { .. }
         | OpRequest::StopRollout { .. } => {
-            let models = engine.model.send(ListModels).await.ok()?;
+            let models = ask(&engine.model, ListModels, MODEL).await.ok()?;
             let active: Vec<&str> = models.iter().filter(|m| m.active).map(|m| m.version.as_str()).collect();
             Some(json!({ "active": active }))
         }
@@ -261,15 +267,15 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             check_tier(tiers, &tier)?;
             json!({ "customer": store.send(SetTier { customer_id, tier }).await?? })
         }
-        OpRequest::ListModels => json!({ "models": engine.model.send(ListModels).await? }),
+        OpRequest::ListModels => json!({ "models": ask(&engine.model, ListModels, MODEL).await? }),
         OpRequest::Promote { version } => {
-            json!({ "active": engine.model.send(PromoteModel(version)).await?? })
+            json!({ "active": ask_within(&engine.model, PromoteModel(version), MODEL, CHANGE_TIMEOUT).await?? })
         }
         OpRequest::Rollback { mode } => {
-            json!({ "active": engine.model.send(RollbackModel(mode_of(&mode)?)).await?? })
+            json!({ "active": ask_within(&engine.model, RollbackModel(mode_of(&mode)?), MODEL, CHANGE_TIMEOUT).await?? })
         }
         OpRequest::RescanModels => {
-            let (loaded, refused) = engine.model.send(RescanModels).await??;
+            let (loaded, refused) = ask_within(&engine.model, RescanModels, MODEL, CHANGE_TIMEOUT).await??;
             json!({ "loaded": loaded, "refused": refused })
         }
         OpRequest::StartRollout {
@@ -308,19 +314,20 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
                 min_forecasts: min_forecasts.unwrap_or(d.min_forecasts),
             };
             let spec = RolloutSpec { candidate, strategy, guards };
-            json!({ "rollout": engine.model.send(StartRollout(spec)).await?? })
+            json!({ "rollout": ask_within(&engine.model, StartRollout(spec), MODEL, CHANGE_TIMEOUT).await?? })
         }
         OpRequest::AdvanceRollout { mode } => {
-            let t = engine.model.send(AdvanceRollout(mode_of(&mode)?)).await??;
-            json!({ "transition": format!("{t:?}"), "rollouts": engine.model.send(ListRollouts).await?? })
+            let t =
+                ask_within(&engine.model, AdvanceRollout(mode_of(&mode)?), MODEL, CHANGE_TIMEOUT).await??;
+            json!({ "transition": format!("{t:?}"), "rollouts": ask(&engine.model, ListRollouts, MODEL).await?? })
         }
         OpRequest::StopRollout { mode } => {
-            let t = engine.model.send(StopRollout(mode_of(&mode)?)).await??;
+            let t = ask_within(&engine.model, StopRollout(mode_of(&mode)?), MODEL, CHANGE_TIMEOUT).await??;
             json!({ "transition": format!("{t:?}") })
         }
-        OpRequest::ListRollouts => json!({ "rollouts": engine.model.send(ListRollouts).await?? }),
+        OpRequest::ListRollouts => json!({ "rollouts": ask(&engine.model, ListRollouts, MODEL).await?? }),
         OpRequest::RolloutReport { id } => {
-            let report = engine.model.send(GetRolloutReport(id.clone())).await??;
+            let report = ask(&engine.model, GetRolloutReport(id.clone()), MODEL).await??;
             json!({ "report": report.ok_or(ApiError::NotFound { what: "rollout", id })? })
         }
         OpRequest::Audit { after, limit } => {

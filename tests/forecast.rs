@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix_web::{test, web, App};
 use citecast::config::Config;
@@ -379,4 +380,42 @@ fn the_served_probability_is_the_calibrated_rank_among_the_half_year_before() {
         checked += usize::from(window.len() >= 5);
     }
     assert!(checked >= 10, "too few papers with a real cohort: {checked}");
+}
+
+#[actix_web::test]
+async fn warm_up_goes_in_steps_and_a_busy_model_engine_answers_503_in_bounded_time() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    // Stepped warm-up: each message does a bounded piece; a forecast is answered between two.
+    let mut steps = 0;
+    loop {
+        let warm = h.state.engine.model.send(citecast_actors::actors::WarmStep { papers: 40 }).await;
+        if warm.unwrap().unwrap() {
+            break;
+        }
+        steps += 1;
+        if steps == 3 {
+            let first = std::fs::read_to_string(&fixtures()[0]).unwrap();
+            let id = serde_json::from_str::<Value>(first.lines().next().unwrap()).unwrap()["id"].clone();
+            let (status, v) = send!(app, post("/v1/forecasts", &h.key, json!({ "ids": [id] })));
+            assert_eq!(status, 200, "{v}");
+        }
+        assert!(steps < 1_000, "the warm-up ends");
+    }
+    // Context per model, then the 300 papers in steps of 40, then the reference histogram.
+    assert!(steps >= 2 * 9, "warmed in {steps} steps");
+
+    // The model actor held (as by a warm-up that takes minutes): /admin/models answers
+    // 503 with Retry-After once its bound passes, instead of hanging.
+    h.state.engine.model.do_send(citecast_actors::actors::HoldModelActor(Duration::from_secs(8)));
+    let started = std::time::Instant::now();
+    let resp =
+        test::call_service(&app, test::TestRequest::get().uri("/admin/models?token=admin").to_request())
+            .await;
+    let waited = started.elapsed();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "5");
+    let body: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
+    assert_eq!(body["error"]["code"], "busy", "{body}");
+    assert!(waited < Duration::from_secs(7), "answered after {waited:?}");
 }

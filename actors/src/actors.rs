@@ -671,6 +671,41 @@ impl Handler<WarmModels> for ModelActor {
     }
 }
 
+/// One bounded step of the warm-up (see [`ForecastService::warm_step`]): refreshes the
+/// corpus snapshot if the data changed, then builds a context or scores `papers` papers.
+/// Answers whether the models are warm; the caller sends the next step, so forecasts
+/// queued meanwhile are served between steps.
+pub struct WarmStep {
+    pub papers: usize,
+}
+
+impl Message for WarmStep {
+    type Result = Result<bool, ForecastError>;
+}
+
+impl Handler<WarmStep> for ModelActor {
+    type Result = Result<bool, ForecastError>;
+    fn handle(&mut self, m: WarmStep, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        Ok(self.service.warm_step(m.papers))
+    }
+}
+
+/// Keeps the model actor busy for the given time, as a long warm-up or a slow model
+/// would: for drills and tests of the callers' timeouts. Nothing in the server sends it.
+pub struct HoldModelActor(pub std::time::Duration);
+
+impl Message for HoldModelActor {
+    type Result = ();
+}
+
+impl Handler<HoldModelActor> for ModelActor {
+    type Result = ();
+    fn handle(&mut self, m: HoldModelActor, _: &mut Self::Context) {
+        std::thread::sleep(m.0);
+    }
+}
+
 /// Makes a loaded model version serve its mode (hot swap, no restart).
 pub struct PromoteModel(pub String);
 

@@ -9,7 +9,7 @@ use citecast_actors::actors::{GetStats, IndexDocCount, IngestFiles};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ask, ApiError};
 use super::params::Params;
 use super::AppState;
 
@@ -115,6 +115,11 @@ pub async fn ingest(
         .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
     audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
+    if new > 0 {
+        // Warm the models on the new data step by step; forecasts are served meanwhile.
+        let engine = state.engine.clone();
+        actix_web::rt::spawn(async move { crate::server::warm_models(&engine).await });
+    }
     crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }
@@ -241,7 +246,7 @@ pub async fn audit_log(
 
 /// `GET /admin/models`: every loaded model, which one serves each mode, and its figures.
 pub async fn models(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let models = state.engine.model.send(citecast_actors::actors::ListModels).await?;
+    let models = ask(&state.engine.model, citecast_actors::actors::ListModels, "model engine").await?;
     Ok(HttpResponse::Ok().json(json!({ "models": models })))
 }
 
@@ -254,13 +259,11 @@ pub async fn model_report(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let version = version.into_inner();
-    let report = state
-        .engine
-        .model
-        .send(citecast_actors::actors::GetModelReport(version.clone()))
-        .await?
-        .ok_or(ApiError::NotFound { what: "model", id: version })?
-        .map_err(ApiError::internal)?;
+    let report =
+        ask(&state.engine.model, citecast_actors::actors::GetModelReport(version.clone()), "model engine")
+            .await?
+            .ok_or(ApiError::NotFound { what: "model", id: version })?
+            .map_err(ApiError::internal)?;
     if req.query_string().contains("format=json") {
         return Ok(HttpResponse::Ok().json(report));
     }

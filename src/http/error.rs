@@ -48,6 +48,15 @@ pub enum ApiError {
     Timeout(u64),
     #[error("the server is still loading its data; retry shortly")]
     NotReady,
+    /// A part of the server did not answer in time (busy, e.g. warming up after a large
+    /// import); the call may be retried.
+    #[error(
+        "the {what} did not answer within {seconds} s (busy, e.g. warming up after an import); retry shortly"
+    )]
+    Busy { what: &'static str, seconds: u64 },
+    /// A part of the server is not running (its actor stopped).
+    #[error("the {what} is unavailable; retry shortly")]
+    Unavailable { what: &'static str },
     /// Details go to the log; the client sees a generic message.
     #[error("internal error")]
     Internal(String),
@@ -84,6 +93,8 @@ impl ApiError {
             ApiError::BodyTimeout(_) => "body_timeout",
             ApiError::Timeout(_) => "timeout",
             ApiError::NotReady => "not_ready",
+            ApiError::Busy { .. } => "busy",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -107,7 +118,9 @@ impl ResponseError for ApiError {
             ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Busy { .. } | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,7 +142,7 @@ impl ResponseError for ApiError {
                 error["retry_after_seconds"] = json!(retry_after);
                 resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            ApiError::NotReady => {
+            ApiError::NotReady | ApiError::Busy { .. } | ApiError::Unavailable { .. } => {
                 resp.insert_header((header::RETRY_AFTER, "5"));
             }
             ApiError::MethodNotAllowed { allowed, .. } => {
@@ -175,10 +188,52 @@ impl From<citecast_actors::accounts::AccountError> for ApiError {
     }
 }
 
+/// An undelivered message is the server's failure, never the caller's: 503.
 impl From<actix::MailboxError> for ApiError {
     fn from(e: actix::MailboxError) -> Self {
-        ApiError::internal(format!("engine unavailable: {e}"))
+        match e {
+            actix::MailboxError::Timeout => {
+                ApiError::Busy { what: "engine", seconds: ENGINE_CALL_TIMEOUT.as_secs() }
+            }
+            actix::MailboxError::Closed => ApiError::Unavailable { what: "engine" },
+        }
     }
+}
+
+/// How long an operator call waits for an engine actor before answering 503 `busy`.
+pub const ENGINE_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sends `msg` to an engine actor and waits at most [`ENGINE_CALL_TIMEOUT`]: a busy
+/// actor (a long warm-up, a large import) answers 503 `busy` with `Retry-After`
+/// instead of holding the caller.
+pub async fn ask<A, M>(addr: &actix::Addr<A>, msg: M, what: &'static str) -> Result<M::Result, ApiError>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    ask_within(addr, msg, what, ENGINE_CALL_TIMEOUT).await
+}
+
+/// [`ask`] with another bound (changes that may legitimately take longer, such as a
+/// promotion that warms the new model).
+pub async fn ask_within<A, M>(
+    addr: &actix::Addr<A>,
+    msg: M,
+    what: &'static str,
+    timeout: std::time::Duration,
+) -> Result<M::Result, ApiError>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    addr.send(msg).timeout(timeout).await.map_err(|e| match e {
+        actix::MailboxError::Timeout => ApiError::Busy { what, seconds: timeout.as_secs() },
+        actix::MailboxError::Closed => ApiError::Unavailable { what },
+    })
 }
 
 /// Maps actix's own extractor failures (JSON bodies) into our error shape.

@@ -226,7 +226,9 @@ pub async fn dashboard(
     let p = super::params::Params::parse(req.query_string(), &["hours", "token"])?;
     let hours = p.int("hours", 6, 1, 24)?;
     let v = view(&state, hours as u64 * 3600).await?;
-    let rollouts = state.engine.model.send(citecast_actors::actors::ListRollouts).await??;
+    let rollouts =
+        super::error::ask(&state.engine.model, citecast_actors::actors::ListRollouts, "model engine")
+            .await??;
     let page = DashboardPage {
         window: duration(hours as i64 * 3600),
         charts: v

@@ -319,13 +319,15 @@ impl AuthorIndex {
     }
 }
 
-#[cfg(test)]
-mod tests {
+/// The walks over an author's papers that [`AuthorIndex`] replaces: the definitions its
+/// figures must equal, kept for the tests and for `benches/author_hub.rs`, which times
+/// both. Not used by the server.
+#[doc(hidden)]
+pub mod reference {
     use super::*;
-    use crate::records::{AuthorRef, Citation, Paper};
 
     /// The walk over an author's papers this index replaces (the definition).
-    pub(crate) fn stats_by_walk(
+    pub fn stats_by_walk(
         c: &Corpus,
         c182: &[u32],
         r182: &[f32],
@@ -373,7 +375,7 @@ mod tests {
         s
     }
 
-    pub(crate) fn collaborators_by_walk(c: &Corpus, author: u32, a: Day) -> (usize, u64) {
+    pub fn collaborators_by_walk(c: &Corpus, author: u32, a: Day) -> (usize, u64) {
         let mut co = HashSet::new();
         for &q in &c.author_papers[author as usize] {
             if c.day[q as usize] > a {
@@ -390,6 +392,13 @@ mod tests {
         };
         (co.len(), co.iter().map(|&x| cites(x)).sum())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference::{collaborators_by_walk, stats_by_walk};
+    use super::*;
+    use crate::records::{AuthorRef, Citation, Paper};
 
     /// A corpus with one prolific author key (a hub with many co-authors), papers on
     /// shared days, citations both ways in time, and labels.

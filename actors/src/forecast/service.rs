@@ -152,6 +152,9 @@ pub struct ForecastService {
     /// Per model version, the histogram of its scores on validation papers: what drift
     /// is measured against.
     reference: HashMap<String, [u64; rollout::SCORE_BINS]>,
+    /// Per model version, how far the stepped warm-up got over the current corpus:
+    /// papers whose cohort scores are filled (`usize::MAX`: warm).
+    warm_cursor: HashMap<String, usize>,
     /// Per mode, the score bins of the latest forecasts served to callers.
     live: HashMap<Mode, std::collections::VecDeque<u8>>,
 }
@@ -202,6 +205,7 @@ impl ForecastService {
             rollouts_file: None,
             labels: None,
             reference: HashMap::new(),
+            warm_cursor: HashMap::new(),
             live: HashMap::new(),
         };
         (service, errors)
@@ -365,6 +369,7 @@ impl ForecastService {
         self.corpus = corpus;
         self.contexts.clear();
         self.cohort_scores.clear();
+        self.warm_cursor.clear();
         self.labels = None;
     }
 
@@ -471,12 +476,40 @@ impl ForecastService {
     /// Builds the feature context of every active model now, so the first forecast after
     /// a start or a data change doesn't pay for it.
     pub fn warm(&mut self) {
-        let active: Vec<Arc<LoadedModel>> = self.active.values().map(|&i| self.models[i].clone()).collect();
+        while !self.warm_step(usize::MAX) {}
+    }
+
+    /// One bounded piece of the warm-up: builds one model's feature context, or scores
+    /// the next `papers` corpus papers for its cohort ranks, or its reference histogram.
+    /// Returns whether every active model is warm. The model actor runs one step per
+    /// message, so forecasts queued meanwhile are answered between steps instead of
+    /// after the whole warm-up.
+    pub fn warm_step(&mut self, papers: usize) -> bool {
+        let mut active: Vec<Arc<LoadedModel>> =
+            self.active.values().map(|&i| self.models[i].clone()).collect();
+        active.sort_by(|a, b| a.meta.version.cmp(&b.meta.version));
+        let n = self.corpus.len();
         for m in active {
-            self.context(&m);
-            self.fill_cohort(&m, 0..self.corpus.len());
+            let version = m.meta.version.clone();
+            let cursor = self.warm_cursor.get(&version).copied().unwrap_or(0);
+            if cursor == usize::MAX {
+                continue;
+            }
+            if !self.contexts.contains_key(&version) {
+                self.context(&m);
+                return false;
+            }
+            if cursor < n {
+                let end = cursor.saturating_add(papers.max(1)).min(n);
+                self.fill_cohort(&m, cursor..end);
+                self.warm_cursor.insert(version, end);
+                return false;
+            }
             self.reference_of(&m);
+            self.warm_cursor.insert(version, usize::MAX);
+            return false;
         }
+        true
     }
 
     /// The model's score histogram over (a sample of) the validation papers.
