@@ -1,5 +1,5 @@
 //! Author statistics on a corpus with one hub author key (issue 17 item 7): 40,000
-//! papers of which 15,000 share the key `smith_j` (as a flood of imported papers, or a
+//! papers of which 10,000 share the key `smith_j` (as a flood of imported papers, or a
 //! common surname and initial, would), each citing up to ten earlier papers.
 //!
 //! Run with `cargo bench --bench author_hub`. Prints, for every paper of the hub, the
@@ -75,7 +75,7 @@ fn corpus(papers: usize, hub: usize) -> Corpus {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
-    let (n, hub) = if bench { (40_000, 15_000) } else { (600, 200) };
+    let (n, hub) = if bench { (40_000, 10_000) } else { (600, 200) };
     let started = Instant::now();
     let c = Arc::new(corpus(n, hub));
     let hub_no = c.author_by_key["smith_j"];

@@ -78,6 +78,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("not_ready", 503, "The server is still loading its data."),
     ("overloaded", 503, "The server is at capacity; retry after `Retry-After` seconds."),
     ("timeout", 503, "The request took too long; retry."),
+    ("busy", 503, "A part of the server (e.g. the model engine warming up after a large import) did not answer in time; retry after `Retry-After` seconds."),
+    ("unavailable", 503, "A part of the server is not running; retry after `Retry-After` seconds."),
     ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
 ];
 

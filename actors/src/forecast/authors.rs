@@ -76,9 +76,10 @@ pub struct AuthorIndex {
     cites: Rows<Day>,
     /// Per author: (cited day, citing day) of citations from an earlier paper, sorted.
     forward: Rows<(Day, Day)>,
-    /// Per author: their papers with at least one citation, (paper, the day it counts
-    /// from = max(its day, its first citing day)), oldest paper first.
-    cited: Rows<(PaperNo, Day)>,
+    /// Per author: their papers with at least one citation, as (citations ever, paper),
+    /// most cited first: the most cited paper and the h-index by any date are found by
+    /// scanning this until no paper left can change them.
+    by_final: Rows<(u32, PaperNo)>,
     /// Per author: each co-author with the day of their first joint paper, by that day.
     coauthors: Rows<(Day, AuthorNo)>,
     /// Per hub author: the days from which each citation of each co-author counts toward
@@ -99,7 +100,7 @@ impl AuthorIndex {
         let mut days = Rows::new();
         let (mut c182_sum, mut r182_sum, mut hi182_sum, mut high_sum) =
             (Rows::new(), Rows::new(), Rows::new(), Rows::new());
-        let (mut cites, mut forward, mut cited, mut coauthors) =
+        let (mut cites, mut forward, mut by_final, mut coauthors) =
             (Rows::new(), Rows::new(), Rows::new(), Rows::new());
         let mut seen: HashSet<AuthorNo> = HashSet::new();
         for au in 0..authors {
@@ -107,6 +108,7 @@ impl AuthorIndex {
             let (mut cs, mut rs, mut hs, mut ls) = (0u64, 0f64, 0u32, 0u32);
             let mut row_cites = Vec::new();
             let mut row_forward = Vec::new();
+            let mut row_final = Vec::new();
             seen.clear();
             for &q in papers {
                 let qi = q as usize;
@@ -128,8 +130,8 @@ impl AuthorIndex {
                         row_forward.push((qd, rd));
                     }
                 }
-                if let Some(&(first, _)) = list.first() {
-                    cited.items.push((q, first.max(qd)));
+                if !list.is_empty() {
+                    row_final.push((list.len() as u32, q));
                 }
                 for &x in &c.authors[qi] {
                     if x as usize != au && seen.insert(x) {
@@ -139,6 +141,8 @@ impl AuthorIndex {
             }
             row_cites.sort_unstable();
             row_forward.sort_unstable();
+            row_final.sort_unstable_by(|x, y| y.cmp(x));
+            by_final.items.extend(row_final);
             cites.items.extend(row_cites);
             forward.items.extend(row_forward);
             days.end_row();
@@ -148,7 +152,7 @@ impl AuthorIndex {
             high_sum.end_row();
             cites.end_row();
             forward.end_row();
-            cited.end_row();
+            by_final.end_row();
             coauthors.end_row();
         }
         AuthorIndex {
@@ -160,7 +164,7 @@ impl AuthorIndex {
             high_sum,
             cites,
             forward,
-            cited,
+            by_final,
             coauthors,
             hubs: Mutex::new(HashMap::new()),
         }
@@ -271,18 +275,32 @@ impl AuthorIndex {
         };
         s.age_years = s.first_day.map(|d| (a - d) as f64 / 365.0).unwrap_or(0.0);
 
-        // Most cited paper and h-index: only papers cited by `a` can count.
-        let cited = self.cited.row(au);
-        let upto = cited.partition_point(|(q, _)| c.day[*q as usize] <= a);
-        let mut counts: Vec<usize> = cited[..upto]
-            .iter()
-            .filter(|(q, from)| *from <= a && Some(*q) != excluded)
-            .map(|(q, _)| c.citations_by(*q, a))
-            .filter(|n| *n > 0)
-            .collect();
-        counts.sort_unstable_by(|x, y| y.cmp(x));
-        s.max_citations = counts.first().copied().unwrap_or(0) as f64;
-        s.h_index = counts.iter().enumerate().take_while(|(i, c)| **c > *i).count() as f64;
+        // Most cited paper and h-index by `a`, over the papers most cited in the end first:
+        // once a paper's final count is at most the h-index so far, neither it nor any
+        // later one can raise the h-index or the maximum (which is at least the h-index).
+        // `top` holds the `h` largest counts so far, smallest on top.
+        let (mut h, mut most) = (0usize, 0usize);
+        let mut top: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = Default::default();
+        for &(ever, q) in self.by_final.row(au) {
+            if ever as usize <= h {
+                break;
+            }
+            if Some(q) == excluded || c.day[q as usize] > a {
+                continue;
+            }
+            let n = c.citations_by(q, a);
+            most = most.max(n);
+            if n > h {
+                top.push(std::cmp::Reverse(n));
+                if top.peek().is_some_and(|m| m.0 > h) {
+                    h += 1;
+                } else {
+                    top.pop();
+                }
+            }
+        }
+        s.max_citations = most as f64;
+        s.h_index = h as f64;
         s
     }
 
