@@ -236,6 +236,20 @@ enum CustomerAction {
     Rotate { key_id: String },
     /// Move a customer to another tier.
     Tier { customer_id: String, tier: String },
+    /// Change a customer's name and/or e-mail address (an address belongs to one customer).
+    Edit {
+        customer_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Refuse a customer's keys (403 account_suspended) until `reactivate`; nothing is deleted.
+    Suspend { customer_id: String },
+    /// Let a suspended customer's keys work again.
+    Reactivate { customer_id: String },
+    /// Delete a customer and its keys; the audit log keeps the record as it was.
+    Delete { customer_id: String },
     /// Customers whose usage dropped, went quiet or who have no active key (as the daily
     /// `churn` job last found them; `citecast jobs run churn` refreshes it).
     Churn,
@@ -397,6 +411,12 @@ impl CustomerAction {
             CustomerAction::Revoke { key_id } => OpRequest::RevokeKey { key_id },
             CustomerAction::Rotate { key_id } => OpRequest::RotateKey { key_id },
             CustomerAction::Tier { customer_id, tier } => OpRequest::SetTier { customer_id, tier },
+            CustomerAction::Edit { customer_id, name, email } => {
+                OpRequest::EditCustomer { customer_id, name, email }
+            }
+            CustomerAction::Suspend { customer_id } => OpRequest::SuspendCustomer { customer_id },
+            CustomerAction::Reactivate { customer_id } => OpRequest::ReactivateCustomer { customer_id },
+            CustomerAction::Delete { customer_id } => OpRequest::DeleteCustomer { customer_id },
             CustomerAction::Churn => OpRequest::ChurnSignals,
         }
     }

@@ -5,9 +5,9 @@
 //! one place, with the state before and after.
 
 use citecast_actors::actors::{
-    AddCustomer, AdvanceRollout, AppendAudit, ArchiveOld, GetCustomer, GetKey, GetRolloutReport, IssueKey,
-    ListCustomers, ListKeys, ListModels, ListRollouts, PromoteModel, ReadAudit, RescanModels, RevokeKey,
-    RollbackModel, RotateKey, SetTier, StartRollout, StopRollout,
+    AddCustomer, AdvanceRollout, AppendAudit, ArchiveOld, DeleteCustomer, EditCustomer, GetCustomer, GetKey,
+    GetRolloutReport, IssueKey, ListCustomers, ListKeys, ListModels, ListRollouts, PromoteModel, ReadAudit,
+    RescanModels, RevokeKey, RollbackModel, RotateKey, SetTier, StartRollout, StopRollout, SuspendCustomer,
 };
 use citecast_actors::forecast::rollout::{Guards, Strategy};
 use citecast_actors::forecast::service::RolloutSpec;
@@ -24,6 +24,7 @@ const MODEL: &str = "model engine";
 /// How long a change to the models (which may warm one) may take before the caller is
 /// told the engine is busy; the change itself still happens once its turn comes.
 const CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 use crate::tiers::Tiers;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +55,23 @@ pub enum OpRequest {
     SetTier {
         customer_id: String,
         tier: String,
+    },
+    /// Changes a customer's name and/or e-mail address (addresses stay unique).
+    EditCustomer {
+        customer_id: String,
+        name: Option<String>,
+        email: Option<String>,
+    },
+    /// Refuses the customer's keys (403 `account_suspended`) until reactivated.
+    SuspendCustomer {
+        customer_id: String,
+    },
+    ReactivateCustomer {
+        customer_id: String,
+    },
+    /// Deletes the customer and its keys; the audit log keeps the record as it was.
+    DeleteCustomer {
+        customer_id: String,
     },
     ListModels,
     Promote {
@@ -130,6 +148,10 @@ impl OpRequest {
             OpRequest::RevokeKey { .. } => "key.revoke",
             OpRequest::RotateKey { .. } => "key.rotate",
             OpRequest::SetTier { .. } => "customer.tier",
+            OpRequest::EditCustomer { .. } => "customer.edit",
+            OpRequest::SuspendCustomer { .. } => "customer.suspend",
+            OpRequest::ReactivateCustomer { .. } => "customer.reactivate",
+            OpRequest::DeleteCustomer { .. } => "customer.delete",
             OpRequest::ListModels => "model.list",
             OpRequest::Promote { .. } => "model.promote",
             OpRequest::Rollback { .. } => "model.rollback",
@@ -152,7 +174,11 @@ impl OpRequest {
             OpRequest::ListKeys { customer_id } | OpRequest::AddKey { customer_id, .. } => {
                 customer_id.clone()
             }
-            OpRequest::SetTier { customer_id, .. } => customer_id.clone(),
+            OpRequest::SetTier { customer_id, .. }
+            | OpRequest::EditCustomer { customer_id, .. }
+            | OpRequest::SuspendCustomer { customer_id }
+            | OpRequest::ReactivateCustomer { customer_id }
+            | OpRequest::DeleteCustomer { customer_id } => customer_id.clone(),
             OpRequest::RevokeKey { key_id } | OpRequest::RotateKey { key_id } => key_id.clone(),
             OpRequest::Promote { version } => version.clone(),
             OpRequest::StartRollout { candidate, .. } => candidate.clone(),
@@ -180,7 +206,7 @@ pub async fn execute_as(
 ) -> Result<Value, ApiError> {
     let audited = req.changes_state().then(|| (req.action(), req.target()));
     let before = before_of(engine, &req).await;
-    let value = execute(engine, tiers, req).await?;
+    let value = crate::http::times::with_rfc3339(execute(engine, tiers, req).await?);
     if let Some((action, target)) = audited {
         // Secrets are shown once to the caller and never stored, not even in the audit log.
         let mut after = value.clone();
@@ -204,7 +230,11 @@ pub async fn execute_as(
 /// The object an action is about to change, for the audit log.
 async fn before_of(engine: &Engine, req: &OpRequest) -> Option<Value> {
     match req {
-        OpRequest::SetTier { customer_id, .. } => {
+        OpRequest::SetTier { customer_id, .. }
+        | OpRequest::EditCustomer { customer_id, .. }
+        | OpRequest::SuspendCustomer { customer_id }
+        | OpRequest::ReactivateCustomer { customer_id }
+        | OpRequest::DeleteCustomer { customer_id } => {
             engine.store.send(GetCustomer(customer_id.clone())).await.ok()?.ok()?.map(|c| json!(c))
         }
         OpRequest::RevokeKey { key_id } | OpRequest::RotateKey { key_id } => {
@@ -266,6 +296,21 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         OpRequest::SetTier { customer_id, tier } => {
             check_tier(tiers, &tier)?;
             json!({ "customer": store.send(SetTier { customer_id, tier }).await?? })
+        }
+        OpRequest::EditCustomer { customer_id, name, email } => {
+            if name.is_none() && email.is_none() {
+                return Err(ApiError::InvalidBody("give a new name, a new e-mail address or both".into()));
+            }
+            json!({ "customer": store.send(EditCustomer { customer_id, name, email }).await?? })
+        }
+        OpRequest::SuspendCustomer { customer_id } => {
+            json!({ "customer": store.send(SuspendCustomer { customer_id, suspended: true }).await?? })
+        }
+        OpRequest::ReactivateCustomer { customer_id } => {
+            json!({ "customer": store.send(SuspendCustomer { customer_id, suspended: false }).await?? })
+        }
+        OpRequest::DeleteCustomer { customer_id } => {
+            json!({ "deleted": store.send(DeleteCustomer(customer_id)).await?? })
         }
         OpRequest::ListModels => json!({ "models": ask(&engine.model, ListModels, MODEL).await? }),
         OpRequest::Promote { version } => {

@@ -73,9 +73,12 @@ impl Harness {
 
     /// A new customer on `tier`; returns (customer id, key id, secret).
     async fn customer(&self, tier: &str) -> (String, String, String) {
+        // One customer per address: each gets its own.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let op = OpRequest::AddCustomer {
             name: "C".into(),
-            email: "c@example.org".into(),
+            email: format!("c{n}@example.org"),
             tier: Some(tier.into()),
         };
         let v = operator::execute(&self.state.engine, &self.state.tiers, op).await.unwrap();
@@ -557,4 +560,98 @@ async fn batch_ids_and_cursors_get_the_checks_path_ids_get() {
         let (status, _, body) = call!(app, req("GET", &uri, Some(&secret)));
         assert_eq!((status, body["error"]["parameter"].as_str()), (400, Some("cursor")), "{forged}: {body}");
     }
+}
+
+#[actix_web::test]
+async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletion() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let (customer, key_id, secret) = h.customer("big").await;
+    let admin = |action: &str| {
+        let op = OpRequest::Audit { after: None, limit: Some(1000) };
+        let state = h.state.clone();
+        let action = action.to_string();
+        async move {
+            let v = operator::execute(&state.engine, &state.tiers, op).await.unwrap();
+            v["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["action"] == action.as_str())
+                .cloned()
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Key actions through the API are audited as the customer's own.
+    let (status, _, created) = call!(
+        app,
+        req("POST", "/v1/account/keys", Some(&secret)).set_json(serde_json::json!({"name": "ci"}))
+    );
+    assert_eq!(status, 201, "{created}");
+    let new_id = created["key"]["id"].as_str().unwrap().to_string();
+    let (status, _, _) = call!(app, req("POST", &format!("/v1/account/keys/{new_id}/rotate"), Some(&secret)));
+    assert_eq!(status, 201);
+    let (status, _, _) = call!(app, req("DELETE", &format!("/v1/account/keys/{key_id}"), Some(&secret)));
+    assert_eq!(status, 200, "a customer revokes its own key");
+    for action in ["key.add", "key.rotate", "key.revoke"] {
+        let entries = admin(action).await;
+        let mine: Vec<_> = entries
+            .iter()
+            .filter(|e| e["actor"].as_str().unwrap_or("").starts_with(&format!("customer:{customer}")))
+            .collect();
+        assert_eq!(mine.len(), 1, "{action}: {entries:?}");
+        assert!(!mine[0]["after"].as_str().unwrap().contains("\"secret\""), "no secret in the audit log");
+    }
+
+    // Timestamps in RFC 3339 beside the seconds.
+    let op = OpRequest::AddCustomer {
+        name: "R".into(),
+        email: "rfc@example.org".into(),
+        tier: Some("big".into()),
+    };
+    let added = operator::execute(&h.state.engine, &h.state.tiers, op).await.unwrap();
+    let rfc_secret = added["secret"].as_str().unwrap().to_string();
+    let (status, _, account) = call!(app, req("GET", "/v1/account", Some(&rfc_secret)));
+    assert_eq!(status, 200, "{account}");
+    let at = account["customer"]["created_at"].as_str().unwrap();
+    assert!(at.len() == 20 && at.ends_with('Z') && &at[10..11] == "T", "{at}");
+    let (_, _, keys) = call!(app, req("GET", "/v1/account/keys", Some(&rfc_secret)));
+    assert!(keys["keys"][0]["created_at"].as_str().is_some(), "{keys}");
+
+    // One customer per address, whatever its case.
+    let dup = OpRequest::AddCustomer { name: "D".into(), email: "RFC@example.org".into(), tier: None };
+    let err = operator::execute(&h.state.engine, &h.state.tiers, dup).await.unwrap_err();
+    assert_eq!(actix_web::ResponseError::status_code(&err).as_u16(), 409);
+    assert_eq!(err.code(), "email_taken");
+
+    // Suspension refuses the keys at once; reactivation lets them in again.
+    let rfc_id = added["customer"]["id"].as_str().unwrap().to_string();
+    let as_cli = |op| operator::execute_as(&h.state.engine, &h.state.tiers, op, "cli:test");
+    let v = as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id.clone() }).await.unwrap();
+    assert_eq!(v["customer"]["status"], "suspended");
+    assert!(v["customer"]["updated"].as_i64() >= added["customer"]["updated"].as_i64());
+    let (status, _, body) = call!(app, req("GET", "/v1/papers/9711200", Some(&rfc_secret)));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("account_suspended")), "{body}");
+    as_cli(OpRequest::ReactivateCustomer { customer_id: rfc_id.clone() }).await.unwrap();
+    let (status, _, _) = call!(app, req("GET", "/v1/account", Some(&rfc_secret)));
+    assert_eq!(status, 200);
+
+    // Edit, then delete: the keys stop working and the audit log keeps the record.
+    let v = as_cli(OpRequest::EditCustomer {
+        customer_id: rfc_id.clone(),
+        name: Some("Renamed".into()),
+        email: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["customer"]["name"], "Renamed");
+    as_cli(OpRequest::DeleteCustomer { customer_id: rfc_id.clone() }).await.unwrap();
+    let (status, _, body) = call!(app, req("GET", "/v1/account", Some(&rfc_secret)));
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{body}");
+    let deleted = admin("customer.delete").await;
+    assert_eq!(deleted.len(), 1);
+    assert!(deleted[0]["before"].as_str().unwrap().contains("Renamed"), "{deleted:?}");
+    let missing = as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id }).await.unwrap_err();
+    assert_eq!(missing.code(), "not_found");
 }

@@ -38,6 +38,9 @@ pub enum CustomerStatus {
     Active,
     Paused,
     Cancelled,
+    /// Stopped by an operator: its keys are refused (403 `account_suspended`) until it
+    /// is reactivated. (Added last, so stored values keep their encoding.)
+    Suspended,
 }
 
 /// A customer as schema version 1 stored it, for the migration.
@@ -104,6 +107,8 @@ pub enum AccountError {
         "this customer already holds {limit} active API keys, the most its tier allows; revoke one first"
     )]
     TooManyKeys { limit: usize },
+    #[error("a customer with the e-mail address '{0}' already exists")]
+    EmailTaken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -143,7 +148,28 @@ pub struct Accounts {
     key_hashes: sled::Tree,
     /// customer id · 0 · key id -> ().
     customer_keys: sled::Tree,
+    /// lower-cased e-mail address -> customer id: one customer per address.
+    customer_emails: sled::Tree,
     version: Version,
+}
+
+/// The form of an address the uniqueness check compares.
+fn email_key(email: &str) -> Vec<u8> {
+    email.trim().to_lowercase().into_bytes()
+}
+
+fn check_name(name: &str) -> Result<(), AccountError> {
+    if name.is_empty() || name.len() > 200 {
+        return Err(AccountError::Invalid("name must be 1 to 200 characters".into()));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), AccountError> {
+    if email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace) {
+        return Err(AccountError::Invalid(format!("'{email}' is not an e-mail address")));
+    }
+    Ok(())
 }
 
 /// Random characters from `[0-9A-Za-z]`, by rejection sampling the OS's random bytes
@@ -178,13 +204,144 @@ fn owner_key(owner: &str, id: &str) -> Vec<u8> {
 
 impl Accounts {
     pub fn open(db: &sled::Db) -> Result<Accounts> {
-        Ok(Accounts {
+        let accounts = Accounts {
             customers: db.open_tree("customers")?,
             keys: db.open_tree("api_keys")?,
             key_hashes: db.open_tree("api_key_hashes")?,
             customer_keys: db.open_tree("customer_keys")?,
+            customer_emails: db.open_tree("customer_emails")?,
             version: Version::default(),
-        })
+        };
+        accounts.reconcile_emails()?;
+        Ok(accounts)
+    }
+
+    /// Brings the e-mail index in step with the customers: fills it for stores written
+    /// before it existed (where two customers already share an address, the older
+    /// record keeps it and a warning names both), and drops entries a crash left
+    /// pointing at no customer.
+    fn reconcile_emails(&self) -> Result<()> {
+        for kv in self.customer_emails.iter() {
+            let (email, id) = kv?;
+            if self.customers.get(&id)?.is_none() {
+                self.customer_emails.remove(email)?;
+            }
+        }
+        let mut all: Vec<Customer> = Vec::new();
+        for kv in self.customers.iter() {
+            let (_, v) = kv?;
+            all.push(codec::decode(&v)?);
+        }
+        all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        for c in all {
+            let key = email_key(&c.email);
+            match self.customer_emails.get(&key)? {
+                None => {
+                    self.customer_emails.insert(key, c.id.as_bytes())?;
+                }
+                Some(owner) if owner.as_ref() != c.id.as_bytes() => tracing::warn!(
+                    customer = %c.id,
+                    holder = %String::from_utf8_lossy(&owner),
+                    "two customers share an e-mail address (stored before addresses were unique)"
+                ),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves `email` for customer `id`; fails if another customer holds it.
+    fn claim_email(&self, email: &str, id: &str) -> Result<(), AccountError> {
+        let key = email_key(email);
+        match self.customer_emails.compare_and_swap(&key, None::<&[u8]>, Some(id.as_bytes()))? {
+            Ok(()) => Ok(()),
+            Err(current) if current.current.as_deref() == Some(id.as_bytes()) => Ok(()),
+            Err(_) => Err(AccountError::EmailTaken(email.trim().to_string())),
+        }
+    }
+
+    /// Releases `email` if customer `id` holds it.
+    fn release_email(&self, email: &str, id: &str) -> Result<(), AccountError> {
+        let key = email_key(email);
+        let _ = self.customer_emails.compare_and_swap(&key, Some(id.as_bytes()), None::<&[u8]>)?;
+        Ok(())
+    }
+
+    fn put_customer(&self, c: &Customer) -> Result<(), AccountError> {
+        self.customers.insert(c.id.as_bytes(), codec::encode(c)?)?;
+        Ok(())
+    }
+
+    fn existing(&self, id: &str) -> Result<Customer, AccountError> {
+        self.customer(id)?.ok_or_else(|| AccountError::NoCustomer(id.into()))
+    }
+
+    /// Changes a customer's name and/or e-mail address (still unique).
+    pub fn edit_customer(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Customer, AccountError> {
+        let mut c = self.existing(id)?;
+        if let Some(name) = name.map(str::trim) {
+            check_name(name)?;
+            c.name = name.to_string();
+        }
+        let old_email = c.email.clone();
+        if let Some(email) = email.map(str::trim) {
+            check_email(email)?;
+            self.claim_email(email, id)?;
+            c.email = email.to_string();
+        }
+        c.updated = crate::dates::now_secs();
+        self.put_customer(&c)?;
+        if email_key(&old_email) != email_key(&c.email) {
+            self.release_email(&old_email, id)?;
+        }
+        Ok(c)
+    }
+
+    /// Suspends (`true`) or reactivates (`false`) a customer. A suspended customer's keys
+    /// are refused; nothing is deleted.
+    pub fn set_suspended(&self, id: &str, suspended: bool) -> Result<Customer, AccountError> {
+        let mut c = self.existing(id)?;
+        let want = if suspended { CustomerStatus::Suspended } else { CustomerStatus::Active };
+        if c.status == want {
+            let what = if suspended { "suspended" } else { "active" };
+            return Err(AccountError::Invalid(format!("customer '{id}' is already {what}")));
+        }
+        c.status = want;
+        c.updated = crate::dates::now_secs();
+        self.put_customer(&c)?;
+        self.version.bump();
+        Ok(c)
+    }
+
+    /// Deletes a customer and its keys (their secrets stop working at once). Returns the
+    /// record as it was, for the audit log, which keeps it.
+    pub fn delete_customer(&self, id: &str) -> Result<Customer, AccountError> {
+        let c = self.existing(id)?;
+        // Keys first, so no half-deleted customer can still authenticate.
+        for key in self.keys_of(id)? {
+            let ids: Vec<sled::IVec> = self
+                .key_hashes
+                .iter()
+                .filter_map(|kv| kv.ok())
+                .filter(|(_, v)| v.as_ref() == key.id.as_bytes())
+                .map(|(h, _)| h)
+                .collect();
+            for h in ids {
+                self.key_hashes.remove(h)?;
+            }
+            self.keys.remove(key.id.as_bytes())?;
+            self.customer_keys.remove(owner_key(id, &key.id))?;
+        }
+        self.customers.remove(id.as_bytes())?;
+        self.release_email(&c.email, id)?;
+        self.customers.flush()?;
+        self.version.bump();
+        Ok(c)
     }
 
     /// Bumped whenever a key is revoked or a customer's tier changes.
@@ -200,12 +357,8 @@ impl Accounts {
     ) -> Result<(Customer, NewKey), AccountError> {
         let name = name.trim();
         let email = email.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(AccountError::Invalid("name must be 1 to 200 characters".into()));
-        }
-        if email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace) {
-            return Err(AccountError::Invalid(format!("'{email}' is not an e-mail address")));
-        }
+        check_name(name)?;
+        check_email(email)?;
         let customer = Customer {
             id: format!("cus_{}", random_base62(14)),
             name: name.to_string(),
@@ -215,7 +368,14 @@ impl Accounts {
             status: CustomerStatus::Active,
             updated: crate::dates::now_secs(),
         };
-        self.customers.insert(customer.id.as_bytes(), codec::encode(&customer)?)?;
+        // The address is reserved first (atomically), so two sign-ups with one address
+        // cannot both succeed; a crash before the record is written leaves an entry that
+        // the next open drops.
+        self.claim_email(email, &customer.id)?;
+        if let Err(e) = self.put_customer(&customer) {
+            let _ = self.release_email(email, &customer.id);
+            return Err(e);
+        }
         let key = self.issue_key(&customer.id, "default", None)?;
         Ok((customer, key))
     }
@@ -245,9 +405,10 @@ impl Accounts {
     }
 
     pub fn set_tier(&self, id: &str, tier: &str) -> Result<Customer, AccountError> {
-        let mut c = self.customer(id)?.ok_or_else(|| AccountError::NoCustomer(id.into()))?;
+        let mut c = self.existing(id)?;
         c.tier = tier.to_string();
-        self.customers.insert(c.id.as_bytes(), codec::encode(&c)?)?;
+        c.updated = crate::dates::now_secs();
+        self.put_customer(&c)?;
         self.version.bump();
         Ok(c)
     }
@@ -379,6 +540,69 @@ mod tests {
         assert_eq!(accounts.keys_of(&customer.id).unwrap().len(), 2);
         assert!(matches!(accounts.revoke(&first.key.id), Err(AccountError::AlreadyRevoked(_))));
         assert!(accounts.add_customer("x", "not-an-email", "free").is_err());
+        assert!(matches!(accounts.issue_key("cus_missing", "k", None), Err(AccountError::NoCustomer(_))));
+    }
+
+    #[test]
+    fn one_customer_per_address_and_every_change_moves_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let accounts = Accounts::open(&db).unwrap();
+        let (a, key) = accounts.add_customer("Lab", "Lab@Example.org", "free").unwrap();
+        let err = accounts.add_customer("Other", " lab@example.ORG ", "free").unwrap_err();
+        assert!(matches!(err, AccountError::EmailTaken(_)), "{err}");
+        let (b, _) = accounts.add_customer("Other", "other@example.org", "free").unwrap();
+        assert!(matches!(
+            accounts.edit_customer(&b.id, None, Some("LAB@example.org")),
+            Err(AccountError::EmailTaken(_))
+        ));
+
+        // Every change moves `updated` (the clock has one-second steps: backdate first).
+        let mut old = accounts.customer(&a.id).unwrap().unwrap();
+        old.updated -= 100;
+        accounts.put_customer(&old).unwrap();
+        let t = accounts.set_tier(&a.id, "pro").unwrap();
+        assert!(t.updated > old.updated && t.tier == "pro");
+        let e = accounts.edit_customer(&a.id, Some("Lab 2"), Some("new@example.org")).unwrap();
+        assert_eq!((e.name.as_str(), e.email.as_str()), ("Lab 2", "new@example.org"));
+        // The old address is free again, the new one taken.
+        accounts.add_customer("Third", "lab@example.org", "free").unwrap();
+        assert!(accounts.add_customer("Fourth", "NEW@example.org", "free").is_err());
+
+        // Suspension refuses nothing stored; authentication still finds the customer.
+        let v = accounts.version().get();
+        let s = accounts.set_suspended(&a.id, true).unwrap();
+        assert_eq!(s.status, CustomerStatus::Suspended);
+        assert!(accounts.version().get() > v, "key caches must notice");
+        assert!(accounts.set_suspended(&a.id, true).is_err());
+        assert_eq!(accounts.set_suspended(&a.id, false).unwrap().status, CustomerStatus::Active);
+
+        // Deletion removes the keys with the customer and frees the address.
+        accounts.delete_customer(&a.id).unwrap();
+        assert!(accounts.customer(&a.id).unwrap().is_none());
+        assert!(matches!(accounts.authenticate(&key.secret).unwrap(), Auth::Unknown));
+        assert!(accounts.keys_of(&a.id).unwrap().is_empty());
+        accounts.add_customer("Fifth", "new@example.org", "free").unwrap();
+    }
+
+    #[test]
+    fn the_address_index_is_built_for_stores_written_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let accounts = Accounts::open(&db).unwrap();
+        let (a, _) = accounts.add_customer("Lab", "lab@example.org", "free").unwrap();
+        // As an older build left it: no index at all.
+        db.drop_tree("customer_emails").unwrap();
+        let accounts = Accounts::open(&db).unwrap();
+        assert!(matches!(
+            accounts.add_customer("Other", "LAB@example.org", "free"),
+            Err(AccountError::EmailTaken(_))
+        ));
+        // An entry left by a crash before its customer was written is dropped.
+        accounts.customer_emails.insert(email_key("ghost@example.org"), "cus_ghost").unwrap();
+        let accounts = Accounts::open(&db).unwrap();
+        accounts.add_customer("Ghost", "ghost@example.org", "free").unwrap();
+        assert!(accounts.customer(&a.id).unwrap().is_some());
         assert!(matches!(accounts.issue_key("cus_missing", "k", None), Err(AccountError::NoCustomer(_))));
     }
 }

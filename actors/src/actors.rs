@@ -285,6 +285,29 @@ pub struct SetTier {
 }
 message!(StoreActor, accounts, SetTier => Result<Customer, AccountError>, |a, m| a.set_tier(&m.customer_id, &m.tier));
 
+/// Changes a customer's name and/or e-mail address.
+pub struct EditCustomer {
+    pub customer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+message!(StoreActor, accounts, EditCustomer => Result<Customer, AccountError>, |a, m| {
+    a.edit_customer(&m.customer_id, m.name.as_deref(), m.email.as_deref())
+});
+
+/// Suspends (`suspended: true`) or reactivates a customer.
+pub struct SuspendCustomer {
+    pub customer_id: String,
+    pub suspended: bool,
+}
+message!(StoreActor, accounts, SuspendCustomer => Result<Customer, AccountError>, |a, m| {
+    a.set_suspended(&m.customer_id, m.suspended)
+});
+
+/// Deletes a customer and its keys; answers the record as it was.
+pub struct DeleteCustomer(pub String);
+message!(StoreActor, accounts, DeleteCustomer => Result<Customer, AccountError>, |a, m| a.delete_customer(&m.0));
+
 pub struct IssueKey {
     pub customer_id: String,
     pub name: String,

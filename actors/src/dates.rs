@@ -40,7 +40,6 @@ pub fn year_of(day: Day) -> i32 {
     to_ymd(day).0
 }
 
-/// `YYYY-MM-DD`.
 /// `YYYYMMDD-HHMMSS` (UTC) of unix seconds: sortable, safe in file names.
 pub fn format_secs_compact(secs: i64) -> String {
     let (y, m, d) = to_ymd(day_of_secs(secs));
@@ -48,6 +47,14 @@ pub fn format_secs_compact(secs: i64) -> String {
     format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// RFC 3339 in UTC (`2026-12-04T00:15:55Z`) of unix seconds.
+pub fn rfc3339(secs: i64) -> String {
+    let (y, m, d) = to_ymd(day_of_secs(secs));
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `YYYY-MM-DD`.
 pub fn format(day: Day) -> String {
     let (y, m, d) = to_ymd(day);
     format!("{y:04}-{m:02}-{d:02}")

@@ -1,7 +1,7 @@
 //! `/v1/account`: the calling key's customer, its usage and its keys.
 
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use citecast_actors::actors::{GetCustomer, GetKey, IssueKey, ListKeys, RevokeKey, RotateKey};
+use citecast_actors::actors::{GetCustomer, GetKey, ListKeys};
 use citecast_actors::limiter::UsedToday;
 use serde::Deserialize;
 use serde_json::json;
@@ -9,7 +9,14 @@ use serde_json::json;
 use super::error::ApiError;
 use super::guard::Principal;
 use super::params::Params;
+use super::times::with_rfc3339;
 use super::AppState;
+use crate::operator::{self, OpRequest};
+
+/// Who a customer's own key actions are recorded as in the audit log.
+fn actor(p: &Principal) -> String {
+    format!("customer:{} (key {})", p.customer_id.as_deref().unwrap_or("?"), p.id)
+}
 
 /// The customer behind the request's key (the guard has authenticated it).
 fn customer_of(req: &HttpRequest) -> Result<Principal, ApiError> {
@@ -34,12 +41,12 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     // Quotas belong to the customer: every key of it draws on one daily count.
     let used =
         state.engine.limiter.send(UsedToday(p.limit_id().to_string())).await?.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(with_rfc3339(json!({
         "customer": customer,
         "tier": tier,
         "key_id": p.id,
         "usage_today": { "requests": used, "daily_limit": tier.daily, "remaining": tier.daily.saturating_sub(used) },
-    })))
+    }))))
 }
 
 /// `GET /v1/account/usage?from=&to=`: per day, the requests of each of the customer's
@@ -82,7 +89,9 @@ pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Params::parse(req.query_string(), &[])?;
     let p = customer_of(&req)?;
     let keys = state.engine.store.send(ListKeys(p.customer_id.unwrap_or_default())).await??;
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({ "keys": keys })))
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(with_rfc3339(json!({ "keys": keys }))))
 }
 
 #[derive(Deserialize)]
@@ -97,13 +106,16 @@ pub async fn create_key(
     body: web::Json<NewKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let p = customer_of(&req)?;
-    let max_active = state.tiers.get(&p.tier).map(|t| t.max_keys);
-    let msg =
-        IssueKey { customer_id: p.customer_id.unwrap_or_default(), name: body.into_inner().name, max_active };
-    let key = state.engine.store.send(msg).await??;
-    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(
-        json!({ "key": key.key, "secret": key.secret, "note": "the secret is shown once; store it now" }),
-    ))
+    // Through the operator service, as the CLI does: the same tier cap and the same
+    // audit entry, recorded as the customer's own action.
+    let op = OpRequest::AddKey {
+        customer_id: p.customer_id.clone().unwrap_or_default(),
+        name: body.into_inner().name,
+    };
+    let v = operator::execute_as(&state.engine, &state.tiers, op, &actor(&p)).await?;
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(with_rfc3339(
+        json!({ "key": v["key"], "secret": v["secret"], "note": "the secret is shown once; store it now" }),
+    )))
 }
 
 /// A key of the caller's own customer; another customer's key is reported as unknown.
@@ -123,8 +135,9 @@ pub async fn revoke_key(
     let p = customer_of(&req)?;
     let key_id = path.into_inner();
     own_key(&state, &p, &key_id).await?;
-    let key = state.engine.store.send(RevokeKey(key_id)).await??;
-    Ok(HttpResponse::Ok().json(json!({ "key": key })))
+    let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RevokeKey { key_id }, &actor(&p))
+        .await?;
+    Ok(HttpResponse::Ok().json(with_rfc3339(json!({ "key": v["key"] }))))
 }
 
 pub async fn rotate_key(
@@ -135,8 +148,9 @@ pub async fn rotate_key(
     let p = customer_of(&req)?;
     let key_id = path.into_inner();
     own_key(&state, &p, &key_id).await?;
-    let key = state.engine.store.send(RotateKey(key_id)).await??;
-    Ok(HttpResponse::Created()
-        .insert_header(("cache-control", "no-store"))
-        .json(json!({ "key": key.key, "secret": key.secret, "note": "the old key is revoked" })))
+    let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RotateKey { key_id }, &actor(&p))
+        .await?;
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(with_rfc3339(
+        json!({ "key": v["key"], "secret": v["secret"], "note": "the old key is revoked" }),
+    )))
 }

@@ -36,6 +36,8 @@ pub enum ApiError {
     RevokedKey { prefix: String },
     #[error("{message}")]
     Forbidden { message: String },
+    #[error("this account is suspended; its keys are refused until an operator reactivates it")]
+    Suspended,
     #[error("{message}")]
     RateLimited { message: String, limit: LimitKind, tier: String, upgrade: Option<String>, retry_after: u64 },
     #[error("the server is at capacity; retry in a second")]
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::RevokedKey { .. } => "revoked_api_key",
             ApiError::Forbidden { .. } => "tier_not_allowed",
+            ApiError::Suspended => "account_suspended",
             ApiError::RateLimited { limit: LimitKind::PerMinute, .. } => "rate_limited",
             ApiError::RateLimited { limit: LimitKind::Daily, .. } => "quota_exceeded",
             ApiError::Overloaded => "overloaded",
@@ -112,7 +115,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::Suspended => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::TooManyInFlight { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
@@ -179,6 +182,7 @@ impl From<citecast_actors::accounts::AccountError> for ApiError {
             A::NoCustomer(id) => ApiError::NotFound { what: "customer", id },
             A::NoKey(id) => ApiError::NotFound { what: "API key", id },
             A::AlreadyRevoked(id) => ApiError::InvalidBody(format!("API key '{id}' is already revoked")),
+            e @ A::EmailTaken(_) => ApiError::Conflict { code: "email_taken", message: e.to_string() },
             A::Invalid(m) => ApiError::InvalidBody(m),
             e @ A::TooManyKeys { .. } => {
                 ApiError::Conflict { code: "key_limit_reached", message: e.to_string() }

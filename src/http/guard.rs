@@ -43,6 +43,7 @@ impl Principal {
 pub enum CachedAuth {
     Valid(Principal),
     Revoked(String),
+    Suspended,
     Unknown,
 }
 
@@ -221,6 +222,11 @@ async fn authenticate(state: &AppState, req: &ServiceRequest) -> Result<Principa
         Some((v, auth)) if v == version => auth,
         _ => {
             let auth = match state.engine.store.send(Authenticate(secret)).await?? {
+                Auth::Valid { customer, .. }
+                    if customer.status == citecast_actors::accounts::CustomerStatus::Suspended =>
+                {
+                    CachedAuth::Suspended
+                }
                 Auth::Valid { customer, key } => CachedAuth::Valid(Principal {
                     id: key.id,
                     customer_id: Some(customer.id),
@@ -236,6 +242,7 @@ async fn authenticate(state: &AppState, req: &ServiceRequest) -> Result<Principa
     match cached {
         CachedAuth::Valid(p) => Ok(p),
         CachedAuth::Revoked(prefix) => Err(ApiError::RevokedKey { prefix }),
+        CachedAuth::Suspended => Err(ApiError::Suspended),
         CachedAuth::Unknown => Err(ApiError::InvalidKey("unknown API key".into())),
     }
 }

@@ -14,6 +14,7 @@ pub mod papers;
 pub mod params;
 pub mod search;
 pub mod status;
+pub mod times;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -66,6 +66,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("uri_too_long", 414, "The request line is over 32 KiB; send long inputs in a POST body."),
     ("headers_too_large", 431, "The request headers are over 32 KiB."),
     ("body_timeout", 408, "The request body did not arrive in time (5 s by default); send it at once."),
+    ("email_taken", 409, "A customer with that e-mail address already exists."),
+    ("account_suspended", 403, "The account was suspended by an operator; its keys are refused until it is reactivated."),
     ("key_limit_reached", 409, "Your tier's number of active API keys is reached; revoke one first."),
     (
         "too_many_in_flight",
