@@ -58,6 +58,9 @@ pub struct Config {
     pub alert_webhook: Option<String>,
     /// A paper record listing more references than this is rejected at import.
     pub max_refs_per_paper: usize,
+    /// Origins whose pages may call `/v1` from a browser (`*`: any, the default; empty:
+    /// none). Keys travel in a header, never cookies, so `*` lends nothing to other sites.
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             monitor_interval: std::time::Duration::from_secs(10),
             alert_webhook: None,
             max_refs_per_paper: citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER,
+            cors_origins: vec!["*".into()],
             data_dir,
         }
     }

@@ -91,6 +91,10 @@ enum Command {
         /// Seconds a /v1 request may take once its body is read before it gets 503.
         #[arg(long, env = "CITECAST_REQUEST_TIMEOUT", default_value_t = 10)]
         request_timeout: u64,
+        /// Origins whose web pages may call /v1 from a browser, comma-separated
+        /// (https://app.example.org), `*` for any, `none` for no cross-origin calls.
+        #[arg(long, env = "CITECAST_CORS_ORIGINS", default_value = "*")]
+        cors_origins: String,
         /// A paper record listing more references than this is rejected (reported with
         /// its line); the rest of the file is imported.
         #[arg(long, env = "CITECAST_MAX_REFS_PER_PAPER", default_value_t = citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -463,8 +467,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             body_read_timeout,
             request_timeout,
             max_refs_per_paper,
+            cors_origins,
         } => {
             let mut config = dir.config()?;
+            config.cors_origins = match cors_origins.trim() {
+                "none" | "" => Vec::new(),
+                list => list
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            };
             config.max_refs_per_paper = max_refs_per_paper;
             config.max_in_flight = max_in_flight.max(1);
             config.max_in_flight_per_caller = max_in_flight_per_caller.max(1);

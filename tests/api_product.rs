@@ -521,7 +521,8 @@ async fn a_path_that_exists_answers_other_methods_with_405_and_allow() {
     let app = app!(h);
     let (_, headers, body) = call!(app, req("DELETE", "/admin/stats", None));
     assert_eq!(code(&body), "method_not_allowed", "{body}");
-    assert_eq!(headers.get("allow").unwrap(), "GET");
+    // (every GET route answers HEAD too, issue 16)
+    assert_eq!(headers.get("allow").unwrap(), "GET, HEAD");
     let (_, _, secret) = h.customer("big").await;
     let (status, headers, body) = call!(app, req("GET", "/v1/forecasts", Some(&secret)));
     assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
@@ -654,4 +655,66 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
     assert!(deleted[0]["before"].as_str().unwrap().contains("Renamed"), "{deleted:?}");
     let missing = as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id }).await.unwrap_err();
     assert_eq!(missing.code(), "not_found");
+}
+
+#[actix_web::test]
+async fn refused_requests_spend_no_quota_head_answers_every_get_and_cors_preflights_are_free() {
+    let h = Harness::new(|c| c.cors_origins = vec!["https://app.example.org".into()]).await;
+    let app = app!(h);
+    let (_, _, secret) = h.customer("daily").await;
+    // Ten mistakes (unknown paper, bad parameter) on a daily quota of 3 spend nothing...
+    for _ in 0..5 {
+        let (status, headers, _) = call!(app, req("GET", "/v1/papers/hep-th%2F0000000", Some(&secret)));
+        assert_eq!(status, 404);
+        assert_eq!(headers.get("x-daily-quota-remaining").unwrap(), "3");
+        let (status, _, _) = call!(app, req("GET", "/v1/search?q=x&limit=0", Some(&secret)));
+        assert_eq!(status, 400);
+    }
+    // (the refunds are messages to the limiter: let them land)
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    // ... so the three real requests still fit.
+    for _ in 0..3 {
+        assert_eq!(call!(app, req("GET", "/v1/papers/9711200", Some(&secret))).0, 200);
+    }
+    assert_eq!(call!(app, req("GET", "/v1/papers/9711200", Some(&secret))).0, 429);
+
+    // HEAD answers wherever GET does, with the same status and headers.
+    let (_, _, big) = h.customer("big").await;
+    let head = |uri: &str| test::TestRequest::default().method(actix_web::http::Method::HEAD).uri(uri);
+    for uri in ["/v1/papers/9711200", "/v1/search?q=duality", "/v1/docs", "/healthz", "/readyz"] {
+        let (status, headers, _) =
+            call!(app, head(uri).insert_header(("authorization", format!("Bearer {big}"))));
+        assert_eq!(status, 200, "HEAD {uri}");
+        assert!(headers.get("content-type").is_some(), "HEAD {uri}");
+    }
+    let (status, headers, _) = call!(app, req("POST", "/healthz", None));
+    assert_eq!(status, 405);
+    assert!(headers.get("allow").unwrap().to_str().unwrap().contains("HEAD"));
+
+    // CORS: a preflight from an allowed origin is answered without a key and without
+    // spending quota; a disallowed origin gets no grant.
+    let preflight = |origin: &str| {
+        test::TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri("/v1/forecasts")
+            .insert_header(("origin", origin.to_string()))
+            .insert_header(("access-control-request-method", "POST"))
+            .insert_header(("access-control-request-headers", "authorization, content-type"))
+    };
+    let (status, headers, _) = call!(app, preflight("https://app.example.org"));
+    assert_eq!(status, 204);
+    assert_eq!(headers.get("access-control-allow-origin").unwrap(), "https://app.example.org");
+    assert!(headers.get("access-control-allow-headers").unwrap().to_str().unwrap().contains("authorization"));
+    assert!(headers.get("ratelimit-remaining").is_none(), "a preflight is not rate limited");
+    let (status, headers, _) = call!(app, preflight("https://evil.example.org"));
+    assert_eq!(status, 204);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    // Real responses, refusals included, carry the grant so the page can read them.
+    let (status, headers, _) = call!(
+        app,
+        req("GET", "/v1/papers/9711200", Some(&secret)).insert_header(("origin", "https://app.example.org"))
+    );
+    assert_eq!(status, 429);
+    assert_eq!(headers.get("access-control-allow-origin").unwrap(), "https://app.example.org");
+    assert!(headers.get("access-control-expose-headers").unwrap().to_str().unwrap().contains("retry-after"));
 }

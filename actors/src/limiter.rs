@@ -206,6 +206,23 @@ impl Limits {
         }
     }
 
+    /// Gives back the daily count of a request that was refused after it was counted
+    /// (the handler answered 4xx): a caller's mistakes do not spend its quota. The
+    /// per-minute bucket keeps the request, so errors still pace a client.
+    pub fn refund(&mut self, principal: &str, key: Option<&str>) -> Result<(), sled::Error> {
+        self.roll_day()?;
+        for who in std::iter::once(principal).chain(key) {
+            let d = self.day_count(who)?;
+            if d.count > 0 {
+                d.count -= 1;
+                if !self.dirty.contains(who) {
+                    self.dirty.insert(who.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Today's count for `principal`.
     pub fn used_today(&mut self, principal: &str) -> Result<u64, sled::Error> {
         self.roll_day()?;
@@ -308,6 +325,23 @@ impl Handler<Check> for LimiterActor {
     type Result = Result<Decision, sled::Error>;
     fn handle(&mut self, m: Check, _: &mut Context<Self>) -> Self::Result {
         self.limits.check(&m.principal, m.key.as_deref(), &m.tier)
+    }
+}
+
+/// See [`Limits::refund`].
+pub struct Refund {
+    pub principal: String,
+    pub key: Option<String>,
+}
+
+impl Message for Refund {
+    type Result = Result<(), sled::Error>;
+}
+
+impl Handler<Refund> for LimiterActor {
+    type Result = Result<(), sled::Error>;
+    fn handle(&mut self, m: Refund, _: &mut Context<Self>) -> Self::Result {
+        self.limits.refund(&m.principal, m.key.as_deref())
     }
 }
 

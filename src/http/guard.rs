@@ -333,8 +333,27 @@ pub async fn guard(
             return Err(actix_web::error::InternalError::from_response(err, res).into());
         }
     };
+    let refund = citecast_actors::limiter::Refund {
+        principal: principal.limit_id().to_string(),
+        key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
+    };
     req.extensions_mut().insert(principal);
-    let mut res = next.call(req).await?;
+    let mut day = day;
+    let mut res = match next.call(req).await {
+        Ok(res) => res,
+        Err(e) => {
+            // A refusal by the handler (bad parameter, unknown id, a body that does not
+            // parse) spends no daily quota.
+            if e.as_response_error().status_code().is_client_error() {
+                state.engine.limiter.do_send(refund);
+            }
+            return Err(e);
+        }
+    };
+    if res.status().is_client_error() {
+        state.engine.limiter.do_send(refund);
+        day.remaining = (day.remaining + 1).min(day.limit);
+    }
     limit_headers(res.headers_mut(), &minute, &day);
     if let Some(d) = state.deprecations.iter().find(|d| res.request().path().starts_with(&d.path_prefix)) {
         let h = res.headers_mut();

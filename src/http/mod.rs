@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod cache;
+pub mod cors;
 pub mod error;
 pub mod forecasts;
 pub mod guard;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     pub request_timeout: std::time::Duration,
     pub deprecations: Vec<Deprecation>,
+    /// Origins whose pages may call `/v1` from a browser (`*`: any; empty: none).
+    pub cors_origins: Vec<String>,
     pub metrics: crate::metrics::Metrics,
     /// The job scheduler (absent in tests that build the App without one).
     pub jobs: Option<actix::Addr<crate::jobs::Scheduler>>,
@@ -88,6 +91,7 @@ impl AppState {
             body_read_timeout: config.body_read_timeout,
             request_timeout: config.request_timeout,
             deprecations: config.deprecations.clone(),
+            cors_origins: config.cors_origins.clone(),
             metrics: crate::metrics::Metrics::default(),
             jobs: None,
             started_at: citecast_actors::dates::now_secs(),
@@ -107,6 +111,13 @@ impl AppState {
             Err(ApiError::NotReady)
         }
     }
+}
+
+/// A route answering GET and HEAD alike: every GET route answers HEAD with the same
+/// status and headers (actix-http sends no body for a HEAD request).
+pub fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// One registered route and the OpenAPI operations it serves.
@@ -141,7 +152,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint {
             path: "/search",
-            route: || web::get().to(search::search),
+            route: || get_or_head().to(search::search),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/search",
@@ -154,7 +165,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/authors/{key}",
-            route: || web::get().to(papers::author),
+            route: || get_or_head().to(papers::author),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/authors/{key}",
@@ -173,7 +184,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/papers/{tail:.*}",
-            route: || web::get().to(papers::paper_route),
+            route: || get_or_head().to(papers::paper_route),
             ops: &[
                 Op {
                     method: "GET",
@@ -232,7 +243,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/account",
-            route: || web::get().to(account::account),
+            route: || get_or_head().to(account::account),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/account",
@@ -245,7 +256,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/account/usage",
-            route: || web::get().to(account::usage),
+            route: || get_or_head().to(account::usage),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/account/usage",
@@ -273,7 +284,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/account/keys",
-            route: || web::get().to(account::keys),
+            route: || get_or_head().to(account::keys),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/account/keys",
@@ -325,7 +336,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/openapi.json",
-            route: || web::get().to(openapi::openapi_json),
+            route: || get_or_head().to(openapi::openapi_json),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/openapi.json",
@@ -338,7 +349,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/docs",
-            route: || web::get().to(openapi::docs_page),
+            route: || get_or_head().to(openapi::docs_page),
             ops: &[Op {
                 method: "GET",
                 path: "/v1/docs",
@@ -357,7 +368,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let limit = state.max_body_bytes;
     let mut v1 = web::scope("/v1")
         .wrap(actix_web::middleware::from_fn(guard::guard))
-        .wrap(actix_web::middleware::from_fn(guard::shed));
+        .wrap(actix_web::middleware::from_fn(guard::shed))
+        .wrap(actix_web::middleware::from_fn(cors::cors));
     for e in v1_endpoints() {
         v1 = v1.route(e.path, (e.route)());
     }
@@ -383,7 +395,7 @@ struct SiteRoute {
 fn site_routes() -> Vec<SiteRoute> {
     macro_rules! r {
         ($path:literal, get, $h:path) => {
-            SiteRoute { path: $path, method: "GET", route: || web::get().to($h) }
+            SiteRoute { path: $path, method: "GET", route: || get_or_head().to($h) }
         };
         ($path:literal, post, $h:path) => {
             SiteRoute { path: $path, method: "POST", route: || web::post().to($h) }
@@ -423,8 +435,13 @@ fn allowed_methods(path: &str) -> Vec<&'static str> {
         std::iter::once((format!("/v1{}", e.path), method))
     });
     for (pattern, method) in site.chain(api) {
-        if ResourceDef::new(pattern.as_str()).is_match(path) && !methods.contains(&method) {
-            methods.push(method);
+        if ResourceDef::new(pattern.as_str()).is_match(path) {
+            let also = (method == "GET").then_some("HEAD");
+            for m in std::iter::once(method).chain(also) {
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
         }
     }
     methods.sort_unstable();
