@@ -130,6 +130,12 @@ fn a_first_start_killed_at_any_point_completes_its_import_on_the_next_start() {
     let (status, found) = get(&info, &key, "/v1/search?q=anti-de+sitter&limit=1");
     assert_eq!(status, 200, "{found}");
     assert!(found["total"].as_u64().unwrap() > 100, "the index holds the re-imported papers: {found}");
+    // The README's example cursor is the real second page on the bundled data.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let first = "/v1/papers/hep-th/9711200/citations?direction=in&limit=20";
+    let (_, page) = get(&info, &key, first);
+    let next = page["next_cursor"].as_str().unwrap();
+    assert!(readme.contains(&format!("{first}&cursor={next}'")), "README cursor is not {next}");
     child.kill().unwrap();
     child.wait().unwrap();
 }
