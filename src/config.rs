@@ -23,6 +23,9 @@ pub struct Deprecation {
 pub struct Config {
     /// Where the store (`store/`), the index (`index/`) and `server.json` live.
     pub data_dir: PathBuf,
+    /// Whether the user named the data directory (false: the default was taken), so
+    /// commands can refuse to create a store where nobody asked for one.
+    pub data_dir_given: bool,
     /// Address the HTTP server binds.
     pub addr: String,
     /// The bundled dataset imported into an empty data directory.
@@ -85,6 +88,7 @@ impl Config {
             alert_webhook: None,
             max_refs_per_paper: citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER,
             cors_origins: vec!["*".into()],
+            data_dir_given: true,
             data_dir,
         }
     }

@@ -26,11 +26,14 @@ struct Cli {
     command: Command,
 }
 
+/// Where commands look for data when neither --data-dir nor CITECAST_DATA_DIR says.
+const DEFAULT_DATA_DIR: &str = "citecast-data";
+
 #[derive(Args, Clone)]
 struct DataDir {
-    /// Data directory holding the store and the search index.
-    #[arg(long, env = "CITECAST_DATA_DIR", default_value = "citecast-data", global = true)]
-    data_dir: PathBuf,
+    /// Data directory holding the store and the search index [default: ./citecast-data].
+    #[arg(long, env = "CITECAST_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
     /// Tier table (JSON, as src/tiers.json) replacing the built-in tiers.
     #[arg(long, env = "CITECAST_TIERS", global = true)]
     tiers: Option<PathBuf>,
@@ -38,7 +41,9 @@ struct DataDir {
 
 impl DataDir {
     fn config(self) -> Result<Config, CliError> {
-        let mut config = Config::new(self.data_dir);
+        let given = self.data_dir.is_some();
+        let mut config = Config::new(self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
+        config.data_dir_given = given;
         if let Some(path) = self.tiers {
             config.tiers = citecast::tiers::Tiers::load(&path).map_err(CliError::Usage)?;
         }
@@ -171,8 +176,9 @@ enum Command {
         dir: DataDir,
         file: PathBuf,
     },
-    /// The scheduled jobs (backup, archive, rollouts, ingest, rescore, retrain): list them,
-    /// run one now, pause or resume it. Needs the running server except for `list`.
+    /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn and
+    /// newsletter. List them, run one now (`--wait` for its end), pause, resume, requeue
+    /// or reschedule it. Needs the running server except for `list`.
     Jobs {
         #[command(flatten)]
         dir: DataDir,
@@ -343,6 +349,9 @@ enum JobsAction {
     /// Run a job now (also while paused).
     Run {
         name: String,
+        /// Wait for the run to end and print its record; exit 1 if it failed.
+        #[arg(long)]
+        wait: bool,
     },
     Pause {
         name: String,
@@ -440,6 +449,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -535,8 +545,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let opts = TrainOptions { seed, ..TrainOptions::default() };
             let bundled = bundled_data.unwrap_or_else(citecast::config::default_bundled_data);
             let models = models_dir.unwrap_or_else(training::default_models_dir);
+            eprintln!("training on {}; models will be written under {}", bundled.display(), models.display());
             let v = training::train(&bundled, &models, &modes, &opts)?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            eprintln!(
+                "models written under {} (each directory sealed by its SHA256SUMS); a running server loads them after `citecast models rescan` when that is one of its model directories",
+                models.display()
+            );
             Ok(())
         }
         Command::Evaluate { models, models_dir, bundled_data } => {
@@ -551,6 +566,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let bundled = bundled_data.unwrap_or_else(citecast::config::default_bundled_data);
             let v = training::evaluate(&bundled, &dirs)?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            for d in &dirs {
+                eprintln!("rewrote {}", d.join("report.json").display());
+            }
             Ok(())
         }
     }
@@ -568,7 +586,10 @@ fn admin_json(
     let value: serde_json::Value = serde_json::from_str(&resp.body)
         .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
     if resp.status != 200 {
-        return Err(CliError::Admin(value["error"]["message"].as_str().unwrap_or(&resp.body).to_string()));
+        let message = value["error"]["message"].as_str().unwrap_or(&resp.body);
+        // The server words its errors for HTTP callers; say them in the CLI's words.
+        let message = message.strip_prefix("request body is not valid: ").unwrap_or(message);
+        return Err(CliError::Admin(message.to_string()));
     }
     Ok(value)
 }
@@ -699,6 +720,7 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
         let body = serde_json::to_string(&op).map_err(|e| CliError::Usage(e.to_string()))?;
         admin_json(&info, "POST", "/admin/op", Some(&body), Duration::from_secs(30))?
     } else {
+        refuse_missing_default(&config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
         let engine_config = config.engine();
         let tiers = config.tiers.clone();
@@ -726,6 +748,20 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
     Ok(())
 }
 
+/// An operator command run without --data-dir on a directory holding no data would
+/// create an empty store whose customers and keys no server knows: refuse it instead,
+/// naming where it looked.
+fn refuse_missing_default(config: &Config) -> Result<(), CliError> {
+    if config.data_dir_given || config.store_path_exists() {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| ".".into());
+    Err(CliError::Usage(format!(
+        "no citecast data in ./{DEFAULT_DATA_DIR} (the default data directory, looked for in {cwd}); \
+         pass --data-dir DIR (or set CITECAST_DATA_DIR) naming the directory your server uses"
+    )))
+}
+
 fn seal(dir: &std::path::Path) -> Result<(), CliError> {
     let model = citecast_actors::forecast::registry::seal(dir).map_err(CliError::engine)?;
     println!(
@@ -739,7 +775,30 @@ fn seal(dir: &std::path::Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The job names this build schedules.
+fn job_names() -> Vec<String> {
+    citecast::jobs::default_specs().into_iter().map(|s| s.name).collect()
+}
+
+fn check_job(name: &str) -> Result<(), CliError> {
+    let names = job_names();
+    if names.iter().any(|n| n == name) {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("no job named '{name}'; the jobs are: {}", names.join(", "))))
+    }
+}
+
 fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
+    let wait = matches!(action, JobsAction::Run { wait: true, .. });
+    if let JobsAction::Run { name, .. }
+    | JobsAction::Pause { name }
+    | JobsAction::Resume { name }
+    | JobsAction::Requeue { name }
+    | JobsAction::Set { name, .. } = &action
+    {
+        check_job(name)?;
+    }
     let (name, verb) = match &action {
         JobsAction::List => {
             let value = if let Some(info) = running_server(&config) {
@@ -756,7 +815,7 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
             println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
             return Ok(());
         }
-        JobsAction::Run { name } => (name, "run"),
+        JobsAction::Run { name, .. } => (name, "run"),
         JobsAction::Pause { name } => (name, "pause"),
         JobsAction::Resume { name } => (name, "resume"),
         JobsAction::Requeue { name } => (name, "requeue"),
@@ -791,6 +850,26 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
         Duration::from_secs(30),
     )?;
     println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    if let (true, Some(run_id)) = (wait, value["started"].as_u64()) {
+        eprintln!("waiting for run {run_id} of '{name}' to end...");
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let jobs = admin_json(&info, "GET", "/admin/jobs", None, Duration::from_secs(30))?;
+            let done = jobs["history"]
+                .as_array()
+                .and_then(|h| h.iter().find(|r| r["id"].as_u64() == Some(run_id)).cloned());
+            if let Some(record) = done {
+                println!("{}", serde_json::to_string_pretty(&record).unwrap_or_default());
+                return match record["outcome"]["status"].as_str() {
+                    Some("failed") => Err(CliError::Engine(format!(
+                        "run {run_id} of '{name}' failed: {}",
+                        record["outcome"]["error"].as_str().unwrap_or("no reason recorded")
+                    ))),
+                    _ => Ok(()),
+                };
+            }
+        }
+    }
     Ok(())
 }
 

@@ -77,6 +77,11 @@ fn serve_loads_bundled_data_and_survives_kill_and_restart() {
     assert_eq!(account["tier"]["id"], "pro");
     let used = account["usage_today"]["requests"].as_u64().unwrap();
 
+    // A job run waited for: its record, exit 0.
+    let out = run(&["jobs", "run", "churn", "--wait"], &data);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"job\": \"churn\"") && text.contains("\"status\": \"ok\""), "{text}");
+
     // A graceful stop (SIGTERM) and restart keeps today's usage: quotas don't reset.
     stop_gracefully(server);
     let server = start(&data, &bundled);
@@ -208,4 +213,47 @@ fn models_rescan_fails_when_a_model_is_refused_and_seal_vouches_for_a_copy() {
     let out = bin().args(["models", "rescan", "--data-dir"]).arg(&data).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("text.bin") && err.contains("checksum mismatch"), "{err}");
+}
+
+#[test]
+fn the_cli_refuses_to_guess_names_every_job_and_logs_plain_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No --data-dir and no data in the default place: refused, nothing created.
+    let out = bin()
+        .args(["customers", "list"])
+        .env_remove("CITECAST_DATA_DIR")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("./citecast-data") && err.contains("--data-dir"), "{err}");
+    assert!(!tmp.path().join("citecast-data").exists(), "no empty store was created");
+
+    // An unknown job names the real ones; `jobs --help` lists every job.
+    let names: Vec<String> = citecast::jobs::default_specs().into_iter().map(|s| s.name).collect();
+    let out = bin().args(["jobs", "run", "nightly"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for name in &names {
+        assert!(err.contains(name.as_str()), "{name} missing from: {err}");
+    }
+    let out = bin().args(["jobs", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in &names {
+        assert!(help.contains(name.as_str()), "{name} missing from jobs --help: {help}");
+    }
+
+    // Logs on a pipe carry no colour codes.
+    let data = tmp.path().join("data");
+    let out = bin()
+        .env("CITECAST_LOG", "info")
+        .args(["ingest", fixture("papers.jsonl").to_str().unwrap(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ingested"), "{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI escapes in piped logs: {err}");
 }
