@@ -240,13 +240,25 @@ impl History {
     /// Share of the last `secs` seconds the process was up and sampling: gaps between
     /// consecutive samples count as up to `max_gap` (a longer gap is downtime, for example
     /// between a crash and the restart). `None` without two samples in the window.
+    /// Seconds from the first sample inside the last `secs` to `now`: the span the
+    /// uptime ratio covers (shorter than the window for a young server).
+    pub fn observed_secs(&self, secs: u64, now: i64) -> Option<u64> {
+        let from = now - i64::try_from(secs).unwrap_or(i64::MAX);
+        let first = self.samples.iter().map(|s| s.at).find(|&t| t >= from && t <= now)?;
+        u64::try_from(now - first).ok()
+    }
+
     pub fn uptime_ratio(&self, secs: u64, max_gap: u64, now: i64) -> Option<f64> {
         let from = now - i64::try_from(secs).unwrap_or(i64::MAX);
         let inside: Vec<i64> = self.samples.iter().map(|s| s.at).filter(|&t| t >= from && t <= now).collect();
         if inside.len() < 2 {
             return None;
         }
-        let up: i64 = inside.windows(2).map(|w| (w[1] - w[0]).min(max_gap as i64)).sum();
+        let mut up: i64 = inside.windows(2).map(|w| (w[1] - w[0]).min(max_gap as i64)).sum();
+        // Since the last sample: up, as long as it is recent (the server answering this
+        // is the proof); a stale last sample means the gap since was downtime.
+        let last = inside[inside.len() - 1];
+        up += (now - last).min(max_gap as i64);
         let span = (now - inside[0]).max(1);
         Some((up as f64 / span as f64).clamp(0.0, 1.0))
     }
@@ -1597,6 +1609,11 @@ mod tests {
                 assert!(page.contains(section), "{} lacks {section}", rule.runbook);
             }
             assert!(index.contains(&format!("({}.md)", rule.name)), "README.md lacks {}", rule.name);
+            assert!(
+                crate::http::status::has_runbook(&rule.name),
+                "{} is not built in for /runbooks",
+                rule.name
+            );
         }
     }
 

@@ -202,6 +202,8 @@ pub type Chart = (&'static str, &'static str, Vec<(i64, f64)>);
 pub struct MonitorView {
     /// Share of the last 24 h the server was up (from its samples; gaps are downtime).
     pub uptime_24h: Option<f64>,
+    /// The span `uptime_24h` covers: 24 h, or less for a server with a shorter history.
+    pub uptime_observed_secs: Option<u64>,
     pub slos: Vec<SloReport>,
     pub alerts: Vec<AlertStatus>,
     pub incidents: Vec<Incident>,
@@ -242,6 +244,7 @@ impl Handler<GetView> for Monitor {
         let max_gap = 3 * self.config.interval.as_secs().max(1);
         Ok(MonitorView {
             uptime_24h: self.history.uptime_ratio(slo::SLO_WINDOW_SECS, max_gap, now_secs()),
+            uptime_observed_secs: self.history.observed_secs(slo::SLO_WINDOW_SECS, now_secs()),
             slos: slo::reports(&slo::default_slos(), &self.history, slo::SLO_WINDOW_SECS),
             alerts: self.alerts.statuses(),
             incidents: self.alerts.incidents().into_iter().take(20).collect(),

@@ -718,3 +718,29 @@ async fn refused_requests_spend_no_quota_head_answers_every_get_and_cors_preflig
     assert_eq!(headers.get("access-control-allow-origin").unwrap(), "https://app.example.org");
     assert!(headers.get("access-control-expose-headers").unwrap().to_str().unwrap().contains("retry-after"));
 }
+
+#[actix_web::test]
+async fn a_browser_without_the_admin_token_gets_a_page_and_runbooks_are_served() {
+    let h = Harness::new(|_| {}).await;
+    let app = app!(h);
+    let browser = test::TestRequest::get()
+        .uri("/admin/dashboard")
+        .insert_header(("accept", "text/html,application/xhtml+xml,*/*;q=0.8"));
+    let resp = test::call_service(&app, browser.to_request()).await;
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    let page = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(page.contains("<h1>") && page.contains("?token="), "{page}");
+    // A program still gets the JSON error.
+    let (status, _, body) = call!(app, req("GET", "/admin/stats", None));
+    assert_eq!((status, code(&body)), (401, "unauthorized"));
+
+    let (status, _, _) = call!(app, req("GET", "/runbooks/nope", None));
+    assert_eq!(status, 404);
+    let resp =
+        test::call_service(&app, test::TestRequest::get().uri("/runbooks/high-error-rate").to_request())
+            .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(text.contains("## How to fix"), "{text}");
+}

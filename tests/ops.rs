@@ -389,12 +389,27 @@ fn a_failing_job_fires_an_alert_to_the_webhook_status_page_and_metrics() {
     assert_eq!(status, 200);
     assert!(page.contains("job-failures") && page.contains("firing"), "{page}");
     assert!(page.contains("availability"), "the SLOs are on the page");
+    // Internal jobs are not on the public page; runbooks are links that open; a young
+    // server's uptime names the span it covers.
+    assert!(!page.contains("<h2>Jobs</h2>") && !page.contains("newsletter"), "{page}");
+    assert!(page.contains("href=\"/runbooks/job-failures\""), "{page}");
+    let (status, runbook) = admin_get(&server.info, "/runbooks/job-failures");
+    assert_eq!(status, 200);
+    assert!(runbook.starts_with("# job-failures"), "{runbook}");
+    assert!(page.contains("observed so far") || page.contains("not measured yet"), "{page}");
     let (_, metrics) = admin_get(&server.info, "/metrics");
     assert!(metrics.contains("citecast_alert_state{alert=\"job-failures\"} 1"), "{metrics}");
     assert!(metrics.contains("citecast_job_failures_total{job=\"backup\"}"), "{metrics}");
     let (status, dash) = admin_get(&server.info, &format!("/admin/dashboard?token={}", server.info.token));
     assert_eq!(status, 200);
     assert!(dash.contains("<svg") && dash.contains("Requests per second"), "{dash}");
+    // One navigation to every operator page, carrying the token; the jobs table lives here.
+    assert!(
+        dash.contains("<nav") && dash.contains(&format!("/admin/audit?token={}", server.info.token)),
+        "{dash}"
+    );
+    assert!(dash.contains("/admin/models/at_publication-"), "model reports are linked: {dash}");
+    assert!(dash.contains("<h2>Jobs</h2>") && dash.contains("newsletter"), "{dash}");
 
     // Incidents and samples survive a restart: the open incident is still there and the
     // uptime over the last day is measured across both runs.

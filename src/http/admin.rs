@@ -27,6 +27,21 @@ impl actix_web::FromRequest for Admin {
 }
 
 fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
+    authorise_token(req).map_err(|e| {
+        // A person in a browser gets a page saying what to do, a program the JSON error.
+        let wants_html = req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        match e {
+            ApiError::Unauthorized if wants_html => ApiError::UnauthorizedPage,
+            other => other,
+        }
+    })
+}
+
+fn authorise_token(req: &HttpRequest) -> Result<Admin, ApiError> {
     // Browsers can't set headers on a link: pages also accept ?token=. Other parameters
     // (hours=, format=) are the page's to check, not a reason to ignore the token.
     let from_query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())

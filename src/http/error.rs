@@ -30,6 +30,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String, allowed: Vec<&'static str> },
     #[error("missing or invalid admin token")]
     Unauthorized,
+    /// As [`ApiError::Unauthorized`], for a browser (it asked for HTML): a readable page.
+    #[error("missing or invalid admin token")]
+    UnauthorizedPage,
     #[error("{0}")]
     InvalidKey(String),
     #[error("API key {prefix}... was revoked; create a new key under /v1/account/keys")]
@@ -84,7 +87,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "too_young",
             ApiError::Conflict { code, .. } => code,
             ApiError::NoModel(_) => "no_model",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::UnauthorizedPage => "unauthorized",
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::RevokedKey { .. } => "revoked_api_key",
             ApiError::Forbidden { .. } => "tier_not_allowed",
@@ -112,9 +115,10 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unauthorized | ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized
+            | ApiError::UnauthorizedPage
+            | ApiError::InvalidKey(_)
+            | ApiError::RevokedKey { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::Suspended => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::TooManyInFlight { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -131,6 +135,22 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "internal error");
+        }
+        if let ApiError::UnauthorizedPage = self {
+            use askama::Template;
+            let page = ErrorPage {
+                title: "Operator page: sign-in needed",
+                message: "This page is for the operator of this citecast server. Open it with the admin \
+                          token: add ?token=TOKEN to the address (the token is in DATA_DIR/server.json, \
+                          readable by the operator only).",
+                back: "/status",
+                back_label: "Public status page",
+            };
+            let body = page.render().unwrap_or_else(|_| "missing or invalid admin token".into());
+            return HttpResponse::Unauthorized()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(body);
         }
         let code = self.code();
         let mut error =
@@ -190,6 +210,15 @@ impl From<citecast_actors::accounts::AccountError> for ApiError {
             A::Store(e) => ApiError::internal(e),
         }
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error_page.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    back: &'a str,
+    back_label: &'a str,
 }
 
 /// An undelivered message is the server's failure, never the caller's: 503.

@@ -417,6 +417,7 @@ fn site_routes() -> Vec<SiteRoute> {
         r!("/admin/jobs", get, admin::jobs),
         r!("/admin/dashboard", get, status::dashboard),
         r!("/status", get, status::status),
+        r!("/runbooks/{name}", get, status::runbook),
         r!("/newsletter", get, newsletter::index),
         r!("/newsletter/{number}", get, newsletter::issue),
         r!("/admin/jobs/{name}", post, admin::set_job),

@@ -79,7 +79,6 @@ struct StatusPage {
     slos: Vec<SloRow>,
     alerts: Vec<AlertRow>,
     incidents: Vec<IncidentRow>,
-    jobs: Vec<JobRow>,
     imports_running: usize,
     imports_incomplete: usize,
 }
@@ -117,28 +116,28 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     // Counts only: file names are the operator's business (`citecast stats`, /admin/stats).
     let imports = state.engine.store.send(citecast_actors::actors::ListImports).await??;
     let (running, incomplete) = super::admin::split_imports(imports);
-    let jobs = match &state.jobs {
-        Some(j) => Some(j.send(crate::jobs::GetJobs { history: 0 }).await?.map_err(ApiError::internal)?),
-        None => None,
-    };
+    // Internal jobs are the operator's business: they are on the dashboard, not here.
     if req.query_string().contains("format=json") {
         return Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
             "uptime_secs": now - state.started_at,
             "uptime_24h": v.uptime_24h,
+            "uptime_observed_secs": v.uptime_observed_secs,
             "ready": state.is_ready(),
             "imports": { "running": running.len(), "incomplete": incomplete.len() },
             "slos": v.slos,
             "alerts": v.alerts,
             "incidents": v.incidents,
-            "jobs": jobs.as_ref().map(|j| &j.jobs),
         })));
     }
     let page = StatusPage {
         uptime: duration(now - state.started_at),
-        uptime_24h: v
-            .uptime_24h
-            .map(|u| format!("{:.3}%", u * 100.0))
-            .unwrap_or_else(|| "not enough samples yet".into()),
+        uptime_24h: match (v.uptime_24h, v.uptime_observed_secs) {
+            (Some(u), Some(observed)) if observed + 60 < 24 * 3600 => {
+                format!("{:.3}% of the {} observed so far", u * 100.0, duration(observed as i64))
+            }
+            (Some(u), _) => format!("{:.3}% of the last 24 hours", u * 100.0),
+            _ => "not measured yet (too few samples)".into(),
+        },
         started: when(state.started_at),
         ready: state.is_ready(),
         imports_running: running.len(),
@@ -172,6 +171,51 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
                 peak: number(i.peak_value),
             })
             .collect(),
+    };
+    let html = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html))
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    window: String,
+    token: String,
+    charts: Vec<String>,
+    alerts: Vec<AlertRow>,
+    jobs: Vec<JobRow>,
+    /// (version, mode, serving) of every loaded model, for links to their reports.
+    models: Vec<(String, String, bool)>,
+    rollouts: Vec<(String, String, String, String, u64, String, String)>,
+}
+
+/// `GET /admin/dashboard?hours=`: charts of the last hours (default 6, at most 24).
+pub async fn dashboard(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = super::params::Params::parse(req.query_string(), &["hours", "token"])?;
+    let hours = p.int("hours", 6, 1, 24)?;
+    let v = view(&state, hours as u64 * 3600).await?;
+    let rollouts =
+        super::error::ask(&state.engine.model, citecast_actors::actors::ListRollouts, "model engine")
+            .await??;
+    let models =
+        super::error::ask(&state.engine.model, citecast_actors::actors::ListModels, "model engine").await?;
+    let jobs = match &state.jobs {
+        Some(j) => Some(j.send(crate::jobs::GetJobs { history: 0 }).await?.map_err(ApiError::internal)?),
+        None => None,
+    };
+    // The page's links carry the token it was opened with (a browser cannot set headers).
+    let token = p.get("token").map(str::to_string).unwrap_or_default();
+    let page = DashboardPage {
+        window: duration(hours as i64 * 3600),
+        token,
+        models: models.iter().map(|m| (m.version.clone(), format!("{:?}", m.mode), m.active)).collect(),
         jobs: jobs
             .map(|r| {
                 r.jobs
@@ -200,37 +244,7 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
                     .collect()
             })
             .unwrap_or_default(),
-    };
-    let html = page.render().map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(html))
-}
 
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    window: String,
-    charts: Vec<String>,
-    alerts: Vec<AlertRow>,
-    rollouts: Vec<(String, String, String, String, u64, String, String)>,
-}
-
-/// `GET /admin/dashboard?hours=`: charts of the last hours (default 6, at most 24).
-pub async fn dashboard(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let p = super::params::Params::parse(req.query_string(), &["hours", "token"])?;
-    let hours = p.int("hours", 6, 1, 24)?;
-    let v = view(&state, hours as u64 * 3600).await?;
-    let rollouts =
-        super::error::ask(&state.engine.model, citecast_actors::actors::ListRollouts, "model engine")
-            .await??;
-    let page = DashboardPage {
-        window: duration(hours as i64 * 3600),
         charts: v
             .series
             .iter()
@@ -258,4 +272,32 @@ pub async fn dashboard(
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(html))
+}
+
+/// The runbooks, built into the binary so the alert tables can link to them.
+const RUNBOOKS: &[(&str, &str)] = &[
+    ("index", include_str!("../../docs/runbooks/README.md")),
+    ("disk-almost-full", include_str!("../../docs/runbooks/disk-almost-full.md")),
+    ("high-error-rate", include_str!("../../docs/runbooks/high-error-rate.md")),
+    ("high-p95-latency", include_str!("../../docs/runbooks/high-p95-latency.md")),
+    ("job-failures", include_str!("../../docs/runbooks/job-failures.md")),
+    ("model-drift", include_str!("../../docs/runbooks/model-drift.md")),
+];
+
+/// `GET /runbooks/{name}`: an alert's runbook (Markdown, shown as text).
+pub async fn runbook(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let (_, text) = RUNBOOKS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or(ApiError::NotFound { what: "runbook", id: name.clone() })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(*text))
+}
+
+/// Whether a runbook is built in under `name` (tests check every alert rule's).
+pub fn has_runbook(name: &str) -> bool {
+    RUNBOOKS.iter().any(|(n, _)| *n == name)
 }
