@@ -143,6 +143,7 @@ enum Command {
         /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
         #[arg(long)]
         bundled_data: Option<PathBuf>,
+        /// Random seed: the same seed on the same data gives the same models.
         #[arg(long, default_value_t = 17)]
         seed: u64,
     },
@@ -151,8 +152,10 @@ enum Command {
     Evaluate {
         /// Model directories to evaluate.
         models: Vec<PathBuf>,
+        /// Evaluate every model directory under this one (default: ./models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
+        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
         #[arg(long)]
         bundled_data: Option<PathBuf>,
     },
@@ -168,12 +171,14 @@ enum Command {
     Backup {
         #[command(flatten)]
         dir: DataDir,
+        /// The backup file to write (gzip, checksummed; its directory must exist).
         file: PathBuf,
     },
     /// Restore a backup into a new data directory (--data-dir must not hold a store).
     Restore {
         #[command(flatten)]
         dir: DataDir,
+        /// A file written by `citecast backup` (verified before anything is written).
         file: PathBuf,
     },
     /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn and
@@ -192,6 +197,7 @@ enum Command {
         /// Continue after this entry (`next_after` of the previous page).
         #[arg(long)]
         after: Option<u64>,
+        /// Entries per page (default 100, at most 1000).
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -200,6 +206,7 @@ enum Command {
     Archive {
         #[command(flatten)]
         dir: DataDir,
+        /// Records older than this many days move to the archive.
         #[arg(long, default_value_t = 90)]
         older_than_days: u32,
     },
@@ -217,8 +224,10 @@ enum Command {
 enum CustomerAction {
     /// Create a customer and its first API key.
     Add {
+        /// The customer's name (a person or an organisation), 1 to 200 characters.
         #[arg(long)]
         name: String,
+        /// Contact address; one customer per address.
         #[arg(long)]
         email: String,
         /// free, pro or enterprise (default: free).
@@ -230,36 +239,61 @@ enum CustomerAction {
         /// Continue after this customer id (from `next_after`).
         #[arg(long)]
         after: Option<String>,
+        /// Customers per page (default 100, at most 1000).
         #[arg(long)]
         limit: Option<usize>,
     },
     /// List a customer's keys, or issue a new one with --add.
     Keys {
+        /// The customer (cus_...).
         customer_id: String,
         /// Issue a new key with this name.
         #[arg(long)]
         add: Option<String>,
     },
     /// Revoke a key at once.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key (key_...).
+        key_id: String,
+    },
     /// Issue a replacement key and revoke the old one.
-    Rotate { key_id: String },
+    Rotate {
+        /// The key (key_...).
+        key_id: String,
+    },
     /// Move a customer to another tier.
-    Tier { customer_id: String, tier: String },
+    Tier {
+        /// The customer (cus_...).
+        customer_id: String,
+        /// free, pro or enterprise (or a tier of --tiers).
+        tier: String,
+    },
     /// Change a customer's name and/or e-mail address (an address belongs to one customer).
     Edit {
+        /// The customer (cus_...).
         customer_id: String,
+        /// The new name.
         #[arg(long)]
         name: Option<String>,
+        /// The new e-mail address (refused if another customer has it).
         #[arg(long)]
         email: Option<String>,
     },
     /// Refuse a customer's keys (403 account_suspended) until `reactivate`; nothing is deleted.
-    Suspend { customer_id: String },
+    Suspend {
+        /// The customer (cus_...).
+        customer_id: String,
+    },
     /// Let a suspended customer's keys work again.
-    Reactivate { customer_id: String },
+    Reactivate {
+        /// The customer (cus_...).
+        customer_id: String,
+    },
     /// Delete a customer and its keys; the audit log keeps the record as it was.
-    Delete { customer_id: String },
+    Delete {
+        /// The customer (cus_...).
+        customer_id: String,
+    },
     /// Customers whose usage dropped, went quiet or who have no active key (as the daily
     /// `churn` job last found them; `citecast jobs run churn` refreshes it).
     Churn,
@@ -298,6 +332,7 @@ enum ModelAction {
 enum ExperimentAction {
     /// Route a fixed share of the candidate's mode to it (A/B), both models scoring every forecast.
     Start {
+        /// The candidate model version (loaded; see `models list`).
         candidate: String,
         /// Percent of callers (by customer) served by the candidate, 1 to 99.
         #[arg(long)]
@@ -308,6 +343,7 @@ enum ExperimentAction {
     /// Canary: 5 % of callers, then 50 %, then 100 %, then promotion; rolls back on its own
     /// when a guard trips.
     Canary {
+        /// The candidate model version (loaded; see `models list`).
         candidate: String,
         /// Advance a stage after this many seconds (with enough forecasts); without it,
         /// stages advance by `experiment advance`.
@@ -317,13 +353,22 @@ enum ExperimentAction {
         guards: GuardArgs,
     },
     /// Next canary stage (past 100 %: promote); promotes an experiment's candidate.
-    Advance { mode: String },
+    Advance {
+        /// at_publication or early.
+        mode: String,
+    },
     /// End a rollout without a verdict (the control keeps serving).
-    Stop { mode: String },
+    Stop {
+        /// at_publication or early.
+        mode: String,
+    },
     /// Running and finished rollouts.
     List,
     /// A rollout's comparison: agreement, score distributions, latency, AUC per arm.
-    Report { id: String },
+    Report {
+        /// The rollout id (from `experiment list`).
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -348,32 +393,41 @@ enum JobsAction {
     List,
     /// Run a job now (also while paused).
     Run {
+        /// The job (see `jobs --help`).
         name: String,
         /// Wait for the run to end and print its record; exit 1 if it failed.
         #[arg(long)]
         wait: bool,
     },
+    /// Stop scheduling a job (a run in progress finishes); `resume` undoes it.
     Pause {
+        /// The job (see `jobs --help`).
         name: String,
     },
+    /// Schedule a paused job again from now.
     Resume {
+        /// The job (see `jobs --help`).
         name: String,
     },
     /// Retry a job's dead-lettered runs now.
     Requeue {
+        /// The job (see `jobs --help`).
         name: String,
     },
     /// Change a job's schedule, daily operations budget or tries before dead-lettering.
     Set {
+        /// The job (see `jobs --help`).
         name: String,
         /// `every 30s|10m|6h|1d`, `daily HH:MM`, `weekly mon HH:MM` (UTC).
         #[arg(long)]
         schedule: Option<String>,
+        /// Operations (records touched) the job may do per UTC day; past it, runs wait.
         #[arg(long, conflicts_with = "no_budget")]
         daily_budget: Option<u64>,
         /// Remove the daily operations budget.
         #[arg(long)]
         no_budget: bool,
+        /// Tries of one run before it goes to the dead letters.
         #[arg(long)]
         max_attempts: Option<u32>,
     },
@@ -897,4 +951,39 @@ fn backup(config: Config, file: PathBuf) -> Result<(), CliError> {
     };
     println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every option or argument says what it is for in `--help`.
+    #[test]
+    fn every_subcommand_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{here} (command)"));
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "citecast", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
 }
