@@ -491,11 +491,7 @@ async fn newsletter(engine: &Engine) -> JobResult {
             .map_err(fail)?
             .map_err(fail)?
             .ok_or_else(|| (0, format!("paper {} vanished while the issue was built", f.paper_id)))?;
-        let why = f
-            .top_features
-            .first()
-            .map(|c| format!("{} = {:.2} ({:+.2} on the logit)", c.feature, c.value, c.contribution))
-            .unwrap_or_default();
+        let why = f.top_features.first().map(|c| c.sentence.clone()).unwrap_or_default();
         items.push(Item {
             paper_id: f.paper_id,
             title: paper.title,

@@ -419,3 +419,37 @@ async fn warm_up_goes_in_steps_and_a_busy_model_engine_answers_503_in_bounded_ti
     assert_eq!(body["error"]["code"], "busy", "{body}");
     assert!(waited < Duration::from_secs(7), "answered after {waited:?}");
 }
+
+#[actix_web::test]
+async fn forecasts_speak_plain_words_round_probabilities_and_say_what_happened() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    let (status, f) = send!(app, get("/v1/papers/9711200/forecast?mode=at_publication", &h.key));
+    assert_eq!(status, 200, "{f}");
+    // Three significant digits.
+    let p = f["probability"].as_f64().unwrap();
+    let text = format!("{p}");
+    let digits = text.trim_start_matches("0.").trim_start_matches('0').len();
+    assert!(digits <= 3, "probability {p} has more than 3 significant digits");
+    for c in f["top_features"].as_array().unwrap() {
+        let name = c["feature"].as_str().unwrap();
+        let entry = citecast_actors::forecast::glossary::entry(name)
+            .expect("every served feature is in the glossary");
+        assert_eq!(c["label"], entry.label, "{c}");
+        let sentence = c["sentence"].as_str().unwrap();
+        assert!(!sentence.contains(name) && sentence.contains(c["shown"].as_str().unwrap()), "{c}");
+    }
+    // hep-th/9711200 (1997) has its two-year window in the fixture: the forecast says how it went.
+    let corpus = Corpus::from_files(&fixtures()).unwrap();
+    let labels = citecast_actors::forecast::task::Labels::compute(&corpus);
+    let no = corpus.by_id["hep-th/9711200"] as usize;
+    let outcome = &f["outcome"];
+    assert_eq!(outcome["citations_in_window"], labels.count[no], "{f}");
+    assert_eq!(outcome["reached_top_10_percent"], labels.label[no].unwrap(), "{f}");
+    assert_eq!(outcome["window_ends"], "1999-11-27");
+    // The newest paper's window is not over: no outcome is claimed.
+    let newest = corpus.ids.last().unwrap().clone();
+    let (status, f) = send!(app, get(&format!("/v1/papers/{newest}/forecast?mode=at_publication"), &h.key));
+    assert_eq!(status, 200, "{f}");
+    assert!(f.get("outcome").is_none(), "{f}");
+}

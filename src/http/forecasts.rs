@@ -74,7 +74,7 @@ pub async fn paper_forecast(
     let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode, route }).await??;
     let forecast = results.pop().ok_or_else(|| ApiError::internal("no forecast returned"))??;
     state.metrics.forecast_served(&forecast.model_version);
-    let body = Bytes::from(serde_json::to_vec(&forecast).map_err(ApiError::internal)?);
+    let body = Bytes::from(serde_json::to_vec(&forecast.clone().for_people()).map_err(ApiError::internal)?);
     let etag = cache::etag_of(&body);
     let entry = CachedBody {
         generation,
@@ -131,7 +131,7 @@ pub async fn batch(
         match r {
             Ok(f) => {
                 state.metrics.forecast_served(&f.model_version);
-                forecasts.push(f)
+                forecasts.push(f.for_people())
             }
             Err(e) => {
                 let api = ApiError::from(e);
@@ -169,5 +169,5 @@ pub async fn score(state: web::Data<AppState>, body: web::Json<ScoreBody>) -> Re
     };
     let forecast = state.engine.model.send(ScoreNewPaper { paper, mode }).await??;
     state.metrics.forecast_served(&forecast.model_version);
-    Ok(HttpResponse::Ok().json(forecast))
+    Ok(HttpResponse::Ok().json(forecast.for_people()))
 }

@@ -6,6 +6,7 @@ pub mod cohort;
 pub mod corpus;
 pub mod features;
 pub mod gbdt;
+pub mod glossary;
 pub mod linear;
 pub mod metrics;
 pub mod mlp;

@@ -25,9 +25,33 @@ pub const TOP_FEATURES: usize = 5;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contribution {
     pub feature: String,
+    /// The feature's value as the model reads it (counts as `log1p`).
     pub value: f32,
-    /// Effect on the model's logit of this feature's value versus an average paper.
+    /// Effect on the model's log-odds of this feature's value versus an average paper:
+    /// +0.5 multiplies the odds by about 1.65.
     pub contribution: f64,
+    /// The feature's plain name (`docs/features.md`, "In plain words").
+    #[serde(default)]
+    pub label: String,
+    /// The value in its natural unit ("54", "38 %", "2.4×").
+    #[serde(default)]
+    pub shown: String,
+    /// Name and value as a sentence: "it cites 54 papers of the corpus".
+    #[serde(default)]
+    pub sentence: String,
+}
+
+/// What happened to a paper whose two-year window is already in the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Citations received within two years of submission.
+    pub citations_in_window: u32,
+    /// The last day of that window.
+    pub window_ends: String,
+    /// Citations its year's top 10 % needed (the label's threshold).
+    pub top_10_percent_needed: f64,
+    /// Whether it reached its year's top 10 %: what the forecast predicts.
+    pub reached_top_10_percent: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +65,19 @@ pub struct Forecast {
     pub threshold: f64,
     pub model_version: String,
     pub top_features: Vec<Contribution>,
+    /// For a paper whose outcome is in the data: what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+impl Forecast {
+    /// As shown to people: probability and threshold to three significant digits (the
+    /// label was decided on the exact values).
+    pub fn for_people(mut self) -> Forecast {
+        self.probability = super::glossary::round_probability(self.probability);
+        self.threshold = super::glossary::round_probability(self.threshold);
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
@@ -464,13 +501,36 @@ impl ForecastService {
             top_features: order
                 .into_iter()
                 .take(TOP_FEATURES)
-                .map(|j| Contribution {
-                    feature: f.feature_names[j].clone(),
-                    value: raw[j],
-                    contribution: contributions[j],
+                .map(|j| {
+                    let name = &f.feature_names[j];
+                    let entry = super::glossary::entry(name);
+                    Contribution {
+                        feature: name.clone(),
+                        value: raw[j],
+                        contribution: contributions[j],
+                        label: entry.map(|e| e.label.to_string()).unwrap_or_else(|| name.clone()),
+                        shown: entry
+                            .map(|e| super::glossary::shown(e.unit, f64::from(raw[j])))
+                            .unwrap_or_else(|| format!("{:.3}", raw[j])),
+                        sentence: super::glossary::sentence(name, f64::from(raw[j])),
+                    }
                 })
                 .collect(),
+            outcome: None,
         }
+    }
+
+    /// What happened to corpus paper `p`, when its two-year window is in the data.
+    fn outcome_of(&mut self, p: u32) -> Option<Outcome> {
+        let labels = self.labels();
+        let reached = labels.label.get(p as usize).copied().flatten()?;
+        let day = self.corpus.day[p as usize];
+        Some(Outcome {
+            citations_in_window: labels.count[p as usize],
+            window_ends: dates::format(day + super::task::LABEL_WINDOW),
+            top_10_percent_needed: labels.thresholds.get(&dates::year_of(day)).copied().unwrap_or(f64::NAN),
+            reached_top_10_percent: reached,
+        })
     }
 
     /// Builds the feature context of every active model now, so the first forecast after
@@ -663,12 +723,13 @@ impl ForecastService {
         let started = Instant::now();
         let ctx = self.context(model);
         let raw = ctx.features(p, mode);
-        let f = self.answer(model, self.corpus.ids[p as usize].clone(), mode, t0, raw);
+        let mut f = self.answer(model, self.corpus.ids[p as usize].clone(), mode, t0, raw);
         let scored = Scored {
             probability: f.probability.is_finite().then_some(f.probability),
             high: f.label == "high",
             micros: started.elapsed().as_micros() as u64,
         };
+        f.outcome = self.outcome_of(p);
         (f, scored)
     }
 
