@@ -581,6 +581,15 @@ fn the_newsletter_job_builds_a_weekly_issue_into_the_public_archive() {
     let (status, page) = admin_get(&server.info, "/newsletter/1");
     assert_eq!(status, 200);
     assert!(page.contains(items[0]["paper_id"].as_str().unwrap()), "{page}");
+    // Honest about what "high" means, titles without LaTeX, links to the paper and arXiv.
+    assert!(
+        page.contains("did reach the top 10") && page.contains("threshold. On the papers of its test years"),
+        "{page}"
+    );
+    assert!(!page.contains("$") && page.contains("href=\"/v1/papers/"), "{page}");
+    assert!(page.contains("https://arxiv.org/abs/"), "{page}");
+    let why = items[0]["why"].as_str().unwrap();
+    assert!(!why.contains(" = ") && !why.contains("logit"), "the reason is a sentence: {why}");
 
     // A second run in the same week adds no issue.
     run(&["jobs", "run", "newsletter"], &data);

@@ -21,6 +21,130 @@ pub struct Item {
     pub why: String,
 }
 
+impl Item {
+    /// The title as readers see it: LaTeX markup turned into plain text.
+    pub fn plain_title(&self) -> String {
+        plain_title(&self.title)
+    }
+
+    /// The paper's arXiv page, when its id is an arXiv identifier.
+    pub fn arxiv_url(&self) -> Option<String> {
+        let id = self.paper_id.as_str();
+        let old_style = id.split_once('/').is_some_and(|(archive, number)| {
+            !archive.is_empty()
+                && archive.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+                && number.len() == 7
+                && number.bytes().all(|b| b.is_ascii_digit())
+        });
+        let new_style = id.split_once('.').is_some_and(|(yymm, n)| {
+            yymm.len() == 4
+                && yymm.bytes().all(|b| b.is_ascii_digit())
+                && (4..=5).contains(&n.len())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        (old_style || new_style).then(|| format!("https://arxiv.org/abs/{id}"))
+    }
+}
+
+/// Plain text for a title written with LaTeX: `$AdS_5 \times S^5$` becomes `AdS5 × S5`,
+/// accents and common symbols become their characters, other commands and braces go.
+pub fn plain_title(title: &str) -> String {
+    const SYMBOLS: &[(&str, &str)] = &[
+        ("\\times", "×"),
+        ("\\to", "→"),
+        ("\\rightarrow", "→"),
+        ("\\leq", "≤"),
+        ("\\geq", "≥"),
+        ("\\le", "≤"),
+        ("\\ge", "≥"),
+        ("\\sim", "~"),
+        ("\\infty", "∞"),
+        ("\\partial", "∂"),
+        ("\\alpha", "α"),
+        ("\\beta", "β"),
+        ("\\gamma", "γ"),
+        ("\\delta", "δ"),
+        ("\\epsilon", "ε"),
+        ("\\zeta", "ζ"),
+        ("\\eta", "η"),
+        ("\\theta", "θ"),
+        ("\\kappa", "κ"),
+        ("\\lambda", "λ"),
+        ("\\mu", "μ"),
+        ("\\nu", "ν"),
+        ("\\xi", "ξ"),
+        ("\\pi", "π"),
+        ("\\rho", "ρ"),
+        ("\\sigma", "σ"),
+        ("\\tau", "τ"),
+        ("\\phi", "φ"),
+        ("\\chi", "χ"),
+        ("\\psi", "ψ"),
+        ("\\omega", "ω"),
+        ("\\Gamma", "Γ"),
+        ("\\Delta", "Δ"),
+        ("\\Lambda", "Λ"),
+        ("\\Sigma", "Σ"),
+        ("\\Phi", "Φ"),
+        ("\\Psi", "Ψ"),
+        ("\\Omega", "Ω"),
+        ("\\hbar", "ħ"),
+        ("\\pm", "±"),
+        ("\\cdot", "·"),
+        ("\\'e", "é"),
+        ("\\'a", "á"),
+        ("\\\"o", "ö"),
+        ("\\\"u", "ü"),
+        ("\\\"a", "ä"),
+        ("\\`e", "è"),
+    ];
+    let mut out = title.to_string();
+    for (tex, text) in SYMBOLS {
+        // Longest commands first would matter for prefixes (\le, \leq): `\leq` is listed first.
+        out = replace_command(&out, tex, text);
+    }
+    let mut plain = String::with_capacity(out.len());
+    let mut chars = out.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' | '{' | '}' | '^' | '_' => {}
+            '~' => plain.push(' '),
+            '\\' => {
+                // Any other command: drop its name (`\mathcal`, `\rm`), keep its argument.
+                while chars.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&' ') {
+                    chars.next();
+                }
+            }
+            _ => plain.push(c),
+        }
+    }
+    plain.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Replaces the command `tex` where it is not the prefix of a longer command name.
+fn replace_command(s: &str, tex: &str, text: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(tex) {
+        let after = &rest[at + tex.len()..];
+        let letters_follow = tex.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
+            && after.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        out.push_str(&rest[..at]);
+        if letters_follow {
+            out.push_str(tex);
+        } else {
+            out.push_str(text);
+            // `\times S`: the space ended the command name, keep one.
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
     /// 1, 2, 3, ... assigned when stored.
@@ -70,6 +194,29 @@ pub fn get(tree: &sled::Tree, number: u32) -> Result<Option<Issue>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_lose_their_latex_and_arxiv_ids_get_links() {
+        assert_eq!(plain_title("Strings on $AdS_5 \\times S^5$"), "Strings on AdS5 × S5");
+        assert_eq!(
+            plain_title("The $\\beta$-function of $N=4$ {\\it Super} Yang-Mills"),
+            "The β-function of N=4 Super Yang-Mills"
+        );
+        assert_eq!(plain_title("Bounds $\\leq 1$ and $\\lambda\\phi^4$"), "Bounds ≤ 1 and λφ4");
+        assert_eq!(plain_title("Andr\\'e's \\mathcal{N}=2 theory"), "André's N=2 theory");
+        let item = |id: &str| Item {
+            paper_id: id.into(),
+            title: String::new(),
+            authors: vec![],
+            submitted: String::new(),
+            probability: 0.0,
+            label: String::new(),
+            why: String::new(),
+        };
+        assert_eq!(item("hep-th/9711200").arxiv_url().unwrap(), "https://arxiv.org/abs/hep-th/9711200");
+        assert_eq!(item("2101.01234").arxiv_url().unwrap(), "https://arxiv.org/abs/2101.01234");
+        assert!(item("my/0001").arxiv_url().is_none());
+    }
 
     fn issue(week_to: &str) -> Issue {
         Issue {

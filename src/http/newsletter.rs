@@ -20,6 +20,29 @@ struct IndexPage {
 #[template(path = "newsletter_issue.html")]
 struct IssuePage {
     issue: Issue,
+    /// What "high" means for the model that judged the issue: its threshold and how often
+    /// papers above it did reach the top 10 % in the test years.
+    model_note: String,
+}
+
+/// The model's threshold and precision in words, or why they cannot be given.
+async fn model_note(state: &AppState, version: &str) -> String {
+    let models =
+        super::error::ask(&state.engine.model, citecast_actors::actors::ListModels, "model engine").await;
+    match models.ok().and_then(|m| m.into_iter().find(|m| m.version == version)) {
+        Some(m) if m.test.precision.is_finite() => format!(
+            "A pick is marked high when its probability is at least {:.0} %, the model's threshold. \
+             On the papers of its test years, {:.0} % of the papers it marked high did reach the top 10 % \
+             (and it found {:.0} % of those that did): a high mark is a good bet, not a certainty.",
+            m.threshold * 100.0,
+            m.test.precision * 100.0,
+            m.test.recall * 100.0
+        ),
+        _ => format!(
+            "Model {version} is no longer loaded on this server, so how often its high marks were right \
+             cannot be shown here."
+        ),
+    }
 }
 
 #[derive(Template)]
@@ -70,7 +93,10 @@ pub async fn issue(
     };
     match state.engine.store.send(GetNewsletter(n)).await?? {
         Some(issue) if wants_json(&req) => Ok(HttpResponse::Ok().json(issue)),
-        Some(issue) => html(StatusCode::OK, IssuePage { issue }.render()),
+        Some(issue) => {
+            let model_note = model_note(&state, &issue.model_version).await;
+            html(StatusCode::OK, IssuePage { issue, model_note }.render())
+        }
         None if wants_json(&req) => Err(ApiError::NotFound { what: "issue", id: raw }),
         None => not_found(format!("There is no issue {n} yet.")),
     }
