@@ -334,6 +334,23 @@ fn backup_job_keeps_the_newest_files_and_a_full_disk_fails_the_backup_not_the_se
     assert_eq!(backup["next_trigger"], "retry", "a failed backup is retried: {backup}");
     let (status, _) = get(&server.info, &key, "/v1/papers/9711200");
     assert_eq!(status, 200, "the server keeps serving");
+
+    // The same through the admin API: a full disk is the server's failure (5xx, with the
+    // reason), never a 400; a path that cannot exist is the caller's.
+    assert!(tiny_filesystem(&full));
+    let body = serde_json::json!({ "path": full.join("by-api.bak") }).to_string();
+    let r =
+        admin_client::request(&server.info, "POST", "/admin/backup", Some(&body), Duration::from_secs(30))
+            .unwrap();
+    let _ = std::process::Command::new("umount").arg(&full).status();
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!((r.status, v["error"]["code"].as_str()), (500, Some("backup_failed")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("space"), "{v}");
+    let body = serde_json::json!({ "path": "/no/such/dir/x.bak" }).to_string();
+    let r =
+        admin_client::request(&server.info, "POST", "/admin/backup", Some(&body), Duration::from_secs(30))
+            .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
 }
 
 #[test]

@@ -612,8 +612,8 @@ impl ModelActor {
             return Ok(());
         }
         let corpus = block(self.store.send(BuildCorpus))
-            .map_err(|e| ForecastError::Invalid(format!("store unavailable: {e}")))?
-            .map_err(|e| ForecastError::Invalid(e.to_string()))?;
+            .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
         tracing::info!(papers = corpus.len(), generation, "forecast corpus refreshed");
         self.service.set_corpus(std::sync::Arc::new(corpus));
         self.corpus_generation = Some(generation);
@@ -897,8 +897,8 @@ impl Handler<GetRolloutReport> for ModelActor {
         };
         let read = ReadForecasts { from: r.started_at, to: end, limit: 1_000_000 };
         let records = block(self.store.send(read))
-            .map_err(|e| ForecastError::Invalid(format!("store unavailable: {e}")))?
-            .map_err(|e| ForecastError::Invalid(e.to_string()))?;
+            .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
         Ok(self.service.rollout_report(&m.0, &records))
     }
 }

@@ -127,7 +127,7 @@ pub async fn ingest(
         .ingest
         .send(IngestFiles { paths, progress: None, max_refs_per_paper })
         .await?
-        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+        .map_err(ingest_error)?;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
     audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
     if new > 0 {
@@ -137,6 +137,38 @@ pub async fn ingest(
     }
     crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
+}
+
+/// An import's failure: the file's fault (unreadable, unknown format) is the caller's,
+/// the store's or the index's is the server's.
+fn ingest_error(e: citecast_actors::ingest::IngestError) -> ApiError {
+    use citecast_actors::ingest::IngestError as E;
+    match e {
+        e @ (E::Io { .. } | E::UnknownFormat { .. }) => ApiError::InvalidBody(e.to_string()),
+        E::Mailbox(_) => ApiError::Unavailable { what: "ingest engine" },
+        e @ (E::Store(_) | E::Index(_)) => {
+            ApiError::Failed { code: "storage_failed", message: e.to_string() }
+        }
+    }
+}
+
+/// A backup's failure: a path that cannot be used is the caller's; a disk that fills up
+/// or a store that fails is the server's.
+fn backup_error(e: citecast_actors::backup::BackupError) -> ApiError {
+    use citecast_actors::backup::BackupError as B;
+    use std::io::ErrorKind as K;
+    match e {
+        B::Invalid(m) => ApiError::InvalidBody(m),
+        B::Io { ref source, .. }
+            if matches!(
+                source.kind(),
+                K::NotFound | K::PermissionDenied | K::AlreadyExists | K::InvalidInput
+            ) =>
+        {
+            ApiError::InvalidBody(e.to_string())
+        }
+        e => ApiError::Failed { code: "backup_failed", message: e.to_string() },
+    }
 }
 
 /// The audit log's "who" for an admin request: the CLI names its user in a header.
@@ -309,7 +341,7 @@ pub async fn backup(
         .store
         .send(citecast_actors::actors::BackupTo(path.clone()))
         .await?
-        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+        .map_err(backup_error)?;
     let value = serde_json::to_value(&summary).map_err(ApiError::internal)?;
     audit(&state, &req, "backup.run", path.display().to_string(), None, &value).await;
     Ok(HttpResponse::Ok().json(summary))

@@ -16,8 +16,13 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{what} '{id}' not found")]
     NotFound { what: &'static str, id: String },
-    #[error("{0}")]
-    Unprocessable(String),
+    /// Well-formed but cannot be done (`too_young`: the data does not reach the forecast's date).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// The server failed at something the caller may see the reason of (an operator's
+    /// backup on a full disk): 500 with the reason, unlike [`ApiError::Internal`].
+    #[error("{message}")]
+    Failed { code: &'static str, message: String },
     /// The request conflicts with what is stored (e.g. a cap already reached).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -84,7 +89,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Unprocessable(_) => "too_young",
+            ApiError::Unprocessable { code, .. } | ApiError::Failed { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
             ApiError::NoModel(_) => "no_model",
             ApiError::Unauthorized | ApiError::UnauthorizedPage => "unauthorized",
@@ -113,7 +118,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized
             | ApiError::UnauthorizedPage
@@ -133,8 +139,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Failed { code, message } => tracing::error!(code, %message, "server failure"),
+            _ => {}
         }
         if let ApiError::UnauthorizedPage = self {
             use askama::Template;

@@ -26,9 +26,17 @@ impl From<ForecastError> for ApiError {
     fn from(e: ForecastError) -> Self {
         match e {
             ForecastError::UnknownPaper(id) => ApiError::NotFound { what: "paper", id },
-            e @ ForecastError::TooYoung { .. } => ApiError::Unprocessable(e.to_string()),
+            e @ ForecastError::TooYoung { .. } => {
+                ApiError::Unprocessable { code: "too_young", message: e.to_string() }
+            }
             e @ ForecastError::NoModel(_) => ApiError::NoModel(e.to_string()),
             ForecastError::Invalid(m) => ApiError::InvalidBody(m),
+            // The server's own failures are never the caller's: 5xx.
+            ForecastError::Unavailable(m) => {
+                tracing::warn!(reason = %m, "forecast engine unavailable");
+                ApiError::Unavailable { what: "forecast engine" }
+            }
+            ForecastError::Io(m) => ApiError::Failed { code: "storage_failed", message: m },
         }
     }
 }

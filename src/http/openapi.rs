@@ -82,6 +82,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("timeout", 503, "The request took too long; retry."),
     ("busy", 503, "A part of the server (e.g. the model engine warming up after a large import) did not answer in time; retry after `Retry-After` seconds."),
     ("unavailable", 503, "A part of the server is not running; retry after `Retry-After` seconds."),
+    ("storage_failed", 500, "The server could not write what it keeps (disk full, store failure); the message says why. Nothing you sent was lost."),
+    ("backup_failed", 500, "An operator's backup failed on the server's side (e.g. a full disk); no partial file is left."),
     ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
 ];
 

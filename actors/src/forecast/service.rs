@@ -90,6 +90,13 @@ pub enum ForecastError {
     NoModel(String),
     #[error("{0}")]
     Invalid(String),
+    /// A part of the engine could not be reached (the store's mailbox): the server's
+    /// failure, answered with 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A file the service keeps could not be written (disk full, permissions).
+    #[error("{0}")]
+    Io(String),
 }
 
 impl From<RolloutError> for ForecastError {
@@ -333,13 +340,13 @@ impl ForecastService {
             previous: self.previous.iter().map(name).collect(),
         };
         crate::files::write_atomically(file, &serde_json::to_vec_pretty(&saved).unwrap_or_default())
-            .map_err(|e| ForecastError::Invalid(format!("cannot save the active models: {e}")))
+            .map_err(|e| ForecastError::Io(format!("cannot save the active models: {e}")))
     }
 
     fn save_rollouts(&self) -> Result<(), ForecastError> {
         let Some(file) = &self.rollouts_file else { return Ok(()) };
         crate::files::write_atomically(file, &serde_json::to_vec_pretty(&self.rollouts).unwrap_or_default())
-            .map_err(|e| ForecastError::Invalid(format!("cannot save the rollouts: {e}")))
+            .map_err(|e| ForecastError::Io(format!("cannot save the rollouts: {e}")))
     }
 
     /// Makes `version` serve its mode; the model it replaces stays loaded for rollback.
