@@ -69,6 +69,7 @@ pub fn release_freed_memory() {
 /// says completed), makes sure the index matches the store, then marks the server ready.
 pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(), CliError> {
     let started = Instant::now();
+    state.models_warm.store(false, Ordering::Release);
     let engine = &state.engine;
     let stats = engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
     let imports =
@@ -117,8 +118,10 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
     state.ready.store(true, Ordering::Release);
     tracing::info!(seconds = format!("{:.2}", started.elapsed().as_secs_f64()), "ready");
     // Prepare the forecast models after readiness, so restarts stay fast and the first
-    // forecast doesn't wait for the corpus snapshot.
+    // forecast doesn't wait for the corpus snapshot; forecasts asked meanwhile get 503
+    // `warming_up` at once.
     warm_models(engine).await;
+    state.models_warm.store(true, Ordering::Release);
     Ok(())
 }
 

@@ -453,3 +453,27 @@ async fn forecasts_speak_plain_words_round_probabilities_and_say_what_happened()
     assert_eq!(status, 200, "{f}");
     assert!(f.get("outcome").is_none(), "{f}");
 }
+
+#[actix_web::test]
+async fn forecasts_asked_while_the_models_warm_up_get_503_at_once() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    h.state.models_warm.store(false, Ordering::Release);
+    let started = std::time::Instant::now();
+    let resp = test::call_service(&app, get("/v1/papers/9711200/forecast", &h.key).to_request()).await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "5");
+    let body: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
+    assert_eq!(body["error"]["code"], "warming_up", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once");
+    let (status, _) = send!(app, post("/v1/forecasts", &h.key, json!({ "ids": ["9711200"] })));
+    assert_eq!(status, 503);
+    // Readiness tells a load balancer that papers serve and forecasts do not yet.
+    let (status, ready) = send!(app, test::TestRequest::get().uri("/readyz"));
+    assert_eq!((status, ready["forecasts"].as_str()), (200, Some("warming_up")), "{ready}");
+    h.state.models_warm.store(true, Ordering::Release);
+    let (status, f) = send!(app, get("/v1/papers/9711200/forecast", &h.key));
+    assert_eq!(status, 200, "{f}");
+    let (_, ready) = send!(app, test::TestRequest::get().uri("/readyz"));
+    assert_eq!(ready["forecasts"], "ready");
+}

@@ -58,6 +58,8 @@ pub enum ApiError {
     Timeout(u64),
     #[error("the server is still loading its data; retry shortly")]
     NotReady,
+    #[error("the forecast models are warming up after a start; retry shortly")]
+    WarmingUp,
     /// A part of the server did not answer in time (busy, e.g. warming up after a large
     /// import); the call may be retried.
     #[error(
@@ -104,6 +106,7 @@ impl ApiError {
             ApiError::BodyTimeout(_) => "body_timeout",
             ApiError::Timeout(_) => "timeout",
             ApiError::NotReady => "not_ready",
+            ApiError::WarmingUp => "warming_up",
             ApiError::Busy { .. } => "busy",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -131,9 +134,10 @@ impl ResponseError for ApiError {
             ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::NotReady | ApiError::Busy { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotReady
+            | ApiError::WarmingUp
+            | ApiError::Busy { .. }
+            | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -173,7 +177,10 @@ impl ResponseError for ApiError {
                 error["retry_after_seconds"] = json!(retry_after);
                 resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            ApiError::NotReady | ApiError::Busy { .. } | ApiError::Unavailable { .. } => {
+            ApiError::NotReady
+            | ApiError::WarmingUp
+            | ApiError::Busy { .. }
+            | ApiError::Unavailable { .. } => {
                 resp.insert_header((header::RETRY_AFTER, "5"));
             }
             ApiError::MethodNotAllowed { allowed, .. } => {

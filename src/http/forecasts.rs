@@ -56,6 +56,7 @@ pub async fn paper_forecast(
     state: &AppState,
     id: String,
 ) -> Result<HttpResponse, ApiError> {
+    state.require_warm_models()?;
     let p = Params::parse(req.query_string(), &["mode"])?;
     let mode = mode_of(p.get("mode"), "mode")?;
     // The active model's generation is in the key: a promotion or rollback makes every
@@ -108,6 +109,7 @@ pub async fn batch(
     state: web::Data<AppState>,
     body: web::Json<BatchBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.require_warm_models()?;
     let body = body.into_inner();
     let mode = mode_of(body.mode.as_deref(), "mode").map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let tier = req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned());
@@ -166,6 +168,7 @@ pub struct ScoreBody {
 
 /// `POST /v1/forecasts/score`: a paper that is not stored.
 pub async fn score(state: web::Data<AppState>, body: web::Json<ScoreBody>) -> Result<HttpResponse, ApiError> {
+    state.require_warm_models()?;
     let b = body.into_inner();
     let mode = mode_of(b.mode.as_deref(), "mode").map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let paper = NewPaper {

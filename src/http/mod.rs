@@ -43,6 +43,9 @@ pub struct CachedBody {
 pub struct AppState {
     pub engine: Engine,
     pub ready: Arc<AtomicBool>,
+    /// False while the first start warms the forecast models: forecasts then answer 503
+    /// `warming_up` at once instead of waiting on the warm-up.
+    pub models_warm: AtomicBool,
     /// Rendered paper responses keyed by the requested id, tagged with the store
     /// generation they were rendered at (a write invalidates them all at once).
     pub paper_cache: quick_cache::sync::Cache<String, CachedBody>,
@@ -79,6 +82,7 @@ impl AppState {
         AppState {
             engine,
             ready: Arc::new(AtomicBool::new(false)),
+            models_warm: AtomicBool::new(true),
             paper_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),
             forecast_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),
             key_cache: quick_cache::sync::Cache::new(10_000),
@@ -101,6 +105,15 @@ impl AppState {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Fails with 503 `warming_up` while the first start warms the models.
+    pub fn require_warm_models(&self) -> Result<(), ApiError> {
+        if self.models_warm.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(ApiError::WarmingUp)
+        }
     }
 
     /// Fails with 503 until the data and index are loaded.
@@ -485,7 +498,9 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_ready() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+        // Papers and search serve from here; forecasts once the models are warm.
+        let forecasts = if state.models_warm.load(Ordering::Acquire) { "ready" } else { "warming_up" };
+        HttpResponse::Ok().json(json!({ "status": "ready", "forecasts": forecasts }))
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "5"))

@@ -78,6 +78,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("quota_exceeded", 429, "Over your tier's daily quota; it resets at 00:00 UTC (`Retry-After`)."),
     ("no_model", 503, "No forecast model is loaded for that mode."),
     ("not_ready", 503, "The server is still loading its data."),
+    ("warming_up", 503, "The forecast models are warming up after a start (seconds to minutes on large data); retry after `Retry-After`."),
     ("overloaded", 503, "The server is at capacity; retry after `Retry-After` seconds."),
     ("timeout", 503, "The request took too long; retry."),
     ("busy", 503, "A part of the server (e.g. the model engine warming up after a large import) did not answer in time; retry after `Retry-After` seconds."),

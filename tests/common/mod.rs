@@ -76,7 +76,8 @@ pub fn start_with(data: &Path, bundled: &Path, extra: &[&str]) -> Server {
             server.info = info;
             if let Ok(r) = admin_client::request(&server.info, "GET", "/readyz", None, Duration::from_secs(5))
             {
-                if r.status == 200 {
+                // Ready, and the forecast models warm (tests forecast right away).
+                if r.status == 200 && r.body.contains("\"forecasts\":\"ready\"") {
                     return server;
                 }
             }
