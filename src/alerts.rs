@@ -15,14 +15,12 @@
 //! Firings are kept in a bounded incident log for the status page.
 //!
 //! Notifications are plain values. The server writes each to the log
-//! ([`Notification::log_line`]) and posts it to a webhook ([`WebhookSink`]): a blocking,
-//! dependency-free HTTP/1.1 POST with short timeouts, to be called off the async workers.
-//! Only `http://` is supported; an HTTPS receiver needs a local relay.
+//! ([`Notification::log_line`]) and posts it to a webhook ([`WebhookSink`]): a blocking
+//! POST through the one outbound client (`src/outbound`, HTTP or HTTPS, short timeouts,
+//! two retries with backoff), to be called off the async workers.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -811,9 +809,9 @@ fn open_incident<'a>(incidents: &'a mut VecDeque<Incident>, alert: &str) -> Opti
 /// Failures of webhook configuration and delivery.
 #[derive(Debug)]
 pub enum AlertError {
-    /// Not a usable `http://host[:port][/path]` URL.
+    /// Not a usable `http(s)://host[:port][/path]` URL.
     BadUrl { url: String, reason: String },
-    /// Any scheme but `http` (HTTPS would need a TLS dependency).
+    /// Any scheme but `http` and `https`.
     UnsupportedScheme { url: String, scheme: String },
     /// Resolving, connecting, writing or reading failed (including timeouts).
     Io { url: String, source: std::io::Error },
@@ -827,13 +825,11 @@ impl fmt::Display for AlertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AlertError::BadUrl { url, reason } => {
-                write!(f, "webhook URL '{url}': {reason} (expected http://host[:port]/path)")
+                write!(f, "webhook URL '{url}': {reason} (expected https://host[:port]/path or http://...)")
             }
-            AlertError::UnsupportedScheme { url, scheme } => write!(
-                f,
-                "webhook URL '{url}': {scheme}:// is not supported, only plain http:// \
-                 (put a local relay in front of an HTTPS receiver)"
-            ),
+            AlertError::UnsupportedScheme { url, scheme } => {
+                write!(f, "webhook URL '{url}': {scheme}:// is not supported, only https:// and http://")
+            }
             AlertError::Io { url, source } => write!(f, "webhook {url}: {source}"),
             AlertError::Status { url, status } => write!(f, "webhook {url} answered {status}, expected 2xx"),
             AlertError::MalformedReply { url } => write!(f, "webhook {url}: the reply is not HTTP"),
@@ -850,9 +846,11 @@ impl std::error::Error for AlertError {
     }
 }
 
-/// The parts of an `http://` URL a plain POST needs.
+/// The parts of an `http://` or `https://` URL a POST needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// `https://` (TLS) rather than `http://`.
+    pub tls: bool,
     /// Host name or address, IPv6 without brackets.
     pub host: String,
     pub port: u16,
@@ -873,11 +871,13 @@ impl HttpUrl {
 
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.authority(), self.path)
     }
 }
 
-/// Parses `http://host[:port][/path][?query]` (port 80 by default, a fragment dropped).
+/// Parses `http(s)://host[:port][/path][?query]` (port 80 or 443 by default, a fragment
+/// dropped).
 /// Refuses other schemes, credentials in the URL, and whitespace or control characters
 /// (which would let a URL inject request headers).
 pub fn parse_http_url(url: &str) -> Result<HttpUrl, AlertError> {
@@ -886,7 +886,8 @@ pub fn parse_http_url(url: &str) -> Result<HttpUrl, AlertError> {
         return Err(bad("contains whitespace or control characters"));
     }
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    if !scheme.eq_ignore_ascii_case("http") {
+    let tls = scheme.eq_ignore_ascii_case("https");
+    if !tls && !scheme.eq_ignore_ascii_case("http") {
         return Err(AlertError::UnsupportedScheme {
             url: url.to_string(),
             scheme: scheme.to_ascii_lowercase(),
@@ -916,6 +917,7 @@ pub fn parse_http_url(url: &str) -> Result<HttpUrl, AlertError> {
         return Err(bad("no host"));
     }
     let port = match port {
+        None if tls => 443,
         None => 80,
         Some(p) => {
             p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| bad("the port is not 1..65535"))?
@@ -926,14 +928,24 @@ pub fn parse_http_url(url: &str) -> Result<HttpUrl, AlertError> {
         p if p.starts_with('?') => format!("/{p}"),
         p => p.to_string(),
     };
-    Ok(HttpUrl { host: host.to_string(), port, path })
+    Ok(HttpUrl { tls, host: host.to_string(), port, path })
 }
 
-/// Delivers notifications as JSON POSTs to an `http://` URL.
-#[derive(Debug, Clone)]
+/// Delivers notifications as JSON POSTs to an `https://` or `http://` URL.
+#[derive(Clone)]
 pub struct WebhookSink {
     url: HttpUrl,
     timeout: Duration,
+    retries: u32,
+}
+
+impl fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("url", &self.url.to_string())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl WebhookSink {
@@ -942,11 +954,18 @@ impl WebhookSink {
 
     /// Checks the URL now, so a bad one fails at startup rather than at the first alert.
     pub fn new(url: &str) -> Result<WebhookSink, AlertError> {
-        Ok(WebhookSink { url: parse_http_url(url)?, timeout: WebhookSink::DEFAULT_TIMEOUT })
+        Ok(WebhookSink { url: parse_http_url(url)?, timeout: WebhookSink::DEFAULT_TIMEOUT, retries: 2 })
     }
 
+    /// Each attempt's bound.
     pub fn with_timeout(mut self, timeout: Duration) -> WebhookSink {
         self.timeout = timeout;
+        self
+    }
+
+    /// Attempts after a failed one (no answer, 429 or 5xx); 2 by default.
+    pub fn with_retries(mut self, retries: u32) -> WebhookSink {
+        self.retries = retries;
         self
     }
 
@@ -966,56 +985,17 @@ impl WebhookSink {
     }
 
     fn post_json(&self, body: &[u8]) -> Result<(), AlertError> {
-        let addrs = (self.url.host.as_str(), self.url.port).to_socket_addrs().map_err(|e| self.io(e))?;
-        let mut last_error = None;
-        let mut stream = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_error = Some(e),
+        use crate::outbound::{Client, OutboundError};
+        let client = Client::new(self.timeout).with_retries(self.retries, Duration::from_millis(500));
+        let url = self.url.to_string();
+        match client.post_json(&url, body) {
+            Ok(reply) if (200..300).contains(&reply.status) => Ok(()),
+            Ok(reply) => Err(AlertError::Status { url, status: reply.status }),
+            Err(OutboundError::Protocol { .. }) => Err(AlertError::MalformedReply { url }),
+            Err(OutboundError::Transport { message, kind, .. }) => {
+                Err(AlertError::Io { url, source: std::io::Error::new(kind, message) })
             }
-        }
-        let mut stream = stream.ok_or_else(|| {
-            self.io(last_error.unwrap_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the host resolved to no address")
-            }))
-        })?;
-        stream.set_read_timeout(Some(self.timeout)).map_err(|e| self.io(e))?;
-        stream.set_write_timeout(Some(self.timeout)).map_err(|e| self.io(e))?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: citecast-alerts\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.url.path,
-            self.url.authority(),
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).map_err(|e| self.io(e))?;
-        stream.write_all(body).map_err(|e| self.io(e))?;
-        stream.flush().map_err(|e| self.io(e))?;
-        // Only the status line matters; the body is not read.
-        let mut reply = Vec::new();
-        let mut chunk = [0u8; 512];
-        while !reply.contains(&b'\n') && reply.len() < 8192 {
-            match stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => reply.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io(e)),
-            }
-        }
-        let text = String::from_utf8_lossy(&reply);
-        let mut words = text.lines().next().unwrap_or_default().split_whitespace();
-        let status = match (words.next(), words.next().and_then(|s| s.parse::<u16>().ok())) {
-            (Some(v), Some(status)) if v.starts_with("HTTP/") => status,
-            _ => return Err(AlertError::MalformedReply { url: self.url.to_string() }),
-        };
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(AlertError::Status { url: self.url.to_string(), status })
+            Err(OutboundError::BadUrl { reason, .. }) => Err(AlertError::BadUrl { url, reason }),
         }
     }
 }
@@ -1023,6 +1003,7 @@ impl WebhookSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
 
@@ -1513,8 +1494,10 @@ mod tests {
         let request = server.join().unwrap();
         let (head, body) = request.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("POST /hooks/alerts?team=ops HTTP/1.1\r\n"), "{head}");
-        assert!(head.contains("Content-Type: application/json"));
-        assert!(head.contains(&format!("Host: {}", url.split('/').nth(2).unwrap())));
+        // (header names are case-insensitive; the client sends them in lower case)
+        let head_lc = head.to_ascii_lowercase();
+        assert!(head_lc.contains("content-type: application/json"), "{head}");
+        assert!(head_lc.contains(&format!("host: {}", url.split('/').nth(2).unwrap())), "{head}");
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(
             json,
@@ -1535,7 +1518,7 @@ mod tests {
     #[test]
     fn webhook_reports_a_non_2xx_answer() {
         let (url, server) = receiver("500 Internal Server Error");
-        let err = WebhookSink::new(&url).unwrap().deliver(&notification()).unwrap_err();
+        let err = WebhookSink::new(&url).unwrap().with_retries(0).deliver(&notification()).unwrap_err();
         server.join().unwrap();
         assert!(matches!(err, AlertError::Status { status: 500, .. }), "{err}");
         assert!(err.to_string().contains("answered 500"));
@@ -1559,6 +1542,7 @@ mod tests {
         let err = WebhookSink::new(&url)
             .unwrap()
             .with_timeout(Duration::from_millis(200))
+            .with_retries(0)
             .deliver(&notification())
             .unwrap_err();
         assert!(matches!(err, AlertError::Io { .. }), "{err}");
@@ -1569,7 +1553,10 @@ mod tests {
     #[test]
     fn parses_http_urls_and_refuses_others() {
         let u = parse_http_url("http://alerts.example:9000/hook?x=1#frag").unwrap();
-        assert_eq!(u, HttpUrl { host: "alerts.example".into(), port: 9000, path: "/hook?x=1".into() });
+        assert_eq!(
+            u,
+            HttpUrl { tls: false, host: "alerts.example".into(), port: 9000, path: "/hook?x=1".into() }
+        );
         assert_eq!(u.to_string(), "http://alerts.example:9000/hook?x=1");
         let u = parse_http_url("HTTP://localhost").unwrap();
         assert_eq!((u.port, u.path.as_str()), (80, "/"));
@@ -1577,9 +1564,9 @@ mod tests {
         let u = parse_http_url("http://[::1]:8081/x").unwrap();
         assert_eq!((u.host.as_str(), u.authority()), ("::1", "[::1]:8081".to_string()));
 
-        let err = parse_http_url("https://hooks.example/x").unwrap_err();
-        assert!(matches!(err, AlertError::UnsupportedScheme { .. }));
-        assert!(err.to_string().contains("https:// is not supported"), "{err}");
+        // HTTPS receivers (chat tools, paging services) are reached directly.
+        let u = parse_http_url("https://hooks.example/x").unwrap();
+        assert_eq!((u.tls, u.port, u.to_string().as_str()), (true, 443, "https://hooks.example:443/x"));
         for bad in [
             "localhost:8080/x",
             "http://",
@@ -1595,7 +1582,8 @@ mod tests {
             assert!(matches!(parse_http_url(bad), Err(AlertError::BadUrl { .. })), "{bad}");
         }
         assert!(matches!(parse_http_url("ftp://host/"), Err(AlertError::UnsupportedScheme { .. })));
-        assert!(WebhookSink::new("https://x/").is_err());
+        assert!(WebhookSink::new("https://x/").is_ok());
+        assert!(WebhookSink::new("gopher://x/").is_err());
     }
 
     #[test]

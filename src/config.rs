@@ -57,7 +57,7 @@ pub struct Config {
     pub archive_after_days: u32,
     /// How often the monitor samples metrics and evaluates alert rules.
     pub monitor_interval: std::time::Duration,
-    /// `http://host:port/path` that receives alert transitions as JSON.
+    /// `https://host/path` (or `http://`) that receives alert transitions as JSON.
     pub alert_webhook: Option<String>,
     /// A paper record listing more references than this is rejected at import.
     pub max_refs_per_paper: usize,

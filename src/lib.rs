@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod monitor;
 pub mod operator;
+pub mod outbound;
 pub mod progress;
 pub mod server;
 pub mod slo;

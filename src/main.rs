@@ -76,7 +76,8 @@ enum Command {
         /// Forecast and usage records older than this many days move to the archive.
         #[arg(long, env = "CITECAST_ARCHIVE_AFTER_DAYS", default_value_t = 90)]
         archive_after_days: u32,
-        /// http://host:port/path receiving alert transitions (firing, resolved) as JSON.
+        /// https://host/path (or http://) receiving alert transitions (firing, resolved) as
+        /// JSON; 5 s timeout, two retries with backoff.
         #[arg(long, env = "CITECAST_ALERT_WEBHOOK")]
         alert_webhook: Option<String>,
         /// Seconds between metric samples and alert evaluations.
