@@ -1,9 +1,7 @@
-//! A minimal blocking HTTP/1.1 client for operator commands talking to a running
-//! server on the same machine (loopback, small JSON bodies), so they need no HTTP
-//! client dependency.
+//! Operator commands talking to a running server on the same machine, through the one
+//! outbound client (`src/outbound`), with the admin token and the CLI user for the audit
+//! log.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::server::ServerInfo;
@@ -33,7 +31,8 @@ pub fn request(
     request_as(&info.addr, Some(&info.token), method, path, body, timeout)
 }
 
-/// A request to `host` with an optional bearer token (an admin token or an API key).
+/// A request to `host` with an optional bearer token (an admin token or an API key),
+/// through the one outbound client.
 pub fn request_as(
     host: &str,
     bearer: Option<&str>,
@@ -42,26 +41,16 @@ pub fn request_as(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<Response, CliError> {
-    let fail = |e: std::io::Error| CliError::Admin(format!("server at {host}: {e}"));
-    let addr = host
-        .to_socket_addrs()
-        .map_err(fail)?
-        .next()
-        .ok_or_else(|| CliError::Admin(format!("cannot resolve {host}")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(fail)?;
-    stream.set_read_timeout(Some(timeout)).map_err(fail)?;
-    let body = body.unwrap_or("");
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    use crate::outbound::{Client, OutboundError};
+    use std::io::ErrorKind as K;
+    let auth = bearer.map(|t| format!("Bearer {t}"));
     // Who runs the command, for the audit log.
-    let actor = format!("X-Citecast-Actor: {}\r\n", cli_actor());
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{actor}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).map_err(fail)?;
-    stream.write_all(body.as_bytes()).map_err(fail)?;
-    let mut raw = Vec::new();
-    let read = stream.read_to_end(&mut raw);
+    let actor = cli_actor();
+    let mut headers = vec![("content-type", "application/json"), ("x-citecast-actor", actor.as_str())];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    let url = format!("http://{host}{path}");
     // A server that stops mid-call closes (or resets) the connection: say so, instead of
     // calling the empty or partial reply malformed.
     let gone = || {
@@ -70,52 +59,19 @@ pub fn request_as(
              (check its log and `citecast stats`), then retry"
         ))
     };
-    if let Err(e) = read {
-        return Err(match e.kind() {
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => gone(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => CliError::Admin(format!(
+    match Client::new(timeout).send(method, &url, &headers, body.map(str::as_bytes)) {
+        Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+        Err(OutboundError::Protocol { .. }) => Err(gone()),
+        Err(OutboundError::Transport { kind, message, .. }) => Err(match kind {
+            K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => gone(),
+            K::WouldBlock | K::TimedOut => CliError::Admin(format!(
                 "the server at {host} did not answer within {} s; it may still be working (check `citecast jobs` or its log)",
                 timeout.as_secs()
             )),
-            _ => fail(e),
-        });
+            _ => CliError::Admin(format!("server at {host}: {message}")),
+        }),
+        Err(e) => Err(CliError::Admin(e.to_string())),
     }
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return Err(gone()) };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CliError::Admin(format!("malformed reply from {host}")))?;
-    let length = head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
-    });
-    if length.is_some_and(|n| body.len() < n) {
-        return Err(gone());
-    }
-    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(Response { status, headers, body })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// Whether the server described by `info` is up and answering.
@@ -137,6 +93,7 @@ pub fn cli_actor() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     /// A server that reads the request, writes `reply` and closes.

@@ -19,11 +19,11 @@ pub enum OutboundError {
     Protocol { url: String, message: String },
 }
 
-/// A status and the start of the body (bodies are capped: only callers' own small
-/// replies are read).
+/// A status, the headers (names in lower case) and the body (capped at 16 MiB).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -35,7 +35,7 @@ pub struct Client {
 }
 
 /// Longest reply body read.
-const MAX_BODY: u64 = 64 * 1024;
+const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 impl Client {
     /// A client whose requests each take at most `timeout` (connecting included).
@@ -85,15 +85,36 @@ impl Client {
     }
 
     fn post_once(&self, url: &str, body: &[u8]) -> Result<Reply, OutboundError> {
-        let result = self.agent.post(url).header("Content-Type", "application/json").send(body);
-        match result {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_string().unwrap_or_default();
-                Ok(Reply { status, body })
-            }
-            Err(e) => Err(map_error(url, e)),
+        self.send("POST", url, &[("content-type", "application/json")], Some(body))
+    }
+
+    /// One request, no retries: any method, extra headers, an optional body. A reply cut
+    /// short (the connection closed before its body was whole) is a transport error.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Reply, OutboundError> {
+        let bad = |reason: String| OutboundError::BadUrl { url: url.to_string(), reason };
+        let mut request = ureq::http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
+        let request = request.body(body.unwrap_or_default().to_vec()).map_err(|e| bad(e.to_string()))?;
+        let mut resp = self.agent.run(request).map_err(|e| map_error(url, e))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+            })
+            .collect();
+        let body =
+            resp.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(|e| map_error(url, e))?;
+        Ok(Reply { status, headers, body })
     }
 }
 
