@@ -101,10 +101,9 @@ fn operation(op: &Op) -> Value {
         .collect();
     let error = json!({ "$ref": "#/components/responses/Error" });
     let mut responses = Map::new();
-    responses.insert(
-        op.success.to_string(),
-        json!({ "description": "success", "content": { "application/json": {} } }),
-    );
+    // The docs page is the one HTML answer under /v1.
+    let media = if op.path.ends_with("/docs") { "text/html" } else { "application/json" };
+    responses.insert(op.success.to_string(), json!({ "description": "success", "content": { media: {} } }));
     for code in ["400", "401", "403", "404", "429", "503"] {
         responses.insert(code.into(), error.clone());
     }
