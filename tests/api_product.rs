@@ -366,7 +366,19 @@ async fn every_route_is_in_the_openapi_document() {
     let (_, key_id, secret) = h.customer("big").await;
     let (status, _, doc) = call!(app, req("GET", "/v1/openapi.json", None));
     assert_eq!(status, 200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    // 3.1: the response schemas derived from the Rust types use its JSON Schema.
+    assert_eq!(doc["openapi"], "3.1.0");
+    let forecast = &doc["components"]["schemas"]["Forecast"];
+    assert!(
+        forecast["properties"]["top_features"].is_object() && forecast["required"].is_array(),
+        "{forecast}"
+    );
+    assert!(doc["components"]["schemas"]["Contribution"]["properties"]["sentence"].is_object());
+    assert_eq!(
+        doc["paths"]["/v1/papers/{id}/forecast"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/Forecast"
+    );
     let paths = doc["paths"].as_object().unwrap();
 
     let endpoints = http::v1_endpoints();

@@ -93,17 +93,33 @@ fn operation(op: &Op) -> Value {
         .params
         .iter()
         .map(|p| {
-            json!({
+            let mut v = json!({
                 "name": p.name, "in": p.location, "required": p.required,
                 "description": p.description, "schema": { "type": p.kind },
-            })
+            });
+            // Real values of the bundled data, so generated calls also reach real records.
+            let example = match (p.location, p.name) {
+                ("path", "id") => Some("hep-th/9711200"),
+                ("path", "key") => Some("witten_e"),
+                ("query", "q") => Some("black hole entropy"),
+                ("query", "mode") => Some("at_publication"),
+                _ => None,
+            };
+            if let Some(e) = example {
+                v["example"] = json!(e);
+            }
+            v
         })
         .collect();
     let error = json!({ "$ref": "#/components/responses/Error" });
     let mut responses = Map::new();
     // The docs page is the one HTML answer under /v1.
     let media = if op.path.ends_with("/docs") { "text/html" } else { "application/json" };
-    responses.insert(op.success.to_string(), json!({ "description": "success", "content": { media: {} } }));
+    let content = match response_schema(op) {
+        Some(schema) => json!({ media: { "schema": schema } }),
+        None => json!({ media: {} }),
+    };
+    responses.insert(op.success.to_string(), json!({ "description": "success", "content": content }));
     for code in ["400", "401", "403", "404", "429", "503"] {
         responses.insert(code.into(), error.clone());
     }
@@ -122,6 +138,46 @@ fn operation(op: &Op) -> Value {
     o
 }
 
+/// Success bodies described by the Rust types they are serialised from (derived with
+/// utoipa, so the document cannot drift from the code); operations not listed here
+/// declare only their media type so far.
+fn response_schema(op: &Op) -> Option<Value> {
+    let forecast = json!({ "$ref": "#/components/schemas/Forecast" });
+    match (op.method, op.path) {
+        ("GET", "/v1/papers/{id}/forecast") | ("POST", "/v1/forecasts/score") => Some(forecast),
+        ("POST", "/v1/forecasts") => Some(json!({
+            "type": "object",
+            "required": ["mode", "forecasts", "errors"],
+            "properties": {
+                "mode": { "$ref": "#/components/schemas/Mode" },
+                "forecasts": { "type": "array", "items": forecast },
+                "errors": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["id", "code", "message"],
+                    "properties": {
+                        "id": { "type": "string" },
+                        "code": { "type": "string" },
+                        "message": { "type": "string" },
+                    },
+                } },
+            },
+        })),
+        _ => None,
+    }
+}
+
+/// `components.schemas`: every type a response schema refers to, with the types they
+/// refer to in turn.
+fn component_schemas() -> Map<String, Value> {
+    use citecast_actors::forecast::service::Forecast;
+    use utoipa::{PartialSchema, ToSchema};
+    let mut list = vec![(Forecast::name().to_string(), Forecast::schema())];
+    Forecast::schemas(&mut list);
+    list.into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
+        .collect()
+}
+
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut paths = Map::new();
     for op in endpoints.iter().flat_map(|e| e.ops.iter()) {
@@ -129,7 +185,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         entry[op.method.to_lowercase()] = operation(op);
     }
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "citecast API",
             "version": "1",
@@ -140,6 +196,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         "servers": [{ "url": "/" }],
         "components": {
             "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
+            "schemas": component_schemas(),
             "responses": { "Error": {
                 "description": "an error: {\"error\":{\"code\",\"message\",\"docs\"}}",
                 "content": { "application/json": { "schema": {

@@ -22,7 +22,7 @@ use crate::records::ForecastRecord;
 /// How many feature contributions a forecast explains itself with.
 pub const TOP_FEATURES: usize = 5;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contribution {
     pub feature: String,
     /// The feature's value as the model reads it (counts as `log1p`).
@@ -42,19 +42,19 @@ pub struct Contribution {
 }
 
 /// What happened to a paper whose two-year window is already in the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// Citations received within two years of submission.
     pub citations_in_window: u32,
     /// The last day of that window.
     pub window_ends: String,
     /// Citations its year's top 10 % needed (the label's threshold).
-    pub top_10_percent_needed: f64,
+    pub top_10_percent_needed: Option<f64>,
     /// Whether it reached its year's top 10 %: what the forecast predicts.
     pub reached_top_10_percent: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Forecast {
     pub paper_id: String,
     pub mode: Mode,
@@ -535,7 +535,7 @@ impl ForecastService {
         Some(Outcome {
             citations_in_window: labels.count[p as usize],
             window_ends: dates::format(day + super::task::LABEL_WINDOW),
-            top_10_percent_needed: labels.thresholds.get(&dates::year_of(day)).copied().unwrap_or(f64::NAN),
+            top_10_percent_needed: labels.thresholds.get(&dates::year_of(day)).copied(),
             reached_top_10_percent: reached,
         })
     }

@@ -15,7 +15,9 @@ pub const LABEL_QUANTILE: f64 = 0.9;
 /// Days after submission the `early` mode waits for.
 pub const EARLY_DAYS: Day = 182;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// As of the submission day: nothing dated later is used.
