@@ -148,7 +148,7 @@ pub struct Stats {
 }
 
 /// Citation counts of a paper, total and within windows after its submission.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CitationCounts {
     pub total: u64,
     pub within_6_months: u64,
@@ -156,7 +156,7 @@ pub struct CitationCounts {
     pub within_24_months: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaperSummary {
     pub id: String,
     pub title: String,
@@ -173,7 +173,7 @@ pub struct PaperView {
     pub top_citing: Vec<PaperSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CitationEntry {
     pub id: String,
     pub title: String,

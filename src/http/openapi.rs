@@ -145,6 +145,10 @@ fn response_schema(op: &Op) -> Option<Value> {
     let forecast = json!({ "$ref": "#/components/schemas/Forecast" });
     match (op.method, op.path) {
         ("GET", "/v1/papers/{id}/forecast") | ("POST", "/v1/forecasts/score") => Some(forecast),
+        ("GET", "/v1/papers/{id}") => Some(json!({ "$ref": "#/components/schemas/PaperResponse" })),
+        ("GET", "/v1/papers/{id}/citations") => {
+            Some(json!({ "$ref": "#/components/schemas/CitationsResponse" }))
+        }
         ("POST", "/v1/forecasts") => Some(json!({
             "type": "object",
             "required": ["mode", "forecasts", "errors"],
@@ -169,10 +173,17 @@ fn response_schema(op: &Op) -> Option<Value> {
 /// `components.schemas`: every type a response schema refers to, with the types they
 /// refer to in turn.
 fn component_schemas() -> Map<String, Value> {
+    use super::papers::{CitationsResponse, PaperResponse};
     use citecast_actors::forecast::service::Forecast;
     use utoipa::{PartialSchema, ToSchema};
-    let mut list = vec![(Forecast::name().to_string(), Forecast::schema())];
+    let mut list = vec![
+        (Forecast::name().to_string(), Forecast::schema()),
+        (PaperResponse::name().to_string(), PaperResponse::schema()),
+        (CitationsResponse::name().to_string(), CitationsResponse::schema()),
+    ];
     Forecast::schemas(&mut list);
+    PaperResponse::schemas(&mut list);
+    CitationsResponse::schemas(&mut list);
     list.into_iter()
         .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
         .collect()

@@ -72,26 +72,78 @@ async fn paper(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpRe
     Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
 
-pub fn paper_json(v: &PaperView) -> serde_json::Value {
+/// `GET /v1/papers/{id}`: what a paper response holds (its schema in the OpenAPI
+/// document is derived from this type).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PaperResponse {
+    pub id: String,
+    pub aliases: Vec<String>,
+    /// The paper's arXiv page (for arXiv ids).
+    pub url: String,
+    /// The title with LaTeX accents and symbols as Unicode.
+    pub title: String,
+    pub title_raw: String,
+    pub authors: Vec<AuthorName>,
+    /// Submission date, `YYYY-MM-DD`.
+    pub submitted: String,
+    pub revised: Vec<String>,
+    #[serde(rename = "abstract")]
+    pub abstract_text: String,
+    pub subject: Option<String>,
+    pub journal_ref: Option<String>,
+    pub comments: Option<String>,
+    pub report_no: Option<String>,
+    pub citations: citecast_actors::store::CitationCounts,
+    /// References to papers in the corpus.
+    pub references: u64,
+    /// Citing papers, most cited first.
+    pub top_citing: Vec<citecast_actors::store::PaperSummary>,
+}
+
+/// An author of a paper as shown: the display name, the grouping key and the raw string.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuthorName {
+    pub name: String,
+    pub key: String,
+    pub raw: String,
+}
+
+/// `GET /v1/papers/{id}/citations`: one page of citing or cited papers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CitationsResponse {
+    pub paper_id: String,
+    /// `in` (who cites it) or `out` (what it cites).
+    pub direction: String,
+    pub total: u64,
+    pub items: Vec<citecast_actors::store::CitationEntry>,
+    /// Pass back as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+pub fn paper_json(v: &PaperView) -> PaperResponse {
     let p = &v.paper;
-    json!({
-        "id": p.id,
-        "aliases": p.aliases,
-        "url": format!("https://arxiv.org/abs/{}", p.id),
-        "title": citecast_actors::names::latex_to_unicode(&p.title),
-        "title_raw": p.title,
-        "authors": p.authors.iter().map(|a| json!({ "name": a.display, "key": a.key, "raw": a.raw })).collect::<Vec<_>>(),
-        "submitted": dates::format(p.submitted),
-        "revised": p.revised.iter().map(|d| dates::format(*d)).collect::<Vec<_>>(),
-        "abstract": p.abstract_text,
-        "subject": p.subject,
-        "journal_ref": p.journal_ref,
-        "comments": p.comments,
-        "report_no": p.report_no,
-        "citations": v.citations,
-        "references": v.references,
-        "top_citing": v.top_citing,
-    })
+    PaperResponse {
+        id: p.id.clone(),
+        aliases: p.aliases.clone(),
+        url: format!("https://arxiv.org/abs/{}", p.id),
+        title: citecast_actors::names::latex_to_unicode(&p.title),
+        title_raw: p.title.clone(),
+        authors: p
+            .authors
+            .iter()
+            .map(|a| AuthorName { name: a.display.clone(), key: a.key.clone(), raw: a.raw.clone() })
+            .collect(),
+        submitted: dates::format(p.submitted),
+        revised: p.revised.iter().map(|d| dates::format(*d)).collect(),
+        abstract_text: p.abstract_text.clone(),
+        subject: p.subject.clone(),
+        journal_ref: p.journal_ref.clone(),
+        comments: p.comments.clone(),
+        report_no: p.report_no.clone(),
+        citations: v.citations.clone(),
+        references: v.references,
+        top_citing: v.top_citing.clone(),
+    }
 }
 
 async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
@@ -114,17 +166,18 @@ async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<Ht
     let msg = GetCitations { id: id.clone(), direction, cursor, limit };
     let (canonical, page) =
         state.engine.store.send(msg).await??.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
-    Ok(cache::json_value(
-        req,
-        &json!({
-            "paper_id": canonical,
-            "direction": direction,
-            "total": page.total,
-            "items": page.items,
-            "next_cursor": page.next_cursor.as_deref().map(encode_cursor),
-        }),
-        MAX_AGE_SECS,
-    ))
+    let body = CitationsResponse {
+        paper_id: canonical,
+        direction: serde_json::to_value(direction)
+            .ok()
+            .and_then(|d| d.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        total: page.total,
+        items: page.items,
+        next_cursor: page.next_cursor.as_deref().map(encode_cursor),
+    };
+    let body = serde_json::to_value(&body).map_err(ApiError::internal)?;
+    Ok(cache::json_value(req, &body, MAX_AGE_SECS))
 }
 
 pub async fn author(
