@@ -189,7 +189,7 @@ pub struct CitationPage {
     pub next_cursor: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CoAuthor {
     pub key: String,
     pub name: String,

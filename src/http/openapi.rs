@@ -173,17 +173,22 @@ fn response_schema(op: &Op) -> Option<Value> {
 /// `components.schemas`: every type a response schema refers to, with the types they
 /// refer to in turn.
 fn component_schemas() -> Map<String, Value> {
-    use super::papers::{CitationsResponse, PaperResponse};
+    use super::papers::{AuthorResponse, CitationsResponse, PaperResponse};
+    use super::search::SearchResponse;
     use citecast_actors::forecast::service::Forecast;
     use utoipa::{PartialSchema, ToSchema};
     let mut list = vec![
         (Forecast::name().to_string(), Forecast::schema()),
         (PaperResponse::name().to_string(), PaperResponse::schema()),
         (CitationsResponse::name().to_string(), CitationsResponse::schema()),
+        (SearchResponse::name().to_string(), SearchResponse::schema()),
+        (AuthorResponse::name().to_string(), AuthorResponse::schema()),
     ];
     Forecast::schemas(&mut list);
     PaperResponse::schemas(&mut list);
     CitationsResponse::schemas(&mut list);
+    SearchResponse::schemas(&mut list);
+    AuthorResponse::schemas(&mut list);
     list.into_iter()
         .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
         .collect()

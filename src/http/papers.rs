@@ -6,7 +6,6 @@ use citecast_actors::actors::{GetAuthor, GetCitations, GetPaper};
 use citecast_actors::dates;
 use citecast_actors::store::{AuthorView, Direction, PaperView};
 use percent_encoding::percent_decode_str;
-use serde_json::json;
 
 use super::error::ApiError;
 use super::params::{encode_cursor, Params};
@@ -196,15 +195,32 @@ pub async fn author(
     Ok(cache::json_value(&req, &author_json(&view), MAX_AGE_SECS))
 }
 
+/// `GET /v1/authors/{key}` (its OpenAPI schema is derived from this type).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuthorResponse {
+    pub key: String,
+    pub name: String,
+    /// Distinct spellings seen.
+    pub spellings: Vec<String>,
+    pub paper_count: usize,
+    /// Citations of the author's papers within the corpus.
+    pub citations_total: u64,
+    pub h_index: u64,
+    /// Newest first.
+    pub papers: Vec<citecast_actors::store::PaperSummary>,
+    pub coauthors: Vec<citecast_actors::store::CoAuthor>,
+}
+
 fn author_json(v: &AuthorView) -> serde_json::Value {
-    json!({
-        "key": v.author.key,
-        "name": v.author.name,
-        "spellings": v.author.variants,
-        "paper_count": v.papers.len(),
-        "citations_total": v.citations_total,
-        "h_index": v.h_index,
-        "papers": v.papers,
-        "coauthors": v.coauthors,
-    })
+    let body = AuthorResponse {
+        key: v.author.key.clone(),
+        name: v.author.name.clone(),
+        spellings: v.author.variants.clone(),
+        paper_count: v.papers.len(),
+        citations_total: v.citations_total,
+        h_index: v.h_index,
+        papers: v.papers.clone(),
+        coauthors: v.coauthors.clone(),
+    };
+    serde_json::to_value(&body).unwrap_or(serde_json::Value::Null)
 }

@@ -5,7 +5,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use citecast_actors::actors::Search;
 use citecast_actors::index::SearchRequest;
 use citecast_actors::names;
-use serde_json::json;
 
 use super::error::ApiError;
 use super::params::{encode_cursor, Params};
@@ -63,16 +62,44 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     let results = state.engine.index.send(Search(request)).await??;
     let next = offset + results.hits.len();
     let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
-    Ok(cache::json_value(
-        &req,
-        &json!({
-            "query": query,
-            "filters": { "from": p.get("from"), "to": p.get("to"), "author": author_key },
-            "total": results.total,
-            "hits": results.hits,
-            "facets": { "years": results.years },
-            "next_cursor": next_cursor,
-        }),
-        60,
-    ))
+    let body = SearchResponse {
+        query,
+        filters: Filters {
+            from: p.get("from").map(str::to_string),
+            to: p.get("to").map(str::to_string),
+            author: author_key,
+        },
+        total: results.total,
+        hits: results.hits,
+        facets: Facets { years: results.years },
+        next_cursor,
+    };
+    Ok(cache::json_value(&req, &serde_json::to_value(&body).map_err(ApiError::internal)?, 60))
+}
+
+/// `GET /v1/search`: one page of hits (its OpenAPI schema is derived from this type).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SearchResponse {
+    pub query: String,
+    pub filters: Filters,
+    pub total: u64,
+    pub hits: Vec<citecast_actors::index::SearchHit>,
+    pub facets: Facets,
+    /// Pass back as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// The filters the search applied, as given.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Filters {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The author key the `author` parameter resolved to.
+    pub author: Option<String>,
+}
+
+/// Hits per submission year.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Facets {
+    pub years: Vec<citecast_actors::index::YearCount>,
 }
