@@ -10,6 +10,8 @@
 //! features of every paper) with the index. Under `cargo test --benches` a tiny corpus
 //! runs once.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -73,9 +75,7 @@ fn corpus(papers: usize, hub: usize) -> Corpus {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let bench = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
-    let (n, hub) = if bench { (40_000, 10_000) } else { (600, 200) };
+    let (n, hub) = if common::bench_mode() { (40_000, 10_000) } else { (600, 200) };
     let started = Instant::now();
     let c = Arc::new(corpus(n, hub));
     let hub_no = c.author_by_key["smith_j"];

@@ -26,6 +26,8 @@
 //!
 //! Under `cargo test --benches` (criterion's test mode) the heavy work is skipped.
 
+mod common;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,10 +40,10 @@ use citecast_actors::forecast::features::{self, FeatureContext};
 use citecast_actors::forecast::registry::{self, LoadedModel};
 use citecast_actors::forecast::task::Mode;
 use citecast_actors::index::{SearchRequest, TopicIndex};
-use citecast_actors::ingest::{self, IngestError, IngestReport, Sink};
+use citecast_actors::ingest::{self, IngestReport};
 use citecast_actors::limiter::{Decision, Limits, TierLimits};
 use citecast_actors::names;
-use citecast_actors::store::{BatchOutcome, Store, StoreConfig, WriteBatch};
+use citecast_actors::store::{Store, StoreConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 
 /// What the bundled files hold (data/README.md).
@@ -67,13 +69,6 @@ const SHIPPED_MODELS: [&str; 2] = ["at_publication-8bf59d5e-9398-s17", "early-8b
 
 fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
-}
-
-/// Criterion runs benches for real only under `cargo bench` (it passes `--bench`);
-/// `cargo test --benches` runs the same binary without it, in test mode.
-fn bench_mode() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list")
 }
 
 /// Whether the name filters given on the command line (`cargo bench --bench engine -- FILTER`)
@@ -117,29 +112,6 @@ fn filter_allows(name: &str) -> bool {
     filters.is_empty() || filters.iter().any(|f| name.contains(f))
 }
 
-/// Writes straight into the store and index, as the ingest actor does by message.
-struct DirectSink<'a> {
-    store: &'a Store,
-    index: &'a TopicIndex,
-}
-
-impl Sink for DirectSink<'_> {
-    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
-        let mut outcome = self.store.apply(batch)?;
-        if !outcome.changed_papers.is_empty() {
-            let papers = std::mem::take(&mut outcome.changed_papers);
-            self.index.upsert(&papers)?;
-        }
-        Ok(outcome)
-    }
-
-    fn commit(&mut self) -> Result<(), IngestError> {
-        self.index.commit()?;
-        self.store.flush()?;
-        Ok(())
-    }
-}
-
 fn open(dir: &Path) -> (Store, TopicIndex) {
     let store = Store::open(&dir.join("store"), &StoreConfig::default()).expect("open the store");
     let index = TopicIndex::open(&dir.join("index")).expect("open the index");
@@ -149,7 +121,7 @@ fn open(dir: &Path) -> (Store, TopicIndex) {
 /// Ingests the bundled files into `dir` (empty or absent), opening store and index there.
 fn ingest_bundled(dir: &Path) -> (Store, TopicIndex, Vec<IngestReport>) {
     let (store, index) = open(dir);
-    let mut sink = DirectSink { store: &store, index: &index };
+    let mut sink = ingest::IndexedStoreSink { store: &store, index: &index };
     let reports = ingest::bundled_files(&bundled_dir())
         .iter()
         .map(|f| ingest::ingest_file(f, &mut sink, None).expect("ingest the bundled data"))
@@ -308,7 +280,7 @@ fn search_requests() -> Vec<(String, SearchRequest)> {
 }
 
 fn ingest_benches(c: &mut Criterion) {
-    if !bench_mode() || !filter_allows("ingest/full_bundled") {
+    if !common::bench_mode() || !filter_allows("ingest/full_bundled") {
         return;
     }
     let mut group = c.benchmark_group("ingest");
@@ -355,7 +327,7 @@ fn query_benches(c: &mut Criterion) {
         "forecast/features_per_paper",
         "forecast/batch_inference",
     ];
-    if !bench_mode() || !wanted.iter().any(|n| filter_allows(n)) {
+    if !common::bench_mode() || !wanted.iter().any(|n| filter_allows(n)) {
         return;
     }
     let fx = Fixture::load();
@@ -503,7 +475,7 @@ fn lcg(x: &mut u64) -> u64 {
 /// bucket per key, then the day's count written into sled. The tier never refuses, so
 /// every call takes the allowed path, as it does for a customer within their limits.
 fn limiter_benches(c: &mut Criterion) {
-    if !bench_mode() || !(filter_allows("limiter/check") || filter_allows("limiter/sled_insert")) {
+    if !common::bench_mode() || !(filter_allows("limiter/check") || filter_allows("limiter/sled_insert")) {
         return;
     }
     let tmp = tempfile::tempdir().expect("create a temporary dir");

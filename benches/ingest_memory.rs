@@ -18,38 +18,18 @@
 //! Each import writes into a fresh store and search index in a temporary directory,
 //! as the ingest actor does. Under `cargo test --benches` a tiny file runs in-process.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use citecast_actors::index::TopicIndex;
-use citecast_actors::ingest::{self, IngestError, IngestOptions, IngestReport, Sink};
-use citecast_actors::store::{BatchOutcome, Store, StoreConfig, WriteBatch};
+use citecast_actors::ingest::{self, IngestOptions, IngestReport};
+use citecast_actors::store::{Store, StoreConfig};
 
 const SCENARIOS: [&str; 4] = ["refs_over_cap", "refs_spilled", "refs_in_memory", "empty_records"];
-
-struct DirectSink<'a> {
-    store: &'a Store,
-    index: &'a TopicIndex,
-}
-
-impl Sink for DirectSink<'_> {
-    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
-        let mut outcome = self.store.apply(batch)?;
-        if !outcome.changed_papers.is_empty() {
-            let papers = std::mem::take(&mut outcome.changed_papers);
-            self.index.upsert(&papers)?;
-        }
-        Ok(outcome)
-    }
-
-    fn commit(&mut self) -> Result<(), IngestError> {
-        self.index.commit()?;
-        self.store.flush()?;
-        Ok(())
-    }
-}
 
 /// `lines` papers, each citing `refs` ids: the other papers of the file (forward and
 /// backward) and ids the store does not know, as a hostile or sloppy file would.
@@ -93,7 +73,7 @@ fn status_kb(field: &str) -> u64 {
 fn import(dir: &Path, file: &Path, options: &IngestOptions) -> (IngestReport, f64) {
     let store = Store::open(&dir.join("store"), &StoreConfig::default()).expect("open the store");
     let index = TopicIndex::open(&dir.join("index")).expect("open the index");
-    let mut sink = DirectSink { store: &store, index: &index };
+    let mut sink = ingest::IndexedStoreSink { store: &store, index: &index };
     let started = Instant::now();
     let report = ingest::ingest_file_with(file, &mut sink, None, options).expect("import");
     (report, started.elapsed().as_secs_f64())
@@ -139,8 +119,7 @@ fn main() {
         run_scenario(&name);
         return;
     }
-    let bench = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
-    if !bench {
+    if !common::bench_mode() {
         // Test mode: a tiny file through both paths, in-process.
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("tiny.jsonl");

@@ -937,6 +937,13 @@ pub struct WebhookSink {
     url: HttpUrl,
     timeout: Duration,
     retries: u32,
+    /// Built once per setting: its TLS configuration is not rebuilt per alert.
+    client: crate::outbound::Client,
+}
+
+/// The delivery client: `timeout` per attempt, `retries` more after a failed one.
+fn client(timeout: Duration, retries: u32) -> crate::outbound::Client {
+    crate::outbound::Client::new(timeout).with_retries(retries, Duration::from_millis(500))
 }
 
 impl fmt::Debug for WebhookSink {
@@ -954,18 +961,21 @@ impl WebhookSink {
 
     /// Checks the URL now, so a bad one fails at startup rather than at the first alert.
     pub fn new(url: &str) -> Result<WebhookSink, AlertError> {
-        Ok(WebhookSink { url: parse_http_url(url)?, timeout: WebhookSink::DEFAULT_TIMEOUT, retries: 2 })
+        let (timeout, retries) = (WebhookSink::DEFAULT_TIMEOUT, 2);
+        Ok(WebhookSink { url: parse_http_url(url)?, timeout, retries, client: client(timeout, retries) })
     }
 
     /// Each attempt's bound.
     pub fn with_timeout(mut self, timeout: Duration) -> WebhookSink {
         self.timeout = timeout;
+        self.client = client(self.timeout, self.retries);
         self
     }
 
     /// Attempts after a failed one (no answer, 429 or 5xx); 2 by default.
     pub fn with_retries(mut self, retries: u32) -> WebhookSink {
         self.retries = retries;
+        self.client = client(self.timeout, self.retries);
         self
     }
 
@@ -985,10 +995,9 @@ impl WebhookSink {
     }
 
     fn post_json(&self, body: &[u8]) -> Result<(), AlertError> {
-        use crate::outbound::{Client, OutboundError};
-        let client = Client::new(self.timeout).with_retries(self.retries, Duration::from_millis(500));
+        use crate::outbound::OutboundError;
         let url = self.url.to_string();
-        match client.post_json(&url, body) {
+        match self.client.post_json(&url, body) {
             Ok(reply) if (200..300).contains(&reply.status) => Ok(()),
             Ok(reply) => Err(AlertError::Status { url, status: reply.status }),
             Err(OutboundError::Protocol { .. }) => Err(AlertError::MalformedReply { url }),

@@ -12,24 +12,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
 
-fn schemathesis() -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join("st")).find(|p| p.is_file())
-}
-
 #[test]
 fn the_api_keeps_its_openapi_contract_under_generated_requests() {
-    let Some(st) = schemathesis() else {
-        assert!(
-            std::env::var_os("CITECAST_REQUIRE_CONTRACT").is_none(),
-            "schemathesis (`st`) is not on PATH: pip install schemathesis (`.ci/run` does)"
-        );
-        eprintln!("SKIPPED the contract test: no `st` on PATH (pip install schemathesis)");
+    let Some(st) = external_tool("st", "CITECAST_REQUIRE_CONTRACT", "pip install schemathesis") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

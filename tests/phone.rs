@@ -21,14 +21,6 @@ use serde_json::{json, Value};
 
 const PHONE_WIDTH: u64 = 390;
 
-fn chromedriver() -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| PathBuf::from(d).join("chromedriver"))
-        .find(|p| p.is_file())
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -180,14 +172,8 @@ return { vw, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 1
 
 #[test]
 fn status_and_docs_fit_a_phone_screen() {
-    let Some(binary) = chromedriver() else {
-        assert!(
-            std::env::var_os("CITECAST_REQUIRE_BROWSER").is_none(),
-            "chromedriver is not on PATH: install chromium and chromium-driver (`.ci/run` does)"
-        );
-        eprintln!("SKIPPED status_and_docs_fit_a_phone_screen: no chromedriver on PATH (apt-get install chromium chromium-driver)");
-        return;
-    };
+    let install = "apt-get install chromium chromium-driver";
+    let Some(binary) = external_tool("chromedriver", "CITECAST_REQUIRE_BROWSER", install) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let bundled = bundled_fixture(tmp.path());

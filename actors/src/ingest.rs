@@ -121,7 +121,7 @@ impl PendingRefs {
     fn new(options: &IngestOptions) -> Self {
         PendingRefs {
             limit: options.max_pending_refs.max(1),
-            dir: options.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+            dir: references_dir(options),
             memory: Vec::new(),
             spill: None,
         }
@@ -164,6 +164,8 @@ impl PendingRefs {
         if let Some(mut spill) = self.spill.take() {
             let path = spill.path.clone();
             let io = |source| IngestError::Io { path: path.display().to_string(), source };
+            let damaged =
+                || io(std::io::Error::new(std::io::ErrorKind::InvalidData, "spill file row is damaged"));
             let mut w = spill.writer.take().expect("spill file still being written");
             w.flush().map_err(io)?;
             drop(w);
@@ -177,14 +179,9 @@ impl PendingRefs {
                 }
                 let mut cols = text.trim_end_matches('\n').splitn(3, '\t');
                 let (Some(line), Some(citing), Some(cited)) = (cols.next(), cols.next(), cols.next()) else {
-                    return Err(io(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "spill file row is damaged",
-                    )));
+                    return Err(damaged());
                 };
-                let line = line.parse().map_err(|_| {
-                    io(std::io::Error::new(std::io::ErrorKind::InvalidData, "spill file row is damaged"))
-                })?;
+                let line = line.parse().map_err(|_| damaged())?;
                 out.push(CitationInput { line, citing: citing.to_string(), cited: cited.to_string() });
                 if out.len() >= chunk {
                     f(std::mem::take(&mut out))?;
@@ -308,6 +305,30 @@ impl Sink for StoreSink {
     }
     fn commit(&mut self) -> Result<(), IngestError> {
         Ok(self.0.flush()?)
+    }
+}
+
+/// Writes straight into a store and its search index, as the ingest actor does by
+/// message (benchmarks and tools that own both).
+pub struct IndexedStoreSink<'a> {
+    pub store: &'a crate::store::Store,
+    pub index: &'a crate::index::TopicIndex,
+}
+
+impl Sink for IndexedStoreSink<'_> {
+    fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
+        let mut outcome = self.store.apply(batch)?;
+        if !outcome.changed_papers.is_empty() {
+            let papers = std::mem::take(&mut outcome.changed_papers);
+            self.index.upsert(&papers)?;
+        }
+        Ok(outcome)
+    }
+
+    fn commit(&mut self) -> Result<(), IngestError> {
+        self.index.commit()?;
+        self.store.flush()?;
+        Ok(())
     }
 }
 
@@ -659,6 +680,7 @@ pub fn ingest_file_with(
     Ok(report)
 }
 
+/// Where spill files go: the configured directory, else the system's temporary one.
 fn references_dir(options: &IngestOptions) -> PathBuf {
     options.spill_dir.clone().unwrap_or_else(std::env::temp_dir)
 }

@@ -112,10 +112,11 @@ pub async fn create_key(
         customer_id: p.customer_id.clone().unwrap_or_default(),
         name: body.into_inner().name,
     };
+    // (the operator service's answers already carry the RFC 3339 times)
     let v = operator::execute_as(&state.engine, &state.tiers, op, &actor(&p)).await?;
-    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(with_rfc3339(
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(
         json!({ "key": v["key"], "secret": v["secret"], "note": "the secret is shown once; store it now" }),
-    )))
+    ))
 }
 
 /// A key of the caller's own customer; another customer's key is reported as unknown.
@@ -137,7 +138,7 @@ pub async fn revoke_key(
     own_key(&state, &p, &key_id).await?;
     let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RevokeKey { key_id }, &actor(&p))
         .await?;
-    Ok(HttpResponse::Ok().json(with_rfc3339(json!({ "key": v["key"] }))))
+    Ok(HttpResponse::Ok().json(json!({ "key": v["key"] })))
 }
 
 pub async fn rotate_key(
@@ -150,7 +151,7 @@ pub async fn rotate_key(
     own_key(&state, &p, &key_id).await?;
     let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RotateKey { key_id }, &actor(&p))
         .await?;
-    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(with_rfc3339(
-        json!({ "key": v["key"], "secret": v["secret"], "note": "the old key is revoked" }),
-    )))
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({ "key": v["key"], "secret": v["secret"], "note": "the old key is revoked" })))
 }

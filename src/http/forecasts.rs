@@ -7,7 +7,6 @@ use citecast_actors::forecast::rollout::Arm;
 use citecast_actors::forecast::service::{ForecastError, NewPaper, Route};
 use citecast_actors::forecast::task::Mode;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::error::ApiError;
 use super::guard::Principal;
@@ -83,14 +82,10 @@ pub async fn paper_forecast(
     let mut results = state.engine.model.send(ForecastPapers { ids: vec![id], mode, route }).await??;
     let forecast = results.pop().ok_or_else(|| ApiError::internal("no forecast returned"))??;
     state.metrics.forecast_served(&forecast.model_version);
-    let body = Bytes::from(serde_json::to_vec(&forecast.clone().for_people()).map_err(ApiError::internal)?);
+    let model = forecast.model_version.clone();
+    let body = Bytes::from(serde_json::to_vec(&forecast.for_people()).map_err(ApiError::internal)?);
     let etag = cache::etag_of(&body);
-    let entry = CachedBody {
-        generation,
-        body: body.clone(),
-        etag: etag.clone(),
-        model: Some(forecast.model_version),
-    };
+    let entry = CachedBody { generation, body: body.clone(), etag: etag.clone(), model: Some(model) };
     state.forecast_cache.insert(key, entry);
     Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
@@ -145,11 +140,28 @@ pub async fn batch(
             }
             Err(e) => {
                 let api = ApiError::from(e);
-                errors.push(json!({ "id": id, "code": api.code(), "message": api.to_string() }));
+                errors.push(BatchError { id, code: api.code().to_string(), message: api.to_string() });
             }
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "mode": mode, "forecasts": forecasts, "errors": errors })))
+    Ok(HttpResponse::Ok().json(BatchResponse { mode, forecasts, errors }))
+}
+
+/// `POST /v1/forecasts` (its OpenAPI schema is derived from this type).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    pub mode: Mode,
+    /// In the order asked, without the ids that failed.
+    pub forecasts: Vec<citecast_actors::forecast::service::Forecast>,
+    pub errors: Vec<BatchError>,
+}
+
+/// An id of a batch that got no forecast, and why.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchError {
+    pub id: String,
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Deserialize)]

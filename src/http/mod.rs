@@ -142,6 +142,7 @@ pub struct Endpoint {
 
 /// Every `/v1` route. Registration and the OpenAPI document both read this table.
 pub fn v1_endpoints() -> Vec<Endpoint> {
+    use citecast_actors::forecast::service::Forecast;
     use openapi::{path, q, Op, Param, CURSOR, LIMIT};
     use Group::*;
     const ID: Param = path("id", "hep-th/9711200, 9711200 or URL-encoded");
@@ -174,6 +175,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: SEARCH_PARAMS,
                 body: None,
                 success: 200,
+                response: Some(openapi::schema_of::<search::SearchResponse>),
             }],
         },
         Endpoint {
@@ -193,6 +195,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 }],
                 body: None,
                 success: 200,
+                response: Some(openapi::schema_of::<papers::AuthorResponse>),
             }],
         },
         Endpoint {
@@ -207,6 +210,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: &[ID],
                     body: None,
                     success: 200,
+                    response: Some(openapi::schema_of::<papers::PaperResponse>),
                 },
                 Op {
                     method: "GET",
@@ -216,6 +220,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: FORECAST_PARAMS,
                     body: None,
                     success: 200,
+                    response: Some(openapi::schema_of::<Forecast>),
                 },
                 Op {
                     method: "GET",
@@ -225,6 +230,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: CITATION_PARAMS,
                     body: None,
                     success: 200,
+                    response: Some(openapi::schema_of::<papers::CitationsResponse>),
                 },
             ],
         },
@@ -239,6 +245,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: Some("{\"ids\": [\"hep-th/9711200\"], \"mode\": \"early\"}"),
                 success: 200,
+                response: Some(openapi::schema_of::<forecasts::BatchResponse>),
             }],
         },
         Endpoint {
@@ -252,6 +259,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: Some("{\"title\", \"abstract\", \"authors\": [..], \"date\": \"YYYY-MM-DD\", \"references\": [..]}"),
                 success: 200,
+                response: Some(openapi::schema_of::<Forecast>),
             }],
         },
         Endpoint {
@@ -265,6 +273,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
         Endpoint {
@@ -293,6 +302,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 ],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
         Endpoint {
@@ -306,6 +316,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
         Endpoint {
@@ -319,6 +330,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: Some("{\"name\": \"ci\"}"),
                 success: 201,
+                response: None,
             }],
         },
         Endpoint {
@@ -332,6 +344,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[KEY_ID],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
         Endpoint {
@@ -345,6 +358,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[KEY_ID],
                 body: None,
                 success: 201,
+                response: None,
             }],
         },
         Endpoint {
@@ -358,6 +372,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
         Endpoint {
@@ -371,6 +386,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                response: None,
             }],
         },
     ]

@@ -29,6 +29,19 @@ pub struct Op {
     /// Description of the JSON request body, if any.
     pub body: Option<&'static str>,
     pub success: u16,
+    /// The type the success body is serialised from ([`schema_of`]), when it has one:
+    /// its schema is derived from the type, so the document cannot drift from the code.
+    pub response: Option<fn(&mut Schemas) -> String>,
+}
+
+/// Component schemas collected while the document is built.
+pub type Schemas = Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>;
+
+/// Registers `T` and the types it refers to; answers `T`'s component name.
+pub fn schema_of<T: utoipa::ToSchema>(schemas: &mut Schemas) -> String {
+    schemas.push((T::name().to_string(), T::schema()));
+    T::schemas(schemas);
+    T::name().to_string()
 }
 
 pub const fn q(name: &'static str, kind: &'static str, description: &'static str) -> Param {
@@ -88,7 +101,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
 ];
 
-fn operation(op: &Op) -> Value {
+fn operation(op: &Op, schemas: &mut Schemas) -> Value {
     let params: Vec<Value> = op
         .params
         .iter()
@@ -115,8 +128,11 @@ fn operation(op: &Op) -> Value {
     let mut responses = Map::new();
     // The docs page is the one HTML answer under /v1.
     let media = if op.path.ends_with("/docs") { "text/html" } else { "application/json" };
-    let content = match response_schema(op) {
-        Some(schema) => json!({ media: { "schema": schema } }),
+    let content = match op.response {
+        Some(register) => {
+            let name = register(schemas);
+            json!({ media: { "schema": { "$ref": format!("#/components/schemas/{name}") } } })
+        }
         None => json!({ media: {} }),
     };
     responses.insert(op.success.to_string(), json!({ "description": "success", "content": content }));
@@ -138,68 +154,17 @@ fn operation(op: &Op) -> Value {
     o
 }
 
-/// Success bodies described by the Rust types they are serialised from (derived with
-/// utoipa, so the document cannot drift from the code); operations not listed here
-/// declare only their media type so far.
-fn response_schema(op: &Op) -> Option<Value> {
-    let forecast = json!({ "$ref": "#/components/schemas/Forecast" });
-    match (op.method, op.path) {
-        ("GET", "/v1/papers/{id}/forecast") | ("POST", "/v1/forecasts/score") => Some(forecast),
-        ("GET", "/v1/papers/{id}") => Some(json!({ "$ref": "#/components/schemas/PaperResponse" })),
-        ("GET", "/v1/papers/{id}/citations") => {
-            Some(json!({ "$ref": "#/components/schemas/CitationsResponse" }))
-        }
-        ("POST", "/v1/forecasts") => Some(json!({
-            "type": "object",
-            "required": ["mode", "forecasts", "errors"],
-            "properties": {
-                "mode": { "$ref": "#/components/schemas/Mode" },
-                "forecasts": { "type": "array", "items": forecast },
-                "errors": { "type": "array", "items": {
-                    "type": "object",
-                    "required": ["id", "code", "message"],
-                    "properties": {
-                        "id": { "type": "string" },
-                        "code": { "type": "string" },
-                        "message": { "type": "string" },
-                    },
-                } },
-            },
-        })),
-        _ => None,
-    }
-}
-
-/// `components.schemas`: every type a response schema refers to, with the types they
-/// refer to in turn.
-fn component_schemas() -> Map<String, Value> {
-    use super::papers::{AuthorResponse, CitationsResponse, PaperResponse};
-    use super::search::SearchResponse;
-    use citecast_actors::forecast::service::Forecast;
-    use utoipa::{PartialSchema, ToSchema};
-    let mut list = vec![
-        (Forecast::name().to_string(), Forecast::schema()),
-        (PaperResponse::name().to_string(), PaperResponse::schema()),
-        (CitationsResponse::name().to_string(), CitationsResponse::schema()),
-        (SearchResponse::name().to_string(), SearchResponse::schema()),
-        (AuthorResponse::name().to_string(), AuthorResponse::schema()),
-    ];
-    Forecast::schemas(&mut list);
-    PaperResponse::schemas(&mut list);
-    CitationsResponse::schemas(&mut list);
-    SearchResponse::schemas(&mut list);
-    AuthorResponse::schemas(&mut list);
-    list.into_iter()
-        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
-        .collect()
-}
-
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut paths = Map::new();
+    let mut schemas = Schemas::new();
     for op in endpoints.iter().flat_map(|e| e.ops.iter()) {
         let entry = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
-        entry[op.method.to_lowercase()] = operation(op);
+        entry[op.method.to_lowercase()] = operation(op, &mut schemas);
     }
+    let schemas: Map<String, Value> = schemas
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
+        .collect();
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -212,7 +177,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         "servers": [{ "url": "/" }],
         "components": {
             "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
-            "schemas": component_schemas(),
+            "schemas": schemas,
             "responses": { "Error": {
                 "description": "an error: {\"error\":{\"code\",\"message\",\"docs\"}}",
                 "content": { "application/json": { "schema": {

@@ -167,10 +167,11 @@ async fn citations(req: &HttpRequest, state: &AppState, id: String) -> Result<Ht
         state.engine.store.send(msg).await??.ok_or(ApiError::NotFound { what: "paper", id: id.clone() })?;
     let body = CitationsResponse {
         paper_id: canonical,
-        direction: serde_json::to_value(direction)
-            .ok()
-            .and_then(|d| d.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        direction: match direction {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+        .to_string(),
         total: page.total,
         items: page.items,
         next_cursor: page.next_cursor.as_deref().map(encode_cursor),

@@ -110,3 +110,19 @@ pub fn run(args: &[&str], data: &Path) -> Output {
 pub fn stats_json(data: &Path) -> Value {
     serde_json::from_slice(&run(&["stats", "--json"], data).stdout).unwrap()
 }
+
+/// An external program a test drives (chromedriver, schemathesis' `st`), found on PATH.
+/// Missing: the test fails when `require_env` is set (as `.ci/run` does), otherwise it
+/// is skipped with a message saying how to install the program.
+pub fn external_tool(program: &str, require_env: &str, install: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(
+            std::env::var_os(require_env).is_none(),
+            "{program} is not on PATH: {install} (`.ci/run` does)"
+        );
+        eprintln!("SKIPPED: no {program} on PATH ({install})");
+    }
+    found
+}

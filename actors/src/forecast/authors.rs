@@ -40,6 +40,15 @@ impl<T> Rows<T> {
     }
 }
 
+/// The running sum `row` holds over its first `j` entries (0 for none).
+fn upto<T: Copy + Default>(row: &[T], j: usize) -> T {
+    if j == 0 {
+        T::default()
+    } else {
+        row[j - 1]
+    }
+}
+
 /// Co-author counts above which an author's collaborators' citations are answered from
 /// one sorted list (built on first use) instead of one search per collaborator.
 const HUB_DEGREE: usize = 64;
@@ -181,7 +190,7 @@ impl AuthorIndex {
     /// As [`Self::citations`], leaving out the citations of paper `exclude`.
     pub fn citations_without(&self, author: AuthorNo, a: Day, exclude: PaperNo) -> u64 {
         let all = self.citations(author, a);
-        if self.holds(author, exclude, a) {
+        if self.position(author, exclude, a).is_some() {
             all - self.corpus.citations_by(exclude, a) as u64
         } else {
             all
@@ -201,10 +210,12 @@ impl AuthorIndex {
         (normal + forward) as u64
     }
 
-    /// Whether `q` is one of `author`'s papers dated by `a`.
-    fn holds(&self, author: AuthorNo, q: PaperNo, a: Day) -> bool {
-        self.corpus.day[q as usize] <= a
-            && self.corpus.author_papers[author as usize].binary_search(&q).is_ok()
+    /// Where `q` stands among `author`'s papers, if it is one of them dated by `a`.
+    fn position(&self, author: AuthorNo, q: PaperNo, a: Day) -> Option<usize> {
+        if self.corpus.day[q as usize] > a {
+            return None;
+        }
+        self.corpus.author_papers[author as usize].binary_search(&q).ok()
     }
 
     /// Statistics of `author`'s papers dated by `a`, leaving out `exclude`.
@@ -214,7 +225,8 @@ impl AuthorIndex {
         let papers = &c.author_papers[au];
         let days = self.days.row(au);
         let k = days.partition_point(|d| *d <= a);
-        let excluded = exclude.filter(|&q| self.holds(author, q, a));
+        let pos = exclude.and_then(|q| self.position(author, q, a));
+        let excluded = pos.map(|j| papers[j]);
         let mut s =
             AuthorStats { papers: (k - usize::from(excluded.is_some())) as f64, ..Default::default() };
         let mut citations = self.citations(author, a);
@@ -228,25 +240,17 @@ impl AuthorIndex {
 
         // Six-month figures of the papers whose six months ended by `a` (a prefix).
         let k2 = days.partition_point(|d| *d + task::EARLY_DAYS <= a);
-        let prefix = |rows: &Rows<u64>, j: usize| if j == 0 { 0 } else { rows.row(au)[j - 1] };
-        let sums_u32 = |rows: &Rows<u32>, j: usize| if j == 0 { 0 } else { rows.row(au)[j - 1] };
-        let pos = excluded.map(|q| papers.binary_search(&q).expect("held paper"));
-        let (mut n2, mut e_sum, mut hi) = (k2, prefix(&self.c182_sum, k2), sums_u32(&self.hi182_sum, k2));
+        let (mut n2, mut e_sum, mut hi) =
+            (k2, upto(self.c182_sum.row(au), k2), upto(self.hi182_sum.row(au), k2));
         let r_sum = match pos.filter(|&j| j < k2) {
-            None => {
-                if k2 == 0 {
-                    0.0
-                } else {
-                    self.r182_sum.row(au)[k2 - 1]
-                }
-            }
+            None => upto(self.r182_sum.row(au), k2),
             Some(j) => {
                 // Sum as the walk does: everything before the paper, then the rest in order.
                 let qi = papers[j] as usize;
                 n2 -= 1;
-                e_sum -= prefix(&self.c182_sum, j + 1) - prefix(&self.c182_sum, j);
+                e_sum -= upto(self.c182_sum.row(au), j + 1) - upto(self.c182_sum.row(au), j);
                 hi -= u32::from(r182[qi] >= 0.9);
-                let mut sum = if j == 0 { 0.0 } else { self.r182_sum.row(au)[j - 1] };
+                let mut sum = upto(self.r182_sum.row(au), j);
                 for &q in &papers[j + 1..k2] {
                     sum += f64::from(r182[q as usize]);
                 }
@@ -261,9 +265,9 @@ impl AuthorIndex {
 
         // Labels become public in date order too.
         let k3 = days.partition_point(|d| label_known(*d) <= a);
-        let mut high = sums_u32(&self.high_sum, k3);
+        let mut high = upto(self.high_sum.row(au), k3);
         if let Some(j) = pos.filter(|&j| j < k3) {
-            high -= sums_u32(&self.high_sum, j + 1) - sums_u32(&self.high_sum, j);
+            high -= upto(self.high_sum.row(au), j + 1) - upto(self.high_sum.row(au), j);
         }
         s.high_impact = f64::from(high);
 

@@ -3,8 +3,6 @@
 //! forecasts, the newsletter and `docs/features.md` use; a test holds it to the feature
 //! list and to the documentation.
 
-use super::task::Mode;
-
 /// How a feature's stored value maps back to what it counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -348,22 +346,24 @@ pub fn round_probability(p: f64) -> f64 {
     (p * scale).round() / scale
 }
 
-/// Every feature any mode uses.
-pub fn all_features() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for mode in Mode::ALL {
-        for (n, _) in super::features::feature_names(mode) {
-            if !names.contains(&n) {
-                names.push(n);
-            }
-        }
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::forecast::task::Mode;
+
+    /// Every feature any mode uses.
+    pub fn all_features() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for mode in Mode::ALL {
+            for (n, _) in crate::forecast::features::feature_names(mode) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
 
     #[test]
     fn every_feature_has_exactly_one_entry_and_every_entry_a_feature() {
