@@ -48,14 +48,6 @@ pub fn sparkline_svg(points: &[(i64, f64)], width: u32, height: u32, label: &str
         aria = escape(&summary),
         title = escape(&summary),
     );
-    let text = |svg: &mut String, x: f64, y: f64, anchor: &str, size: u32, extra: &str, content: &str| {
-        let _ = write!(
-            svg,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" font-size=\"{size}\" \
-             font-family=\"sans-serif\" fill=\"currentColor\"{extra}>{}</text>",
-            escape(content)
-        );
-    };
     text(&mut svg, PAD, 11.0, "start", 11, "", label);
 
     let (top, bottom, left, right) = (HEADER, h - FOOTER, PAD, w - PAD);
@@ -114,6 +106,66 @@ pub fn sparkline_svg(points: &[(i64, f64)], width: u32, height: u32, label: &str
     svg
 }
 
+/// A bar chart of labelled counts (e.g. citations per year), `width` × `height` pixels,
+/// each bar titled with its label and count; the largest count is written above the
+/// axis. An empty series renders the frame with "no data".
+pub fn bars_svg(bars: &[(String, u64)], width: u32, height: u32, label: &str) -> String {
+    let (w, h) = (f64::from(width.max(60)), f64::from(height.max(40)));
+    let total: u64 = bars.iter().map(|(_, n)| n).sum();
+    let summary = match (bars.first(), bars.last()) {
+        (Some((first, _)), Some((last, _))) => format!("{label}: {total} from {first} to {last}"),
+        _ => format!("{label}: no data"),
+    };
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"100%\" \
+         style=\"max-width:{w}px\" role=\"img\" aria-label=\"{}\"><title>{}</title>",
+        escape(&summary),
+        escape(&summary)
+    );
+    let max = bars.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    if bars.is_empty() || max == 0 {
+        text(&mut svg, w / 2.0, h / 2.0, "middle", 11, "", "no data");
+        svg.push_str("</svg>");
+        return svg;
+    }
+    // Room for the labels of the first and last bar below, the maximum above.
+    let (top, bottom) = (14.0, h - 14.0);
+    let slot = (w - 2.0 * PAD) / bars.len() as f64;
+    let bar = (slot * 0.8).max(1.0);
+    for (i, (name, n)) in bars.iter().enumerate() {
+        let x = PAD + i as f64 * slot + (slot - bar) / 2.0;
+        let bh = (bottom - top) * (*n as f64) / (max as f64);
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{bh:.1}\" fill=\"currentColor\" \
+             fill-opacity=\"0.75\"><title>{}: {n}</title></rect>",
+            bottom - bh,
+            escape(name)
+        );
+    }
+    let opacity = " fill-opacity=\"0.7\"";
+    text(&mut svg, PAD, 10.0, "start", 9, opacity, &format!("max {max}"));
+    let (first, last) = (&bars[0].0, &bars[bars.len() - 1].0);
+    text(&mut svg, PAD, h - 3.0, "start", 9, opacity, first);
+    if bars.len() > 1 {
+        text(&mut svg, w - PAD, h - 3.0, "end", 9, opacity, last);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One line of SVG text, escaped.
+fn text(svg: &mut String, x: f64, y: f64, anchor: &str, size: u32, extra: &str, content: &str) {
+    let _ = write!(
+        svg,
+        "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" font-size=\"{size}\" \
+         font-family=\"sans-serif\" fill=\"currentColor\"{extra}>{}</text>",
+        escape(content)
+    );
+}
+
 fn min_max(pts: &[(i64, f64)]) -> (f64, f64) {
     pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)))
 }
@@ -168,6 +220,18 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_scale_to_the_largest_count_and_escape_labels() {
+        let svg = bars_svg(&[("1997".into(), 2), ("<1998>".into(), 8)], 300, 100, "citations");
+        assert!(svg.contains("citations: 10 from 1997 to &lt;1998&gt;"), "{svg}");
+        assert!(svg.contains("max 8"), "{svg}");
+        assert!(!svg.contains("<1998>"), "labels are escaped: {svg}");
+        // The tallest bar spans the plot (100 - 14 - 14 = 72 px); the other a quarter.
+        assert!(svg.contains("height=\"72.0\""), "{svg}");
+        assert!(svg.contains("height=\"18.0\""), "{svg}");
+        assert!(bars_svg(&[], 300, 100, "citations").contains("no data"));
+    }
 
     /// Every number in every `points`/`cx`/`cy`/`x`/`y` attribute.
     fn coordinates(svg: &str) -> Vec<f64> {

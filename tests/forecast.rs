@@ -455,6 +455,50 @@ async fn forecasts_speak_plain_words_round_probabilities_and_say_what_happened()
 }
 
 #[actix_web::test]
+async fn a_paper_has_a_public_page_telling_its_forecast_in_plain_words() {
+    let h = harness("pro").await;
+    let app = app!(h);
+    let page = |uri: &str| test::TestRequest::get().uri(uri).insert_header(("accept", "text/html"));
+    let (status, body) = send!(app, page("/papers/hep-th/9711200"));
+    assert_eq!(status, 200, "{body}");
+    let html = body.as_str().unwrap();
+    assert!(
+        html.contains("<h1>The Large N Limit of Superconformal Field Theories and Supergravity</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("https://arxiv.org/abs/hep-th/9711200") && html.contains("/v1/papers/hep-th/9711200")
+    );
+    // Both forecasts, each with the probability, the model's precision and the reasons in
+    // the glossary's words (as the API gives them), and what really happened.
+    let (_, f) = send!(app, get("/v1/papers/9711200/forecast", &h.key));
+    assert!(html.contains("At publication") && html.contains("After its first six months"), "{html}");
+    let first = f["top_features"][0]["sentence"].as_str().unwrap();
+    let first = first.replace('\'', "&#39;");
+    assert!(html.contains(&first), "the API's sentence '{first}' is on the page");
+    assert!(html.contains("did reach their year&#39;s top 10 %"), "{html}");
+    let happened = format!("What happened: {} citations", f["outcome"]["citations_in_window"]);
+    assert!(html.contains(&happened), "{html}");
+    assert!(!html.contains("logit") && !html.contains("a_max_h"), "no model internals: {html}");
+    // Citations per year as a chart, citing papers linked to their own pages.
+    assert!(html.contains("<svg") && html.contains("citations per year"), "{html}");
+    assert!(html.contains("href=\"/papers/hep-th/98"), "{html}");
+    // Unknown and malformed ids get a readable page, not JSON.
+    let (status, body) = send!(app, page("/papers/hep-th/0000000"));
+    assert_eq!(status, 404);
+    assert!(body.as_str().unwrap().contains("No paper &#39;hep-th/0000000&#39;"), "{body}");
+    let (status, body) = send!(app, page("/papers/%FF"));
+    assert_eq!(status, 400);
+    assert!(body.as_str().unwrap().contains("<html"), "{body}");
+    // While the models warm up the page still shows the paper, and says so.
+    h.state.models_warm.store(false, Ordering::Release);
+    let (status, body) = send!(app, page("/papers/hep-th/9711200"));
+    assert_eq!(status, 200);
+    assert!(body.as_str().unwrap().contains("warming up"), "{body}");
+    h.state.models_warm.store(true, Ordering::Release);
+}
+
+#[actix_web::test]
 async fn forecasts_asked_while_the_models_warm_up_get_503_at_once() {
     let h = harness("pro").await;
     let app = app!(h);

@@ -603,7 +603,12 @@ fn the_newsletter_job_builds_a_weekly_issue_into_the_public_archive() {
         page.contains("did reach the top 10") && page.contains("threshold. On the papers of its test years"),
         "{page}"
     );
-    assert!(!page.contains("$") && page.contains("href=\"/v1/papers/"), "{page}");
+    assert!(!page.contains("$") && page.contains("href=\"/papers/"), "{page}");
+    // Each pick links to its paper's page, which tells the forecast in words.
+    let first = items[0]["paper_id"].as_str().unwrap();
+    let (status, paper) = admin_get(&server.info, &format!("/papers/{first}"));
+    assert_eq!(status, 200, "{paper}");
+    assert!(paper.contains("<h2>Forecast</h2>") && paper.contains("Why, in order of weight"), "{paper}");
     assert!(page.contains("https://arxiv.org/abs/"), "{page}");
     let why = items[0]["why"].as_str().unwrap();
     assert!(!why.contains(" = ") && !why.contains("logit"), "the reason is a sentence: {why}");

@@ -1,4 +1,4 @@
-//! The public pages on a phone: `/status` and `/v1/docs` rendered by headless Chromium
+//! The public pages on a phone: `/status`, `/v1/docs` and a paper's page rendered by headless Chromium
 //! at 390 CSS pixels wide (an iPhone 12-15 screen), through chromedriver's WebDriver
 //! protocol. Nothing may stick out sideways (the page needs no horizontal scrolling and
 //! no element is wider than the screen), and the text keeps a readable size.
@@ -171,7 +171,7 @@ return { vw, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 1
 "#;
 
 #[test]
-fn status_and_docs_fit_a_phone_screen() {
+fn status_docs_and_paper_pages_fit_a_phone_screen() {
     let install = "apt-get install chromium chromium-driver";
     let Some(binary) = external_tool("chromedriver", "CITECAST_REQUIRE_BROWSER", install) else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -179,7 +179,7 @@ fn status_and_docs_fit_a_phone_screen() {
     let bundled = bundled_fixture(tmp.path());
     let server = start(&data, &bundled);
     let driver = Driver::start(binary, &tmp.path().join("chromium-profile"));
-    for (name, path) in [("status", "/status"), ("docs", "/v1/docs")] {
+    for (name, path) in [("status", "/status"), ("docs", "/v1/docs"), ("paper", "/papers/hep-th/9711200")] {
         driver.go(&format!("http://{}{path}", server.info.addr));
         let m = driver.script(MEASURE);
         let shot = driver.screenshot(name);

@@ -29,21 +29,40 @@ impl Item {
 
     /// The paper's arXiv page, when its id is an arXiv identifier.
     pub fn arxiv_url(&self) -> Option<String> {
-        let id = self.paper_id.as_str();
-        let old_style = id.split_once('/').is_some_and(|(archive, number)| {
-            !archive.is_empty()
-                && archive.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
-                && number.len() == 7
-                && number.bytes().all(|b| b.is_ascii_digit())
-        });
-        let new_style = id.split_once('.').is_some_and(|(yymm, n)| {
-            yymm.len() == 4
-                && yymm.bytes().all(|b| b.is_ascii_digit())
-                && (4..=5).contains(&n.len())
-                && n.bytes().all(|b| b.is_ascii_digit())
-        });
-        (old_style || new_style).then(|| format!("https://arxiv.org/abs/{id}"))
+        arxiv_url(&self.paper_id)
     }
+
+    /// The paper's page on this server (`/papers/{id}`; the `/` of old arXiv ids stays,
+    /// characters that would end or break the path are escaped).
+    pub fn page_url(&self) -> String {
+        let mut url = String::from("/papers/");
+        for c in self.paper_id.chars() {
+            match c {
+                '%' | '?' | '#' | ' ' | '"' | '<' | '>' => url.push_str(&format!("%{:02X}", c as u32)),
+                c if c.is_control() => url.push_str(&format!("%{:02X}", c as u32)),
+                c => url.push(c),
+            }
+        }
+        url
+    }
+}
+
+/// A paper's arXiv page, when its id is an arXiv identifier (`hep-th/9711200`,
+/// `0704.0001`); `None` for ids of other sources.
+pub fn arxiv_url(id: &str) -> Option<String> {
+    let old_style = id.split_once('/').is_some_and(|(archive, number)| {
+        !archive.is_empty()
+            && archive.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+            && number.len() == 7
+            && number.bytes().all(|b| b.is_ascii_digit())
+    });
+    let new_style = id.split_once('.').is_some_and(|(yymm, n)| {
+        yymm.len() == 4
+            && yymm.bytes().all(|b| b.is_ascii_digit())
+            && (4..=5).contains(&n.len())
+            && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    (old_style || new_style).then(|| format!("https://arxiv.org/abs/{id}"))
 }
 
 /// Plain text for a title written with LaTeX: `$AdS_5 \times S^5$` becomes `AdS5 × S5`,

@@ -1,17 +1,148 @@
 //! `/v1/account`: the calling key's customer, its usage and its keys.
 
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use citecast_actors::accounts::{ApiKey, Customer};
 use citecast_actors::actors::{GetCustomer, GetKey, ListKeys};
+use citecast_actors::dates::rfc3339;
 use citecast_actors::limiter::UsedToday;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use super::error::ApiError;
 use super::guard::Principal;
 use super::params::Params;
-use super::times::with_rfc3339;
 use super::AppState;
 use crate::operator::{self, OpRequest};
+
+/// A customer record as the API shows it: times as unix seconds and RFC 3339 text.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// Tier id (`free`, `researcher`, ...).
+    pub tier: String,
+    /// `active`, `paused`, `cancelled` or `suspended`.
+    pub status: String,
+    pub created: i64,
+    pub created_at: String,
+    pub updated: i64,
+    pub updated_at: String,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> CustomerView {
+        let status = serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_string));
+        CustomerView {
+            created_at: rfc3339(c.created),
+            updated_at: rfc3339(c.updated),
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            tier: c.tier,
+            status: status.unwrap_or_default(),
+            created: c.created,
+            updated: c.updated,
+        }
+    }
+}
+
+/// An API key as the API shows it: never its secret, only the first characters.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub customer_id: String,
+    pub name: String,
+    /// The first characters of the secret, e.g. `cc_live_Ab3x`.
+    pub prefix: String,
+    pub created: i64,
+    pub created_at: String,
+    /// Unix seconds of the revocation; absent while the key is active.
+    pub revoked: Option<i64>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<ApiKey> for KeyView {
+    fn from(k: ApiKey) -> KeyView {
+        KeyView {
+            created_at: rfc3339(k.created),
+            revoked_at: k.revoked.map(rfc3339),
+            id: k.id,
+            customer_id: k.customer_id,
+            name: k.name,
+            prefix: k.prefix,
+            created: k.created,
+            revoked: k.revoked,
+        }
+    }
+}
+
+/// `GET /v1/account`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountResponse {
+    pub customer: CustomerView,
+    pub tier: crate::tiers::Tier,
+    /// The key this request was made with.
+    pub key_id: String,
+    pub usage_today: UsageToday,
+}
+
+/// Requests counted against today's quota (UTC day).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageToday {
+    pub requests: u64,
+    pub daily_limit: u64,
+    pub remaining: u64,
+}
+
+/// `GET /v1/account/usage`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageResponse {
+    /// First day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub to: String,
+    pub total_requests: u64,
+    /// Days with any requests, oldest first.
+    pub days: Vec<UsageDay>,
+    pub note: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageDay {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Requests per key id.
+    pub by_key: BTreeMap<String, u64>,
+}
+
+/// `GET /v1/account/keys`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeysResponse {
+    pub keys: Vec<KeyView>,
+}
+
+/// `POST /v1/account/keys` and `.../rotate`: the new key and its secret, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NewKeyResponse {
+    pub key: KeyView,
+    /// The whole secret (`cc_live_...`): store it now, it is not shown again.
+    pub secret: String,
+    pub note: String,
+}
+
+/// `DELETE /v1/account/keys/{key_id}`: the key as revoked.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevokedKeyResponse {
+    pub key: KeyView,
+}
+
+/// The key and secret of an operator-service answer (AddKey, RotateKey).
+fn issued(v: &serde_json::Value) -> Result<(KeyView, String), ApiError> {
+    let key: ApiKey = serde_json::from_value(v["key"].clone()).map_err(ApiError::internal)?;
+    let secret = v["secret"].as_str().ok_or_else(|| ApiError::internal("no secret in the answer"))?;
+    Ok((key.into(), secret.to_string()))
+}
 
 /// Who a customer's own key actions are recorded as in the audit log.
 fn actor(p: &Principal) -> String {
@@ -41,12 +172,17 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     // Quotas belong to the customer: every key of it draws on one daily count.
     let used =
         state.engine.limiter.send(UsedToday(p.limit_id().to_string())).await?.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(with_rfc3339(json!({
-        "customer": customer,
-        "tier": tier,
-        "key_id": p.id,
-        "usage_today": { "requests": used, "daily_limit": tier.daily, "remaining": tier.daily.saturating_sub(used) },
-    }))))
+    let body = AccountResponse {
+        customer: customer.into(),
+        tier: tier.clone(),
+        key_id: p.id.clone(),
+        usage_today: UsageToday {
+            requests: used,
+            daily_limit: tier.daily,
+            remaining: tier.daily.saturating_sub(used),
+        },
+    };
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(body))
 }
 
 /// `GET /v1/account/usage?from=&to=`: per day, the requests of each of the customer's
@@ -64,39 +200,38 @@ pub async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         return Err(ApiError::param("to", "at most 400 days per request".to_string()));
     }
     let keys = state.engine.store.send(ListKeys(p.customer_id.clone().unwrap_or_default())).await??;
-    let mut days: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
-        Default::default();
+    let mut days: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut total = 0u64;
     for key in keys {
         let msg = citecast_actors::actors::UsageBetween { principal: key.id.clone(), from, to };
         for d in state.engine.store.send(msg).await?? {
             total += d.requests;
-            days.entry(d.day).or_default().insert(key.id.clone(), json!(d.requests));
+            days.entry(d.day).or_default().insert(key.id.clone(), d.requests);
         }
     }
-    let days: Vec<_> =
-        days.into_iter().map(|(day, by_key)| json!({ "day": day, "by_key": by_key })).collect();
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({
-        "from": citecast_actors::dates::format(from),
-        "to": citecast_actors::dates::format(to),
-        "total_requests": total,
-        "days": days,
-        "note": "today's count is written every second; the live count is in /v1/account",
-    })))
+    let body = UsageResponse {
+        from: citecast_actors::dates::format(from),
+        to: citecast_actors::dates::format(to),
+        total_requests: total,
+        days: days.into_iter().map(|(day, by_key)| UsageDay { day, by_key }).collect(),
+        note: "today's count is written every second; the live count is in /v1/account".into(),
+    };
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(body))
 }
 
 pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Params::parse(req.query_string(), &[])?;
     let p = customer_of(&req)?;
     let keys = state.engine.store.send(ListKeys(p.customer_id.unwrap_or_default())).await??;
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .json(with_rfc3339(json!({ "keys": keys }))))
+    let body = KeysResponse { keys: keys.into_iter().map(KeyView::from).collect() };
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(body))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/account/keys` body.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
+    /// A name to tell your keys apart (e.g. `ci`).
     name: String,
 }
 
@@ -112,11 +247,14 @@ pub async fn create_key(
         customer_id: p.customer_id.clone().unwrap_or_default(),
         name: body.into_inner().name,
     };
-    // (the operator service's answers already carry the RFC 3339 times)
     let v = operator::execute_as(&state.engine, &state.tiers, op, &actor(&p)).await?;
-    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(
-        json!({ "key": v["key"], "secret": v["secret"], "note": "the secret is shown once; store it now" }),
-    ))
+    let (key, secret) = issued(&v)?;
+    let note = "the secret is shown once; store it now".to_string();
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(NewKeyResponse {
+        key,
+        secret,
+        note,
+    }))
 }
 
 /// A key of the caller's own customer; another customer's key is reported as unknown.
@@ -138,7 +276,8 @@ pub async fn revoke_key(
     own_key(&state, &p, &key_id).await?;
     let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RevokeKey { key_id }, &actor(&p))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "key": v["key"] })))
+    let key: ApiKey = serde_json::from_value(v["key"].clone()).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(RevokedKeyResponse { key: key.into() }))
 }
 
 pub async fn rotate_key(
@@ -151,7 +290,11 @@ pub async fn rotate_key(
     own_key(&state, &p, &key_id).await?;
     let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RotateKey { key_id }, &actor(&p))
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("cache-control", "no-store"))
-        .json(json!({ "key": v["key"], "secret": v["secret"], "note": "the old key is revoked" })))
+    let (key, secret) = issued(&v)?;
+    let note = "the old key is revoked".to_string();
+    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(NewKeyResponse {
+        key,
+        secret,
+        note,
+    }))
 }

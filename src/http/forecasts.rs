@@ -90,11 +90,15 @@ pub async fn paper_forecast(
     Ok(cache::json(req, body, &etag, MAX_AGE_SECS))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/forecasts` body.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
+    /// Paper ids, at most your tier's batch size.
     ids: Vec<String>,
+    /// `at_publication` (default) or `early`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(at_publication|early)$")]
     mode: Option<String>,
 }
 
@@ -164,17 +168,29 @@ pub struct BatchError {
     pub message: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/forecasts/score` body: a paper that is not stored.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreBody {
+    #[schema(min_length = 1, max_length = 1000)]
     title: String,
     #[serde(default, rename = "abstract")]
+    #[schema(max_length = 20000)]
     abstract_text: String,
+    /// Author names as printed, e.g. `E. Witten`.
+    #[schema(min_items = 1, max_items = 100)]
     authors: Vec<String>,
+    /// Submission date, `YYYY-MM-DD` (a time after it is accepted and ignored), from
+    /// 1800 to a year ahead.
+    #[schema(format = Date)]
     date: String,
+    /// Ids of cited papers, each one stored in the corpus.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     references: Vec<String>,
+    /// Only `at_publication` (the default): a paper that is not stored has no citations.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^at_publication$")]
     mode: Option<String>,
 }
 

@@ -11,6 +11,7 @@ pub mod guard;
 pub mod head_limit;
 pub mod newsletter;
 pub mod openapi;
+pub mod paper_page;
 pub mod papers;
 pub mod params;
 pub mod search;
@@ -143,26 +144,34 @@ pub struct Endpoint {
 /// Every `/v1` route. Registration and the OpenAPI document both read this table.
 pub fn v1_endpoints() -> Vec<Endpoint> {
     use citecast_actors::forecast::service::Forecast;
-    use openapi::{path, q, Op, Param, CURSOR, LIMIT};
+    use openapi::{date, path, q, Accepts, Body, Op, Param, CURSOR, LIMIT};
     use Group::*;
     const ID: Param = path("id", "hep-th/9711200, 9711200 or URL-encoded");
     const KEY_ID: Param = path("key_id", "key_...");
     const SEARCH_PARAMS: &[Param] = &[
-        Param {
-            name: "q",
-            location: "query",
-            required: true,
-            kind: "string",
-            description: "words to search for",
-        },
-        q("from", "string", "submitted on or after YYYY-MM-DD"),
-        q("to", "string", "submitted on or before YYYY-MM-DD"),
-        q("author", "string", "author key (witten_e) or name"),
+        Param { required: true, ..q("q", "string", "words to search for").accepting(Accepts::Length(500)) },
+        date("from", "submitted on or after YYYY-MM-DD"),
+        date("to", "submitted on or before YYYY-MM-DD"),
+        q("author", "string", "author key (witten_e) or name").accepting(Accepts::Length(200)),
         LIMIT,
         CURSOR,
     ];
-    const FORECAST_PARAMS: &[Param] = &[ID, q("mode", "string", "at_publication (default) or early")];
-    const CITATION_PARAMS: &[Param] = &[ID, q("direction", "string", "in (default) or out"), LIMIT, CURSOR];
+    const AUTHOR_PARAMS: &[Param] = &[path("key", "e.g. witten_e")];
+    const USAGE_PARAMS: &[Param] = &[
+        date("from", "first day, YYYY-MM-DD (default: 30 days ago)"),
+        date("to", "last day, YYYY-MM-DD (default: today); at most 400 days after from"),
+    ];
+    const FORECAST_PARAMS: &[Param] = &[
+        ID,
+        q("mode", "string", "at_publication (default) or early")
+            .accepting(Accepts::OneOf(&["at_publication", "early"])),
+    ];
+    const CITATION_PARAMS: &[Param] = &[
+        ID,
+        q("direction", "string", "in (default) or out").accepting(Accepts::OneOf(&["in", "out"])),
+        LIMIT,
+        CURSOR,
+    ];
     vec![
         Endpoint {
             path: "/search",
@@ -175,6 +184,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: SEARCH_PARAMS,
                 body: None,
                 success: 200,
+                also: &[],
                 response: Some(openapi::schema_of::<search::SearchResponse>),
             }],
         },
@@ -186,15 +196,10 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 path: "/v1/authors/{key}",
                 summary: "An author's papers, co-authors, citation total and h-index",
                 group: Authors,
-                params: &[Param {
-                    name: "key",
-                    location: "path",
-                    required: true,
-                    kind: "string",
-                    description: "e.g. witten_e",
-                }],
+                params: AUTHOR_PARAMS,
                 body: None,
                 success: 200,
+                also: &[],
                 response: Some(openapi::schema_of::<papers::AuthorResponse>),
             }],
         },
@@ -210,6 +215,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: &[ID],
                     body: None,
                     success: 200,
+                    also: &[],
                     response: Some(openapi::schema_of::<papers::PaperResponse>),
                 },
                 Op {
@@ -220,6 +226,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: FORECAST_PARAMS,
                     body: None,
                     success: 200,
+                    also: &[422],
                     response: Some(openapi::schema_of::<Forecast>),
                 },
                 Op {
@@ -230,6 +237,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                     params: CITATION_PARAMS,
                     body: None,
                     success: 200,
+                    also: &[],
                     response: Some(openapi::schema_of::<papers::CitationsResponse>),
                 },
             ],
@@ -243,8 +251,12 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 summary: "Forecasts for up to your tier's batch size of stored papers",
                 group: Forecasts,
                 params: &[],
-                body: Some("{\"ids\": [\"hep-th/9711200\"], \"mode\": \"early\"}"),
+                body: Some(Body {
+                    example: r#"{"ids": ["hep-th/9711200"], "mode": "early"}"#,
+                    schema: openapi::schema_of::<forecasts::BatchBody>,
+                }),
                 success: 200,
+                also: &[],
                 response: Some(openapi::schema_of::<forecasts::BatchResponse>),
             }],
         },
@@ -257,8 +269,13 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 summary: "Forecast a paper that is not stored, from its title, abstract, authors, date and references",
                 group: Forecasts,
                 params: &[],
-                body: Some("{\"title\", \"abstract\", \"authors\": [..], \"date\": \"YYYY-MM-DD\", \"references\": [..]}"),
+                body: Some(Body {
+                    example: r#"{"title": "Entropy of extremal black holes", "abstract": "We count states.",
+                        "authors": ["A. Strominger", "C. Vafa"], "date": "1996-01-09", "references": ["hep-th/9510017"]}"#,
+                    schema: openapi::schema_of::<forecasts::ScoreBody>,
+                }),
                 success: 200,
+                also: &[422],
                 response: Some(openapi::schema_of::<Forecast>),
             }],
         },
@@ -273,7 +290,8 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
-                response: None,
+                also: &[],
+                response: Some(openapi::schema_of::<account::AccountResponse>),
             }],
         },
         Endpoint {
@@ -284,25 +302,11 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 path: "/v1/account/usage",
                 summary: "Daily request counts of your keys, archived days included",
                 group: Account,
-                params: &[
-                    Param {
-                        name: "from",
-                        location: "query",
-                        required: false,
-                        kind: "string",
-                        description: "first day, YYYY-MM-DD (default: 30 days ago)",
-                    },
-                    Param {
-                        name: "to",
-                        location: "query",
-                        required: false,
-                        kind: "string",
-                        description: "last day, YYYY-MM-DD (default: today); at most 400 days after from",
-                    },
-                ],
+                params: USAGE_PARAMS,
                 body: None,
                 success: 200,
-                response: None,
+                also: &[],
+                response: Some(openapi::schema_of::<account::UsageResponse>),
             }],
         },
         Endpoint {
@@ -316,7 +320,8 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
-                response: None,
+                also: &[],
+                response: Some(openapi::schema_of::<account::KeysResponse>),
             }],
         },
         Endpoint {
@@ -328,9 +333,10 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 summary: "Create a named key; the secret is shown once",
                 group: Account,
                 params: &[],
-                body: Some("{\"name\": \"ci\"}"),
+                body: Some(Body { example: r#"{"name": "ci"}"#, schema: openapi::schema_of::<account::NewKeyBody> }),
                 success: 201,
-                response: None,
+                also: &[409],
+                response: Some(openapi::schema_of::<account::NewKeyResponse>),
             }],
         },
         Endpoint {
@@ -344,7 +350,8 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[KEY_ID],
                 body: None,
                 success: 200,
-                response: None,
+                also: &[],
+                response: Some(openapi::schema_of::<account::RevokedKeyResponse>),
             }],
         },
         Endpoint {
@@ -358,7 +365,8 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[KEY_ID],
                 body: None,
                 success: 201,
-                response: None,
+                also: &[409],
+                response: Some(openapi::schema_of::<account::NewKeyResponse>),
             }],
         },
         Endpoint {
@@ -372,6 +380,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                also: &[],
                 response: None,
             }],
         },
@@ -386,6 +395,7 @@ pub fn v1_endpoints() -> Vec<Endpoint> {
                 params: &[],
                 body: None,
                 success: 200,
+                also: &[],
                 response: None,
             }],
         },
@@ -447,6 +457,7 @@ fn site_routes() -> Vec<SiteRoute> {
         r!("/admin/dashboard", get, status::dashboard),
         r!("/status", get, status::status),
         r!("/runbooks/{name}", get, status::runbook),
+        r!("/papers/{tail:.*}", get, paper_page::page),
         r!("/newsletter", get, newsletter::index),
         r!("/newsletter/{number}", get, newsletter::issue),
         r!("/admin/jobs/{name}", post, admin::set_job),

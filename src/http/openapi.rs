@@ -17,6 +17,35 @@ pub struct Param {
     /// JSON schema type: `string` or `integer`.
     pub kind: &'static str,
     pub description: &'static str,
+    /// What values the server accepts, stated in the schema so generated clients and
+    /// contract tests send valid ones.
+    pub accepts: Accepts,
+}
+
+/// The values a parameter accepts.
+#[derive(Clone, Copy)]
+pub enum Accepts {
+    Any,
+    OneOf(&'static [&'static str]),
+    Range(i64, i64),
+    /// A regular expression and the most characters.
+    Pattern(&'static str, usize),
+    /// A calendar date, `YYYY-MM-DD` (JSON Schema `format: date`).
+    Date,
+    /// Between one and this many characters.
+    Length(usize),
+}
+
+impl Param {
+    pub const fn accepting(self, accepts: Accepts) -> Param {
+        Param { accepts, ..self }
+    }
+}
+
+/// A JSON request body: an example and the type it is read into ([`schema_of`]).
+pub struct Body {
+    pub example: &'static str,
+    pub schema: fn(&mut Schemas) -> String,
 }
 
 pub struct Op {
@@ -26,12 +55,14 @@ pub struct Op {
     pub summary: &'static str,
     pub group: Group,
     pub params: &'static [Param],
-    /// Description of the JSON request body, if any.
-    pub body: Option<&'static str>,
+    /// The JSON request body, if any.
+    pub body: Option<Body>,
     pub success: u16,
     /// The type the success body is serialised from ([`schema_of`]), when it has one:
     /// its schema is derived from the type, so the document cannot drift from the code.
     pub response: Option<fn(&mut Schemas) -> String>,
+    /// Error statuses only this operation answers (e.g. 409, 422), beyond the common ones.
+    pub also: &'static [u16],
 }
 
 /// Component schemas collected while the document is built.
@@ -45,15 +76,28 @@ pub fn schema_of<T: utoipa::ToSchema>(schemas: &mut Schemas) -> String {
 }
 
 pub const fn q(name: &'static str, kind: &'static str, description: &'static str) -> Param {
-    Param { name, location: "query", required: false, kind, description }
+    Param { name, location: "query", required: false, kind, description, accepts: Accepts::Any }
 }
 
 pub const fn path(name: &'static str, description: &'static str) -> Param {
-    Param { name, location: "path", required: true, kind: "string", description }
+    Param {
+        name,
+        location: "path",
+        required: true,
+        kind: "string",
+        description,
+        accepts: Accepts::Length(128),
+    }
 }
 
-pub const LIMIT: Param = q("limit", "integer", "page size");
-pub const CURSOR: Param = q("cursor", "string", "next_cursor from the previous page");
+/// A calendar date parameter.
+pub const fn date(name: &'static str, description: &'static str) -> Param {
+    q(name, "string", description).accepting(Accepts::Date)
+}
+
+pub const LIMIT: Param = q("limit", "integer", "page size").accepting(Accepts::Range(1, 100));
+pub const CURSOR: Param = q("cursor", "string", "next_cursor from the previous page")
+    .accepting(Accepts::Pattern("^[A-Za-z0-9_-]+$", 512));
 
 /// Stable error codes, their status and meaning (also rendered on the docs page).
 pub const ERRORS: &[(&str, u16, &str)] = &[
@@ -106,9 +150,27 @@ fn operation(op: &Op, schemas: &mut Schemas) -> Value {
         .params
         .iter()
         .map(|p| {
+            let mut schema = json!({ "type": p.kind });
+            match p.accepts {
+                Accepts::Any => {}
+                Accepts::OneOf(values) => schema["enum"] = json!(values),
+                Accepts::Range(min, max) => {
+                    schema["minimum"] = json!(min);
+                    schema["maximum"] = json!(max);
+                }
+                Accepts::Pattern(re, max) => {
+                    schema["pattern"] = json!(re);
+                    schema["maxLength"] = json!(max);
+                }
+                Accepts::Date => schema["format"] = json!("date"),
+                Accepts::Length(max) => {
+                    schema["minLength"] = json!(1);
+                    schema["maxLength"] = json!(max);
+                }
+            }
             let mut v = json!({
                 "name": p.name, "in": p.location, "required": p.required,
-                "description": p.description, "schema": { "type": p.kind },
+                "description": p.description, "schema": schema,
             });
             // Real values of the bundled data, so generated calls also reach real records.
             let example = match (p.location, p.name) {
@@ -136,8 +198,17 @@ fn operation(op: &Op, schemas: &mut Schemas) -> Value {
         None => json!({ media: {} }),
     };
     responses.insert(op.success.to_string(), json!({ "description": "success", "content": content }));
-    for code in ["400", "401", "403", "404", "429", "503"] {
-        responses.insert(code.into(), error.clone());
+    // Every status the route can answer with, so a client (and the contract test)
+    // knows each one: the common ones, then those only a body or an operation has.
+    let mut codes = vec![400, 401, 403, 404, 405, 414, 429, 431, 500, 503];
+    if op.body.is_some() {
+        codes.extend([408, 413]);
+    }
+    codes.extend(op.also);
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        responses.insert(code.to_string(), error.clone());
     }
     let mut o = json!({
         "summary": op.summary,
@@ -145,10 +216,15 @@ fn operation(op: &Op, schemas: &mut Schemas) -> Value {
         "parameters": params,
         "responses": responses,
     });
-    if let Some(body) = op.body {
+    if let Some(body) = &op.body {
+        let name = (body.schema)(schemas);
+        let example: Value = serde_json::from_str(body.example).unwrap_or(Value::Null);
         o["requestBody"] = json!({
-            "required": true, "description": body,
-            "content": { "application/json": { "schema": { "type": "object" } } },
+            "required": true,
+            "content": { "application/json": {
+                "schema": { "$ref": format!("#/components/schemas/{name}") },
+                "example": example,
+            } },
         });
     }
     o
