@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use citecast_actors::EngineConfig;
 
-use crate::tiers::Tiers;
+use crate::accounts::tiers::Tiers;
 
 /// A route being retired: responses under `path_prefix` carry `Deprecation`, `Sunset`
 /// and a `Link` to the migration notes (see docs/api-versioning.md).
@@ -93,16 +93,16 @@ impl Config {
         }
     }
 
-    pub fn monitor(&self) -> crate::monitor::MonitorConfig {
-        crate::monitor::MonitorConfig {
+    pub fn monitor(&self) -> crate::ops::monitor::MonitorConfig {
+        crate::ops::monitor::MonitorConfig {
             data_dir: self.data_dir.clone(),
             interval: self.monitor_interval,
             webhook: self.alert_webhook.clone(),
         }
     }
 
-    pub fn jobs(&self) -> crate::jobs::JobsConfig {
-        crate::jobs::JobsConfig {
+    pub fn jobs(&self) -> crate::ops::jobs::JobsConfig {
+        crate::ops::jobs::JobsConfig {
             data_dir: self.data_dir.clone(),
             backup_dir: self.backup_dir.clone(),
             backup_keep: self.backup_keep,
@@ -115,7 +115,7 @@ impl Config {
         let mut e = EngineConfig::new(&self.data_dir);
         e.store.cache_bytes = self.store_cache_bytes;
         e.tiers = self.tiers.limits();
-        e.model_dirs = vec![crate::training::default_models_dir(), self.data_dir.join("models")];
+        e.model_dirs = vec![crate::forecasts::training::default_models_dir(), self.data_dir.join("models")];
         e.ingest.max_refs_per_paper = self.max_refs_per_paper;
         e
     }

@@ -4,21 +4,17 @@
 //! server bootstrap, so integration tests can run the same `App` the binary serves.
 //! The engine (store, index, ingest actors) lives in the `citecast-actors` crate.
 
-pub mod admin_client;
-pub mod alerts;
-pub mod charts;
+pub mod accounts;
+pub mod cli;
 pub mod config;
-pub mod http;
-pub mod jobs;
-pub mod metrics;
-pub mod monitor;
-pub mod operator;
+pub mod forecasts;
+pub mod newsletter;
+pub mod ops;
 pub mod outbound;
-pub mod progress;
+pub mod papers;
+pub mod search;
 pub mod server;
-pub mod slo;
-pub mod tiers;
-pub mod training;
+pub mod web;
 
 use std::fmt::Display;
 use std::path::Path;

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use citecast::config::Config;
-use citecast::operator::OpRequest;
+use citecast::forecasts::training;
+use citecast::ops::operator::OpRequest;
+use citecast::outbound::admin as admin_client;
 use citecast::server::{self, read_server_info};
-use citecast::training;
-use citecast::{admin_client, CliError};
+use citecast::CliError;
 use citecast_actors::actors::{GetStats, IngestFiles, ListImports};
 use citecast_actors::forecast::registry;
 use citecast_actors::forecast::task::Mode;
@@ -45,7 +46,7 @@ impl DataDir {
         let mut config = Config::new(self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
         config.data_dir_given = given;
         if let Some(path) = self.tiers {
-            config.tiers = citecast::tiers::Tiers::load(&path).map_err(CliError::Usage)?;
+            config.tiers = citecast::accounts::tiers::Tiers::load(&path).map_err(CliError::Usage)?;
         }
         Ok(config)
     }
@@ -679,7 +680,7 @@ fn ingest(
         let engine_config = config.engine();
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            let progress = Some(citecast::progress::reporter());
+            let progress = Some(citecast::cli::progress::reporter());
             engine
                 .ingest
                 .send(IngestFiles { paths, progress, max_refs_per_paper })
@@ -740,7 +741,7 @@ fn stats(config: Config, json: bool) -> Result<(), CliError> {
                 engine.store.send(GetStats).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
             let imports =
                 engine.store.send(ListImports).await.map_err(CliError::engine)?.map_err(CliError::engine)?;
-            Ok::<_, CliError>((stats, citecast::http::admin::split_imports(imports).1))
+            Ok::<_, CliError>((stats, citecast::papers::split_imports(imports).1))
         })?
     };
     if json {
@@ -781,7 +782,7 @@ fn customers(config: Config, op: OpRequest) -> Result<(), CliError> {
         let tiers = config.tiers.clone();
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            citecast::operator::execute_as(&engine, &tiers, op, &citecast::admin_client::cli_actor())
+            citecast::ops::operator::execute_as(&engine, &tiers, op, &citecast::outbound::admin::cli_actor())
                 .await
                 .map_err(|e| CliError::Usage(e.to_string()))
         })?
@@ -832,7 +833,7 @@ fn seal(dir: &std::path::Path) -> Result<(), CliError> {
 
 /// The job names this build schedules.
 fn job_names() -> Vec<String> {
-    citecast::jobs::default_specs().into_iter().map(|s| s.name).collect()
+    citecast::ops::jobs::default_specs().into_iter().map(|s| s.name).collect()
 }
 
 fn check_job(name: &str) -> Result<(), CliError> {
@@ -860,7 +861,7 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
                 admin_json(&info, "GET", "/admin/jobs", None, Duration::from_secs(30))?
             } else {
                 // Without a server nothing runs: show the saved book as it stands.
-                let file = citecast::jobs::JobsConfig::book_file(&config.data_dir);
+                let file = citecast::ops::jobs::JobsConfig::book_file(&config.data_dir);
                 let bytes = std::fs::read(&file).map_err(|e| CliError::io(&file, e))?;
                 let book: citecast_actors::schedule::JobBook = serde_json::from_slice(&bytes)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
@@ -878,7 +879,7 @@ fn jobs(config: Config, action: JobsAction) -> Result<(), CliError> {
             let info = running_server(&config).ok_or_else(|| {
                 CliError::Usage("job settings change inside the running server: start it first".into())
             })?;
-            let settings = citecast::jobs::JobSettings {
+            let settings = citecast::ops::jobs::JobSettings {
                 schedule: schedule.clone(),
                 daily_budget: *daily_budget,
                 no_budget: *no_budget,

@@ -9,14 +9,14 @@ use std::time::Instant;
 use actix_service::ServiceFactoryExt;
 use actix_web::{web, App};
 
-use crate::http::head_limit::HeadGuard;
+use crate::web::head_limit::HeadGuard;
 use citecast_actors::actors::{GetStats, ImportBundled, ListImports, Reconcile};
 use citecast_actors::imports::{bundled_state, BundledState};
 use citecast_actors::{ingest, Engine};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::web::AppState;
 use crate::CliError;
 
 /// What a running server leaves in its data directory for operator commands.
@@ -94,7 +94,7 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
             }
             let reports = engine
                 .ingest
-                .send(ImportBundled { paths: files, progress: Some(crate::progress::reporter()) })
+                .send(ImportBundled { paths: files, progress: Some(crate::cli::progress::reporter()) })
                 .await
                 .map_err(CliError::engine)?
                 .map_err(CliError::engine)?;
@@ -107,7 +107,7 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
     // documents were never committed, and a re-run sees those papers as unchanged.
     let rebuilt = engine
         .ingest
-        .send(Reconcile { progress: Some(crate::progress::reporter()) })
+        .send(Reconcile { progress: Some(crate::cli::progress::reporter()) })
         .await
         .map_err(CliError::engine)?
         .map_err(CliError::engine)?;
@@ -158,7 +158,7 @@ pub async fn warm_models(engine: &Engine) {
 
 pub async fn serve(config: Config) -> Result<(), CliError> {
     if let Some(info) = read_server_info(&config) {
-        if crate::admin_client::is_alive(&info) {
+        if crate::outbound::admin::is_alive(&info) {
             return Err(CliError::Usage(format!(
                 "{} is already served by citecast (pid {}) at {}",
                 config.data_dir.display(),
@@ -177,11 +177,12 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     }
     let engine = Engine::start(&config.engine()).map_err(CliError::engine)?;
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
-    let scheduler = actix::Actor::start(crate::jobs::Scheduler::new(engine.clone(), config.jobs()));
+    let scheduler = actix::Actor::start(crate::ops::jobs::Scheduler::new(engine.clone(), config.jobs()));
     let mut app_state = AppState::new(engine, &config, Some(token.clone()));
     app_state.jobs = Some(scheduler);
     let state = web::Data::new(app_state);
-    let monitor = crate::monitor::Monitor::new(state.clone(), config.monitor()).map_err(CliError::Usage)?;
+    let monitor =
+        crate::ops::monitor::Monitor::new(state.clone(), config.monitor()).map_err(CliError::Usage)?;
     let _ = state.monitor.set(actix::Actor::start(monitor));
 
     let listener = std::net::TcpListener::bind(&config.addr)
@@ -196,8 +197,8 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             let state = app_state.clone();
             let app = App::new()
                 .wrap(actix_web::middleware::Compress::default())
-                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
-                .configure(move |c| http::configure(c, state.clone()));
+                .wrap(actix_web::middleware::from_fn(crate::ops::metrics::record))
+                .configure(move |c| crate::web::configure(c, state.clone()));
             let app = actix_service::IntoServiceFactory::into_factory(app)
                 .map_err(|e: actix_web::Error| e.error_response());
             let http = actix_http::HttpService::build()

@@ -4,6 +4,8 @@
 //! timeout, and retries with exponential backoff when the caller asks for it. It blocks:
 //! call it from a thread of its own or `web::block`, never on an async worker.
 
+pub mod admin;
+
 use std::time::Duration;
 
 /// How a request failed before any status came back.

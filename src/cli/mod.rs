@@ -1,0 +1,3 @@
+//! The command line's helpers.
+
+pub mod progress;

@@ -1,0 +1,5 @@
+//! Forecasts: serving them over the API, and training and evaluating the models.
+
+pub mod admin;
+pub mod routes;
+pub mod training;

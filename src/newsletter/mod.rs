@@ -1,0 +1,3 @@
+//! The weekly newsletter: its public archive.
+
+pub mod routes;

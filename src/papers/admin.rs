@@ -1,0 +1,74 @@
+//! `POST /admin/ingest`: the operator imports files already on the server's machine.
+
+use std::path::PathBuf;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use citecast_actors::actors::IngestFiles;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::web::auth::{audit, Admin};
+use crate::web::error::ApiError;
+use crate::web::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    /// Absolute paths on the server's machine.
+    paths: Vec<PathBuf>,
+    /// Cap on references per paper for this import (default: the server's setting).
+    #[serde(default)]
+    max_refs_per_paper: Option<usize>,
+}
+
+pub async fn ingest(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<IngestBody>,
+) -> Result<HttpResponse, ApiError> {
+    let IngestBody { paths, max_refs_per_paper } = body.into_inner();
+    if max_refs_per_paper == Some(0) {
+        return Err(ApiError::InvalidBody("'max_refs_per_paper' must be at least 1".into()));
+    }
+    if paths.is_empty() {
+        return Err(ApiError::InvalidBody("'paths' must list at least one file".into()));
+    }
+    for p in &paths {
+        if !p.is_absolute() || !p.is_file() {
+            return Err(ApiError::InvalidBody(format!(
+                "'{}' is not an absolute path to a file",
+                p.display()
+            )));
+        }
+    }
+    let target = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let reports = state
+        .engine
+        .ingest
+        .send(IngestFiles { paths, progress: None, max_refs_per_paper })
+        .await?
+        .map_err(ingest_error)?;
+    let new: u64 = reports.iter().map(|r| r.new_records()).sum();
+    audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
+    if new > 0 {
+        // Warm the models on the new data step by step; forecasts are served meanwhile.
+        let engine = state.engine.clone();
+        actix_web::rt::spawn(async move { crate::server::warm_models(&engine).await });
+    }
+    crate::server::release_freed_memory();
+    Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
+}
+
+/// An import's failure: the file's fault (unreadable, unknown format) is the caller's,
+/// the store's or the index's is the server's.
+fn ingest_error(e: citecast_actors::ingest::IngestError) -> ApiError {
+    use citecast_actors::ingest::IngestError as E;
+    match e {
+        e @ (E::Io { .. } | E::UnknownFormat { .. }) => ApiError::InvalidBody(e.to_string()),
+        E::Mailbox(_) => ApiError::Unavailable { what: "ingest engine" },
+        e @ (E::Store(_) | E::Index(_)) => {
+            ApiError::Failed { code: "storage_failed", message: e.to_string() }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Full-text search over the corpus.
+
+pub mod routes;

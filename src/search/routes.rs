@@ -1,0 +1,134 @@
+//! `GET /v1/search`: BM25 search with date and author filters, snippets, year facets
+//! and cursor pagination.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use citecast_actors::actors::Search;
+use citecast_actors::index::SearchRequest;
+use citecast_actors::names;
+
+use crate::web::error::ApiError;
+use crate::web::params::{encode_cursor, Params};
+use crate::web::{cache, get_or_head, AppState, Endpoint};
+
+const MAX_LIMIT: usize = 100;
+
+/// The search route.
+pub fn endpoints() -> Vec<Endpoint> {
+    use crate::accounts::tiers::Group::*;
+    use crate::web::openapi::{date, q, schema_of, Accepts, Op, Param, CURSOR, LIMIT};
+    const SEARCH_PARAMS: &[Param] = &[
+        Param { required: true, ..q("q", "string", "words to search for").accepting(Accepts::Length(500)) },
+        date("from", "submitted on or after YYYY-MM-DD"),
+        date("to", "submitted on or before YYYY-MM-DD"),
+        q("author", "string", "author key (witten_e) or name").accepting(Accepts::Length(200)),
+        LIMIT,
+        CURSOR,
+    ];
+    vec![Endpoint {
+        path: "/search",
+        route: || get_or_head().to(search),
+        ops: &[Op {
+            method: "GET",
+            path: "/v1/search",
+            summary: "BM25 search with snippets, year facets and cursor pagination",
+            group: Search,
+            params: SEARCH_PARAMS,
+            body: None,
+            success: 200,
+            also: &[],
+            response: Some(schema_of::<SearchResponse>),
+        }],
+    }]
+}
+const MAX_QUERY_CHARS: usize = 500;
+
+/// Search cursors carry the offset of the next hit. Depth is not capped: tantivy ranks
+/// `offset + limit` documents, which stays cheap at this corpus size.
+fn decode_offset(bytes: &[u8]) -> Option<usize> {
+    std::str::from_utf8(bytes).ok()?.strip_prefix("o:")?.parse().ok()
+}
+
+pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.require_ready()?;
+    let p = Params::parse(req.query_string(), &["q", "from", "to", "author", "limit", "cursor"])?;
+    let query = p.get("q").map(str::trim).unwrap_or_default().to_string();
+    if query.is_empty() {
+        return Err(ApiError::param("q", "'q' is required: the words to search for"));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::param("q", format!("'q' is longer than {MAX_QUERY_CHARS} characters")));
+    }
+    let (from, to) = (p.date("from")?, p.date("to")?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::param("from", "'from' is after 'to'"));
+        }
+    }
+    let author_key = match p.get("author") {
+        None => None,
+        // A key as returned by the API ("witten_e"), or a name to normalise ("E. Witten").
+        Some(a)
+            if !a.is_empty()
+                && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+        {
+            Some(a.to_string())
+        }
+        Some(a) => Some(
+            names::normalise_author(a)
+                .ok_or_else(|| ApiError::param("author", format!("'author' has no usable name: '{a}'")))?
+                .key,
+        ),
+    };
+    let limit = p.int("limit", 10, 1, MAX_LIMIT)?;
+    let offset = match p.cursor()? {
+        None => 0,
+        Some(c) => decode_offset(&c).ok_or_else(|| {
+            ApiError::param("cursor", "'cursor' is not a search cursor returned by this API")
+        })?,
+    };
+    let request =
+        SearchRequest { query: query.clone(), from, to, author_key: author_key.clone(), offset, limit };
+    let results = state.engine.index.send(Search(request)).await??;
+    let next = offset + results.hits.len();
+    let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
+    let body = SearchResponse {
+        query,
+        filters: Filters {
+            from: p.get("from").map(str::to_string),
+            to: p.get("to").map(str::to_string),
+            author: author_key,
+        },
+        total: results.total,
+        hits: results.hits,
+        facets: Facets { years: results.years },
+        next_cursor,
+    };
+    Ok(cache::json_value(&req, &serde_json::to_value(&body).map_err(ApiError::internal)?, 60))
+}
+
+/// `GET /v1/search`: one page of hits (its OpenAPI schema is derived from this type).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SearchResponse {
+    pub query: String,
+    pub filters: Filters,
+    pub total: u64,
+    pub hits: Vec<citecast_actors::index::SearchHit>,
+    pub facets: Facets,
+    /// Pass back as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// The filters the search applied, as given.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Filters {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The author key the `author` parameter resolved to.
+    pub author: Option<String>,
+}
+
+/// Hits per submission year.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Facets {
+    pub years: Vec<citecast_actors::index::YearCount>,
+}

@@ -1,0 +1,15 @@
+//! The integration tests: one test binary (linked once), a module per feature, and one
+//! shared harness in [`common`]: the in-process `App` over a temporary store holding the
+//! committed fixture, and the real binary started as a server.
+
+#[macro_use]
+mod common;
+
+mod accounts;
+mod cli;
+mod contract;
+mod forecasts;
+mod ops;
+mod pages;
+mod papers;
+mod robustness;
