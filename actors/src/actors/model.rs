@@ -1,0 +1,378 @@
+//! The model actor: owns the forecast service (loaded models, rollouts, drift) and
+//! answers forecasts.
+
+use actix::prelude::*;
+
+use super::store::{AppendForecasts, BuildCorpus, ReadForecasts, StoreActor};
+
+use futures::executor::block_on as block;
+
+use crate::accounts::Version;
+use crate::forecast::rollout::{Rollouts, RouteTable, Transition};
+use crate::forecast::service::{
+    Forecast, ForecastError, ForecastService, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
+};
+use crate::forecast::task::Mode;
+
+/// Owns the loaded forecast models and the corpus snapshot their features read; the
+/// snapshot is rebuilt when the store's data generation moves.
+pub struct ModelActor {
+    service: ForecastService,
+    store: Addr<StoreActor>,
+    data_version: Version,
+    /// Bumped when the active model of a mode changes; forecast caches compare it.
+    models_version: Version,
+    corpus_generation: Option<u64>,
+    /// The running rollouts' shares, published for the HTTP layer's routing and caching.
+    routes: RouteTable,
+}
+
+impl ModelActor {
+    pub fn new(
+        service: ForecastService,
+        store: Addr<StoreActor>,
+        data_version: Version,
+        models_version: Version,
+        routes: RouteTable,
+    ) -> Self {
+        routes.set(service.routes());
+        ModelActor { service, store, data_version, models_version, corpus_generation: None, routes }
+    }
+
+    /// After any change to which model answers whom: new cache generation, new routes.
+    fn routing_changed(&mut self) {
+        self.routes.set(self.service.routes());
+        self.models_version.bump();
+    }
+
+    fn refresh(&mut self) -> Result<(), ForecastError> {
+        let generation = self.data_version.get();
+        if self.corpus_generation == Some(generation) {
+            return Ok(());
+        }
+        let corpus = block(self.store.send(BuildCorpus))
+            .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
+        tracing::info!(papers = corpus.len(), generation, "forecast corpus refreshed");
+        self.service.set_corpus(std::sync::Arc::new(corpus));
+        self.corpus_generation = Some(generation);
+        Ok(())
+    }
+}
+
+impl Actor for ModelActor {
+    type Context = SyncContext<Self>;
+}
+
+/// Forecasts for stored papers; one result per id, in order. Each computed forecast is
+/// appended to the forecast log.
+pub struct ForecastPapers {
+    pub ids: Vec<String>,
+    pub mode: Mode,
+    pub route: Route,
+}
+
+impl Message for ForecastPapers {
+    type Result = Result<Vec<Result<Forecast, ForecastError>>, ForecastError>;
+}
+
+impl Handler<ForecastPapers> for ModelActor {
+    type Result = Result<Vec<Result<Forecast, ForecastError>>, ForecastError>;
+    fn handle(&mut self, m: ForecastPapers, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.active(m.mode)?;
+        let mut log = Vec::new();
+        let out = m
+            .ids
+            .iter()
+            .map(|id| {
+                self.service.forecast_routed(id, m.mode, &m.route).map(|(f, record)| {
+                    log.push(record);
+                    f
+                })
+            })
+            .collect();
+        if !log.is_empty() {
+            // Fire and forget: the log must never slow or fail a forecast.
+            self.store.do_send(AppendForecasts(log));
+        }
+        Ok(out)
+    }
+}
+
+pub struct ScoreNewPaper {
+    pub paper: NewPaper,
+    pub mode: Mode,
+}
+
+impl Message for ScoreNewPaper {
+    type Result = Result<Forecast, ForecastError>;
+}
+
+impl Handler<ScoreNewPaper> for ModelActor {
+    type Result = Result<Forecast, ForecastError>;
+    fn handle(&mut self, m: ScoreNewPaper, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.score_new(&m.paper, m.mode)
+    }
+}
+
+/// Refreshes the corpus snapshot and builds the active models' feature contexts.
+pub struct WarmModels;
+
+impl Message for WarmModels {
+    type Result = Result<(), ForecastError>;
+}
+
+impl Handler<WarmModels> for ModelActor {
+    type Result = Result<(), ForecastError>;
+    fn handle(&mut self, _: WarmModels, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        self.service.warm();
+        Ok(())
+    }
+}
+
+/// One bounded step of the warm-up (see [`ForecastService::warm_step`]): refreshes the
+/// corpus snapshot if the data changed, then builds a context or scores `papers` papers.
+/// Answers whether the models are warm; the caller sends the next step, so forecasts
+/// queued meanwhile are served between steps.
+pub struct WarmStep {
+    pub papers: usize,
+}
+
+impl Message for WarmStep {
+    type Result = Result<bool, ForecastError>;
+}
+
+impl Handler<WarmStep> for ModelActor {
+    type Result = Result<bool, ForecastError>;
+    fn handle(&mut self, m: WarmStep, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        Ok(self.service.warm_step(m.papers))
+    }
+}
+
+/// Keeps the model actor busy for the given time, as a long warm-up or a slow model
+/// would: for drills and tests of the callers' timeouts. Nothing in the server sends it.
+pub struct HoldModelActor(pub std::time::Duration);
+
+impl Message for HoldModelActor {
+    type Result = ();
+}
+
+impl Handler<HoldModelActor> for ModelActor {
+    type Result = ();
+    fn handle(&mut self, m: HoldModelActor, _: &mut Self::Context) {
+        std::thread::sleep(m.0);
+    }
+}
+
+/// Makes a loaded model version serve its mode (hot swap, no restart).
+pub struct PromoteModel(pub String);
+
+impl Message for PromoteModel {
+    type Result = Result<ModelSummary, ForecastError>;
+}
+
+impl Handler<PromoteModel> for ModelActor {
+    type Result = Result<ModelSummary, ForecastError>;
+    fn handle(&mut self, m: PromoteModel, _: &mut Self::Context) -> Self::Result {
+        let summary = self.service.promote(&m.0)?;
+        self.routing_changed();
+        self.service.warm();
+        tracing::info!(version = %summary.version, "model promoted");
+        Ok(summary)
+    }
+}
+
+/// Puts back the model a mode served before its last promotion.
+pub struct RollbackModel(pub Mode);
+
+impl Message for RollbackModel {
+    type Result = Result<ModelSummary, ForecastError>;
+}
+
+impl Handler<RollbackModel> for ModelActor {
+    type Result = Result<ModelSummary, ForecastError>;
+    fn handle(&mut self, m: RollbackModel, _: &mut Self::Context) -> Self::Result {
+        let summary = self.service.rollback(m.0)?;
+        self.routing_changed();
+        tracing::warn!(version = %summary.version, "model rolled back");
+        Ok(summary)
+    }
+}
+
+pub struct ListModels;
+
+impl Message for ListModels {
+    type Result = Vec<ModelSummary>;
+}
+
+impl Handler<ListModels> for ModelActor {
+    type Result = Vec<ModelSummary>;
+    fn handle(&mut self, _: ListModels, _: &mut Self::Context) -> Self::Result {
+        self.service.summaries()
+    }
+}
+
+/// A model's stored performance report.
+pub struct GetModelReport(pub String);
+
+impl Message for GetModelReport {
+    type Result = Option<Result<crate::forecast::report::Report, String>>;
+}
+
+impl Handler<GetModelReport> for ModelActor {
+    type Result = Option<Result<crate::forecast::report::Report, String>>;
+    fn handle(&mut self, m: GetModelReport, _: &mut Self::Context) -> Self::Result {
+        let model = self.service.model(&m.0)?;
+        Some(crate::forecast::registry::load_report(&model.dir).map_err(|e| e.to_string()))
+    }
+}
+
+// ---------------------------------------------------------------- rollouts
+
+/// Starts an A/B experiment or a canary.
+pub struct StartRollout(pub RolloutSpec);
+
+impl Message for StartRollout {
+    type Result = Result<crate::forecast::rollout::Rollout, ForecastError>;
+}
+
+impl Handler<StartRollout> for ModelActor {
+    type Result = Result<crate::forecast::rollout::Rollout, ForecastError>;
+    fn handle(&mut self, m: StartRollout, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        let r = self.service.start_rollout(m.0)?;
+        self.routing_changed();
+        tracing::info!(id = %r.id, candidate = %r.candidate, share = r.share(), "rollout started");
+        Ok(r)
+    }
+}
+
+/// Advances (or promotes) the running rollout of a mode.
+pub struct AdvanceRollout(pub Mode);
+/// Ends the running rollout of a mode without a verdict.
+pub struct StopRollout(pub Mode);
+
+impl Message for AdvanceRollout {
+    type Result = Result<Transition, ForecastError>;
+}
+impl Message for StopRollout {
+    type Result = Result<Transition, ForecastError>;
+}
+
+impl Handler<AdvanceRollout> for ModelActor {
+    type Result = Result<Transition, ForecastError>;
+    fn handle(&mut self, m: AdvanceRollout, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.advance_rollout(m.0)?;
+        self.routing_changed();
+        tracing::info!(transition = ?t, "rollout advanced");
+        Ok(t)
+    }
+}
+
+impl Handler<StopRollout> for ModelActor {
+    type Result = Result<Transition, ForecastError>;
+    fn handle(&mut self, m: StopRollout, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.stop_rollout(m.0)?;
+        self.routing_changed();
+        Ok(t)
+    }
+}
+
+/// Guard checks and scheduled stage advances (sent by the scheduler).
+pub struct TickRollouts;
+
+impl Message for TickRollouts {
+    type Result = Vec<Transition>;
+}
+
+impl Handler<TickRollouts> for ModelActor {
+    type Result = Vec<Transition>;
+    fn handle(&mut self, _: TickRollouts, _: &mut Self::Context) -> Self::Result {
+        let t = self.service.tick_rollouts(crate::dates::now_secs());
+        if !t.is_empty() {
+            for x in &t {
+                tracing::warn!(transition = ?x, "rollout changed on its own");
+            }
+            self.routing_changed();
+        }
+        t
+    }
+}
+
+pub struct ListRollouts;
+
+impl Message for ListRollouts {
+    type Result = Result<Rollouts, ForecastError>;
+}
+
+impl Handler<ListRollouts> for ModelActor {
+    type Result = Result<Rollouts, ForecastError>;
+    fn handle(&mut self, _: ListRollouts, _: &mut Self::Context) -> Self::Result {
+        Ok(self.service.rollouts().clone())
+    }
+}
+
+/// A rollout's comparison, reading its records from the forecast log.
+pub struct GetRolloutReport(pub String);
+
+impl Message for GetRolloutReport {
+    type Result = Result<Option<RolloutReport>, ForecastError>;
+}
+
+impl Handler<GetRolloutReport> for ModelActor {
+    type Result = Result<Option<RolloutReport>, ForecastError>;
+    fn handle(&mut self, m: GetRolloutReport, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        let Some(r) = self.service.rollouts().find(&m.0).cloned() else { return Ok(None) };
+        let end = match r.state {
+            crate::forecast::rollout::RolloutState::Running => i64::MAX,
+            crate::forecast::rollout::RolloutState::Promoted { at }
+            | crate::forecast::rollout::RolloutState::RolledBack { at, .. }
+            | crate::forecast::rollout::RolloutState::Stopped { at } => at + 1,
+        };
+        let read = ReadForecasts { from: r.started_at, to: end, limit: 1_000_000 };
+        let records = block(self.store.send(read))
+            .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
+            .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
+        Ok(self.service.rollout_report(&m.0, &records))
+    }
+}
+
+/// Per mode, the drift (PSI) of served scores against the serving model's validation scores.
+pub struct GetDrift;
+
+impl Message for GetDrift {
+    type Result = Result<Vec<(Mode, Option<f64>)>, ForecastError>;
+}
+
+impl Handler<GetDrift> for ModelActor {
+    type Result = Result<Vec<(Mode, Option<f64>)>, ForecastError>;
+    fn handle(&mut self, _: GetDrift, _: &mut Self::Context) -> Self::Result {
+        Ok(self.service.drift())
+    }
+}
+
+/// Loads model directories that appeared since the start; (loaded versions, refusals).
+pub struct RescanModels;
+
+impl Message for RescanModels {
+    type Result = Result<(Vec<String>, Vec<String>), ForecastError>;
+}
+
+impl Handler<RescanModels> for ModelActor {
+    type Result = Result<(Vec<String>, Vec<String>), ForecastError>;
+    fn handle(&mut self, _: RescanModels, _: &mut Self::Context) -> Self::Result {
+        let (loaded, errors) = self.service.rescan();
+        for e in &errors {
+            tracing::error!(error = %e, "model refused; the serving ones are untouched");
+        }
+        if !loaded.is_empty() {
+            self.routing_changed();
+        }
+        Ok((loaded, errors))
+    }
+}

@@ -1,0 +1,313 @@
+//! The store actor: owns the sled store (papers, citations, the journal, customers)
+//! on several `SyncArbiter` threads; sled serves concurrent readers and
+//! [`crate::store::Store::apply`] serialises writers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey};
+use crate::imports::{ImportRecord, Imports};
+use crate::index::TopicIndex;
+use crate::journal::{ArchiveOutcome, AuditEntry, Journal, UsageDay};
+use crate::records::ForecastRecord;
+use crate::records::Paper;
+use crate::store::{
+    AuthorView, BatchOutcome, CitationPage, Direction, PaperView, Stats, Store, StoreError, WriteBatch,
+};
+
+/// Owns the sled store. Started with several threads; sled handles concurrent readers
+/// and [`Store::apply`] serialises writers.
+pub struct StoreActor {
+    store: Store,
+    accounts: Accounts,
+    journal: Journal,
+    imports: Imports,
+    /// The index directory and handle, read (never written) by backups.
+    index: Option<(PathBuf, Arc<TopicIndex>)>,
+}
+
+impl StoreActor {
+    pub fn new(store: Store, accounts: Accounts, journal: Journal, imports: Imports) -> Self {
+        StoreActor { store, accounts, journal, imports, index: None }
+    }
+
+    /// Backups also copy this index's committed files.
+    pub fn with_index(mut self, dir: PathBuf, index: Arc<TopicIndex>) -> Self {
+        self.index = Some((dir, index));
+        self
+    }
+}
+
+impl Actor for StoreActor {
+    type Context = SyncContext<Self>;
+}
+
+/// A paper with its citation counts and top citing papers; `id` may be an alias.
+pub struct GetPaper {
+    pub id: String,
+}
+message!(StoreActor, store, GetPaper => Result<Option<PaperView>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => s.paper_view(&id),
+        None => Ok(None),
+    }
+});
+
+/// The raw stored paper; `id` may be an alias.
+pub struct GetPaperRecord {
+    pub id: String,
+}
+message!(StoreActor, store, GetPaperRecord => Result<Option<Paper>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => s.paper(&id),
+        None => Ok(None),
+    }
+});
+
+/// A page of citations with the paper's canonical id; `None` when the paper is unknown.
+pub struct GetCitations {
+    pub id: String,
+    pub direction: Direction,
+    pub cursor: Option<Vec<u8>>,
+    pub limit: usize,
+}
+message!(StoreActor, store, GetCitations => Result<Option<(String, CitationPage)>, StoreError>, |s, m| {
+    match s.resolve(&m.id)? {
+        Some(id) => Ok(Some((id.clone(), s.citations(&id, m.direction, m.cursor.as_deref(), m.limit)?))),
+        None => Ok(None),
+    }
+});
+
+pub struct GetAuthor {
+    pub key: String,
+}
+message!(StoreActor, store, GetAuthor => Result<Option<AuthorView>, StoreError>, |s, m| s.author_view(&m.key));
+
+pub struct GetStats;
+message!(StoreActor, store, GetStats => Result<Stats, StoreError>, |s, _m| s.stats());
+
+pub struct ApplyBatch(pub WriteBatch);
+message!(StoreActor, store, ApplyBatch => Result<BatchOutcome, StoreError>, |s, m| s.apply(m.0));
+
+/// Papers in id order after `after`, for rebuilding the index in chunks.
+pub struct PapersAfter {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m| {
+    s.papers_after(m.after.as_deref(), m.limit)
+});
+
+/// Writes a consistent backup of the store to a file.
+pub struct BackupTo(pub PathBuf);
+
+impl Message for BackupTo {
+    type Result = Result<crate::backup::BackupSummary, crate::backup::BackupError>;
+}
+
+impl Handler<BackupTo> for StoreActor {
+    type Result = Result<crate::backup::BackupSummary, crate::backup::BackupError>;
+    fn handle(&mut self, m: BackupTo, _: &mut Self::Context) -> Self::Result {
+        let source = self
+            .index
+            .as_ref()
+            .map(|(dir, live)| crate::backup::IndexSource { dir: dir.as_path(), live: Some(live.as_ref()) });
+        crate::backup::backup_with_index(&self.store, source, &m.0)
+    }
+}
+
+/// Ids and submission days of the newest papers, newest first.
+pub struct RecentPaperIds {
+    pub limit: usize,
+}
+message!(StoreActor, store, RecentPaperIds => Result<Vec<(String, crate::dates::Day)>, StoreError>, |s, m| {
+    s.recent_ids(m.limit)
+});
+
+pub struct FlushStore;
+message!(StoreActor, store, FlushStore => Result<(), StoreError>, |s, _m| s.flush());
+
+// ---------------------------------------------------------------- journal
+
+pub struct AppendForecasts(pub Vec<ForecastRecord>);
+message!(StoreActor, journal, AppendForecasts => Result<(), StoreError>, |j, m| j.append_forecasts(&m.0));
+
+/// Forecast records with `from <= at < to`, archived and live, oldest first.
+pub struct ReadForecasts {
+    pub from: i64,
+    pub to: i64,
+    pub limit: usize,
+}
+message!(StoreActor, journal, ReadForecasts => Result<Vec<ForecastRecord>, StoreError>, |j, m| {
+    j.forecasts_between(m.from, m.to, m.limit)
+});
+
+pub struct AppendAudit(pub AuditEntry);
+message!(StoreActor, journal, AppendAudit => Result<AuditEntry, StoreError>, |j, m| j.append_audit(m.0));
+
+pub struct ReadAudit {
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+message!(StoreActor, journal, ReadAudit => Result<Vec<AuditEntry>, StoreError>, |j, m| {
+    j.audit_entries(m.after, m.limit)
+});
+
+/// Moves old forecast records and usage days into the archive tree.
+pub struct ArchiveOld {
+    pub forecasts_before: i64,
+    pub usage_before: crate::dates::Day,
+    pub budget: usize,
+}
+
+impl ArchiveOld {
+    /// Everything older than `days` days from now, at most `budget` records.
+    pub fn older_than(days: u32, budget: usize) -> ArchiveOld {
+        let cutoff = crate::dates::now_secs() - days as i64 * 86_400;
+        ArchiveOld { forecasts_before: cutoff, usage_before: crate::dates::day_of_secs(cutoff), budget }
+    }
+}
+message!(StoreActor, journal, ArchiveOld => Result<ArchiveOutcome, StoreError>, |j, m| {
+    j.archive(m.forecasts_before, m.usage_before, m.budget)
+});
+
+pub struct UsageBetween {
+    pub principal: String,
+    pub from: crate::dates::Day,
+    pub to: crate::dates::Day,
+}
+message!(StoreActor, journal, UsageBetween => Result<Vec<UsageDay>, StoreError>, |j, m| {
+    j.usage_between(&m.principal, m.from, m.to)
+});
+
+/// Recomputes every customer's churn signals for `today` and stores them; returns the
+/// customers with signals and how many were examined.
+pub struct ComputeChurn {
+    pub today: crate::dates::Day,
+}
+
+impl Message for ComputeChurn {
+    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
+}
+
+impl Handler<ComputeChurn> for StoreActor {
+    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
+    fn handle(&mut self, m: ComputeChurn, _: &mut Self::Context) -> Self::Result {
+        let tree = self.store.db().open_tree("churn_signals").map_err(StoreError::from)?;
+        crate::churn::compute(&self.accounts, &self.journal, &tree, m.today)
+    }
+}
+
+/// The churn signals the last `churn` run stored.
+pub struct GetChurnSignals;
+message!(StoreActor, store, GetChurnSignals => Result<Vec<crate::churn::ChurnSignal>, StoreError>, |s, _m| {
+    crate::churn::stored(&s.db().open_tree("churn_signals")?)
+});
+
+/// Stores a newsletter issue (unless its week is already built): (number, new).
+pub struct SaveNewsletter(pub crate::newsletter::Issue);
+message!(StoreActor, store, SaveNewsletter => Result<(u32, bool), StoreError>, |s, m| {
+    crate::newsletter::save(&s.db().open_tree("newsletters")?, m.0)
+});
+
+pub struct ListNewsletters;
+message!(StoreActor, store, ListNewsletters => Result<Vec<crate::newsletter::Issue>, StoreError>, |s, _m| {
+    crate::newsletter::list(&s.db().open_tree("newsletters")?)
+});
+
+pub struct GetNewsletter(pub u32);
+message!(StoreActor, store, GetNewsletter => Result<Option<crate::newsletter::Issue>, StoreError>, |s, m| {
+    crate::newsletter::get(&s.db().open_tree("newsletters")?, m.0)
+});
+
+pub struct JournalSizes;
+message!(StoreActor, journal, JournalSizes => Result<(usize, Vec<(String, u64)>), StoreError>, |j, _m| {
+    Ok((j.live_forecast_count(), j.archive_chunks()?))
+});
+
+// ---------------------------------------------------------------- accounts
+
+pub struct AddCustomer {
+    pub name: String,
+    pub email: String,
+    pub tier: String,
+}
+message!(StoreActor, accounts, AddCustomer => Result<(Customer, NewKey), AccountError>, |a, m| {
+    a.add_customer(&m.name, &m.email, &m.tier)
+});
+
+pub struct ListCustomers {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+message!(StoreActor, accounts, ListCustomers => Result<Vec<Customer>, AccountError>, |a, m| {
+    a.customers(m.after.as_deref(), m.limit)
+});
+
+pub struct GetCustomer(pub String);
+message!(StoreActor, accounts, GetCustomer => Result<Option<Customer>, AccountError>, |a, m| a.customer(&m.0));
+
+pub struct SetTier {
+    pub customer_id: String,
+    pub tier: String,
+}
+message!(StoreActor, accounts, SetTier => Result<Customer, AccountError>, |a, m| a.set_tier(&m.customer_id, &m.tier));
+
+/// Changes a customer's name and/or e-mail address.
+pub struct EditCustomer {
+    pub customer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+message!(StoreActor, accounts, EditCustomer => Result<Customer, AccountError>, |a, m| {
+    a.edit_customer(&m.customer_id, m.name.as_deref(), m.email.as_deref())
+});
+
+/// Suspends (`suspended: true`) or reactivates a customer.
+pub struct SuspendCustomer {
+    pub customer_id: String,
+    pub suspended: bool,
+}
+message!(StoreActor, accounts, SuspendCustomer => Result<Customer, AccountError>, |a, m| {
+    a.set_suspended(&m.customer_id, m.suspended)
+});
+
+/// Deletes a customer and its keys; answers the record as it was.
+pub struct DeleteCustomer(pub String);
+message!(StoreActor, accounts, DeleteCustomer => Result<Customer, AccountError>, |a, m| a.delete_customer(&m.0));
+
+pub struct IssueKey {
+    pub customer_id: String,
+    pub name: String,
+    /// The tier's cap on active keys; `None` for none.
+    pub max_active: Option<usize>,
+}
+message!(StoreActor, accounts, IssueKey => Result<NewKey, AccountError>, |a, m| a.issue_key(&m.customer_id, &m.name, m.max_active));
+
+pub struct ListKeys(pub String);
+message!(StoreActor, accounts, ListKeys => Result<Vec<ApiKey>, AccountError>, |a, m| a.keys_of(&m.0));
+
+pub struct GetKey(pub String);
+message!(StoreActor, accounts, GetKey => Result<Option<ApiKey>, AccountError>, |a, m| a.key(&m.0));
+
+pub struct RevokeKey(pub String);
+message!(StoreActor, accounts, RevokeKey => Result<ApiKey, AccountError>, |a, m| a.revoke(&m.0));
+
+pub struct RotateKey(pub String);
+message!(StoreActor, accounts, RotateKey => Result<NewKey, AccountError>, |a, m| a.rotate(&m.0));
+
+pub struct Authenticate(pub String);
+message!(StoreActor, accounts, Authenticate => Result<Auth, AccountError>, |a, m| a.authenticate(&m.0));
+
+/// Every import on record, oldest first (answered by the store actor, so it works
+/// while an import keeps the ingest actor busy).
+pub struct ListImports;
+message!(StoreActor, imports, ListImports => Result<Vec<ImportRecord>, StoreError>, |i, _m| i.list());
+
+/// A corpus snapshot for the model actor.
+pub struct BuildCorpus;
+message!(StoreActor, store, BuildCorpus => Result<crate::forecast::corpus::Corpus, StoreError>, |s, _m| {
+    crate::forecast::corpus::Corpus::from_store(s)
+});
