@@ -62,14 +62,14 @@ sample_paper_ids() {
   echo "== $(wc -l <"$file") paper ids in $file (every ${step}th of $total, plus hep-th/9711200)"
 }
 
-# Exports CITECAST_TIERS as a copy of src/tiers.json whose enterprise limits are out of
+# Exports CITECAST_TIERS as a copy of src/accounts/tiers.json whose enterprise limits are out of
 # reach (the limiter still checks and counts every request; it never refuses).
 raise_enterprise_limits() {
   local file=$1
   "$BIN" serve --help 2>/dev/null | grep -q -- '--tiers' ||
     { echo "this binary has no --tiers; raised enterprise limits are not possible" >&2; exit 1; }
   export CITECAST_TIERS=$file
-  python3 - src/tiers.json "$CITECAST_TIERS" <<'PY'
+  python3 - src/accounts/tiers.json "$CITECAST_TIERS" <<'PY'
 import json, sys
 tiers = json.load(open(sys.argv[1]))
 for t in tiers["tiers"]:

@@ -24,7 +24,7 @@
 # Rate limits: an enterprise key allows 6,000 requests/min (100/s sustained, burst 1,000).
 # KEYS=256 keys carry 25,600 req/s sustained, less than the cached paper lookups reach
 # (40-46 K req/s measured), and real 429s would make req/s a rate of refusals. So by
-# default (RAISE_LIMITS=1) the server runs with a copy of src/tiers.json (CITECAST_TIERS)
+# default (RAISE_LIMITS=1) the server runs with a copy of src/accounts/tiers.json (CITECAST_TIERS)
 # whose *enterprise* limits are raised out of reach; the anonymous, free and pro tiers keep
 # theirs. The limiter still checks (and counts) every request: it just never refuses.
 # RAISE_LIMITS=0 serves the real tiers; then KEYS must exceed the peak req/s / 100 (e.g.

@@ -33,7 +33,7 @@
 # Canary guards are the defaults (error rate, p95 compute time, score drift PSI): a guard
 # that trips rolls the canary back on its own, and the next `advance` then fails the drill.
 #
-# Rate limits: as in load.sh, the server runs with a copy of src/tiers.json (CITECAST_TIERS)
+# Rate limits: as in load.sh, the server runs with a copy of src/accounts/tiers.json (CITECAST_TIERS)
 # whose enterprise limits are raised out of reach, so no 429 can occur; the limiter still
 # checks every request.
 #

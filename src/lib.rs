@@ -15,29 +15,3 @@ pub mod papers;
 pub mod search;
 pub mod server;
 pub mod web;
-
-use std::fmt::Display;
-use std::path::Path;
-
-/// Errors of the command line; each prints as one readable line.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{0}")]
-    Engine(String),
-    #[error("{0}")]
-    Admin(String),
-}
-
-impl CliError {
-    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        CliError::Io { path: path.as_ref().display().to_string(), source }
-    }
-
-    pub fn engine(e: impl Display) -> Self {
-        CliError::Engine(e.to_string())
-    }
-}

@@ -15,9 +15,9 @@ use citecast_actors::imports::{bundled_state, BundledState};
 use citecast_actors::{ingest, Engine};
 use serde::{Deserialize, Serialize};
 
+use crate::cli::CliError;
 use crate::config::Config;
 use crate::web::AppState;
-use crate::CliError;
 
 /// What a running server leaves in its data directory for operator commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]

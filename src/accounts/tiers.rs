@@ -1,5 +1,5 @@
 //! API tiers: limits, allowed endpoint groups and prices, in one table
-//! (`src/tiers.json`, compiled in; `--tiers FILE` replaces it).
+//! (`src/accounts/tiers.json`, compiled in; `--tiers FILE` replaces it).
 
 use std::path::Path;
 
@@ -83,7 +83,7 @@ pub struct Tiers {
 
 impl Tiers {
     pub fn builtin() -> Tiers {
-        serde_json::from_str(include_str!("tiers.json")).expect("src/tiers.json is valid")
+        serde_json::from_str(include_str!("tiers.json")).expect("src/accounts/tiers.json is valid")
     }
 
     pub fn load(path: &Path) -> Result<Tiers, String> {

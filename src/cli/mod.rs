@@ -1,3 +1,279 @@
-//! The command line's helpers.
+//! The `citecast` command line: its definition and dispatch here, one file per command
+//! group (`serve`, `data`, `customers`, `models`, `jobs`); `main.rs` only parses and calls
+//! [`run`].
 
+pub mod customers;
+pub mod data;
+mod error;
+pub mod jobs;
+pub mod models;
 pub mod progress;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use error::CliError;
+
+use crate::config::Config;
+use crate::ops::operator::OpRequest;
+use crate::outbound::admin as admin_client;
+use crate::server::{self, read_server_info};
+
+#[derive(Parser)]
+#[command(name = "citecast", version, about = "Forecasts which research papers will become highly cited.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where commands look for data when neither --data-dir nor CITECAST_DATA_DIR says.
+const DEFAULT_DATA_DIR: &str = "citecast-data";
+
+#[derive(Args, Clone)]
+pub struct DataDir {
+    /// Data directory holding the store and the search index [default: ./citecast-data].
+    #[arg(long, env = "CITECAST_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Tier table (JSON, as src/accounts/tiers.json) replacing the built-in tiers.
+    #[arg(long, env = "CITECAST_TIERS", global = true)]
+    tiers: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn config(self) -> Result<Config, CliError> {
+        let given = self.data_dir.is_some();
+        let mut config = Config::new(self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
+        config.data_dir_given = given;
+        if let Some(path) = self.tiers {
+            config.tiers = crate::accounts::tiers::Tiers::load(&path).map_err(CliError::Usage)?;
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the JSON API. An empty data directory is first filled with the bundled
+    /// hep-th data (about 30 s); meanwhile /healthz answers and /readyz says 503.
+    Serve(serve::ServeArgs),
+    /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
+    /// Papers before the citations that refer to them. See docs/ingest-format.md.
+    /// Goes through the running server when one holds the data directory.
+    Ingest {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Files to import, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A paper record listing more references than this is rejected (reported with
+        /// its line); the rest of the file is imported. Default: the running server's
+        /// setting, or 10000.
+        #[arg(long, env = "CITECAST_MAX_REFS_PER_PAPER", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_refs_per_paper: Option<usize>,
+
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage customers and their API keys (prints JSON; a new key's secret is shown once).
+    Customers {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: customers::CustomerAction,
+    },
+    /// Train the forecast models (both modes by default) from the bundled data and write
+    /// them, with their performance reports, under --models-dir.
+    Train {
+        /// at_publication, early, or both.
+        #[arg(long, default_value = "both")]
+        mode: String,
+        /// Where model directories are written.
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
+        #[arg(long)]
+        bundled_data: Option<PathBuf>,
+        /// Random seed: the same seed on the same data gives the same models.
+        #[arg(long, default_value_t = 17)]
+        seed: u64,
+    },
+    /// Re-evaluate saved models on the bundled data and rewrite their reports
+    /// (default: every model under --models-dir).
+    Evaluate {
+        /// Model directories to evaluate.
+        models: Vec<PathBuf>,
+        /// Evaluate every model directory under this one (default: ./models).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
+        #[arg(long)]
+        bundled_data: Option<PathBuf>,
+    },
+    /// List the loaded forecast models, or hot-swap which one serves a mode.
+    Models {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: models::ModelAction,
+    },
+    /// Write a consistent backup of the store and the search index to FILE (through the
+    /// running server when there is one).
+    Backup {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The backup file to write (gzip, checksummed; its directory must exist).
+        file: PathBuf,
+    },
+    /// Restore a backup into a new data directory (--data-dir must not hold a store).
+    Restore {
+        #[command(flatten)]
+        dir: DataDir,
+        /// A file written by `citecast backup` (verified before anything is written).
+        file: PathBuf,
+    },
+    /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn and
+    /// newsletter. List them, run one now (`--wait` for its end), pause, resume, requeue
+    /// or reschedule it. Needs the running server except for `list`.
+    Jobs {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: jobs::JobsAction,
+    },
+    /// The audit log of admin and billing actions, oldest first (read only).
+    Audit {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Continue after this entry (`next_after` of the previous page).
+        #[arg(long)]
+        after: Option<u64>,
+        /// Entries per page (default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Move forecast and usage records older than N days into the compressed archive
+    /// (the `archive` job does this daily; archived records stay queryable).
+    Archive {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Records older than this many days move to the archive.
+        #[arg(long, default_value_t = 90)]
+        older_than_days: u32,
+    },
+    /// Show what the data directory holds.
+    Stats {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Ingest { dir, files, json, max_refs_per_paper } => {
+            data::ingest(dir.config()?, files, json, max_refs_per_paper)
+        }
+        Command::Stats { dir, json } => data::stats(dir.config()?, json),
+        Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Backup { dir, file } => data::backup(dir.config()?, file),
+        Command::Models { action: models::ModelAction::Seal { dir: model_dir }, .. } => {
+            models::seal(&model_dir)
+        }
+        Command::Models { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Jobs { dir, action } => jobs::jobs(dir.config()?, action),
+        Command::Audit { dir, after, limit } => {
+            customers::operate(dir.config()?, OpRequest::Audit { after, limit })
+        }
+        Command::Archive { dir, older_than_days } => {
+            customers::operate(dir.config()?, OpRequest::Archive { older_than_days })
+        }
+        Command::Restore { dir, file } => data::restore(dir.config()?, file),
+        Command::Train { mode, models_dir, bundled_data, seed } => {
+            models::train(mode, models_dir, bundled_data, seed)
+        }
+        Command::Evaluate { models, models_dir, bundled_data } => {
+            models::evaluate(models, models_dir, bundled_data)
+        }
+    }
+}
+
+/// Calls an admin endpoint and returns its JSON, turning an error reply into its message.
+fn admin_json(
+    info: &server::ServerInfo,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<serde_json::Value, CliError> {
+    let resp = admin_client::request(info, method, path, body, timeout)?;
+    let value: serde_json::Value = serde_json::from_str(&resp.body)
+        .map_err(|e| CliError::Admin(format!("unreadable reply ({}): {e}", resp.status)))?;
+    if resp.status != 200 {
+        let message = value["error"]["message"].as_str().unwrap_or(&resp.body);
+        // The server words its errors for HTTP callers; say them in the CLI's words.
+        let message = message.strip_prefix("request body is not valid: ").unwrap_or(message);
+        return Err(CliError::Admin(message.to_string()));
+    }
+    Ok(value)
+}
+
+/// The running server on this data directory, if there is one.
+fn running_server(config: &Config) -> Option<server::ServerInfo> {
+    read_server_info(config).filter(admin_client::is_alive)
+}
+
+/// An operator command run without --data-dir on a directory holding no data would
+/// create an empty store whose customers and keys no server knows: refuse it instead,
+/// naming where it looked.
+fn refuse_missing_default(config: &Config) -> Result<(), CliError> {
+    if config.data_dir_given || config.store_path_exists() {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| ".".into());
+    Err(CliError::Usage(format!(
+        "no citecast data in ./{DEFAULT_DATA_DIR} (the default data directory, looked for in {cwd}); \
+         pass --data-dir DIR (or set CITECAST_DATA_DIR) naming the directory your server uses"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every option or argument says what it is for in `--help`.
+    #[test]
+    fn every_subcommand_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{here} (command)"));
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "citecast", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+}

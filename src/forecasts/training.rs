@@ -11,7 +11,7 @@ use citecast_actors::forecast::train::{self, TrainOptions};
 use citecast_actors::ingest;
 use serde_json::json;
 
-use crate::CliError;
+use crate::cli::CliError;
 
 /// The shipped models: `models/` of the source tree (or of the working directory).
 pub fn default_models_dir() -> PathBuf {

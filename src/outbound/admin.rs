@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::cli::CliError;
 use crate::server::ServerInfo;
-use crate::CliError;
 
 pub struct Response {
     pub status: u16,
