@@ -1,5 +1,6 @@
 //! Forecasts: serving them over the API, and training and evaluating the models.
 
 pub mod admin;
+pub mod job;
 pub mod routes;
 pub mod training;

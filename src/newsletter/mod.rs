@@ -1,3 +1,4 @@
 //! The weekly newsletter: its public archive.
 
+pub mod job;
 pub mod routes;

@@ -6,24 +6,16 @@
 //! future of messages to the engine actors, so the scheduler's own thread never blocks;
 //! training, the one CPU-heavy job, runs on a blocking thread.
 //!
-//! Jobs: `backup` (daily, keeps the newest N files), `archive` (daily: old forecast and
-//! usage records into the archive tree), `rollouts` (guards and scheduled canary
-//! stages), `ingest` (imports files dropped into `DATA_DIR/inbox`), `rescore`
-//! (daily: re-forecasts the newest papers with the serving models, into the forecast log),
-//! `retrain` (weekly, paused until an operator resumes it) and `churn` (daily: customers
-//! whose usage dropped, went quiet or lost every key).
+//! The jobs live with their features, each in its `job.rs`: `backup` and `archive`
+//! (`ops`), `ingest` (`papers`: files dropped into `DATA_DIR/inbox`), `rollouts`,
+//! `rescore` and `retrain` (`forecasts`), `churn` (`accounts`) and `newsletter`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actix::prelude::*;
-use citecast_actors::actors::{
-    ArchiveOld, BackupTo, ForecastPapers, IngestFiles, RecentPaperIds, RescanModels, TickRollouts,
-};
 use citecast_actors::dates::now_secs;
-use citecast_actors::forecast::service::Route;
-use citecast_actors::forecast::task::Mode;
 use citecast_actors::schedule::{
     DeadLetter, JobBook, JobSpec, JobStatus, NotStarted, Outcome, RunRecord, Schedule, Trigger,
 };
@@ -52,7 +44,8 @@ impl JobsConfig {
     }
 }
 
-fn spec(name: &str, schedule: &str, backoff_secs: u64, budget: Option<u64>) -> JobSpec {
+/// A job's default schedule (`daily 03:00`, `every 5m`, ...), retry backoff and daily budget.
+pub fn spec(name: &str, schedule: &str, backoff_secs: u64, budget: Option<u64>) -> JobSpec {
     let mut s = JobSpec::new(name, Schedule::parse(schedule).expect("built-in schedules parse"));
     s.backoff_secs = backoff_secs;
     s.daily_budget = budget;
@@ -61,16 +54,7 @@ fn spec(name: &str, schedule: &str, backoff_secs: u64, budget: Option<u64>) -> J
 
 /// The built-in jobs and their default schedules.
 pub fn default_specs() -> Vec<JobSpec> {
-    vec![
-        spec("backup", "daily 03:00", 300, None),
-        spec("archive", "daily 04:00", 300, Some(5_000_000)),
-        spec("rollouts", "every 1m", 10, None),
-        spec("ingest", "every 5m", 60, None),
-        spec("rescore", "daily 05:00", 120, Some(200_000)),
-        spec("retrain", "weekly sun 02:00", 600, None),
-        spec("churn", "daily 06:00", 300, None),
-        spec("newsletter", "weekly mon 06:00", 600, None),
-    ]
+    all_jobs().into_iter().map(|j| j.spec).collect()
 }
 
 /// Runs and failures per job since the start, for `/metrics`.
@@ -155,7 +139,12 @@ impl Scheduler {
         self.save();
         let ticket = started?;
         let run_id = ticket.run_id;
-        let work = run_job(name.to_string(), ticket.budget_left, self.engine.clone(), self.config.clone());
+        let job_ctx = JobContext {
+            engine: self.engine.clone(),
+            config: self.config.clone(),
+            budget: ticket.budget_left,
+        };
+        let work = run_job(name.to_string(), job_ctx);
         let job = name.to_string();
         tracing::info!(job, run_id, attempt = ticket.attempt, "job started");
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
@@ -323,244 +312,57 @@ impl Handler<ControlJob> for Scheduler {
     }
 }
 
-type JobResult = Result<u64, (u64, String)>;
+/// A job's outcome: operations done, or those done and why it failed.
+pub type JobResult = Result<u64, (u64, String)>;
 
-fn fail<E: std::fmt::Display>(e: E) -> (u64, String) {
+/// A job run's work.
+pub type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = JobResult>>>;
+
+/// What a job run is given.
+#[derive(Clone)]
+pub struct JobContext {
+    pub engine: Engine,
+    pub config: JobsConfig,
+    /// What is left of the job's daily budget of operations, if it has one.
+    pub budget: Option<u64>,
+}
+
+/// A job: its name and default schedule, and its work. Each feature lists its own in its
+/// `job.rs`; [`all_jobs`] gathers them.
+pub struct Job {
+    pub spec: JobSpec,
+    pub run: fn(JobContext) -> JobFuture,
+}
+
+/// A failure with no operations done.
+pub fn fail<E: std::fmt::Display>(e: E) -> (u64, String) {
     (0, e.to_string())
 }
 
-async fn run_job(name: String, budget: Option<u64>, engine: Engine, config: JobsConfig) -> JobResult {
-    match name.as_str() {
-        "backup" => backup(&engine, &config).await,
-        "archive" => {
-            let budget = budget.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize;
-            let msg = ArchiveOld::older_than(config.archive_after_days, budget);
-            let out = engine.store.send(msg).await.map_err(fail)?.map_err(fail)?;
-            Ok(out.forecasts_moved + out.usage_moved)
-        }
-        "rollouts" => Ok(engine.model.send(TickRollouts).await.map_err(fail)?.len() as u64),
-        "ingest" => ingest_inbox(&engine, &config).await,
-        "rescore" => rescore(&engine, budget).await,
-        "retrain" => retrain(&engine, &config).await,
-        "newsletter" => newsletter(&engine).await,
-        "churn" => {
-            let today = citecast_actors::dates::today();
-            let (found, examined) = engine
-                .store
-                .send(citecast_actors::actors::ComputeChurn { today })
-                .await
-                .map_err(fail)?
-                .map_err(fail)?;
-            if !found.is_empty() {
-                tracing::info!(customers = found.len(), "churn signals found");
-            }
-            Ok(examined)
-        }
-        other => Err((0, format!("this build has no job '{other}'"))),
-    }
+/// Every job of this build.
+pub fn all_jobs() -> Vec<Job> {
+    [
+        crate::ops::job::jobs(),
+        crate::papers::job::jobs(),
+        crate::forecasts::job::jobs(),
+        crate::accounts::job::jobs(),
+        crate::newsletter::job::jobs(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
-/// A timestamped backup into the backup directory, then retention.
-async fn backup(engine: &Engine, config: &JobsConfig) -> JobResult {
-    std::fs::create_dir_all(&config.backup_dir).map_err(fail)?;
-    // Milliseconds keep two runs in one second apart; names still sort by time.
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_millis())
-        .unwrap_or(0);
-    let stamp = format!("{}-{millis:03}", citecast_actors::dates::format_secs_compact(now_secs()));
-    let path = config.backup_dir.join(format!("citecast-{stamp}.ccbak"));
-    let summary = engine.store.send(BackupTo(path)).await.map_err(fail)?.map_err(fail)?;
-    prune_backups(&config.backup_dir, config.backup_keep).map_err(|e| (summary.entries, e.to_string()))?;
-    Ok(summary.entries)
-}
-
-/// Deletes all but the newest `keep` scheduled backups (names sort by time).
-pub fn prune_backups(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("citecast-") && name.ends_with(".ccbak")
-        })
-        .collect();
-    files.sort();
-    let excess = files.len().saturating_sub(keep.max(1));
-    let removed: Vec<PathBuf> = files.drain(..excess).collect();
-    for f in &removed {
-        std::fs::remove_file(f)?;
+async fn run_job(name: String, ctx: JobContext) -> JobResult {
+    match all_jobs().into_iter().find(|j| j.spec.name == name) {
+        Some(job) => (job.run)(ctx).await,
+        None => Err((0, format!("this build has no job '{name}'"))),
     }
-    Ok(removed)
-}
-
-/// Imports the files waiting in the inbox, oldest name first, and moves each to
-/// `inbox/done` (or `inbox/failed` with its error beside it).
-async fn ingest_inbox(engine: &Engine, config: &JobsConfig) -> JobResult {
-    let inbox = config.inbox();
-    let Ok(entries) = std::fs::read_dir(&inbox) else { return Ok(0) };
-    let mut files: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
-    files.sort();
-    let mut new = 0;
-    for f in files {
-        let name = f.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        let result = engine
-            .ingest
-            .send(IngestFiles { paths: vec![f.clone()], progress: None, max_refs_per_paper: None })
-            .await
-            .map_err(fail)?;
-        match result {
-            Ok(reports) => {
-                new += reports.iter().map(|r| r.new_records()).sum::<u64>();
-                let done = inbox.join("done");
-                std::fs::create_dir_all(&done).map_err(|e| (new, e.to_string()))?;
-                std::fs::rename(&f, done.join(&name)).map_err(|e| (new, e.to_string()))?;
-            }
-            Err(e) => {
-                let failed = inbox.join("failed");
-                let _ = std::fs::create_dir_all(&failed);
-                let _ = std::fs::rename(&f, failed.join(&name));
-                let _ =
-                    std::fs::write(failed.join(format!("{}.error", name.to_string_lossy())), e.to_string());
-                return Err((new, format!("{}: {e}", f.display())));
-            }
-        }
-    }
-    if new > 0 {
-        // New data: warm the models step by step now rather than in the first forecasts.
-        let engine = engine.clone();
-        actix_web::rt::spawn(async move { crate::server::warm_models(&engine).await });
-    }
-    Ok(new)
-}
-
-/// Re-forecasts the newest papers in both modes with the serving models; the forecasts
-/// go to the forecast log (papers too young for `early` are skipped, not failures).
-async fn rescore(engine: &Engine, budget: Option<u64>) -> JobResult {
-    let limit = budget.unwrap_or(1000).min(1000) as usize;
-    let recent = engine.store.send(RecentPaperIds { limit }).await.map_err(fail)?.map_err(fail)?;
-    let ids: Vec<String> = recent.into_iter().map(|(id, _)| id).collect();
-    let mut done = 0;
-    for mode in Mode::ALL {
-        let route = Route { caller: Some("scheduler".into()), arm: None };
-        let msg = ForecastPapers { ids: ids.clone(), mode, route };
-        match engine.model.send(msg).await.map_err(fail)? {
-            Ok(results) => done += results.iter().filter(|r| r.is_ok()).count() as u64,
-            // No model for a mode is not the job's failure.
-            Err(citecast_actors::forecast::service::ForecastError::NoModel(_)) => {}
-            Err(e) => return Err((done, e.to_string())),
-        }
-    }
-    Ok(done)
-}
-
-/// Papers in a newsletter issue.
-const NEWSLETTER_ITEMS: usize = 10;
-
-/// Builds this week's newsletter issue: the papers of the latest week of submissions in
-/// the data, ranked by the serving `at_publication` model, the top ten kept. A week
-/// already built is not built again.
-async fn newsletter(engine: &Engine) -> JobResult {
-    use citecast_actors::actors::{GetPaperRecord, SaveNewsletter};
-    use citecast_actors::newsletter::{Issue, Item};
-    let recent = engine.store.send(RecentPaperIds { limit: 5_000 }).await.map_err(fail)?.map_err(fail)?;
-    let Some(&(_, week_to)) = recent.first() else { return Ok(0) };
-    let week_from = week_to - 6;
-    let ids: Vec<String> =
-        recent.into_iter().take_while(|(_, d)| *d >= week_from).map(|(id, _)| id).collect();
-    let route = Route { caller: Some("scheduler".into()), arm: None };
-    let msg = ForecastPapers { ids: ids.clone(), mode: Mode::AtPublication, route };
-    let mut forecasts: Vec<_> = engine
-        .model
-        .send(msg)
-        .await
-        .map_err(fail)?
-        .map_err(fail)?
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect();
-    forecasts.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    forecasts.truncate(NEWSLETTER_ITEMS);
-    let Some(model_version) = forecasts.first().map(|f| f.model_version.clone()) else { return Ok(0) };
-    let mut items = Vec::new();
-    for f in forecasts {
-        let paper = engine
-            .store
-            .send(GetPaperRecord { id: f.paper_id.clone() })
-            .await
-            .map_err(fail)?
-            .map_err(fail)?
-            .ok_or_else(|| (0, format!("paper {} vanished while the issue was built", f.paper_id)))?;
-        let why = f.top_features.first().map(|c| c.sentence.clone()).unwrap_or_default();
-        items.push(Item {
-            paper_id: f.paper_id,
-            title: paper.title,
-            authors: paper.authors.into_iter().map(|a| a.display).collect(),
-            submitted: citecast_actors::dates::format(paper.submitted),
-            probability: f.probability,
-            label: f.label,
-            why,
-        });
-    }
-    let issue = Issue {
-        number: 0,
-        built_at: now_secs(),
-        week_from: citecast_actors::dates::format(week_from),
-        week_to: citecast_actors::dates::format(week_to),
-        model_version,
-        papers_considered: ids.len(),
-        items,
-    };
-    let n = issue.items.len() as u64;
-    let (number, new) = engine.store.send(SaveNewsletter(issue)).await.map_err(fail)?.map_err(fail)?;
-    tracing::info!(number, new, "newsletter issue");
-    Ok(if new { n } else { 0 })
-}
-
-/// Trains both modes from the bundled data into `DATA_DIR/models` with a new seed, then
-/// loads them (they serve only after a rollout or promotion).
-async fn retrain(engine: &Engine, config: &JobsConfig) -> JobResult {
-    let bundled = config.bundled_data.clone();
-    let models = config.data_dir.join("models");
-    let seed = now_secs() as u64;
-    let out = actix_web::rt::task::spawn_blocking(move || {
-        let opts = citecast_actors::forecast::train::TrainOptions { seed, ..Default::default() };
-        crate::forecasts::training::train(&bundled, &models, &Mode::ALL, &opts)
-    })
-    .await
-    .map_err(fail)?
-    .map_err(fail)?;
-    let trained = out["models"].as_array().map(|a| a.len() as u64).unwrap_or(0);
-    let (_, refused) = engine.model.send(RescanModels).await.map_err(fail)?.map_err(fail)?;
-    if !refused.is_empty() {
-        return Err((trained, refused.join("; ")));
-    }
-    Ok(trained)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retention_keeps_the_newest_backups_only() {
-        let dir = tempfile::tempdir().unwrap();
-        for stamp in ["20261101-030000", "20261102-030000", "20261103-030000", "20261104-030000"] {
-            std::fs::write(dir.path().join(format!("citecast-{stamp}.ccbak")), b"x").unwrap();
-        }
-        std::fs::write(dir.path().join("manual.ccbak"), b"x").unwrap();
-        let removed = prune_backups(dir.path(), 2).unwrap();
-        assert_eq!(removed.len(), 2);
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            ["citecast-20261103-030000.ccbak", "citecast-20261104-030000.ccbak", "manual.ccbak"]
-        );
-    }
 
     #[test]
     fn default_jobs_have_valid_specs() {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod job;
 pub mod jobs;
 pub mod metrics;
 pub mod monitor;
