@@ -181,8 +181,12 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let mut app_state = AppState::new(engine, &config, Some(token.clone()));
     app_state.jobs = Some(scheduler);
     let state = web::Data::new(app_state);
-    let monitor =
-        crate::ops::monitor::Monitor::new(state.clone(), config.monitor()).map_err(CliError::Usage)?;
+    let sources = crate::ops::monitor::Sources {
+        engine: state.engine.clone(),
+        metrics: state.metrics.clone(),
+        jobs: state.jobs.clone(),
+    };
+    let monitor = crate::ops::monitor::Monitor::new(sources, config.monitor()).map_err(CliError::Usage)?;
     let _ = state.monitor.set(actix::Actor::start(monitor));
 
     let listener = std::net::TcpListener::bind(&config.addr)
@@ -197,7 +201,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             let state = app_state.clone();
             let app = App::new()
                 .wrap(actix_web::middleware::Compress::default())
-                .wrap(actix_web::middleware::from_fn(crate::ops::metrics::record))
+                .wrap(actix_web::middleware::from_fn(crate::web::timing::record))
                 .configure(move |c| crate::web::configure(c, state.clone()));
             let app = actix_service::IntoServiceFactory::into_factory(app)
                 .map_err(|e: actix_web::Error| e.error_response());

@@ -1607,7 +1607,7 @@ mod tests {
             }
             assert!(index.contains(&format!("({}.md)", rule.name)), "README.md lacks {}", rule.name);
             assert!(
-                crate::ops::routes::has_runbook(&rule.name),
+                crate::ops::has_runbook(&rule.name),
                 "{} is not built in for /runbooks",
                 rule.name
             );

@@ -6,12 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{web, Error};
 
 /// Latency bucket upper bounds, seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -181,27 +175,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Outermost middleware: times every request and counts it by route pattern (bounded
-/// label values), method and final status, including errors raised by inner middleware.
-pub async fn record(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let metrics = req.app_data::<web::Data<crate::web::AppState>>().cloned();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = method_label(req.method());
-    let res = next.call(req).await;
-    if let Some(state) = metrics {
-        let status = match &res {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => e.as_response_error().status_code().as_u16(),
-        };
-        state.metrics.observe(&route, method, status, started.elapsed().as_secs_f64());
-    }
-    res
 }
 
 /// The method as a label from a closed set: any client can send any method token, and

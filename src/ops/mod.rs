@@ -10,3 +10,19 @@ pub mod monitor;
 pub mod operator;
 pub mod routes;
 pub mod slo;
+
+/// The runbooks, built into the binary so the alert tables can link to them.
+const RUNBOOKS: &[(&str, &str)] = &[
+    ("index", include_str!("../../docs/runbooks/README.md")),
+    ("disk-almost-full", include_str!("../../docs/runbooks/disk-almost-full.md")),
+    ("high-error-rate", include_str!("../../docs/runbooks/high-error-rate.md")),
+    ("high-p95-latency", include_str!("../../docs/runbooks/high-p95-latency.md")),
+    ("job-failures", include_str!("../../docs/runbooks/job-failures.md")),
+    ("model-drift", include_str!("../../docs/runbooks/model-drift.md")),
+];
+
+/// Whether a runbook is built in under `name` (tests check every alert rule's).
+pub fn has_runbook(name: &str) -> bool {
+    RUNBOOKS.iter().any(|(n, _)| *n == name)
+}
+

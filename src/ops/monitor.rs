@@ -9,14 +9,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use actix::prelude::*;
-use actix_web::web;
 use citecast_actors::actors::{GetDrift, ListRollouts};
 use citecast_actors::dates::now_secs;
+use citecast_actors::Engine;
 
 use crate::ops::alerts::{AlertEngine, AlertStatus, History, Incident, Notification, Sample, WebhookSink};
+use crate::ops::jobs::Scheduler;
+use crate::ops::metrics::Metrics;
 use crate::ops::slo::{self, SloReport};
-use crate::web::AppState;
 
 /// A day of samples at the default interval.
 const HISTORY_SAMPLES: usize = 8_640;
@@ -29,8 +32,17 @@ pub struct MonitorConfig {
     pub webhook: Option<String>,
 }
 
+/// What the monitor samples: the request metrics, the engine, and the scheduler when
+/// one runs. Handles only, so the monitor does not depend on the HTTP layer.
+#[derive(Clone)]
+pub struct Sources {
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    pub jobs: Option<Addr<Scheduler>>,
+}
+
 pub struct Monitor {
-    state: web::Data<AppState>,
+    sources: Sources,
     config: MonitorConfig,
     history: History,
     alerts: AlertEngine,
@@ -52,7 +64,7 @@ fn history_file(data_dir: &Path) -> PathBuf {
 const SAVE_EVERY_SECS: i64 = 60;
 
 impl Monitor {
-    pub fn new(state: web::Data<AppState>, config: MonitorConfig) -> Result<Monitor, String> {
+    pub fn new(sources: Sources, config: MonitorConfig) -> Result<Monitor, String> {
         let webhook = match &config.webhook {
             Some(url) => Some(WebhookSink::new(url).map_err(|e| format!("alert webhook '{url}': {e}"))?),
             None => None,
@@ -76,7 +88,7 @@ impl Monitor {
         // before the first scheduled sample still shows as an increase (and the drop from
         // the last run's counters reads as a restart, not as negative traffic).
         history.push(Sample { at: now_secs(), ..Sample::default() });
-        Ok(Monitor { state, config, history, alerts, webhook, sampling: false, last_saved: 0 })
+        Ok(Monitor { sources, config, history, alerts, webhook, sampling: false, last_saved: 0 })
     }
 
     fn save_history(&mut self) {
@@ -143,8 +155,8 @@ pub fn disk_used_ratio(path: &Path) -> Option<f64> {
 
 /// Counters and gauges now: HTTP from the request metrics, jobs from the scheduler,
 /// drift from the running rollouts (the largest candidate-vs-control PSI).
-async fn take_sample(state: web::Data<AppState>, data_dir: PathBuf) -> Sample {
-    let totals = state.metrics.totals();
+async fn take_sample(sources: Sources, data_dir: PathBuf) -> Sample {
+    let totals = sources.metrics.totals();
     let mut sample = Sample {
         at: now_secs(),
         requests: totals.requests,
@@ -155,7 +167,7 @@ async fn take_sample(state: web::Data<AppState>, data_dir: PathBuf) -> Sample {
         disk_used_ratio: disk_used_ratio(&data_dir).unwrap_or(0.0),
         ..Sample::default()
     };
-    if let Some(jobs) = &state.jobs {
+    if let Some(jobs) = &sources.jobs {
         if let Ok(Ok(r)) = jobs.send(crate::ops::jobs::GetJobs { history: 0 }).await {
             sample.job_runs = r.counters.runs.values().sum();
             sample.job_failures = r.counters.failures.values().sum();
@@ -166,10 +178,10 @@ async fn take_sample(state: web::Data<AppState>, data_dir: PathBuf) -> Sample {
     // a running rollout's candidate-vs-control drift.
     // Bounded: a model actor busy warming up must not stall the samples.
     let bound = std::time::Duration::from_secs(5);
-    if let Ok(Ok(drift)) = state.engine.model.send(GetDrift).timeout(bound).await {
+    if let Ok(Ok(drift)) = sources.engine.model.send(GetDrift).timeout(bound).await {
         sample.model_drift = drift.iter().filter_map(|(_, d)| *d).fold(0.0, f64::max);
     }
-    if let Ok(Ok(rollouts)) = state.engine.model.send(ListRollouts).timeout(bound).await {
+    if let Ok(Ok(rollouts)) = sources.engine.model.send(ListRollouts).timeout(bound).await {
         let rollout_drift = rollouts.running.values().filter_map(|r| r.drift_psi()).fold(0.0, f64::max);
         sample.model_drift = sample.model_drift.max(rollout_drift);
     }
@@ -185,7 +197,7 @@ impl Actor for Monitor {
                 return;
             }
             act.sampling = true;
-            let fut = take_sample(act.state.clone(), act.config.data_dir.clone());
+            let fut = take_sample(act.sources.clone(), act.config.data_dir.clone());
             ctx.spawn(fut.into_actor(act).map(|sample, act, _| {
                 act.sampling = false;
                 act.observe(sample);

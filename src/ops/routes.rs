@@ -278,20 +278,10 @@ pub async fn dashboard(
         .body(html))
 }
 
-/// The runbooks, built into the binary so the alert tables can link to them.
-const RUNBOOKS: &[(&str, &str)] = &[
-    ("index", include_str!("../../docs/runbooks/README.md")),
-    ("disk-almost-full", include_str!("../../docs/runbooks/disk-almost-full.md")),
-    ("high-error-rate", include_str!("../../docs/runbooks/high-error-rate.md")),
-    ("high-p95-latency", include_str!("../../docs/runbooks/high-p95-latency.md")),
-    ("job-failures", include_str!("../../docs/runbooks/job-failures.md")),
-    ("model-drift", include_str!("../../docs/runbooks/model-drift.md")),
-];
-
 /// `GET /runbooks/{name}`: an alert's runbook (Markdown, shown as text).
 pub async fn runbook(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let (_, text) = RUNBOOKS
+    let (_, text) = super::RUNBOOKS
         .iter()
         .find(|(n, _)| *n == name)
         .ok_or(ApiError::NotFound { what: "runbook", id: name.clone() })?;
@@ -299,11 +289,6 @@ pub async fn runbook(name: web::Path<String>) -> Result<HttpResponse, ApiError> 
         .content_type("text/plain; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(*text))
-}
-
-/// Whether a runbook is built in under `name` (tests check every alert rule's).
-pub fn has_runbook(name: &str) -> bool {
-    RUNBOOKS.iter().any(|(n, _)| *n == name)
 }
 
 /// Health, metrics, the status and dashboard pages, runbooks and the operator's store,

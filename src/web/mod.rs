@@ -11,6 +11,7 @@ pub mod head_limit;
 pub mod openapi;
 pub mod params;
 pub mod times;
+pub mod timing;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -62,7 +63,8 @@ pub struct AppState {
     pub deprecations: Vec<Deprecation>,
     /// Origins whose pages may call `/v1` from a browser (`*`: any; empty: none).
     pub cors_origins: Vec<String>,
-    pub metrics: crate::ops::metrics::Metrics,
+    /// Shared with the monitor, which samples it.
+    pub metrics: Arc<crate::ops::metrics::Metrics>,
     /// The job scheduler (absent in tests that build the App without one).
     pub jobs: Option<actix::Addr<crate::ops::jobs::Scheduler>>,
     /// Unix seconds the server started, for uptime.
@@ -90,7 +92,7 @@ impl AppState {
             request_timeout: config.request_timeout,
             deprecations: config.deprecations.clone(),
             cors_origins: config.cors_origins.clone(),
-            metrics: crate::ops::metrics::Metrics::default(),
+            metrics: Arc::new(crate::ops::metrics::Metrics::default()),
             jobs: None,
             started_at: citecast_actors::dates::now_secs(),
             monitor: std::sync::OnceLock::new(),

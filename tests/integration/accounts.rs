@@ -379,7 +379,7 @@ async fn metrics_count_requests_rejections_and_cache_hits() {
     let h = harness(|_| {}).await;
     let app = test::init_service(
         App::new()
-            .wrap(actix_web::middleware::from_fn(citecast::ops::metrics::record))
+            .wrap(actix_web::middleware::from_fn(citecast::web::timing::record))
             .configure(|c| citecast::web::configure(c, h.state.clone())),
     )
     .await;
@@ -457,7 +457,7 @@ async fn unknown_methods_fold_into_one_metrics_series() {
     let h = harness(|_| {}).await;
     let app = test::init_service(
         App::new()
-            .wrap(actix_web::middleware::from_fn(citecast::ops::metrics::record))
+            .wrap(actix_web::middleware::from_fn(citecast::web::timing::record))
             .configure(|c| citecast::web::configure(c, h.state.clone())),
     )
     .await;
