@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod engine;
+pub mod error;
 pub mod forecasts;
 pub mod newsletter;
 pub mod ops;

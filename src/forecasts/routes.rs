@@ -4,7 +4,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use citecast_actors::actors::{ForecastPapers, ScoreNewPaper};
 use citecast_actors::forecast::rollout::Arm;
-use citecast_actors::forecast::service::{ForecastError, NewPaper, Route};
+use citecast_actors::forecast::service::{NewPaper, Route};
 use citecast_actors::forecast::task::Mode;
 use serde::Deserialize;
 
@@ -77,25 +77,6 @@ fn mode_of(value: Option<&str>, name: &str) -> Result<Mode, ApiError> {
     let v = value.unwrap_or("at_publication");
     Mode::parse(v)
         .ok_or_else(|| ApiError::param(name, format!("'{name}' must be at_publication or early, got '{v}'")))
-}
-
-impl From<ForecastError> for ApiError {
-    fn from(e: ForecastError) -> Self {
-        match e {
-            ForecastError::UnknownPaper(id) => ApiError::NotFound { what: "paper", id },
-            e @ ForecastError::TooYoung { .. } => {
-                ApiError::Unprocessable { code: "too_young", message: e.to_string() }
-            }
-            e @ ForecastError::NoModel(_) => ApiError::NoModel(e.to_string()),
-            ForecastError::Invalid(m) => ApiError::InvalidBody(m),
-            // The server's own failures are never the caller's: 5xx.
-            ForecastError::Unavailable(m) => {
-                tracing::warn!(reason = %m, "forecast engine unavailable");
-                ApiError::Unavailable { what: "forecast engine" }
-            }
-            ForecastError::Io(m) => ApiError::Failed { code: "storage_failed", message: m },
-        }
-    }
 }
 
 /// Who the forecast is for (a customer sees one arm of a rollout across all its keys)

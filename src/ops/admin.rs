@@ -29,25 +29,6 @@ pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse,
     })))
 }
 
-/// A backup's failure: a path that cannot be used is the caller's; a disk that fills up
-/// or a store that fails is the server's.
-fn backup_error(e: citecast_actors::backup::BackupError) -> ApiError {
-    use citecast_actors::backup::BackupError as B;
-    use std::io::ErrorKind as K;
-    match e {
-        B::Invalid(m) => ApiError::InvalidBody(m),
-        B::Io { ref source, .. }
-            if matches!(
-                source.kind(),
-                K::NotFound | K::PermissionDenied | K::AlreadyExists | K::InvalidInput
-            ) =>
-        {
-            ApiError::InvalidBody(e.to_string())
-        }
-        e => ApiError::Failed { code: "backup_failed", message: e.to_string() },
-    }
-}
-
 /// Operator actions; see [`crate::ops::operator::OpRequest`].
 pub async fn op(
     _: Admin,
@@ -64,7 +45,7 @@ pub async fn op(
 /// `GET /admin/jobs`: every job's state, the dead letters and recent runs.
 pub async fn jobs(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
-    let report = jobs.send(crate::ops::jobs::GetJobs { history: 50 }).await?.map_err(ApiError::internal)?;
+    let report = jobs.send(crate::ops::jobs::GetJobs { history: 50 }).await??;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -78,10 +59,8 @@ pub async fn set_job(
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
-    let value = jobs
-        .send(crate::ops::jobs::SetJob { name: name.clone(), settings: body.into_inner() })
-        .await?
-        .map_err(ApiError::InvalidBody)?;
+    let value =
+        jobs.send(crate::ops::jobs::SetJob { name: name.clone(), settings: body.into_inner() }).await??;
     audit(&state, &req, "job.settings", name, Some(&value["before"]), &value["after"]).await;
     Ok(HttpResponse::Ok().json(value))
 }
@@ -98,10 +77,7 @@ pub async fn control_job(
         ApiError::param("action", format!("'{action}' is not a job action: run, pause, resume or requeue"))
     })?;
     let jobs = state.jobs.as_ref().ok_or_else(|| ApiError::internal("this server runs no scheduler"))?;
-    let value = jobs
-        .send(crate::ops::jobs::ControlJob { name: name.clone(), action })
-        .await?
-        .map_err(ApiError::InvalidBody)?;
+    let value = jobs.send(crate::ops::jobs::ControlJob { name: name.clone(), action }).await??;
     let verb = match action {
         crate::ops::jobs::JobAction::Run => "job.run",
         crate::ops::jobs::JobAction::Pause => "job.pause",
@@ -149,12 +125,7 @@ pub async fn backup(
     if !path.is_absolute() {
         return Err(ApiError::InvalidBody(format!("'{}' is not an absolute path", path.display())));
     }
-    let summary = state
-        .engine
-        .store
-        .send(citecast_actors::actors::BackupTo(path.clone()))
-        .await?
-        .map_err(backup_error)?;
+    let summary = state.engine.store.send(citecast_actors::actors::BackupTo(path.clone())).await??;
     let value = serde_json::to_value(&summary).map_err(ApiError::internal)?;
     audit(&state, &req, "backup.run", path.display().to_string(), None, &value).await;
     Ok(HttpResponse::Ok().json(summary))

@@ -1606,11 +1606,7 @@ mod tests {
                 assert!(page.contains(section), "{} lacks {section}", rule.runbook);
             }
             assert!(index.contains(&format!("({}.md)", rule.name)), "README.md lacks {}", rule.name);
-            assert!(
-                crate::ops::has_runbook(&rule.name),
-                "{} is not built in for /runbooks",
-                rule.name
-            );
+            assert!(crate::ops::has_runbook(&rule.name), "{} is not built in for /runbooks", rule.name);
         }
     }
 

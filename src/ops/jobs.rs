@@ -22,6 +22,8 @@ use citecast_actors::schedule::{
 use citecast_actors::Engine;
 use serde::Serialize;
 
+use crate::ops::error::JobError;
+
 /// Where jobs put and find things, from the one [`crate::config::Config`].
 #[derive(Debug, Clone)]
 pub struct JobsConfig {
@@ -201,7 +203,7 @@ impl Message for GetJobs {
 }
 
 /// actix needs a named response type for a plain struct reply.
-pub type JobsReportResult = Result<JobsReport, String>;
+pub type JobsReportResult = Result<JobsReport, JobError>;
 
 impl Handler<GetJobs> for Scheduler {
     type Result = JobsReportResult;
@@ -234,21 +236,20 @@ pub struct SetJob {
 }
 
 impl Message for SetJob {
-    type Result = Result<serde_json::Value, String>;
+    type Result = Result<serde_json::Value, JobError>;
 }
 
 impl Handler<SetJob> for Scheduler {
-    type Result = Result<serde_json::Value, String>;
+    type Result = Result<serde_json::Value, JobError>;
     fn handle(&mut self, m: SetJob, _: &mut Self::Context) -> Self::Result {
-        let mut spec =
-            self.book.spec(&m.name).cloned().ok_or_else(|| format!("no job named '{}'", m.name))?;
+        let mut spec = self.book.spec(&m.name).cloned().ok_or_else(|| JobError::Unknown(m.name.clone()))?;
         let before = serde_json::to_value(&spec).unwrap_or_default();
         let s = m.settings;
         if s.no_budget && s.daily_budget.is_some() {
-            return Err("give either daily_budget or no_budget, not both".into());
+            return Err(JobError::Refused("give either daily_budget or no_budget, not both".into()));
         }
         if let Some(text) = &s.schedule {
-            spec.schedule = Schedule::parse(text).map_err(|e| e.to_string())?;
+            spec.schedule = Schedule::parse(text).map_err(|e| JobError::Refused(e.to_string()))?;
         }
         if let Some(b) = s.daily_budget {
             spec.daily_budget = Some(b);
@@ -259,7 +260,7 @@ impl Handler<SetJob> for Scheduler {
         if let Some(n) = s.max_attempts {
             spec.max_attempts = n;
         }
-        self.book.upsert(spec.clone(), now_secs()).map_err(|e| e.to_string())?;
+        self.book.upsert(spec.clone(), now_secs()).map_err(|e| JobError::Refused(e.to_string()))?;
         self.save();
         Ok(serde_json::json!({ "before": before, "after": spec }))
     }
@@ -281,29 +282,32 @@ pub struct ControlJob {
 }
 
 impl Message for ControlJob {
-    type Result = Result<serde_json::Value, String>;
+    type Result = Result<serde_json::Value, JobError>;
 }
 
 impl Handler<ControlJob> for Scheduler {
-    type Result = Result<serde_json::Value, String>;
+    type Result = Result<serde_json::Value, JobError>;
     fn handle(&mut self, m: ControlJob, ctx: &mut Self::Context) -> Self::Result {
         let now = now_secs();
         let out = match m.action {
             JobAction::Run => match self.launch(&m.name, Trigger::Manual, ctx) {
                 Ok(run_id) => serde_json::json!({ "started": run_id }),
-                Err(NotStarted::UnknownJob) => return Err(format!("no job named '{}'", m.name)),
-                Err(why) => return Err(format!("'{}' not started: {why}", m.name)),
+                Err(NotStarted::UnknownJob) => return Err(JobError::Unknown(m.name)),
+                Err(why) => return Err(JobError::Refused(format!("'{}' not started: {why}", m.name))),
             },
             JobAction::Pause => {
-                self.book.pause(&m.name).map_err(|e| e.to_string())?;
+                self.book.pause(&m.name).map_err(|e| JobError::Refused(e.to_string()))?;
                 serde_json::json!({ "paused": m.name })
             }
             JobAction::Resume => {
-                self.book.resume(&m.name, now).map_err(|e| e.to_string())?;
+                self.book.resume(&m.name, now).map_err(|e| JobError::Refused(e.to_string()))?;
                 serde_json::json!({ "resumed": m.name })
             }
             JobAction::Requeue => {
-                let n = self.book.requeue_dead_letter(&m.name, now).map_err(|e| e.to_string())?;
+                let n = self
+                    .book
+                    .requeue_dead_letter(&m.name, now)
+                    .map_err(|e| JobError::Refused(e.to_string()))?;
                 serde_json::json!({ "requeued": n })
             }
         };

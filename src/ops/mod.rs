@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod error;
 pub mod job;
 pub mod jobs;
 pub mod metrics;
@@ -10,6 +11,7 @@ pub mod monitor;
 pub mod operator;
 pub mod routes;
 pub mod slo;
+pub mod times;
 
 /// The runbooks, built into the binary so the alert tables can link to them.
 const RUNBOOKS: &[(&str, &str)] = &[
@@ -25,4 +27,3 @@ const RUNBOOKS: &[(&str, &str)] = &[
 pub fn has_runbook(name: &str) -> bool {
     RUNBOOKS.iter().any(|(n, _)| *n == name)
 }
-

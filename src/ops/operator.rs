@@ -17,7 +17,8 @@ use citecast_actors::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::web::error::{ask, ask_within, ApiError};
+use crate::engine::{ask, ask_within};
+use crate::ops::error::OpError;
 
 /// Names the model actor in `busy` answers.
 const MODEL: &str = "model engine";
@@ -191,9 +192,9 @@ impl OpRequest {
     }
 }
 
-fn mode_of(m: &str) -> Result<Mode, ApiError> {
+fn mode_of(m: &str) -> Result<Mode, OpError> {
     Mode::parse(m)
-        .ok_or_else(|| ApiError::InvalidBody(format!("'mode' must be at_publication or early, got '{m}'")))
+        .ok_or_else(|| OpError::Invalid(format!("'mode' must be at_publication or early, got '{m}'")))
 }
 
 /// Runs an operator action for `actor` (`cli`, `admin-api`) and audits it when it
@@ -203,10 +204,10 @@ pub async fn execute_as(
     tiers: &Tiers,
     req: OpRequest,
     actor: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Value, OpError> {
     let audited = req.changes_state().then(|| (req.action(), req.target()));
     let before = before_of(engine, &req).await;
-    let value = crate::web::times::with_rfc3339(execute(engine, tiers, req).await?);
+    let value = crate::ops::times::with_rfc3339(execute(engine, tiers, req).await?);
     if let Some((action, target)) = audited {
         // Secrets are shown once to the caller and never stored, not even in the audit log.
         let mut after = value.clone();
@@ -253,16 +254,16 @@ async fn before_of(engine: &Engine, req: &OpRequest) -> Option<Value> {
     }
 }
 
-fn check_tier(tiers: &Tiers, tier: &str) -> Result<(), ApiError> {
+fn check_tier(tiers: &Tiers, tier: &str) -> Result<(), OpError> {
     if tiers.tiers.iter().any(|t| t.id == tier) {
         Ok(())
     } else {
         let names: Vec<&str> = tiers.tiers.iter().map(|t| t.id.as_str()).collect();
-        Err(ApiError::InvalidBody(format!("unknown tier '{tier}'; tiers: {}", names.join(", "))))
+        Err(OpError::Invalid(format!("unknown tier '{tier}'; tiers: {}", names.join(", "))))
     }
 }
 
-pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<Value, ApiError> {
+pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<Value, OpError> {
     let store = &engine.store;
     Ok(match req {
         OpRequest::AddCustomer { name, email, tier } => {
@@ -299,7 +300,7 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         }
         OpRequest::EditCustomer { customer_id, name, email } => {
             if name.is_none() && email.is_none() {
-                return Err(ApiError::InvalidBody("give a new name, a new e-mail address or both".into()));
+                return Err(OpError::Invalid("give a new name, a new e-mail address or both".into()));
             }
             json!({ "customer": store.send(EditCustomer { customer_id, name, email }).await?? })
         }
@@ -336,17 +337,16 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             let strategy = match kind.as_str() {
                 "canary" if share.is_none() => Strategy::Canary { stage: 0, advance_after_secs },
                 "canary" => {
-                    return Err(ApiError::InvalidBody(
+                    return Err(OpError::Invalid(
                         "a canary's shares are 5, 50 and 100 %: 'share' is for experiments".into(),
                     ))
                 }
                 "experiment" => Strategy::Experiment {
-                    share: share.ok_or_else(|| {
-                        ApiError::InvalidBody("an experiment needs 'share' (1 to 99 %)".into())
-                    })?,
+                    share: share
+                        .ok_or_else(|| OpError::Invalid("an experiment needs 'share' (1 to 99 %)".into()))?,
                 },
                 other => {
-                    return Err(ApiError::InvalidBody(format!(
+                    return Err(OpError::Invalid(format!(
                         "'kind' must be canary or experiment, got '{other}'"
                     )))
                 }
@@ -373,7 +373,7 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         OpRequest::ListRollouts => json!({ "rollouts": ask(&engine.model, ListRollouts, MODEL).await?? }),
         OpRequest::RolloutReport { id } => {
             let report = ask(&engine.model, GetRolloutReport(id.clone()), MODEL).await??;
-            json!({ "report": report.ok_or(ApiError::NotFound { what: "rollout", id })? })
+            json!({ "report": report.ok_or(OpError::NotFound { what: "rollout", id })? })
         }
         OpRequest::Audit { after, limit } => {
             let limit = limit.unwrap_or(100).clamp(1, 1000);
@@ -391,7 +391,7 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
         }
         OpRequest::Archive { older_than_days } => {
             if older_than_days == 0 {
-                return Err(ApiError::InvalidBody("'older_than_days' must be at least 1".into()));
+                return Err(OpError::Invalid("'older_than_days' must be at least 1".into()));
             }
             let msg = ArchiveOld::older_than(older_than_days, 1_000_000);
             json!({ "archived": store.send(msg).await?? })

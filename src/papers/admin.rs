@@ -43,12 +43,8 @@ pub async fn ingest(
         }
     }
     let target = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-    let reports = state
-        .engine
-        .ingest
-        .send(IngestFiles { paths, progress: None, max_refs_per_paper })
-        .await?
-        .map_err(ingest_error)?;
+    let reports =
+        state.engine.ingest.send(IngestFiles { paths, progress: None, max_refs_per_paper }).await??;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
     audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
     if new > 0 {
@@ -58,17 +54,4 @@ pub async fn ingest(
     }
     crate::server::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
-}
-
-/// An import's failure: the file's fault (unreadable, unknown format) is the caller's,
-/// the store's or the index's is the server's.
-fn ingest_error(e: citecast_actors::ingest::IngestError) -> ApiError {
-    use citecast_actors::ingest::IngestError as E;
-    match e {
-        e @ (E::Io { .. } | E::UnknownFormat { .. }) => ApiError::InvalidBody(e.to_string()),
-        E::Mailbox(_) => ApiError::Unavailable { what: "ingest engine" },
-        e @ (E::Store(_) | E::Index(_)) => {
-            ApiError::Failed { code: "storage_failed", message: e.to_string() }
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! Papers, their citations and authors: the API's records and each paper's public page.
 
 pub mod admin;
+mod error;
 pub mod job;
 pub mod page;
 pub mod routes;

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use citecast_actors::limiter::LimitKind;
 use serde_json::json;
 
+use crate::error::Coded;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -16,19 +18,6 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{what} '{id}' not found")]
     NotFound { what: &'static str, id: String },
-    /// Well-formed but cannot be done (`too_young`: the data does not reach the forecast's date).
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
-    /// The server failed at something the caller may see the reason of (an operator's
-    /// backup on a full disk): 500 with the reason, unlike [`ApiError::Internal`].
-    #[error("{message}")]
-    Failed { code: &'static str, message: String },
-    /// The request conflicts with what is stored (e.g. a cap already reached).
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    /// A needed model isn't loaded (e.g. a server started without `models/`).
-    #[error("{0}; ask the operator to load or train one")]
-    NoModel(String),
     #[error("no such endpoint: {method} {path}")]
     NoRoute { method: String, path: String },
     #[error("{path} does not answer {method}; it answers {}", allowed.join(", "))]
@@ -72,6 +61,27 @@ pub enum ApiError {
     /// Details go to the log; the client sees a generic message.
     #[error("internal error")]
     Internal(String),
+    /// A feature's error, with the code and status it gives itself ([`Coded`]).
+    #[error("{message}")]
+    Domain { code: &'static str, status: u16, message: String, retry_after: Option<u32> },
+}
+
+/// The one mapping of every feature's errors: their code and status as they say, the
+/// server's failures logged with their cause, an internal one's details never sent.
+impl<E: Coded> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let (code, status) = (e.code(), e.status());
+        if status >= 500 {
+            tracing::error!(code, status, cause = %e, "server failure");
+        }
+        let message = match code {
+            "internal" => "internal error".to_string(),
+            // As for a body actix rejects, the message says it is about the body.
+            "invalid_body" => format!("request body is not valid: {}", e.message()),
+            _ => e.message(),
+        };
+        ApiError::Domain { code, status, message, retry_after: e.retry_after() }
+    }
 }
 
 impl ApiError {
@@ -91,9 +101,6 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::NoRoute { .. } => "no_route",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::Unprocessable { code, .. } | ApiError::Failed { code, .. } => code,
-            ApiError::Conflict { code, .. } => code,
-            ApiError::NoModel(_) => "no_model",
             ApiError::Unauthorized | ApiError::UnauthorizedPage => "unauthorized",
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::RevokedKey { .. } => "revoked_api_key",
@@ -110,6 +117,7 @@ impl ApiError {
             ApiError::Busy { .. } => "busy",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Domain { code, .. } => code,
         }
     }
 }
@@ -121,9 +129,6 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized
             | ApiError::UnauthorizedPage
             | ApiError::InvalidKey(_)
@@ -131,22 +136,21 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } | ApiError::Suspended => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::TooManyInFlight { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Overloaded | ApiError::Timeout(_) | ApiError::NoModel(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotReady
             | ApiError::WarmingUp
             | ApiError::Busy { .. }
             | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Domain { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
-            ApiError::Failed { code, message } => tracing::error!(code, %message, "server failure"),
-            _ => {}
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
         }
         if let ApiError::UnauthorizedPage = self {
             use askama::Template;
@@ -189,41 +193,15 @@ impl ResponseError for ApiError {
             ApiError::Overloaded | ApiError::Timeout(_) | ApiError::TooManyInFlight { .. } => {
                 resp.insert_header((header::RETRY_AFTER, "1"));
             }
+            ApiError::Domain { retry_after: Some(secs), .. } => {
+                resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
             ApiError::InvalidKey(_) | ApiError::RevokedKey { .. } => {
                 resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"citecast\""));
             }
             _ => {}
         }
         resp.json(json!({ "error": error }))
-    }
-}
-
-impl From<citecast_actors::store::StoreError> for ApiError {
-    fn from(e: citecast_actors::store::StoreError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl From<citecast_actors::index::IndexError> for ApiError {
-    fn from(e: citecast_actors::index::IndexError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl From<citecast_actors::accounts::AccountError> for ApiError {
-    fn from(e: citecast_actors::accounts::AccountError) -> Self {
-        use citecast_actors::accounts::AccountError as A;
-        match e {
-            A::NoCustomer(id) => ApiError::NotFound { what: "customer", id },
-            A::NoKey(id) => ApiError::NotFound { what: "API key", id },
-            A::AlreadyRevoked(id) => ApiError::InvalidBody(format!("API key '{id}' is already revoked")),
-            e @ A::EmailTaken(_) => ApiError::Conflict { code: "email_taken", message: e.to_string() },
-            A::Invalid(m) => ApiError::InvalidBody(m),
-            e @ A::TooManyKeys { .. } => {
-                ApiError::Conflict { code: "key_limit_reached", message: e.to_string() }
-            }
-            A::Store(e) => ApiError::internal(e),
-        }
     }
 }
 
@@ -248,41 +226,7 @@ impl From<actix::MailboxError> for ApiError {
     }
 }
 
-/// How long an operator call waits for an engine actor before answering 503 `busy`.
-pub const ENGINE_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Sends `msg` to an engine actor and waits at most [`ENGINE_CALL_TIMEOUT`]: a busy
-/// actor (a long warm-up, a large import) answers 503 `busy` with `Retry-After`
-/// instead of holding the caller.
-pub async fn ask<A, M>(addr: &actix::Addr<A>, msg: M, what: &'static str) -> Result<M::Result, ApiError>
-where
-    A: actix::Actor + actix::Handler<M>,
-    A::Context: actix::dev::ToEnvelope<A, M>,
-    M: actix::Message + Send + 'static,
-    M::Result: Send,
-{
-    ask_within(addr, msg, what, ENGINE_CALL_TIMEOUT).await
-}
-
-/// [`ask`] with another bound (changes that may legitimately take longer, such as a
-/// promotion that warms the new model).
-pub async fn ask_within<A, M>(
-    addr: &actix::Addr<A>,
-    msg: M,
-    what: &'static str,
-    timeout: std::time::Duration,
-) -> Result<M::Result, ApiError>
-where
-    A: actix::Actor + actix::Handler<M>,
-    A::Context: actix::dev::ToEnvelope<A, M>,
-    M: actix::Message + Send + 'static,
-    M::Result: Send,
-{
-    addr.send(msg).timeout(timeout).await.map_err(|e| match e {
-        actix::MailboxError::Timeout => ApiError::Busy { what, seconds: timeout.as_secs() },
-        actix::MailboxError::Closed => ApiError::Unavailable { what },
-    })
-}
+pub use crate::engine::{ask, ask_within, ENGINE_CALL_TIMEOUT};
 
 /// Maps actix's own extractor failures (JSON bodies) into our error shape.
 pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> actix_web::Error {

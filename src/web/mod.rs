@@ -10,7 +10,6 @@ pub mod guard;
 pub mod head_limit;
 pub mod openapi;
 pub mod params;
-pub mod times;
 pub mod timing;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

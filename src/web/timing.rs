@@ -30,4 +30,3 @@ pub async fn record(
     }
     res
 }
-

@@ -6,6 +6,7 @@ use actix_web::{test, App};
 use citecast::accounts::tiers::{Group, Tier, Tiers};
 use citecast::config::{Config, Deprecation};
 use citecast::ops::operator::{self, OpRequest};
+use citecast::web::error::ApiError;
 use citecast_actors::actors::IngestFiles;
 use serde_json::Value;
 
@@ -588,7 +589,8 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
 
     // One customer per address, whatever its case.
     let dup = OpRequest::AddCustomer { name: "D".into(), email: "RFC@example.org".into(), tier: None };
-    let err = operator::execute(&h.state.engine, &h.state.tiers, dup).await.unwrap_err();
+    // As the admin API answers it.
+    let err = ApiError::from(operator::execute(&h.state.engine, &h.state.tiers, dup).await.unwrap_err());
     assert_eq!(actix_web::ResponseError::status_code(&err).as_u16(), 409);
     assert_eq!(err.code(), "email_taken");
 
@@ -619,7 +621,8 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
     let deleted = admin("customer.delete").await;
     assert_eq!(deleted.len(), 1);
     assert!(deleted[0]["before"].as_str().unwrap().contains("Renamed"), "{deleted:?}");
-    let missing = as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id }).await.unwrap_err();
+    let missing =
+        ApiError::from(as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id }).await.unwrap_err());
     assert_eq!(missing.code(), "not_found");
 }
 

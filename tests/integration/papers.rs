@@ -374,3 +374,56 @@ async fn admin_endpoints_need_the_token_and_check_bodies() {
         body["reports"].as_array().unwrap().iter().map(|r| r["papers_new"].as_u64().unwrap()).sum();
     assert_eq!(new, 0, "re-ingest through the admin endpoint adds nothing");
 }
+
+/// Status, `Retry-After` and JSON body as the server sends them, errors raised by the
+/// middleware (key checks read the store too) included.
+async fn answer<S, B>(app: &S, req: test::TestRequest) -> (u16, Option<String>, Value)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody + 'static,
+{
+    let resp = match test::try_call_service(app, req.to_request()).await {
+        Ok(resp) => resp.into_parts().1.map_into_boxed_body(),
+        Err(e) => e.error_response(),
+    };
+    let status = resp.status().as_u16();
+    let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap_or_default();
+    (status, retry, serde_json::from_slice(&body).expect("a JSON error"))
+}
+
+#[actix_web::test]
+async fn a_dead_store_is_the_servers_failure_503_never_the_callers_400() {
+    let mut h = harness(true).await;
+    // The engine as it is, but with a store actor that is gone: its mailbox is closed.
+    let (tx, rx) = actix::dev::channel::channel::<citecast_actors::StoreActor>(16);
+    drop(rx);
+    let mut engine = h.state.engine.clone();
+    engine.store = actix::Addr::new(tx);
+    let config = citecast::config::Config::new(h.dir.path().to_path_buf());
+    let state = citecast::web::AppState::new(engine, &config, Some(ADMIN_TOKEN.into()));
+    state.ready.store(true, Ordering::Release);
+    h.state = actix_web::web::Data::new(state);
+    let app = app!(h);
+    for uri in ["/v1/papers/hep-th/9711200", "/v1/papers/hep-th/9711200/citations", "/v1/authors/witten_e"] {
+        let req =
+            test::TestRequest::get().uri(uri).insert_header(("authorization", format!("Bearer {}", h.key)));
+        let (status, retry, body) = answer(&app, req).await;
+        assert_eq!(status, 503, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{uri}: {body}");
+        assert_eq!(retry.as_deref(), Some("5"), "{uri}");
+    }
+    // An operator action needing the store: the server's failure too.
+    let add = serde_json::json!({ "op": "add_customer", "name": "X", "email": "x@example.org" });
+    let req = test::TestRequest::post()
+        .uri("/admin/op")
+        .insert_header(("authorization", format!("Bearer {ADMIN_TOKEN}")))
+        .set_json(add);
+    let (status, _, body) = answer(&app, req).await;
+    assert!(status >= 500, "{status} {body}");
+    assert!(["unavailable", "busy"].contains(&body["error"]["code"].as_str().unwrap()), "{body}");
+}

@@ -1,0 +1,83 @@
+//! Calls to the engine's actors with a bound on the wait, and what a failed call means:
+//! an actor that does not answer in time is `busy`, one that stopped is `unavailable`;
+//! both are the server's failure (503 with `Retry-After`), never the caller's.
+
+use std::time::Duration;
+
+use crate::error::Coded;
+
+/// How long a call waits for an engine actor before answering 503 `busy`.
+pub const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A part of the server did not answer in time (busy, e.g. warming up after a large
+    /// import); the call may be retried.
+    #[error(
+        "the {what} did not answer within {seconds} s (busy, e.g. warming up after an import); retry shortly"
+    )]
+    Busy { what: &'static str, seconds: u64 },
+    /// A part of the server is not running (its actor stopped).
+    #[error("the {what} is unavailable; retry shortly")]
+    Unavailable { what: &'static str },
+}
+
+impl EngineError {
+    pub fn of(e: actix::MailboxError, what: &'static str, timeout: Duration) -> EngineError {
+        match e {
+            actix::MailboxError::Timeout => EngineError::Busy { what, seconds: timeout.as_secs() },
+            actix::MailboxError::Closed => EngineError::Unavailable { what },
+        }
+    }
+}
+
+/// An undelivered message (sent without [`ask`]'s bound).
+impl From<actix::MailboxError> for EngineError {
+    fn from(e: actix::MailboxError) -> Self {
+        EngineError::of(e, "engine", ENGINE_CALL_TIMEOUT)
+    }
+}
+
+impl Coded for EngineError {
+    fn code(&self) -> &'static str {
+        match self {
+            EngineError::Busy { .. } => "busy",
+            EngineError::Unavailable { .. } => "unavailable",
+        }
+    }
+    fn status(&self) -> u16 {
+        503
+    }
+    fn retry_after(&self) -> Option<u32> {
+        Some(5)
+    }
+}
+
+/// Sends `msg` to an engine actor and waits at most [`ENGINE_CALL_TIMEOUT`]: a busy
+/// actor (a long warm-up, a large import) answers `busy` instead of holding the caller.
+pub async fn ask<A, M>(addr: &actix::Addr<A>, msg: M, what: &'static str) -> Result<M::Result, EngineError>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    ask_within(addr, msg, what, ENGINE_CALL_TIMEOUT).await
+}
+
+/// [`ask`] with another bound (changes that may legitimately take longer, such as a
+/// promotion that warms the new model).
+pub async fn ask_within<A, M>(
+    addr: &actix::Addr<A>,
+    msg: M,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<M::Result, EngineError>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    addr.send(msg).timeout(timeout).await.map_err(|e| EngineError::of(e, what, timeout))
+}

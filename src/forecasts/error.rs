@@ -1,0 +1,42 @@
+//! What forecast errors mean to a caller.
+
+use citecast_actors::forecast::service::ForecastError;
+
+use crate::error::Coded;
+
+impl Coded for ForecastError {
+    fn code(&self) -> &'static str {
+        match self {
+            ForecastError::UnknownPaper(_) => "not_found",
+            ForecastError::TooYoung { .. } => "too_young",
+            ForecastError::NoModel(_) => "no_model",
+            ForecastError::Invalid(_) => "invalid_body",
+            ForecastError::Unavailable(_) => "unavailable",
+            ForecastError::Io(_) => "storage_failed",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            ForecastError::UnknownPaper(_) => 404,
+            ForecastError::TooYoung { .. } => 422,
+            ForecastError::Invalid(_) => 400,
+            // The server's own failures are never the caller's.
+            ForecastError::NoModel(_) | ForecastError::Unavailable(_) => 503,
+            ForecastError::Io(_) => 500,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ForecastError::NoModel(_) => format!("{self}; ask the operator to load or train one"),
+            // The cause is logged; the caller learns which part is down.
+            ForecastError::Unavailable(_) => "the forecast engine is unavailable; retry shortly".into(),
+            e => e.to_string(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        matches!(self, ForecastError::Unavailable(_)).then_some(5)
+    }
+}
