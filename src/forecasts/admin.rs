@@ -30,7 +30,7 @@ pub async fn model_report(
     if req.query_string().contains("format=json") {
         return Ok(HttpResponse::Ok().json(report));
     }
-    let html = citecast_actors::forecast::report::render_html(&report).map_err(ApiError::internal)?;
+    let html = super::report_page::render_html(&report).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
 

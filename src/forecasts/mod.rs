@@ -3,5 +3,6 @@
 pub mod admin;
 mod error;
 pub mod job;
+pub mod report_page;
 pub mod routes;
 pub mod training;
