@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_service::ServiceFactoryExt;
@@ -177,8 +178,14 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     }
     let engine = Engine::start(&config.engine()).map_err(CliError::engine)?;
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
-    let scheduler = actix::Actor::start(crate::ops::jobs::Scheduler::new(engine.clone(), config.jobs()));
-    let mut app_state = AppState::new(engine, &config, Some(token.clone()));
+    let accounts: Arc<dyn crate::accounts::AccountStore> =
+        Arc::new(crate::accounts::Accounts::open(&engine.db).map_err(CliError::engine)?);
+    let scheduler = actix::Actor::start(crate::ops::jobs::Scheduler::new(
+        engine.clone(),
+        accounts.clone(),
+        config.jobs(),
+    ));
+    let mut app_state = AppState::new(engine, accounts, &config, Some(token.clone()));
     app_state.jobs = Some(scheduler);
     let state = web::Data::new(app_state);
     let sources = crate::ops::monitor::Sources {

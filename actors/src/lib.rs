@@ -2,10 +2,8 @@
 //! index and (later) the model and rate-limit state. The binary talks to them by
 //! message only; the logic lives in plain modules so it can be tested without actors.
 
-pub mod accounts;
 pub mod actors;
 pub mod backup;
-pub mod churn;
 pub mod codec;
 pub mod dates;
 pub mod files;
@@ -80,6 +78,21 @@ impl EngineConfig {
     }
 }
 
+/// A counter others may read but only the owner bumps; caches compare it to know
+/// when their entries went stale.
+#[derive(Clone, Default)]
+pub struct Version(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Version {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Addresses of the running actors.
 #[derive(Clone)]
 pub struct Engine {
@@ -89,11 +102,12 @@ pub struct Engine {
     pub limiter: Addr<LimiterActor>,
     pub model: Addr<actors::ModelActor>,
     /// Bumped by every data write (papers, citations): response caches compare it.
-    pub data_version: accounts::Version,
-    /// Bumped by key revocations and tier changes: the key cache compares it.
-    pub accounts_version: accounts::Version,
+    pub data_version: Version,
     /// Bumped when a mode's active model changes: the forecast cache compares it.
-    pub models_version: accounts::Version,
+    pub models_version: Version,
+    /// The sled database, for the product's features to open their own trees in (each
+    /// feature's `store.rs`); the engine's trees are its own.
+    pub db: sled::Db,
     /// Running rollouts' shares, for routing a caller to an arm.
     pub routes: forecast::rollout::RouteTable,
 }
@@ -107,10 +121,9 @@ impl Engine {
         if let Err(e) = backup::remove_interrupted(&store) {
             tracing::warn!(error = %e, "cannot clear interrupted backups");
         }
-        let accounts = accounts::Accounts::open(store.db()).map_err(store_err)?;
         let usage = store.db().open_tree("usage").map_err(|e| store_err(e.into()))?;
+        let db = store.db().clone();
         let data_version = store.generation_version();
-        let accounts_version = accounts.version();
         let index_path = config.index_path();
         let index = index::TopicIndex::open(&index_path)
             .map_err(|source| EngineError::Index { path: index_path.display().to_string(), source })?;
@@ -124,7 +137,7 @@ impl Engine {
         let (idx, idx_dir) = (index.clone(), index_path.clone());
         let im = imports.clone();
         let store_addr = SyncArbiter::start(config.store_threads, move || {
-            StoreActor::new(store.clone(), accounts.clone(), journal.clone(), im.clone())
+            StoreActor::new(store.clone(), journal.clone(), im.clone())
                 .with_index(idx_dir.clone(), idx.clone())
         });
         let index_addr = SyncArbiter::start(config.index_threads, move || IndexActor::new(index.clone()));
@@ -148,7 +161,7 @@ impl Engine {
         service.persist_rollouts_in(config.data_dir.join("models").join("rollouts.json"), dates::now_secs());
         let routes = forecast::rollout::RouteTable::default();
         let r = routes.clone();
-        let models_version = accounts::Version::default();
+        let models_version = Version::default();
         let mv = models_version.clone();
         for e in errors {
             tracing::error!(error = %e, "model refused; the others keep serving");
@@ -169,8 +182,8 @@ impl Engine {
             limiter,
             model,
             data_version,
-            accounts_version,
             models_version,
+            db,
             routes,
         })
     }

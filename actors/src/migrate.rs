@@ -1,4 +1,6 @@
-//! Schema migrations, keyed by the codec's version byte and run when the store opens.
+//! Schema migrations of the engine's trees, keyed by the codec's version byte and run when
+//! the store opens. The product's features migrate their own trees the same way from
+//! their `store.rs`, with [`step`] and their own version key in the `meta` tree.
 //!
 //! Every stored value starts with the schema version that wrote it. A migration step
 //! rewrites the values of one version into the next, tree by tree; `meta/schema_version`
@@ -9,20 +11,18 @@
 //!
 //! Versions:
 //! - 1: the first release.
-//! - 2: customers gained `status` (active, paused, cancelled) and `updated`; every
-//!   other value kept its layout and is only re-tagged.
+//! - 2: customers gained `status` (active, paused, cancelled) and `updated` (migrated by
+//!   `src/accounts/store.rs`); every engine value kept its layout and is only re-tagged.
 
-use crate::accounts::{Customer, CustomerV1};
-use crate::codec::{self, CodecError, SCHEMA_VERSION};
+use crate::codec::{CodecError, SCHEMA_VERSION};
 use crate::store::{Result, StoreError};
 
-const META_TREE: &str = "meta";
+pub const META_TREE: &str = "meta";
 const VERSION_KEY: &[u8] = b"schema_version";
 
 /// Trees whose values go through the codec (the others hold empty values, counters or
 /// compressed chunks with their own inner version bytes).
-const CODEC_TREES: [&str; 7] =
-    ["papers", "aliases", "authors", "customers", "api_keys", "forecast_log", "audit"];
+const CODEC_TREES: [&str; 5] = ["papers", "aliases", "authors", "forecast_log", "audit"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationReport {
@@ -35,7 +35,7 @@ pub struct MigrationReport {
 pub fn migrate(db: &sled::Db) -> Result<MigrationReport> {
     let meta = db.open_tree(META_TREE)?;
     let recorded = meta.get(VERSION_KEY)?.and_then(|v| v.first().copied());
-    let empty = db.open_tree("papers")?.is_empty() && db.open_tree("customers")?.is_empty();
+    let empty = db.open_tree("papers")?.is_empty();
     // Stores from before the meta tree existed were written by version 1.
     let from = recorded.unwrap_or(if empty { SCHEMA_VERSION } else { 1 });
     if from > SCHEMA_VERSION {
@@ -45,7 +45,7 @@ pub fn migrate(db: &sled::Db) -> Result<MigrationReport> {
     if from < SCHEMA_VERSION {
         for version in from..SCHEMA_VERSION {
             for name in CODEC_TREES {
-                report.migrated += step(&db.open_tree(name)?, name, version)?;
+                report.migrated += step(&db.open_tree(name)?, version, None)?;
             }
         }
         db.flush()?;
@@ -57,21 +57,22 @@ pub fn migrate(db: &sled::Db) -> Result<MigrationReport> {
     Ok(report)
 }
 
-/// Rewrites the values of `tree` written by `version` as `version + 1`.
-fn step(tree: &sled::Tree, name: &str, version: u8) -> Result<u64> {
+/// Turns a value's bytes of one schema version into the encoding of the next.
+pub type Convert<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>>;
+
+/// Rewrites the values of `tree` written by `version` as `version + 1`: through `convert`
+/// when their layout changed, else by moving the version byte on. Each value is
+/// converted on its own (compare-and-swap), so an interrupted run resumes.
+pub fn step(tree: &sled::Tree, version: u8, convert: Option<Convert>) -> Result<u64> {
     let mut n = 0;
     for kv in tree.iter() {
         let (k, v) = kv?;
         if v.first() != Some(&version) {
             continue;
         }
-        let new = match (version, name) {
-            (1, "customers") => {
-                let old: CustomerV1 = codec::decode_version(&v, 1)?;
-                codec::encode(&Customer::from(old))?
-            }
-            // Unchanged layout: only the version byte moves on.
-            _ => {
+        let new = match convert {
+            Some(f) => f(&v)?,
+            None => {
                 let mut bytes = v.to_vec();
                 bytes[0] = version + 1;
                 bytes
@@ -101,30 +102,16 @@ mod tests {
     }
 
     #[test]
-    fn version_1_customers_gain_their_new_fields() {
+    fn version_1_values_are_retagged() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let old = CustomerV1 {
-            id: "cus_1".into(),
-            name: "A".into(),
-            email: "a@x.org".into(),
-            tier: "pro".into(),
-            created: 7,
-        };
-        let mut bytes = vec![1u8];
-        bytes.extend(bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap());
-        db.open_tree("customers").unwrap().insert("cus_1", bytes).unwrap();
-        let mut paper = codec::encode(&"hep-th/1".to_string()).unwrap();
+        let mut paper = crate::codec::encode(&"hep-th/1".to_string()).unwrap();
         paper[0] = 1;
         db.open_tree("aliases").unwrap().insert("1", paper).unwrap();
+        db.open_tree("papers").unwrap().insert("x", vec![1u8]).unwrap();
         let r = migrate(&db).unwrap();
-        assert_eq!((r.from, r.to, r.migrated), (1, SCHEMA_VERSION, 2));
-        let c: Customer =
-            codec::decode(&db.open_tree("customers").unwrap().get("cus_1").unwrap().unwrap()).unwrap();
-        assert_eq!(
-            (c.status, c.updated, c.tier.as_str()),
-            (crate::accounts::CustomerStatus::Active, 7, "pro")
-        );
-        let a: String = codec::decode(&db.open_tree("aliases").unwrap().get("1").unwrap().unwrap()).unwrap();
+        assert_eq!((r.from, r.to), (1, SCHEMA_VERSION));
+        let a: String =
+            crate::codec::decode(&db.open_tree("aliases").unwrap().get("1").unwrap().unwrap()).unwrap();
         assert_eq!(a, "hep-th/1");
         assert_eq!(migrate(&db).unwrap().migrated, 0, "a second open has nothing to do");
     }

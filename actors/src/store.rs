@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::Version;
 use crate::codec::{self, CodecError};
 use crate::dates::{self, Day};
 use crate::records::{AuthorRecord, Citation, Paper};
+use crate::Version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,8 +1,8 @@
 //! `/v1/account`: the calling key's customer, its usage and its keys.
 
+use super::store::call;
+use super::{ApiKey, Customer};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use citecast_actors::accounts::{ApiKey, Customer};
-use citecast_actors::actors::{GetCustomer, GetKey, ListKeys};
 use citecast_actors::dates::rfc3339;
 use citecast_actors::limiter::UsedToday;
 use serde::{Deserialize, Serialize};
@@ -265,11 +265,9 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     Params::parse(req.query_string(), &[])?;
     let p = customer_of(&req)?;
     let id = p.customer_id.clone().unwrap_or_default();
-    let customer = state
-        .engine
-        .store
-        .send(GetCustomer(id.clone()))
-        .await??
+    let lookup = id.clone();
+    let customer = call(&state.accounts, move |a| a.customer(&lookup))
+        .await?
         .ok_or(ApiError::NotFound { what: "customer", id })?;
     let tier = state.tiers.get(&customer.tier).ok_or_else(|| ApiError::internal("unknown tier"))?;
     // Quotas belong to the customer: every key of it draws on one daily count.
@@ -302,7 +300,8 @@ pub async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     if to - from > 400 {
         return Err(ApiError::param("to", "at most 400 days per request".to_string()));
     }
-    let keys = state.engine.store.send(ListKeys(p.customer_id.clone().unwrap_or_default())).await??;
+    let customer_id = p.customer_id.clone().unwrap_or_default();
+    let keys = call(&state.accounts, move |a| a.keys_of(&customer_id)).await?;
     let mut days: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut total = 0u64;
     for key in keys {
@@ -325,7 +324,8 @@ pub async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Params::parse(req.query_string(), &[])?;
     let p = customer_of(&req)?;
-    let keys = state.engine.store.send(ListKeys(p.customer_id.unwrap_or_default())).await??;
+    let customer_id = p.customer_id.unwrap_or_default();
+    let keys = call(&state.accounts, move |a| a.keys_of(&customer_id)).await?;
     let body = KeysResponse { keys: keys.into_iter().map(KeyView::from).collect() };
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(body))
 }
@@ -350,7 +350,7 @@ pub async fn create_key(
         customer_id: p.customer_id.clone().unwrap_or_default(),
         name: body.into_inner().name,
     };
-    let v = operator::execute_as(&state.engine, &state.tiers, op, &actor(&p)).await?;
+    let v = operator::execute_as(&state.engine, &state.accounts, &state.tiers, op, &actor(&p)).await?;
     let (key, secret) = issued(&v)?;
     let note = "the secret is shown once; store it now".to_string();
     Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(NewKeyResponse {
@@ -362,7 +362,8 @@ pub async fn create_key(
 
 /// A key of the caller's own customer; another customer's key is reported as unknown.
 async fn own_key(state: &AppState, p: &Principal, key_id: &str) -> Result<(), ApiError> {
-    let key = state.engine.store.send(GetKey(key_id.to_string())).await??;
+    let id = key_id.to_string();
+    let key = call(&state.accounts, move |a| a.key(&id)).await?;
     match key {
         Some(k) if Some(&k.customer_id) == p.customer_id.as_ref() => Ok(()),
         _ => Err(ApiError::NotFound { what: "API key", id: key_id.to_string() }),
@@ -377,8 +378,14 @@ pub async fn revoke_key(
     let p = customer_of(&req)?;
     let key_id = path.into_inner();
     own_key(&state, &p, &key_id).await?;
-    let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RevokeKey { key_id }, &actor(&p))
-        .await?;
+    let v = operator::execute_as(
+        &state.engine,
+        &state.accounts,
+        &state.tiers,
+        OpRequest::RevokeKey { key_id },
+        &actor(&p),
+    )
+    .await?;
     let key: ApiKey = serde_json::from_value(v["key"].clone()).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(RevokedKeyResponse { key: key.into() }))
 }
@@ -391,8 +398,14 @@ pub async fn rotate_key(
     let p = customer_of(&req)?;
     let key_id = path.into_inner();
     own_key(&state, &p, &key_id).await?;
-    let v = operator::execute_as(&state.engine, &state.tiers, OpRequest::RotateKey { key_id }, &actor(&p))
-        .await?;
+    let v = operator::execute_as(
+        &state.engine,
+        &state.accounts,
+        &state.tiers,
+        OpRequest::RotateKey { key_id },
+        &actor(&p),
+    )
+    .await?;
     let (key, secret) = issued(&v)?;
     let note = "the old key is revoked".to_string();
     Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(NewKeyResponse {

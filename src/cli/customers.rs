@@ -122,9 +122,17 @@ pub fn operate(config: Config, op: OpRequest) -> Result<(), CliError> {
         let tiers = config.tiers.clone();
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
-            crate::ops::operator::execute_as(&engine, &tiers, op, &crate::outbound::admin::cli_actor())
-                .await
-                .map_err(|e| CliError::Usage(e.to_string()))
+            let accounts: std::sync::Arc<dyn crate::accounts::AccountStore> =
+                std::sync::Arc::new(crate::accounts::Accounts::open(&engine.db).map_err(CliError::engine)?);
+            crate::ops::operator::execute_as(
+                &engine,
+                &accounts,
+                &tiers,
+                op,
+                &crate::outbound::admin::cli_actor(),
+            )
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))
         })?
     };
     println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());

@@ -42,8 +42,10 @@ pub async fn promote(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let op = crate::ops::operator::OpRequest::Promote { version: version.into_inner() };
-    Ok(HttpResponse::Ok()
-        .json(crate::ops::operator::execute_as(&state.engine, &state.tiers, op, &actor_of(&req)).await?))
+    Ok(HttpResponse::Ok().json(
+        crate::ops::operator::execute_as(&state.engine, &state.accounts, &state.tiers, op, &actor_of(&req))
+            .await?,
+    ))
 }
 
 /// `POST /admin/models/rollback/{mode}`: puts back the model served before the last promotion.
@@ -58,6 +60,8 @@ pub async fn rollback(
         return Err(ApiError::param("mode", format!("'mode' must be at_publication or early, got '{mode}'")));
     }
     let op = crate::ops::operator::OpRequest::Rollback { mode };
-    Ok(HttpResponse::Ok()
-        .json(crate::ops::operator::execute_as(&state.engine, &state.tiers, op, &actor_of(&req)).await?))
+    Ok(HttpResponse::Ok().json(
+        crate::ops::operator::execute_as(&state.engine, &state.accounts, &state.tiers, op, &actor_of(&req))
+            .await?,
+    ))
 }

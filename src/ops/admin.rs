@@ -36,9 +36,14 @@ pub async fn op(
     state: web::Data<AppState>,
     body: web::Json<crate::ops::operator::OpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let value =
-        crate::ops::operator::execute_as(&state.engine, &state.tiers, body.into_inner(), &actor_of(&req))
-            .await?;
+    let value = crate::ops::operator::execute_as(
+        &state.engine,
+        &state.accounts,
+        &state.tiers,
+        body.into_inner(),
+        &actor_of(&req),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(value))
 }
 
@@ -104,7 +109,8 @@ pub async fn audit_log(
     };
     let limit = p.int("limit", 100, 1, 1000)?;
     let op = crate::ops::operator::OpRequest::Audit { after, limit: Some(limit) };
-    Ok(HttpResponse::Ok().json(crate::ops::operator::execute(&state.engine, &state.tiers, op).await?))
+    Ok(HttpResponse::Ok()
+        .json(crate::ops::operator::execute(&state.engine, &state.accounts, &state.tiers, op).await?))
 }
 
 #[derive(Deserialize)]

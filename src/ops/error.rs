@@ -1,10 +1,10 @@
 //! The errors of operator actions ([`super::operator`]) and of the job scheduler, in the
 //! domain's words: the CLI prints them, the admin API maps them through [`Coded`].
 
-use citecast_actors::accounts::AccountError;
 use citecast_actors::forecast::service::ForecastError;
 use citecast_actors::store::StoreError;
 
+use crate::accounts::AccountError;
 use crate::engine::EngineError;
 use crate::error::Coded;
 

@@ -71,6 +71,7 @@ pub struct Scheduler {
     book: JobBook,
     file: PathBuf,
     engine: Engine,
+    accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
     config: JobsConfig,
     counters: JobCounters,
 }
@@ -78,7 +79,11 @@ pub struct Scheduler {
 impl Scheduler {
     /// Loads the saved book (or starts a new one), adds jobs this build knows that the
     /// book lacks, and fails any run a crash left marked as running.
-    pub fn new(engine: Engine, config: JobsConfig) -> Scheduler {
+    pub fn new(
+        engine: Engine,
+        accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
+        config: JobsConfig,
+    ) -> Scheduler {
         let now = now_secs();
         let file = JobsConfig::book_file(&config.data_dir);
         let saved = std::fs::read(&file).ok().and_then(|b| match serde_json::from_slice::<JobBook>(&b) {
@@ -115,7 +120,7 @@ impl Scheduler {
         for r in book.recover_after_restart(now) {
             tracing::warn!(job = %r.record.job, "run interrupted by a restart; retried on its schedule");
         }
-        let s = Scheduler { book, file, engine, config, counters: JobCounters::default() };
+        let s = Scheduler { book, file, engine, accounts, config, counters: JobCounters::default() };
         s.save();
         s
     }
@@ -143,6 +148,7 @@ impl Scheduler {
         let run_id = ticket.run_id;
         let job_ctx = JobContext {
             engine: self.engine.clone(),
+            accounts: self.accounts.clone(),
             config: self.config.clone(),
             budget: ticket.budget_left,
         };
@@ -326,6 +332,7 @@ pub type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = JobResul
 #[derive(Clone)]
 pub struct JobContext {
     pub engine: Engine,
+    pub accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
     pub config: JobsConfig,
     /// What is left of the job's daily budget of operations, if it has one.
     pub budget: Option<u64>,

@@ -4,10 +4,11 @@
 //! same, and every action that changes something is written to the audit log here, in
 //! one place, with the state before and after.
 
+use std::sync::Arc;
+
 use citecast_actors::actors::{
-    AddCustomer, AdvanceRollout, AppendAudit, ArchiveOld, DeleteCustomer, EditCustomer, GetCustomer, GetKey,
-    GetRolloutReport, IssueKey, ListCustomers, ListKeys, ListModels, ListRollouts, PromoteModel, ReadAudit,
-    RescanModels, RevokeKey, RollbackModel, RotateKey, SetTier, StartRollout, StopRollout, SuspendCustomer,
+    AdvanceRollout, AppendAudit, ArchiveOld, GetRolloutReport, ListModels, ListRollouts, PromoteModel,
+    ReadAudit, RescanModels, RollbackModel, StartRollout, StopRollout,
 };
 use citecast_actors::forecast::rollout::{Guards, Strategy};
 use citecast_actors::forecast::service::RolloutSpec;
@@ -17,6 +18,8 @@ use citecast_actors::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::accounts::store::call;
+use crate::accounts::AccountStore;
 use crate::engine::{ask, ask_within};
 use crate::ops::error::OpError;
 
@@ -201,13 +204,14 @@ fn mode_of(m: &str) -> Result<Mode, OpError> {
 /// changed something. A failed action is not audited: nothing changed.
 pub async fn execute_as(
     engine: &Engine,
+    accounts: &Arc<dyn AccountStore>,
     tiers: &Tiers,
     req: OpRequest,
     actor: &str,
 ) -> Result<Value, OpError> {
     let audited = req.changes_state().then(|| (req.action(), req.target()));
-    let before = before_of(engine, &req).await;
-    let value = crate::ops::times::with_rfc3339(execute(engine, tiers, req).await?);
+    let before = before_of(engine, accounts, &req).await;
+    let value = crate::ops::times::with_rfc3339(execute(engine, accounts, tiers, req).await?);
     if let Some((action, target)) = audited {
         // Secrets are shown once to the caller and never stored, not even in the audit log.
         let mut after = value.clone();
@@ -229,17 +233,19 @@ pub async fn execute_as(
 }
 
 /// The object an action is about to change, for the audit log.
-async fn before_of(engine: &Engine, req: &OpRequest) -> Option<Value> {
+async fn before_of(engine: &Engine, accounts: &Arc<dyn AccountStore>, req: &OpRequest) -> Option<Value> {
     match req {
         OpRequest::SetTier { customer_id, .. }
         | OpRequest::EditCustomer { customer_id, .. }
         | OpRequest::SuspendCustomer { customer_id }
         | OpRequest::ReactivateCustomer { customer_id }
         | OpRequest::DeleteCustomer { customer_id } => {
-            engine.store.send(GetCustomer(customer_id.clone())).await.ok()?.ok()?.map(|c| json!(c))
+            let id = customer_id.clone();
+            call(accounts, move |a| a.customer(&id)).await.ok()?.map(|c| json!(c))
         }
         OpRequest::RevokeKey { key_id } | OpRequest::RotateKey { key_id } => {
-            engine.store.send(GetKey(key_id.clone())).await.ok()?.ok()?.map(|k| json!(k))
+            let id = key_id.clone();
+            call(accounts, move |a| a.key(&id)).await.ok()?.map(|k| json!(k))
         }
         OpRequest::Promote { .. }
         | OpRequest::Rollback { .. }
@@ -263,55 +269,66 @@ fn check_tier(tiers: &Tiers, tier: &str) -> Result<(), OpError> {
     }
 }
 
-pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<Value, OpError> {
+pub async fn execute(
+    engine: &Engine,
+    accounts: &Arc<dyn AccountStore>,
+    tiers: &Tiers,
+    req: OpRequest,
+) -> Result<Value, OpError> {
     let store = &engine.store;
     Ok(match req {
         OpRequest::AddCustomer { name, email, tier } => {
             let tier = tier.unwrap_or_else(|| tiers.default_tier().id.clone());
             check_tier(tiers, &tier)?;
-            let (customer, key) = store.send(AddCustomer { name, email, tier }).await??;
+            let (customer, key) = call(accounts, move |a| a.add_customer(&name, &email, &tier)).await?;
             json!({ "customer": customer, "key": key.key, "secret": key.secret })
         }
         OpRequest::ListCustomers { after, limit } => {
             let limit = limit.unwrap_or(100).clamp(1, 1000);
-            let customers = store.send(ListCustomers { after, limit }).await??;
+            let customers = call(accounts, move |a| a.customers(after.as_deref(), limit)).await?;
             let next = (customers.len() == limit).then(|| customers.last().map(|c| c.id.clone())).flatten();
             json!({ "customers": customers, "next_after": next })
         }
-        OpRequest::ListKeys { customer_id } => json!({ "keys": store.send(ListKeys(customer_id)).await?? }),
+        OpRequest::ListKeys { customer_id } => {
+            json!({ "keys": call(accounts, move |a| a.keys_of(&customer_id)).await? })
+        }
         OpRequest::AddKey { customer_id, name } => {
             // The tier's key cap holds for operators too: extra keys would add no
             // allowance (limits are per customer), only more secrets to leak.
-            let max_active = match store.send(GetCustomer(customer_id.clone())).await?? {
+            let id = customer_id.clone();
+            let customer = call(accounts, move |a| a.customer(&id)).await?;
+            let max_active = match customer {
                 Some(c) => tiers.get(&c.tier).map(|t| t.max_keys),
                 None => None,
             };
-            let key = store.send(IssueKey { customer_id, name, max_active }).await??;
+            let key = call(accounts, move |a| a.issue_key(&customer_id, &name, max_active)).await?;
             json!({ "key": key.key, "secret": key.secret })
         }
-        OpRequest::RevokeKey { key_id } => json!({ "key": store.send(RevokeKey(key_id)).await?? }),
+        OpRequest::RevokeKey { key_id } => {
+            json!({ "key": call(accounts, move |a| a.revoke(&key_id)).await? })
+        }
         OpRequest::RotateKey { key_id } => {
-            let key = store.send(RotateKey(key_id)).await??;
+            let key = call(accounts, move |a| a.rotate(&key_id)).await?;
             json!({ "key": key.key, "secret": key.secret })
         }
         OpRequest::SetTier { customer_id, tier } => {
             check_tier(tiers, &tier)?;
-            json!({ "customer": store.send(SetTier { customer_id, tier }).await?? })
+            json!({ "customer": call(accounts, move |a| a.set_tier(&customer_id, &tier)).await? })
         }
         OpRequest::EditCustomer { customer_id, name, email } => {
             if name.is_none() && email.is_none() {
                 return Err(OpError::Invalid("give a new name, a new e-mail address or both".into()));
             }
-            json!({ "customer": store.send(EditCustomer { customer_id, name, email }).await?? })
+            json!({ "customer": call(accounts, move |a| a.edit_customer(&customer_id, name.as_deref(), email.as_deref())).await? })
         }
         OpRequest::SuspendCustomer { customer_id } => {
-            json!({ "customer": store.send(SuspendCustomer { customer_id, suspended: true }).await?? })
+            json!({ "customer": call(accounts, move |a| a.set_suspended(&customer_id, true)).await? })
         }
         OpRequest::ReactivateCustomer { customer_id } => {
-            json!({ "customer": store.send(SuspendCustomer { customer_id, suspended: false }).await?? })
+            json!({ "customer": call(accounts, move |a| a.set_suspended(&customer_id, false)).await? })
         }
         OpRequest::DeleteCustomer { customer_id } => {
-            json!({ "deleted": store.send(DeleteCustomer(customer_id)).await?? })
+            json!({ "deleted": call(accounts, move |a| a.delete_customer(&customer_id)).await? })
         }
         OpRequest::ListModels => json!({ "models": ask(&engine.model, ListModels, MODEL).await? }),
         OpRequest::Promote { version } => {
@@ -382,7 +399,7 @@ pub async fn execute(engine: &Engine, tiers: &Tiers, req: OpRequest) -> Result<V
             json!({ "entries": entries, "next_after": next })
         }
         OpRequest::ChurnSignals => {
-            json!({ "customers": store.send(citecast_actors::actors::GetChurnSignals).await?? })
+            json!({ "customers": crate::accounts::store::churn_signals(&engine.db)? })
         }
         OpRequest::ForecastLog { from, to, limit } => {
             let limit = limit.unwrap_or(1000).clamp(1, 100_000);

@@ -6,14 +6,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::accounts::{hash_secret, Auth, CustomerStatus, KEY_PREFIX};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 use bytes::BytesMut;
-use citecast_actors::accounts::{hash_secret, Auth};
-use citecast_actors::actors::Authenticate;
 use citecast_actors::limiter::{Check, Decision, LimitKind, Window};
 use futures::StreamExt;
 
@@ -211,20 +210,20 @@ async fn authenticate(state: &AppState, req: &ServiceRequest) -> Result<Principa
             tier: state.tiers.anonymous.id.clone(),
         });
     };
-    if secret.is_empty() || secret.len() > 128 || !secret.starts_with(citecast_actors::accounts::KEY_PREFIX) {
+    if secret.is_empty() || secret.len() > 128 || !secret.starts_with(KEY_PREFIX) {
         return Err(ApiError::InvalidKey(
             "malformed API key: keys look like cc_live_ followed by 32 letters and digits".into(),
         ));
     }
     let hash = hash_secret(&secret);
-    let version = state.engine.accounts_version.get();
+    let version = state.accounts.version().get();
     let cached = match state.key_cache.get(&hash) {
         Some((v, auth)) if v == version => auth,
         _ => {
-            let auth = match state.engine.store.send(Authenticate(secret)).await?? {
-                Auth::Valid { customer, .. }
-                    if customer.status == citecast_actors::accounts::CustomerStatus::Suspended =>
-                {
+            let auth = match crate::accounts::store::call(&state.accounts, move |a| a.authenticate(&secret))
+                .await?
+            {
+                Auth::Valid { customer, .. } if customer.status == CustomerStatus::Suspended => {
                     CachedAuth::Suspended
                 }
                 Auth::Valid { customer, key } => CachedAuth::Valid(Principal {

@@ -36,6 +36,8 @@ pub struct CachedBody {
 /// Shared by every worker.
 pub struct AppState {
     pub engine: Engine,
+    /// Customers and keys (`accounts::store`).
+    pub accounts: Arc<dyn crate::accounts::AccountStore>,
     pub ready: Arc<AtomicBool>,
     /// False while the first start warms the forecast models: forecasts then answer 503
     /// `warming_up` at once instead of waiting on the warm-up.
@@ -73,9 +75,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(engine: Engine, config: &Config, admin_token: Option<String>) -> AppState {
+    pub fn new(
+        engine: Engine,
+        accounts: Arc<dyn crate::accounts::AccountStore>,
+        config: &Config,
+        admin_token: Option<String>,
+    ) -> AppState {
         AppState {
             engine,
+            accounts,
             ready: Arc::new(AtomicBool::new(false)),
             models_warm: AtomicBool::new(true),
             paper_cache: quick_cache::sync::Cache::new(config.paper_cache_entries.max(1)),

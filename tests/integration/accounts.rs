@@ -423,11 +423,12 @@ async fn every_key_of_a_customer_draws_on_one_allowance_and_keys_are_capped() {
     let mut secrets = vec![first];
     for i in 0..4 {
         let op = OpRequest::AddKey { customer_id: customer.clone(), name: format!("k{i}") };
-        let v = operator::execute(&h.state.engine, &h.state.tiers, op).await.unwrap();
+        let v = operator::execute(&h.state.engine, &h.state.accounts, &h.state.tiers, op).await.unwrap();
         secrets.push(v["secret"].as_str().unwrap().to_string());
     }
     let sixth = OpRequest::AddKey { customer_id: customer.clone(), name: "k6".into() };
-    let refused = operator::execute(&h.state.engine, &h.state.tiers, sixth).await.unwrap_err();
+    let refused =
+        operator::execute(&h.state.engine, &h.state.accounts, &h.state.tiers, sixth).await.unwrap_err();
     assert!(refused.to_string().contains("5 active API keys"), "{refused}");
 
     let mut statuses = Vec::new();
@@ -540,7 +541,7 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
         let state = h.state.clone();
         let action = action.to_string();
         async move {
-            let v = operator::execute(&state.engine, &state.tiers, op).await.unwrap();
+            let v = operator::execute(&state.engine, &state.accounts, &state.tiers, op).await.unwrap();
             v["entries"]
                 .as_array()
                 .unwrap()
@@ -578,7 +579,7 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
         email: "rfc@example.org".into(),
         tier: Some("big".into()),
     };
-    let added = operator::execute(&h.state.engine, &h.state.tiers, op).await.unwrap();
+    let added = operator::execute(&h.state.engine, &h.state.accounts, &h.state.tiers, op).await.unwrap();
     let rfc_secret = added["secret"].as_str().unwrap().to_string();
     let (status, _, account) = call!(app, req("GET", "/v1/account", Some(&rfc_secret)));
     assert_eq!(status, 200, "{account}");
@@ -590,13 +591,16 @@ async fn customers_keep_their_word_audit_unique_addresses_suspension_and_deletio
     // One customer per address, whatever its case.
     let dup = OpRequest::AddCustomer { name: "D".into(), email: "RFC@example.org".into(), tier: None };
     // As the admin API answers it.
-    let err = ApiError::from(operator::execute(&h.state.engine, &h.state.tiers, dup).await.unwrap_err());
+    let err = ApiError::from(
+        operator::execute(&h.state.engine, &h.state.accounts, &h.state.tiers, dup).await.unwrap_err(),
+    );
     assert_eq!(actix_web::ResponseError::status_code(&err).as_u16(), 409);
     assert_eq!(err.code(), "email_taken");
 
     // Suspension refuses the keys at once; reactivation lets them in again.
     let rfc_id = added["customer"]["id"].as_str().unwrap().to_string();
-    let as_cli = |op| operator::execute_as(&h.state.engine, &h.state.tiers, op, "cli:test");
+    let as_cli =
+        |op| operator::execute_as(&h.state.engine, &h.state.accounts, &h.state.tiers, op, "cli:test");
     let v = as_cli(OpRequest::SuspendCustomer { customer_id: rfc_id.clone() }).await.unwrap();
     assert_eq!(v["customer"]["status"], "suspended");
     assert!(v["customer"]["updated"].as_i64() >= added["customer"]["updated"].as_i64());

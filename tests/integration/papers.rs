@@ -405,7 +405,8 @@ async fn a_dead_store_is_the_servers_failure_503_never_the_callers_400() {
     let mut engine = h.state.engine.clone();
     engine.store = actix::Addr::new(tx);
     let config = citecast::config::Config::new(h.dir.path().to_path_buf());
-    let state = citecast::web::AppState::new(engine, &config, Some(ADMIN_TOKEN.into()));
+    let state =
+        citecast::web::AppState::new(engine, h.state.accounts.clone(), &config, Some(ADMIN_TOKEN.into()));
     state.ready.store(true, Ordering::Release);
     h.state = actix_web::web::Data::new(state);
     let app = app!(h);

@@ -7,12 +7,12 @@ use super::store::{AppendForecasts, BuildCorpus, ReadForecasts, StoreActor};
 
 use futures::executor::block_on as block;
 
-use crate::accounts::Version;
 use crate::forecast::rollout::{Rollouts, RouteTable, Transition};
 use crate::forecast::service::{
     Forecast, ForecastError, ForecastService, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
 };
 use crate::forecast::task::Mode;
+use crate::Version;
 
 /// Owns the loaded forecast models and the corpus snapshot their features read; the
 /// snapshot is rebuilt when the store's data generation moves.

@@ -1,4 +1,4 @@
-//! The store actor: owns the sled store (papers, citations, the journal, customers)
+//! The store actor: owns the sled store (papers, citations, the journal)
 //! on several `SyncArbiter` threads; sled serves concurrent readers and
 //! [`crate::store::Store::apply`] serialises writers.
 
@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::accounts::{AccountError, Accounts, ApiKey, Auth, Customer, NewKey};
 use crate::imports::{ImportRecord, Imports};
 use crate::index::TopicIndex;
 use crate::journal::{ArchiveOutcome, AuditEntry, Journal, UsageDay};
@@ -21,7 +20,6 @@ use crate::store::{
 /// and [`Store::apply`] serialises writers.
 pub struct StoreActor {
     store: Store,
-    accounts: Accounts,
     journal: Journal,
     imports: Imports,
     /// The index directory and handle, read (never written) by backups.
@@ -29,8 +27,8 @@ pub struct StoreActor {
 }
 
 impl StoreActor {
-    pub fn new(store: Store, accounts: Accounts, journal: Journal, imports: Imports) -> Self {
-        StoreActor { store, accounts, journal, imports, index: None }
+    pub fn new(store: Store, journal: Journal, imports: Imports) -> Self {
+        StoreActor { store, journal, imports, index: None }
     }
 
     /// Backups also copy this index's committed files.
@@ -182,30 +180,6 @@ message!(StoreActor, journal, UsageBetween => Result<Vec<UsageDay>, StoreError>,
     j.usage_between(&m.principal, m.from, m.to)
 });
 
-/// Recomputes every customer's churn signals for `today` and stores them; returns the
-/// customers with signals and how many were examined.
-pub struct ComputeChurn {
-    pub today: crate::dates::Day,
-}
-
-impl Message for ComputeChurn {
-    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
-}
-
-impl Handler<ComputeChurn> for StoreActor {
-    type Result = Result<(Vec<crate::churn::ChurnSignal>, u64), crate::churn::ChurnError>;
-    fn handle(&mut self, m: ComputeChurn, _: &mut Self::Context) -> Self::Result {
-        let tree = self.store.db().open_tree("churn_signals").map_err(StoreError::from)?;
-        crate::churn::compute(&self.accounts, &self.journal, &tree, m.today)
-    }
-}
-
-/// The churn signals the last `churn` run stored.
-pub struct GetChurnSignals;
-message!(StoreActor, store, GetChurnSignals => Result<Vec<crate::churn::ChurnSignal>, StoreError>, |s, _m| {
-    crate::churn::stored(&s.db().open_tree("churn_signals")?)
-});
-
 /// Stores a newsletter issue (unless its week is already built): (number, new).
 pub struct SaveNewsletter(pub crate::newsletter::Issue);
 message!(StoreActor, store, SaveNewsletter => Result<(u32, bool), StoreError>, |s, m| {
@@ -226,80 +200,6 @@ pub struct JournalSizes;
 message!(StoreActor, journal, JournalSizes => Result<(usize, Vec<(String, u64)>), StoreError>, |j, _m| {
     Ok((j.live_forecast_count(), j.archive_chunks()?))
 });
-
-// ---------------------------------------------------------------- accounts
-
-pub struct AddCustomer {
-    pub name: String,
-    pub email: String,
-    pub tier: String,
-}
-message!(StoreActor, accounts, AddCustomer => Result<(Customer, NewKey), AccountError>, |a, m| {
-    a.add_customer(&m.name, &m.email, &m.tier)
-});
-
-pub struct ListCustomers {
-    pub after: Option<String>,
-    pub limit: usize,
-}
-message!(StoreActor, accounts, ListCustomers => Result<Vec<Customer>, AccountError>, |a, m| {
-    a.customers(m.after.as_deref(), m.limit)
-});
-
-pub struct GetCustomer(pub String);
-message!(StoreActor, accounts, GetCustomer => Result<Option<Customer>, AccountError>, |a, m| a.customer(&m.0));
-
-pub struct SetTier {
-    pub customer_id: String,
-    pub tier: String,
-}
-message!(StoreActor, accounts, SetTier => Result<Customer, AccountError>, |a, m| a.set_tier(&m.customer_id, &m.tier));
-
-/// Changes a customer's name and/or e-mail address.
-pub struct EditCustomer {
-    pub customer_id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-}
-message!(StoreActor, accounts, EditCustomer => Result<Customer, AccountError>, |a, m| {
-    a.edit_customer(&m.customer_id, m.name.as_deref(), m.email.as_deref())
-});
-
-/// Suspends (`suspended: true`) or reactivates a customer.
-pub struct SuspendCustomer {
-    pub customer_id: String,
-    pub suspended: bool,
-}
-message!(StoreActor, accounts, SuspendCustomer => Result<Customer, AccountError>, |a, m| {
-    a.set_suspended(&m.customer_id, m.suspended)
-});
-
-/// Deletes a customer and its keys; answers the record as it was.
-pub struct DeleteCustomer(pub String);
-message!(StoreActor, accounts, DeleteCustomer => Result<Customer, AccountError>, |a, m| a.delete_customer(&m.0));
-
-pub struct IssueKey {
-    pub customer_id: String,
-    pub name: String,
-    /// The tier's cap on active keys; `None` for none.
-    pub max_active: Option<usize>,
-}
-message!(StoreActor, accounts, IssueKey => Result<NewKey, AccountError>, |a, m| a.issue_key(&m.customer_id, &m.name, m.max_active));
-
-pub struct ListKeys(pub String);
-message!(StoreActor, accounts, ListKeys => Result<Vec<ApiKey>, AccountError>, |a, m| a.keys_of(&m.0));
-
-pub struct GetKey(pub String);
-message!(StoreActor, accounts, GetKey => Result<Option<ApiKey>, AccountError>, |a, m| a.key(&m.0));
-
-pub struct RevokeKey(pub String);
-message!(StoreActor, accounts, RevokeKey => Result<ApiKey, AccountError>, |a, m| a.revoke(&m.0));
-
-pub struct RotateKey(pub String);
-message!(StoreActor, accounts, RotateKey => Result<NewKey, AccountError>, |a, m| a.rotate(&m.0));
-
-pub struct Authenticate(pub String);
-message!(StoreActor, accounts, Authenticate => Result<Auth, AccountError>, |a, m| a.authenticate(&m.0));
 
 /// Every import on record, oldest first (answered by the store actor, so it works
 /// while an import keeps the ingest actor busy).

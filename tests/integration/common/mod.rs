@@ -67,7 +67,8 @@ impl Harness {
             engine_config.model_dirs = dirs;
         }
         let engine = Engine::start(&engine_config).unwrap();
-        let state = web::Data::new(AppState::new(engine, &config, Some(setup.admin_token.into())));
+        let accounts = std::sync::Arc::new(citecast::accounts::Accounts::open(&engine.db).unwrap());
+        let state = web::Data::new(AppState::new(engine, accounts, &config, Some(setup.admin_token.into())));
         let mut h = Harness { dir, state, key: String::new() };
         h.key = h.customer(setup.tier).await.2;
         if setup.load {
@@ -98,7 +99,8 @@ impl Harness {
             email: format!("c{n}@example.org"),
             tier: Some(tier.into()),
         };
-        let v = operator::execute(&self.state.engine, &self.state.tiers, op).await.unwrap();
+        let v =
+            operator::execute(&self.state.engine, &self.state.accounts, &self.state.tiers, op).await.unwrap();
         (
             v["customer"]["id"].as_str().unwrap().into(),
             v["key"]["id"].as_str().unwrap().into(),

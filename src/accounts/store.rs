@@ -1,143 +1,101 @@
-//! Customers and their API keys, in sled (owned by the store actor).
-//!
-//! Keys look like `cc_live_<32 base62 chars>`: ~190 random bits, shown once at creation
-//! and stored only as a SHA-256 hash (a slow password hash buys nothing at that entropy
-//! and would cost every request). The first 12 characters are kept as a display prefix
-//! so keys can be told apart in logs and listings.
+//! Customers and their API keys in sled: the `customers`, `api_keys`, `api_key_hashes`,
+//! `customer_keys` and `customer_emails` trees, opened from the engine's database, and
+//! their migrations. The only code touching those trees; the rest of the product goes
+//! through [`AccountStore`], so another backend can take their place.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use citecast_actors::codec;
+use citecast_actors::dates;
+use citecast_actors::migrate::{self, META_TREE};
+use citecast_actors::store::StoreError;
+use citecast_actors::Version;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use super::error::AccountError;
+use super::{
+    hash_secret, random_base62, ApiKey, Auth, Customer, CustomerStatus, CustomerV1, NewKey,
+    DISPLAY_PREFIX_CHARS, KEY_PREFIX, KEY_RANDOM_CHARS,
+};
 
-use crate::codec;
-use crate::store::{Result, StoreError};
+type Result<T, E = AccountError> = std::result::Result<T, E>;
 
-pub const KEY_PREFIX: &str = "cc_live_";
-const KEY_RANDOM_CHARS: usize = 32;
-const DISPLAY_PREFIX_CHARS: usize = 12;
+/// Where the accounts' schema version is kept in the engine's `meta` tree.
+const SCHEMA_KEY: &[u8] = b"accounts_schema_version";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Customer {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    pub tier: String,
-    /// Unix seconds.
-    pub created: i64,
-    /// Added in schema version 2 (billing: pause and cancel keep the record).
-    pub status: CustomerStatus,
-    /// Unix seconds of the last change (schema version 2; `created` for migrated records).
-    pub updated: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CustomerStatus {
-    Active,
-    Paused,
-    Cancelled,
-    /// Stopped by an operator: its keys are refused (403 `account_suspended`) until it
-    /// is reactivated. (Added last, so stored values keep their encoding.)
-    Suspended,
-}
-
-/// A customer as schema version 1 stored it, for the migration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerV1 {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    pub tier: String,
-    pub created: i64,
-}
-
-impl From<CustomerV1> for Customer {
-    fn from(c: CustomerV1) -> Customer {
-        Customer {
-            id: c.id,
-            name: c.name,
-            email: c.email,
-            tier: c.tier,
-            created: c.created,
-            status: CustomerStatus::Active,
-            updated: c.created,
-        }
+/// Brings the accounts' values to the codec's schema version, value by value (the
+/// version byte says which still need it, so a run cut short resumes). Version 2 gave
+/// customers `status` and `updated`; keys only move their version byte on.
+fn migrate_trees(db: &sled::Db) -> Result<u64> {
+    let meta = db.open_tree(META_TREE)?;
+    if meta.get(SCHEMA_KEY)?.and_then(|v| v.first().copied()) == Some(codec::SCHEMA_VERSION) {
+        return Ok(0);
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiKey {
-    pub id: String,
-    pub customer_id: String,
-    pub name: String,
-    /// First characters of the secret, e.g. `cc_live_Ab3x`.
-    pub prefix: String,
-    pub created: i64,
-    pub revoked: Option<i64>,
-}
-
-/// A key just issued: the only time its secret exists outside the caller.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewKey {
-    pub key: ApiKey,
-    pub secret: String,
-}
-
-/// The outcome of presenting a secret.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    Valid { customer: Customer, key: ApiKey },
-    Revoked { key: ApiKey },
-    Unknown,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AccountError {
-    #[error("customer '{0}' not found")]
-    NoCustomer(String),
-    #[error("API key '{0}' not found")]
-    NoKey(String),
-    #[error("API key '{0}' is already revoked")]
-    AlreadyRevoked(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error(
-        "this customer already holds {limit} active API keys, the most its tier allows; revoke one first"
-    )]
-    TooManyKeys { limit: usize },
-    #[error("a customer with the e-mail address '{0}' already exists")]
-    EmailTaken(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sled::Error> for AccountError {
-    fn from(e: sled::Error) -> Self {
-        AccountError::Store(e.into())
+    let to_v2 = |bytes: &[u8]| -> std::result::Result<Vec<u8>, citecast_actors::store::StoreError> {
+        let old: CustomerV1 = codec::decode_version(bytes, 1)?;
+        Ok(codec::encode(&Customer::from(old))?)
+    };
+    let mut n = 0;
+    for version in 1..codec::SCHEMA_VERSION {
+        let convert: Option<migrate::Convert> = (version == 1).then_some(&to_v2);
+        n += migrate::step(&db.open_tree("customers")?, version, convert)?;
+        n += migrate::step(&db.open_tree("api_keys")?, version, None)?;
     }
+    if n > 0 {
+        tracing::info!(values = n, "accounts migrated");
+    }
+    meta.insert(SCHEMA_KEY, &[codec::SCHEMA_VERSION])?;
+    meta.flush()?;
+    Ok(n)
 }
 
-impl From<codec::CodecError> for AccountError {
-    fn from(e: codec::CodecError) -> Self {
-        AccountError::Store(e.into())
+/// Replaces the stored churn signals (the `churn_signals` tree) with `signals`.
+pub fn save_churn_signals(db: &sled::Db, signals: &[super::churn::ChurnSignal]) -> Result<(), StoreError> {
+    let tree = db.open_tree("churn_signals")?;
+    tree.clear()?;
+    for s in signals {
+        tree.insert(s.customer_id.as_bytes(), codec::encode(s)?)?;
     }
+    Ok(())
 }
 
-/// A counter others may read but only the owner bumps; caches compare it to know
-/// when their entries went stale.
-#[derive(Clone, Default)]
-pub struct Version(Arc<AtomicU64>);
-
-impl Version {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+/// The churn signals the last `churn` run stored, by customer id.
+pub fn churn_signals(db: &sled::Db) -> Result<Vec<super::churn::ChurnSignal>, StoreError> {
+    let mut out = Vec::new();
+    for kv in db.open_tree("churn_signals")?.iter() {
+        out.push(codec::decode(&kv?.1)?);
     }
+    Ok(out)
+}
 
-    pub(crate) fn bump(&self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
-    }
+/// Customers and keys as the product reads and writes them. [`Accounts`] keeps them in
+/// sled; another backend (PostgreSQL for several nodes) implements the same calls.
+/// The calls block (storage I/O): async code runs them on the blocking pool ([`call`]).
+pub trait AccountStore: Send + Sync {
+    fn add_customer(&self, name: &str, email: &str, tier: &str) -> Result<(Customer, NewKey)>;
+    fn customer(&self, id: &str) -> Result<Option<Customer>>;
+    fn customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>>;
+    fn set_tier(&self, id: &str, tier: &str) -> Result<Customer>;
+    fn edit_customer(&self, id: &str, name: Option<&str>, email: Option<&str>) -> Result<Customer>;
+    fn set_suspended(&self, id: &str, suspended: bool) -> Result<Customer>;
+    fn delete_customer(&self, id: &str) -> Result<Customer>;
+    fn issue_key(&self, customer_id: &str, name: &str, max_active: Option<usize>) -> Result<NewKey>;
+    fn key(&self, id: &str) -> Result<Option<ApiKey>>;
+    fn keys_of(&self, customer_id: &str) -> Result<Vec<ApiKey>>;
+    fn revoke(&self, key_id: &str) -> Result<ApiKey>;
+    fn rotate(&self, key_id: &str) -> Result<NewKey>;
+    fn authenticate(&self, secret: &str) -> Result<Auth>;
+    /// Bumped by revocations and tier changes: caches of authentications compare it.
+    fn version(&self) -> Version;
+}
+
+/// Runs a store call on the blocking pool, off the async workers.
+pub async fn call<T, F>(store: &std::sync::Arc<dyn AccountStore>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn AccountStore) -> Result<T> + Send + 'static,
+{
+    let store = store.clone();
+    actix_web::rt::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|_| AccountError::Unavailable)?
 }
 
 #[derive(Clone)]
@@ -172,29 +130,6 @@ fn check_email(email: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Random characters from `[0-9A-Za-z]`, by rejection sampling the OS's random bytes
-/// so every character is equally likely.
-pub fn random_base62(n: usize) -> String {
-    use std::io::Read;
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut out = String::with_capacity(n);
-    let mut urandom = std::fs::File::open("/dev/urandom").expect("the OS random source /dev/urandom");
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        urandom.read_exact(&mut buf).expect("reading /dev/urandom");
-        for b in buf {
-            if b < 248 && out.len() < n {
-                out.push(ALPHABET[(b % 62) as usize] as char);
-            }
-        }
-    }
-    out
-}
-
-pub fn hash_secret(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
 fn owner_key(owner: &str, id: &str) -> Vec<u8> {
     let mut k = owner.as_bytes().to_vec();
     k.push(0);
@@ -203,7 +138,10 @@ fn owner_key(owner: &str, id: &str) -> Vec<u8> {
 }
 
 impl Accounts {
+    /// Opens the trees in `db`, migrating values older builds wrote, and reconciles the
+    /// address index.
     pub fn open(db: &sled::Db) -> Result<Accounts> {
+        migrate_trees(db)?;
         let accounts = Accounts {
             customers: db.open_tree("customers")?,
             keys: db.open_tree("api_keys")?,
@@ -294,7 +232,7 @@ impl Accounts {
             self.claim_email(email, id)?;
             c.email = email.to_string();
         }
-        c.updated = crate::dates::now_secs();
+        c.updated = dates::now_secs();
         self.put_customer(&c)?;
         if email_key(&old_email) != email_key(&c.email) {
             self.release_email(&old_email, id)?;
@@ -312,7 +250,7 @@ impl Accounts {
             return Err(AccountError::Invalid(format!("customer '{id}' is already {what}")));
         }
         c.status = want;
-        c.updated = crate::dates::now_secs();
+        c.updated = dates::now_secs();
         self.put_customer(&c)?;
         self.version.bump();
         Ok(c)
@@ -364,9 +302,9 @@ impl Accounts {
             name: name.to_string(),
             email: email.to_string(),
             tier: tier.to_string(),
-            created: crate::dates::now_secs(),
+            created: dates::now_secs(),
             status: CustomerStatus::Active,
-            updated: crate::dates::now_secs(),
+            updated: dates::now_secs(),
         };
         // The address is reserved first (atomically), so two sign-ups with one address
         // cannot both succeed; a crash before the record is written leaves an entry that
@@ -407,7 +345,7 @@ impl Accounts {
     pub fn set_tier(&self, id: &str, tier: &str) -> Result<Customer, AccountError> {
         let mut c = self.existing(id)?;
         c.tier = tier.to_string();
-        c.updated = crate::dates::now_secs();
+        c.updated = dates::now_secs();
         self.put_customer(&c)?;
         self.version.bump();
         Ok(c)
@@ -441,7 +379,7 @@ impl Accounts {
             customer_id: customer_id.to_string(),
             name: name.to_string(),
             prefix: secret[..DISPLAY_PREFIX_CHARS].to_string(),
-            created: crate::dates::now_secs(),
+            created: dates::now_secs(),
             revoked: None,
         };
         // The hash index is written last: a key is usable only once fully stored.
@@ -477,7 +415,7 @@ impl Accounts {
         if key.revoked.is_some() {
             return Err(AccountError::AlreadyRevoked(key_id.into()));
         }
-        key.revoked = Some(crate::dates::now_secs());
+        key.revoked = Some(dates::now_secs());
         self.keys.insert(key.id.as_bytes(), codec::encode(&key)?)?;
         self.keys.flush()?;
         self.version.bump();
@@ -512,9 +450,77 @@ impl Accounts {
     }
 }
 
+impl AccountStore for Accounts {
+    fn add_customer(&self, name: &str, email: &str, tier: &str) -> Result<(Customer, NewKey)> {
+        Accounts::add_customer(self, name, email, tier)
+    }
+    fn customer(&self, id: &str) -> Result<Option<Customer>> {
+        Accounts::customer(self, id)
+    }
+    fn customers(&self, after: Option<&str>, limit: usize) -> Result<Vec<Customer>> {
+        Accounts::customers(self, after, limit)
+    }
+    fn set_tier(&self, id: &str, tier: &str) -> Result<Customer> {
+        Accounts::set_tier(self, id, tier)
+    }
+    fn edit_customer(&self, id: &str, name: Option<&str>, email: Option<&str>) -> Result<Customer> {
+        Accounts::edit_customer(self, id, name, email)
+    }
+    fn set_suspended(&self, id: &str, suspended: bool) -> Result<Customer> {
+        Accounts::set_suspended(self, id, suspended)
+    }
+    fn delete_customer(&self, id: &str) -> Result<Customer> {
+        Accounts::delete_customer(self, id)
+    }
+    fn issue_key(&self, customer_id: &str, name: &str, max_active: Option<usize>) -> Result<NewKey> {
+        Accounts::issue_key(self, customer_id, name, max_active)
+    }
+    fn key(&self, id: &str) -> Result<Option<ApiKey>> {
+        Accounts::key(self, id)
+    }
+    fn keys_of(&self, customer_id: &str) -> Result<Vec<ApiKey>> {
+        Accounts::keys_of(self, customer_id)
+    }
+    fn revoke(&self, key_id: &str) -> Result<ApiKey> {
+        Accounts::revoke(self, key_id)
+    }
+    fn rotate(&self, key_id: &str) -> Result<NewKey> {
+        Accounts::rotate(self, key_id)
+    }
+    fn authenticate(&self, secret: &str) -> Result<Auth> {
+        Accounts::authenticate(self, secret)
+    }
+    fn version(&self) -> Version {
+        Accounts::version(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_1_customers_gain_their_new_fields() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let old = CustomerV1 {
+            id: "cus_1".into(),
+            name: "A".into(),
+            email: "a@x.org".into(),
+            tier: "pro".into(),
+            created: 7,
+        };
+        // As a version-1 build wrote it: the same layout behind version byte 1.
+        let mut bytes = codec::encode(&old).unwrap();
+        bytes[0] = 1;
+        db.open_tree("customers").unwrap().insert("cus_1", bytes).unwrap();
+        assert_eq!(migrate_trees(&db).unwrap(), 1);
+        let c: Customer =
+            codec::decode(&db.open_tree("customers").unwrap().get("cus_1").unwrap().unwrap()).unwrap();
+        assert_eq!((c.status, c.updated, c.tier.as_str()), (CustomerStatus::Active, 7, "pro"));
+        assert_eq!(migrate_trees(&db).unwrap(), 0, "a second open has nothing to do");
+        let accounts = Accounts::open(&db).unwrap();
+        assert_eq!(accounts.customer("cus_1").unwrap().unwrap().email, "a@x.org");
+    }
 
     #[test]
     fn keys_are_issued_hashed_revoked_and_rotated() {

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{AccountError, Accounts};
-use crate::codec;
-use crate::dates::{self, Day};
-use crate::journal::Journal;
-use crate::store::StoreError;
+use citecast_actors::dates::{self, Day};
+use citecast_actors::journal::Journal;
+use citecast_actors::store::StoreError;
+
+use super::{AccountError, AccountStore};
 
 /// Weekly requests a customer must have had for a drop to mean anything.
 const MIN_BASELINE_PER_WEEK: f64 = 50.0;
@@ -75,9 +75,9 @@ pub enum ChurnError {
 /// Computes every customer's signals for `today`, stores the customers that have any
 /// (replacing the previous set) and returns them with the number of customers examined.
 pub fn compute(
-    accounts: &Accounts,
+    accounts: &dyn AccountStore,
     journal: &Journal,
-    tree: &sled::Tree,
+    db: &sled::Db,
     today: Day,
 ) -> Result<(Vec<ChurnSignal>, u64), ChurnError> {
     let mut found = Vec::new();
@@ -113,17 +113,8 @@ pub fn compute(
             }
         }
     }
-    tree.clear().map_err(StoreError::from)?;
-    for s in &found {
-        tree.insert(s.customer_id.as_bytes(), codec::encode(s).map_err(StoreError::from)?)
-            .map_err(StoreError::from)?;
-    }
+    super::store::save_churn_signals(db, &found)?;
     Ok((found, examined))
-}
-
-/// The stored signals, by customer id.
-pub fn stored(tree: &sled::Tree) -> Result<Vec<ChurnSignal>, StoreError> {
-    tree.iter().map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
 }
 
 #[cfg(test)]
