@@ -32,10 +32,10 @@ pub use webhook::*;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
+    use std::time::Duration;
 
     const STEP: i64 = 10;
 
