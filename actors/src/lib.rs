@@ -15,7 +15,6 @@ pub mod journal;
 pub mod limiter;
 pub mod migrate;
 pub mod names;
-pub mod newsletter;
 pub mod records;
 pub mod schedule;
 pub mod store;

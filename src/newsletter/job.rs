@@ -22,8 +22,9 @@ const NEWSLETTER_ITEMS: usize = 10;
 /// the data, ranked by the serving `at_publication` model, the top ten kept. A week
 /// already built is not built again.
 async fn newsletter(engine: &Engine) -> JobResult {
-    use citecast_actors::actors::{GetPaperRecord, SaveNewsletter};
-    use citecast_actors::newsletter::{Issue, Item};
+    use super::store::{self, with_tree};
+    use super::{Issue, Item};
+    use citecast_actors::actors::GetPaperRecord;
     let recent = engine.store.send(RecentPaperIds { limit: 5_000 }).await.map_err(fail)?.map_err(fail)?;
     let Some(&(_, week_to)) = recent.first() else { return Ok(0) };
     let week_from = week_to - 6;
@@ -73,7 +74,7 @@ async fn newsletter(engine: &Engine) -> JobResult {
         items,
     };
     let n = issue.items.len() as u64;
-    let (number, new) = engine.store.send(SaveNewsletter(issue)).await.map_err(fail)?.map_err(fail)?;
+    let (number, new) = with_tree(&engine.db, move |t| store::save(t, issue)).await.map_err(fail)?;
     tracing::info!(number, new, "newsletter issue");
     Ok(if new { n } else { 0 })
 }

@@ -14,3 +14,21 @@ pub fn split_imports(
     let (running, rest): (Vec<_>, Vec<_>) = imports.into_iter().partition(|r| r.status == S::Running);
     (running, rest.into_iter().filter(|r| matches!(r.status, S::Interrupted | S::Failed)).collect())
 }
+
+/// A paper's arXiv page, when its id is an arXiv identifier (`hep-th/9711200`,
+/// `0704.0001`); `None` for ids of other sources.
+pub fn arxiv_url(id: &str) -> Option<String> {
+    let old_style = id.split_once('/').is_some_and(|(archive, number)| {
+        !archive.is_empty()
+            && archive.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+            && number.len() == 7
+            && number.bytes().all(|b| b.is_ascii_digit())
+    });
+    let new_style = id.split_once('.').is_some_and(|(yymm, n)| {
+        yymm.len() == 4
+            && yymm.bytes().all(|b| b.is_ascii_digit())
+            && (4..=5).contains(&n.len())
+            && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    (old_style || new_style).then(|| format!("https://arxiv.org/abs/{id}"))
+}

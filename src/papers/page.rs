@@ -130,7 +130,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         authors: p.authors.iter().map(|a| a.display.as_str()).collect::<Vec<_>>().join(", "),
         submitted: dates::format(p.submitted),
         revised: p.revised.iter().map(|d| dates::format(*d)).collect(),
-        arxiv: citecast_actors::newsletter::arxiv_url(&p.id),
+        arxiv: crate::papers::arxiv_url(&p.id),
         journal_ref: p.journal_ref.clone(),
         abstract_text: p.abstract_text.trim().to_string(),
         citations: view.citations.clone(),

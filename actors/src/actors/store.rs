@@ -180,22 +180,6 @@ message!(StoreActor, journal, UsageBetween => Result<Vec<UsageDay>, StoreError>,
     j.usage_between(&m.principal, m.from, m.to)
 });
 
-/// Stores a newsletter issue (unless its week is already built): (number, new).
-pub struct SaveNewsletter(pub crate::newsletter::Issue);
-message!(StoreActor, store, SaveNewsletter => Result<(u32, bool), StoreError>, |s, m| {
-    crate::newsletter::save(&s.db().open_tree("newsletters")?, m.0)
-});
-
-pub struct ListNewsletters;
-message!(StoreActor, store, ListNewsletters => Result<Vec<crate::newsletter::Issue>, StoreError>, |s, _m| {
-    crate::newsletter::list(&s.db().open_tree("newsletters")?)
-});
-
-pub struct GetNewsletter(pub u32);
-message!(StoreActor, store, GetNewsletter => Result<Option<crate::newsletter::Issue>, StoreError>, |s, m| {
-    crate::newsletter::get(&s.db().open_tree("newsletters")?, m.0)
-});
-
 pub struct JournalSizes;
 message!(StoreActor, journal, JournalSizes => Result<(usize, Vec<(String, u64)>), StoreError>, |j, _m| {
     Ok((j.live_forecast_count(), j.archive_chunks()?))
