@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use citecast::accounts::limits::{Decision, Limits, TierLimits};
 use citecast_actors::dates;
 use citecast_actors::forecast::corpus::{Corpus, PaperNo};
 use citecast_actors::forecast::features::{self, FeatureContext};
@@ -41,7 +42,6 @@ use citecast_actors::forecast::registry::{self, LoadedModel};
 use citecast_actors::forecast::task::Mode;
 use citecast_actors::index::{SearchRequest, TopicIndex};
 use citecast_actors::ingest::{self, IngestReport};
-use citecast_actors::limiter::{Decision, Limits, TierLimits};
 use citecast_actors::names;
 use citecast_actors::store::{Store, StoreConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};

@@ -114,7 +114,6 @@ impl Config {
     pub fn engine(&self) -> EngineConfig {
         let mut e = EngineConfig::new(&self.data_dir);
         e.store.cache_bytes = self.store_cache_bytes;
-        e.tiers = self.tiers.limits();
         e.model_dirs = vec![crate::forecasts::training::default_models_dir(), self.data_dir.join("models")];
         e.ingest.max_refs_per_paper = self.max_refs_per_paper;
         e

@@ -239,7 +239,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
 
     let result = server.await;
     // Graceful stop: make the last daily counts and writes durable.
-    if let Ok(Err(e)) = state.engine.limiter.send(citecast_actors::limiter::FlushUsage).await {
+    if let Ok(Err(e)) = state.limiter.send(crate::accounts::limits::FlushUsage).await {
         tracing::error!(error = %e, "cannot persist daily usage");
     }
     if let Ok(Err(e)) = state.engine.store.send(citecast_actors::actors::FlushStore).await {

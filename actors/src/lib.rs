@@ -12,7 +12,6 @@ pub mod imports;
 pub mod index;
 pub mod ingest;
 pub mod journal;
-pub mod limiter;
 pub mod migrate;
 pub mod names;
 pub mod records;
@@ -22,10 +21,9 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, SyncArbiter};
+use actix::{Addr, SyncArbiter};
 
 pub use actors::{IndexActor, IngestActor, StoreActor};
-pub use limiter::LimiterActor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -44,8 +42,6 @@ pub struct EngineConfig {
     pub store_threads: usize,
     /// Threads answering searches.
     pub index_threads: usize,
-    /// Rate limits per tier, for the limiter actor.
-    pub tiers: Vec<limiter::TierLimits>,
     /// Directories of versioned model artefacts to load (shipped, then trained locally).
     pub model_dirs: Vec<PathBuf>,
     /// Memory bounds of imports (the spill directory is `DATA_DIR/tmp`).
@@ -63,7 +59,6 @@ impl EngineConfig {
             store: store::StoreConfig::default(),
             store_threads: (cores * 2).clamp(2, 16),
             index_threads: cores.clamp(2, 8),
-            tiers: Vec::new(),
             model_dirs: Vec::new(),
         }
     }
@@ -98,7 +93,6 @@ pub struct Engine {
     pub store: Addr<StoreActor>,
     pub index: Addr<IndexActor>,
     pub ingest: Addr<IngestActor>,
-    pub limiter: Addr<LimiterActor>,
     pub model: Addr<actors::ModelActor>,
     /// Bumped by every data write (papers, citations): response caches compare it.
     pub data_version: Version,
@@ -120,7 +114,6 @@ impl Engine {
         if let Err(e) = backup::remove_interrupted(&store) {
             tracing::warn!(error = %e, "cannot clear interrupted backups");
         }
-        let usage = store.db().open_tree("usage").map_err(|e| store_err(e.into()))?;
         let db = store.db().clone();
         let data_version = store.generation_version();
         let index_path = config.index_path();
@@ -153,7 +146,6 @@ impl Engine {
         let (im, opts) = (imports.clone(), config.ingest.clone());
         let ingest_addr =
             SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone(), im.clone(), opts.clone()));
-        let limiter = LimiterActor::new(limiter::Limits::new(&config.tiers, usage)).start();
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
         let (mut service, errors) = forecast::service::ForecastService::load(&dirs);
         service.persist_active_in(config.data_dir.join("models").join("active.json"));
@@ -178,7 +170,6 @@ impl Engine {
             store: store_addr,
             index: index_addr,
             ingest: ingest_addr,
-            limiter,
             model,
             data_version,
             models_version,

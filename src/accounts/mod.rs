@@ -9,6 +9,7 @@
 pub mod churn;
 mod error;
 pub mod job;
+pub mod limits;
 pub mod routes;
 pub mod store;
 pub mod tiers;

@@ -2,9 +2,9 @@
 
 use super::store::call;
 use super::{ApiKey, Customer};
+use crate::accounts::limits::UsedToday;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use citecast_actors::dates::rfc3339;
-use citecast_actors::limiter::UsedToday;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -271,8 +271,7 @@ pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         .ok_or(ApiError::NotFound { what: "customer", id })?;
     let tier = state.tiers.get(&customer.tier).ok_or_else(|| ApiError::internal("unknown tier"))?;
     // Quotas belong to the customer: every key of it draws on one daily count.
-    let used =
-        state.engine.limiter.send(UsedToday(p.limit_id().to_string())).await?.map_err(ApiError::internal)?;
+    let used = state.limiter.send(UsedToday(p.limit_id().to_string())).await?.map_err(ApiError::internal)?;
     let body = AccountResponse {
         customer: customer.into(),
         tier: tier.clone(),

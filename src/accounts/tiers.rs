@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use citecast_actors::limiter::TierLimits;
+use crate::accounts::limits::TierLimits;
 use serde::{Deserialize, Serialize};
 
 /// What an endpoint is, for tier permissions.

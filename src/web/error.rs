@@ -1,9 +1,9 @@
 //! The API's errors and their one mapping to HTTP. Every error body is
 //! `{"error":{"code","message"}}` with a stable `code`; internals are logged, never sent.
 
+use crate::accounts::limits::LimitKind;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use citecast_actors::limiter::LimitKind;
 use serde_json::json;
 
 use crate::error::Coded;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::accounts::limits::{Check, Decision, LimitKind, Window};
 use crate::accounts::{hash_secret, Auth, CustomerStatus, KEY_PREFIX};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -13,7 +14,6 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 use bytes::BytesMut;
-use citecast_actors::limiter::{Check, Decision, LimitKind, Window};
 use futures::StreamExt;
 
 use crate::accounts::tiers::Group;
@@ -287,7 +287,6 @@ pub async fn guard(
         return Err(ApiError::TooManyInFlight { limit: state.caller_slots.limit() }.into());
     };
     let decision = state
-        .engine
         .limiter
         .send(Check {
             principal: principal.limit_id().to_string(),
@@ -332,7 +331,7 @@ pub async fn guard(
             return Err(actix_web::error::InternalError::from_response(err, res).into());
         }
     };
-    let refund = citecast_actors::limiter::Refund {
+    let refund = crate::accounts::limits::Refund {
         principal: principal.limit_id().to_string(),
         key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
     };
@@ -344,13 +343,13 @@ pub async fn guard(
             // A refusal by the handler (bad parameter, unknown id, a body that does not
             // parse) spends no daily quota.
             if e.as_response_error().status_code().is_client_error() {
-                state.engine.limiter.do_send(refund);
+                state.limiter.do_send(refund);
             }
             return Err(e);
         }
     };
     if res.status().is_client_error() {
-        state.engine.limiter.do_send(refund);
+        state.limiter.do_send(refund);
         day.remaining = (day.remaining + 1).min(day.limit);
     }
     limit_headers(res.headers_mut(), &minute, &day);

@@ -38,6 +38,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Customers and keys (`accounts::store`).
     pub accounts: Arc<dyn crate::accounts::AccountStore>,
+    /// Rate limits and daily quotas per caller (`accounts::limits`).
+    pub limiter: actix::Addr<crate::accounts::limits::LimiterActor>,
     pub ready: Arc<AtomicBool>,
     /// False while the first start warms the forecast models: forecasts then answer 503
     /// `warming_up` at once instead of waiting on the warm-up.
@@ -81,7 +83,12 @@ impl AppState {
         config: &Config,
         admin_token: Option<String>,
     ) -> AppState {
+        // Daily counts live in the engine's `usage` tree, which its journal archives.
+        let usage = engine.db.open_tree("usage").expect("the store's usage tree opens");
+        let limits = crate::accounts::limits::Limits::new(&config.tiers.limits(), usage);
+        let limiter = actix::Actor::start(crate::accounts::limits::LimiterActor::new(limits));
         AppState {
+            limiter,
             engine,
             accounts,
             ready: Arc::new(AtomicBool::new(false)),

@@ -1,4 +1,4 @@
-//! Times governor's keyed `check_key` as `citecast_actors::limiter::Limits` uses it: a
+//! Times governor's keyed `check_key` as `citecast::accounts::limits::Limits` uses it: a
 //! `String`-keyed limiter with `StateInformationMiddleware`, 256 rotating keys, and a
 //! quota that never refuses. Prints a batched mean (no timer in the loop) and per-call
 //! percentiles (each including one `Instant::now` + `elapsed`, also printed).

@@ -16,7 +16,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
-use crate::dates::{self, Day};
+use citecast_actors::dates::{self, Day};
 
 type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
@@ -58,7 +58,7 @@ struct DayCount {
 
 /// Seconds from now to the next UTC midnight.
 fn secs_to_midnight() -> u64 {
-    (86_400 - crate::dates::now_secs().rem_euclid(86_400)) as u64
+    (86_400 - dates::now_secs().rem_euclid(86_400)) as u64
 }
 
 fn usage_key(principal: &str, day: Day) -> Vec<u8> {
