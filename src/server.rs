@@ -14,19 +14,12 @@ use crate::web::head_limit::HeadGuard;
 use citecast_actors::actors::{GetStats, ImportBundled, ListImports, Reconcile};
 use citecast_actors::imports::{bundled_state, BundledState};
 use citecast_actors::{ingest, Engine};
-use serde::{Deserialize, Serialize};
 
 use crate::cli::CliError;
 use crate::config::Config;
 use crate::web::AppState;
 
-/// What a running server leaves in its data directory for operator commands.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerInfo {
-    pub addr: String,
-    pub pid: u32,
-    pub token: String,
-}
+pub use crate::outbound::admin::ServerInfo;
 
 pub fn read_server_info(config: &Config) -> Option<ServerInfo> {
     let text = std::fs::read_to_string(config.server_file()).ok()?;
@@ -52,17 +45,6 @@ pub fn random_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Hands memory freed after a bulk import back to the OS. glibc keeps freed heap in its
-/// arenas, so without this a server that ran the first-start import holds about 1 GB
-/// resident that it never uses again (measured in docs/benchmarks.md).
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages to the OS; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Loads the bundled data into an empty store (again, if an earlier first start was
@@ -115,46 +97,15 @@ pub async fn bootstrap(state: web::Data<AppState>, config: Config) -> Result<(),
     if rebuilt {
         tracing::info!("search index rebuilt from the store");
     }
-    release_freed_memory();
+    crate::engine::release_freed_memory();
     state.ready.store(true, Ordering::Release);
     tracing::info!(seconds = format!("{:.2}", started.elapsed().as_secs_f64()), "ready");
     // Prepare the forecast models after readiness, so restarts stay fast and the first
     // forecast doesn't wait for the corpus snapshot; forecasts asked meanwhile get 503
     // `warming_up` at once.
-    warm_models(engine).await;
+    crate::forecasts::warm_models(engine).await;
     state.models_warm.store(true, Ordering::Release);
     Ok(())
-}
-
-/// Papers scored per warm-up step: a step takes well under a second, so forecasts
-/// arriving during the warm-up wait at most that long for the model actor.
-const WARM_STEP_PAPERS: usize = 2_000;
-
-/// Warms the active models (feature contexts, cohort scores) step by step, one message
-/// per step, so forecasts keep being answered meanwhile. Run after readiness and after
-/// imports.
-pub async fn warm_models(engine: &Engine) {
-    let started = Instant::now();
-    let mut steps = 0u64;
-    loop {
-        match engine.model.send(citecast_actors::actors::WarmStep { papers: WARM_STEP_PAPERS }).await {
-            Ok(Ok(true)) => break,
-            Ok(Ok(false)) => steps += 1,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "forecast models not warmed");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "model actor unavailable");
-                return;
-            }
-        }
-    }
-    tracing::info!(
-        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
-        steps,
-        "forecast models warm"
-    );
 }
 
 pub async fn serve(config: Config) -> Result<(), CliError> {

@@ -25,3 +25,18 @@ impl CliError {
         CliError::Engine(e.to_string())
     }
 }
+
+impl From<crate::outbound::admin::AdminError> for CliError {
+    fn from(e: crate::outbound::admin::AdminError) -> Self {
+        CliError::Admin(e.0)
+    }
+}
+
+impl From<crate::forecasts::TrainingError> for CliError {
+    fn from(e: crate::forecasts::TrainingError) -> Self {
+        match e {
+            crate::forecasts::TrainingError::Io { path, source } => CliError::Io { path, source },
+            e => CliError::Engine(e.to_string()),
+        }
+    }
+}

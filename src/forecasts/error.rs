@@ -40,3 +40,18 @@ impl Coded for ForecastError {
         matches!(self, ForecastError::Unavailable(_)).then_some(5)
     }
 }
+
+/// Why training or evaluating models failed: the data, a model file or a directory.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl TrainingError {
+    pub fn from_display(e: impl std::fmt::Display) -> Self {
+        TrainingError::Failed(e.to_string())
+    }
+}

@@ -11,7 +11,7 @@ use citecast_actors::forecast::train::{self, TrainOptions};
 use citecast_actors::ingest;
 use serde_json::json;
 
-use crate::cli::CliError;
+use super::error::TrainingError;
 
 /// The shipped models: `models/` of the source tree (or of the working directory).
 pub fn default_models_dir() -> PathBuf {
@@ -23,9 +23,9 @@ pub fn default_models_dir() -> PathBuf {
     }
 }
 
-fn load_corpus(bundled: &Path) -> Result<Arc<Corpus>, CliError> {
+fn load_corpus(bundled: &Path) -> Result<Arc<Corpus>, TrainingError> {
     let started = Instant::now();
-    let corpus = Corpus::from_files(&ingest::bundled_files(bundled)).map_err(CliError::engine)?;
+    let corpus = Corpus::from_files(&ingest::bundled_files(bundled)).map_err(TrainingError::from_display)?;
     tracing::info!(papers = corpus.len(), seconds = started.elapsed().as_secs(), "corpus loaded");
     Ok(Arc::new(corpus))
 }
@@ -47,15 +47,17 @@ pub fn train(
     models: &Path,
     modes: &[Mode],
     opts: &TrainOptions,
-) -> Result<serde_json::Value, CliError> {
+) -> Result<serde_json::Value, TrainingError> {
     let corpus = load_corpus(bundled)?;
-    std::fs::create_dir_all(models).map_err(|e| CliError::io(models, e))?;
+    std::fs::create_dir_all(models)
+        .map_err(|e| TrainingError::Io { path: models.display().to_string(), source: e })?;
     let mut out = Vec::new();
     for &mode in modes {
         let started = Instant::now();
         let version = version_name(mode, &corpus, opts);
         let outcome = train::train(corpus.clone(), mode, &version, opts);
-        let dir = registry::save(models, &version, &outcome, &corpus, opts).map_err(CliError::engine)?;
+        let dir =
+            registry::save(models, &version, &outcome, &corpus, opts).map_err(TrainingError::from_display)?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(%version, seconds, "trained");
         out.push(json!({
@@ -75,16 +77,16 @@ pub fn train(
     Ok(json!({ "models": out }))
 }
 
-pub fn evaluate(bundled: &Path, model_dirs: &[PathBuf]) -> Result<serde_json::Value, CliError> {
+pub fn evaluate(bundled: &Path, model_dirs: &[PathBuf]) -> Result<serde_json::Value, TrainingError> {
     let corpus = load_corpus(bundled)?;
     let mut out = Vec::new();
     for dir in model_dirs {
-        let model = registry::load(dir).map_err(CliError::engine)?;
+        let model = registry::load(dir).map_err(TrainingError::from_display)?;
         let opts = model.meta.options.clone();
         let (validation, test, report) =
             train::evaluate(corpus.clone(), &model.forecaster, &model.meta.version, &opts);
         let path = dir.join("report.json");
-        registry::write_report(dir, &report).map_err(CliError::engine)?;
+        registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
         out.push(json!({
             "version": model.meta.version,
             "data_fingerprint_matches": registry::fingerprint(&corpus) == model.meta.data_fingerprint,

@@ -4,8 +4,21 @@
 
 use std::time::Duration;
 
-use crate::cli::CliError;
-use crate::server::ServerInfo;
+use serde::{Deserialize, Serialize};
+
+/// What a running server leaves in its data directory (`server.json`) for operator
+/// commands: where it listens and its admin token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub addr: String,
+    pub pid: u32,
+    pub token: String,
+}
+
+/// Why a call to the running server failed, in words for the operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct AdminError(pub String);
 
 pub struct Response {
     pub status: u16,
@@ -27,7 +40,7 @@ pub fn request(
     path: &str,
     body: Option<&str>,
     timeout: Duration,
-) -> Result<Response, CliError> {
+) -> Result<Response, AdminError> {
     request_as(&info.addr, Some(&info.token), method, path, body, timeout)
 }
 
@@ -40,7 +53,7 @@ pub fn request_as(
     path: &str,
     body: Option<&str>,
     timeout: Duration,
-) -> Result<Response, CliError> {
+) -> Result<Response, AdminError> {
     use crate::outbound::{Client, OutboundError};
     use std::io::ErrorKind as K;
     let auth = bearer.map(|t| format!("Bearer {t}"));
@@ -54,7 +67,7 @@ pub fn request_as(
     // A server that stops mid-call closes (or resets) the connection: say so, instead of
     // calling the empty or partial reply malformed.
     let gone = || {
-        CliError::Admin(format!(
+        AdminError(format!(
             "the server at {host} closed the connection before answering; it may have stopped \
              (check its log and `citecast stats`), then retry"
         ))
@@ -64,13 +77,13 @@ pub fn request_as(
         Err(OutboundError::Protocol { .. }) => Err(gone()),
         Err(OutboundError::Transport { kind, message, .. }) => Err(match kind {
             K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => gone(),
-            K::WouldBlock | K::TimedOut => CliError::Admin(format!(
+            K::WouldBlock | K::TimedOut => AdminError(format!(
                 "the server at {host} did not answer within {} s; it may still be working (check `citecast jobs` or its log)",
                 timeout.as_secs()
             )),
-            _ => CliError::Admin(format!("server at {host}: {message}")),
+            _ => AdminError(format!("server at {host}: {message}")),
         }),
-        Err(e) => Err(CliError::Admin(e.to_string())),
+        Err(e) => Err(AdminError(e.to_string())),
     }
 }
 

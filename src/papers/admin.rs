@@ -50,8 +50,8 @@ pub async fn ingest(
     if new > 0 {
         // Warm the models on the new data step by step; forecasts are served meanwhile.
         let engine = state.engine.clone();
-        actix_web::rt::spawn(async move { crate::server::warm_models(&engine).await });
+        actix_web::rt::spawn(async move { crate::forecasts::warm_models(&engine).await });
     }
-    crate::server::release_freed_memory();
+    crate::engine::release_freed_memory();
     Ok(HttpResponse::Ok().json(json!({ "reports": reports })))
 }

@@ -50,7 +50,7 @@ async fn ingest_inbox(engine: &Engine, config: &JobsConfig) -> JobResult {
     if new > 0 {
         // New data: warm the models step by step now rather than in the first forecasts.
         let engine = engine.clone();
-        actix_web::rt::spawn(async move { crate::server::warm_models(&engine).await });
+        actix_web::rt::spawn(async move { crate::forecasts::warm_models(&engine).await });
     }
     Ok(new)
 }
