@@ -131,12 +131,10 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
     let accounts: Arc<dyn crate::accounts::AccountStore> =
         Arc::new(crate::accounts::Accounts::open(&engine.db).map_err(CliError::engine)?);
-    let scheduler = actix::Actor::start(crate::ops::jobs::Scheduler::new(
-        engine.clone(),
-        accounts.clone(),
-        config.jobs(),
-    ));
-    let mut app_state = AppState::new(engine, accounts, &config, Some(token.clone()));
+    let mut app_state = AppState::new(engine.clone(), accounts.clone(), &config, Some(token.clone()));
+    let scheduler =
+        crate::ops::jobs::Scheduler::new(engine, accounts, app_state.issues.clone(), config.jobs());
+    let scheduler = actix::Actor::start(scheduler);
     app_state.jobs = Some(scheduler);
     let state = web::Data::new(app_state);
     let sources = crate::ops::monitor::Sources {

@@ -165,7 +165,7 @@ pub async fn batch(
     // The checks a path id gets; a bad id is named by position, never echoed back.
     let mut ids = Vec::with_capacity(body.ids.len());
     for (i, id) in body.ids.iter().enumerate() {
-        ids.push(crate::papers::routes::clean_id(id).map_err(|_| {
+        ids.push(crate::papers::clean_id(id).map_err(|_| {
             ApiError::InvalidBody(format!(
                 "'ids[{i}]' is not a paper id: ids are 1 to 128 characters without control characters"
             ))

@@ -11,7 +11,7 @@ use crate::ops::jobs::{fail, spec, Job, JobResult};
 pub fn jobs() -> Vec<Job> {
     vec![Job {
         spec: spec("newsletter", "weekly mon 06:00", 600, None),
-        run: |ctx| Box::pin(async move { newsletter(&ctx.engine).await }),
+        run: |ctx| Box::pin(async move { newsletter(&ctx.engine, &ctx.issues).await }),
     }]
 }
 
@@ -21,8 +21,8 @@ const NEWSLETTER_ITEMS: usize = 10;
 /// Builds this week's newsletter issue: the papers of the latest week of submissions in
 /// the data, ranked by the serving `at_publication` model, the top ten kept. A week
 /// already built is not built again.
-async fn newsletter(engine: &Engine) -> JobResult {
-    use super::store::{self, with_tree};
+async fn newsletter(engine: &Engine, issues: &std::sync::Arc<dyn super::store::IssueStore>) -> JobResult {
+    use super::store::call;
     use super::{Issue, Item};
     use citecast_actors::actors::GetPaperRecord;
     let recent = engine.store.send(RecentPaperIds { limit: 5_000 }).await.map_err(fail)?.map_err(fail)?;
@@ -74,7 +74,7 @@ async fn newsletter(engine: &Engine) -> JobResult {
         items,
     };
     let n = issue.items.len() as u64;
-    let (number, new) = with_tree(&engine.db, move |t| store::save(t, issue)).await.map_err(fail)?;
+    let (number, new) = call(issues, move |s| s.save(issue)).await.map_err(fail)?;
     tracing::info!(number, new, "newsletter issue");
     Ok(if new { n } else { 0 })
 }

@@ -1,7 +1,7 @@
 //! The newsletter's public archive: `/newsletter` lists the issues, `/newsletter/{n}`
 //! shows one (`?format=json` for either). Pages answer errors with a readable page.
 
-use super::store::{self, with_tree};
+use super::store::call;
 use super::Issue;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -68,7 +68,7 @@ fn wants_json(req: &HttpRequest) -> bool {
 }
 
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let issues = with_tree(&state.engine.db, store::list).await?;
+    let issues = call(&state.issues, |s| s.list()).await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "issues": issues })));
     }
@@ -92,7 +92,7 @@ pub async fn issue(
         }
         return not_found(format!("'{raw}' is not an issue number: issues are numbered 1, 2, 3, ..."));
     };
-    match with_tree(&state.engine.db, move |t| store::get(t, n)).await? {
+    match call(&state.issues, move |s| s.get(n)).await? {
         Some(issue) if wants_json(&req) => Ok(HttpResponse::Ok().json(issue)),
         Some(issue) => {
             let model_note = model_note(&state, &issue.model_version).await;

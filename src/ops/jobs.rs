@@ -72,6 +72,7 @@ pub struct Scheduler {
     file: PathBuf,
     engine: Engine,
     accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
+    issues: std::sync::Arc<dyn crate::newsletter::store::IssueStore>,
     config: JobsConfig,
     counters: JobCounters,
 }
@@ -82,6 +83,7 @@ impl Scheduler {
     pub fn new(
         engine: Engine,
         accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
+        issues: std::sync::Arc<dyn crate::newsletter::store::IssueStore>,
         config: JobsConfig,
     ) -> Scheduler {
         let now = now_secs();
@@ -120,7 +122,7 @@ impl Scheduler {
         for r in book.recover_after_restart(now) {
             tracing::warn!(job = %r.record.job, "run interrupted by a restart; retried on its schedule");
         }
-        let s = Scheduler { book, file, engine, accounts, config, counters: JobCounters::default() };
+        let s = Scheduler { book, file, engine, accounts, issues, config, counters: JobCounters::default() };
         s.save();
         s
     }
@@ -149,6 +151,7 @@ impl Scheduler {
         let job_ctx = JobContext {
             engine: self.engine.clone(),
             accounts: self.accounts.clone(),
+            issues: self.issues.clone(),
             config: self.config.clone(),
             budget: ticket.budget_left,
         };
@@ -333,6 +336,7 @@ pub type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = JobResul
 pub struct JobContext {
     pub engine: Engine,
     pub accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
+    pub issues: std::sync::Arc<dyn crate::newsletter::store::IssueStore>,
     pub config: JobsConfig,
     /// What is left of the job's daily budget of operations, if it has one.
     pub budget: Option<u64>,

@@ -32,3 +32,17 @@ pub fn arxiv_url(id: &str) -> Option<String> {
     });
     (old_style || new_style).then(|| format!("https://arxiv.org/abs/{id}"))
 }
+
+/// A paper id as the product accepts it (a path, a batch, a page): trimmed, an `arXiv:`
+/// prefix dropped, at most 128 characters, no control characters. The error says why not.
+pub fn clean_id(id: &str) -> Result<String, &'static str> {
+    let id = id.trim();
+    let id = id.strip_prefix("arXiv:").or_else(|| id.strip_prefix("arxiv:")).unwrap_or(id);
+    if id.is_empty() {
+        return Err("the paper id is empty");
+    }
+    if id.len() > 128 || id.chars().any(char::is_control) {
+        return Err("the paper id is not a valid id");
+    }
+    Ok(id.to_string())
+}

@@ -108,7 +108,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             "The address does not hold a valid paper id.".into(),
         );
     };
-    let Ok(id) = crate::papers::routes::clean_id(decoded.trim_end_matches('/')) else {
+    let Ok(id) = super::clean_id(decoded.trim_end_matches('/')) else {
         let message = "A paper id is 1 to 128 characters, e.g. /papers/hep-th/9711200.".to_string();
         return problem(StatusCode::BAD_REQUEST, "Not a paper id", message);
     };

@@ -120,18 +120,9 @@ pub async fn paper_route(req: HttpRequest, state: web::Data<AppState>) -> Result
     }
 }
 
-/// A paper id as the API accepts it (path or batch): trimmed, an `arXiv:` prefix
-/// dropped, at most 128 characters, no control characters.
-pub fn clean_id(id: &str) -> Result<String, ApiError> {
-    let id = id.trim();
-    let id = id.strip_prefix("arXiv:").or_else(|| id.strip_prefix("arxiv:")).unwrap_or(id);
-    if id.is_empty() {
-        return Err(ApiError::param("id", "the paper id is empty"));
-    }
-    if id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(ApiError::param("id", "the paper id is not a valid id"));
-    }
-    Ok(id.to_string())
+/// [`super::clean_id`] with its reason as the `id` parameter's error.
+fn clean_id(id: &str) -> Result<String, ApiError> {
+    super::clean_id(id).map_err(|reason| ApiError::param("id", reason))
 }
 
 /// How long clients and CDNs may reuse paper, citation and author responses.

@@ -38,6 +38,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Customers and keys (`accounts::store`).
     pub accounts: Arc<dyn crate::accounts::AccountStore>,
+    /// The newsletter's issues (`newsletter::store`).
+    pub issues: Arc<dyn crate::newsletter::store::IssueStore>,
     /// Rate limits and daily quotas per caller (`accounts::limits`).
     pub limiter: actix::Addr<crate::accounts::limits::LimiterActor>,
     pub ready: Arc<AtomicBool>,
@@ -87,8 +89,11 @@ impl AppState {
         let usage = engine.db.open_tree("usage").expect("the store's usage tree opens");
         let limits = crate::accounts::limits::Limits::new(&config.tiers.limits(), usage);
         let limiter = actix::Actor::start(crate::accounts::limits::LimiterActor::new(limits));
+        let issues = crate::newsletter::store::SledIssues::open(&engine.db)
+            .expect("the store's newsletter tree opens");
         AppState {
             limiter,
+            issues: Arc::new(issues),
             engine,
             accounts,
             ready: Arc::new(AtomicBool::new(false)),
