@@ -5,6 +5,7 @@
 //! call it from a thread of its own or `web::block`, never on an async worker.
 
 pub mod admin;
+pub mod mail;
 
 use std::time::Duration;
 

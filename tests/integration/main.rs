@@ -9,6 +9,7 @@ mod accounts;
 mod cli;
 mod contract;
 mod forecasts;
+mod mail;
 mod ops;
 mod pages;
 mod papers;
