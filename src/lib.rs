@@ -5,6 +5,7 @@
 //! The engine (store, index, ingest actors) lives in the `citecast-actors` crate.
 
 pub mod accounts;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod engine;
