@@ -1,4 +1,6 @@
-//! Billing: subscriptions, invoices and payments (issue 18). So far, the verification of
-//! payment-provider webhooks ([`signature`]).
+//! Billing: subscriptions, invoices and payments (issue 18). So far, its plain logic: the
+//! subscription lifecycle, billing periods and proration ([`subscription`]), and the
+//! verification of payment-provider webhooks ([`signature`]).
 
 pub mod signature;
+pub mod subscription;
