@@ -10,6 +10,7 @@ pub mod churn;
 mod error;
 pub mod job;
 pub mod limits;
+pub mod password;
 pub mod routes;
 pub mod store;
 pub mod tiers;
