@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod charts;
 pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod guard;
 pub mod head_limit;
