@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::web::error::ApiError;
+use crate::web::page::{self, ErrorPage};
 use crate::web::{get_or_head, AppState, SiteRoute};
 
 #[derive(Template)]
@@ -46,21 +47,8 @@ async fn model_note(state: &AppState, version: &str) -> String {
     }
 }
 
-#[derive(Template)]
-#[template(path = "error_page.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: String,
-    back: &'a str,
-    back_label: &'a str,
-}
-
 fn html(status: StatusCode, body: Result<String, askama::Error>) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(ApiError::internal)?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=300"))
-        .body(body))
+    page::html(status, body, 300)
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -82,8 +70,12 @@ pub async fn issue(
 ) -> Result<HttpResponse, ApiError> {
     let raw = number.into_inner();
     let not_found = |message: String| {
-        let page =
-            ErrorPage { title: "Issue not found", message, back: "/newsletter", back_label: "All issues" };
+        let page = ErrorPage {
+            title: "Issue not found",
+            message: &message,
+            back: "/newsletter",
+            back_label: "All issues",
+        };
         html(StatusCode::NOT_FOUND, page.render())
     };
     let Ok(n) = raw.parse::<u32>() else {

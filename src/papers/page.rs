@@ -13,6 +13,7 @@ use citecast_actors::store::{Direction, PaperSummary};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
 use crate::web::error::{ask, ApiError};
+use crate::web::page::{html, ErrorPage};
 use crate::web::AppState;
 
 /// Citing papers read for the chart, at most (pages of 1,000): a paper cited more often
@@ -66,29 +67,9 @@ struct PaperPage {
     forecasts: Vec<ForecastView>,
 }
 
-#[derive(Template)]
-#[template(path = "error_page.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: String,
-    back: &'a str,
-    back_label: &'a str,
-}
-
-fn html(
-    status: StatusCode,
-    body: Result<String, askama::Error>,
-    max_age: u32,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(ApiError::internal)?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", format!("public, max-age={max_age}")))
-        .body(body))
-}
-
 fn problem(status: StatusCode, title: &str, message: String) -> Result<HttpResponse, ApiError> {
-    let page = ErrorPage { title, message, back: "/newsletter", back_label: "The newsletter's picks" };
+    let page =
+        ErrorPage { title, message: &message, back: "/newsletter", back_label: "The newsletter's picks" };
     let mut resp = html(status, page.render(), 0)?;
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(

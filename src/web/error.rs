@@ -154,7 +154,7 @@ impl ResponseError for ApiError {
         }
         if let ApiError::UnauthorizedPage = self {
             use askama::Template;
-            let page = ErrorPage {
+            let page = super::page::ErrorPage {
                 title: "Operator page: sign-in needed",
                 message: "This page is for the operator of this citecast server. Open it with the admin \
                           token: add ?token=TOKEN to the address (the token is in DATA_DIR/server.json, \
@@ -203,15 +203,6 @@ impl ResponseError for ApiError {
         }
         resp.json(json!({ "error": error }))
     }
-}
-
-#[derive(askama::Template)]
-#[template(path = "error_page.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-    back: &'a str,
-    back_label: &'a str,
 }
 
 /// An undelivered message is the server's failure, never the caller's: 503.

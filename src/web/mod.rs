@@ -10,6 +10,7 @@ pub mod error;
 pub mod guard;
 pub mod head_limit;
 pub mod openapi;
+pub mod page;
 pub mod params;
 pub mod timing;
 
