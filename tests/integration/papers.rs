@@ -428,3 +428,23 @@ async fn a_dead_store_is_the_servers_failure_503_never_the_callers_400() {
     assert!(status >= 500, "{status} {body}");
     assert!(["unavailable", "busy"].contains(&body["error"]["code"].as_str().unwrap()), "{body}");
 }
+
+#[actix_web::test]
+async fn a_papers_page_escapes_what_its_authors_wrote() {
+    let h = harness(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostile.jsonl");
+    let line = r#"{"id":"x/0000001","title":"<script>alert(1)</script> & \"quotes\"","authors":["<b>Evil</b> Author"],"submitted_utc":"2003-05-01","abstract":"<img src=x onerror=alert(2)>","references":[]}"#;
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let reports = h.ingest(vec![file]).await;
+    assert_eq!(reports[0].papers_new, 1, "{reports:?}");
+    let app = app!(h);
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/papers/x/0000001").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        !html.contains("<script>alert") && !html.contains("<img src=x") && !html.contains("<b>Evil"),
+        "{html}"
+    );
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+}
