@@ -64,6 +64,16 @@ pub struct Config {
     /// Origins whose pages may call `/v1` from a browser (`*`: any, the default; empty:
     /// none). Keys travel in a header, never cookies, so `*` lends nothing to other sites.
     pub cors_origins: Vec<String>,
+    /// `smtp://host:port` (or `smtps://`, `smtp://user:pass@host?tls=required`) for
+    /// outgoing mail; `None` writes mail to `DATA_DIR/outbox` instead.
+    pub smtp_url: Option<String>,
+    /// The `From` of outgoing mail.
+    pub mail_from: String,
+    /// The address people reach this server at (`https://citecast.example`), for links
+    /// in mail and the same-origin check of forms; default `http://ADDR`.
+    pub public_url: Option<String>,
+    /// Secrets of the payment provider's webhook (several during a rotation).
+    pub payment_webhook_secrets: Vec<String>,
 }
 
 impl Config {
@@ -88,6 +98,10 @@ impl Config {
             alert_webhook: None,
             max_refs_per_paper: citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER,
             cors_origins: vec!["*".into()],
+            smtp_url: None,
+            mail_from: "citecast <noreply@citecast.localhost>".into(),
+            public_url: None,
+            payment_webhook_secrets: Vec::new(),
             data_dir_given: true,
             data_dir,
         }
@@ -117,6 +131,19 @@ impl Config {
         e.model_dirs = vec![crate::forecasts::training::default_models_dir(), self.data_dir.join("models")];
         e.ingest.max_refs_per_paper = self.max_refs_per_paper;
         e
+    }
+
+    /// Where links in mail and pages point, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// Mail written instead of sent when no SMTP server is configured.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
     }
 
     pub fn store_path_exists(&self) -> bool {

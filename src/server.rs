@@ -119,6 +119,9 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             )));
         }
     }
+    // Refuse a mistyped SMTP URL or sender now rather than at the first sign-up.
+    crate::outbound::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, &config.outbox_dir())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
     // A directory made by an older version (or by hand) may be open to every local user.
     #[cfg(unix)]

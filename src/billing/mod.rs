@@ -3,4 +3,7 @@
 //! verification of payment-provider webhooks ([`signature`]).
 
 pub mod signature;
+pub mod store;
 pub mod subscription;
+
+pub use store::Billing;

@@ -58,6 +58,22 @@ pub struct ServeArgs {
     /// its line); the rest of the file is imported.
     #[arg(long, env = "CITECAST_MAX_REFS_PER_PAPER", default_value_t = citecast_actors::ingest::DEFAULT_MAX_REFS_PER_PAPER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_refs_per_paper: usize,
+    /// SMTP server for outgoing mail (confirmations, resets, receipts, the newsletter):
+    /// `smtp://127.0.0.1:2525` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://host:465`. Unset: mail is written to DATA_DIR/outbox.
+    #[arg(long, env = "CITECAST_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The From address of outgoing mail.
+    #[arg(long, env = "CITECAST_MAIL_FROM", default_value = "citecast <noreply@citecast.localhost>")]
+    pub mail_from: String,
+    /// The address people reach this server at, e.g. https://citecast.example (links in
+    /// mail, the same-origin check of forms, Secure cookies when https). Default: http://ADDR.
+    #[arg(long, env = "CITECAST_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Secret(s) of the payment provider's webhook signatures, comma-separated (two
+    /// during a rotation). Unset: POST /webhooks/payments answers 503.
+    #[arg(long, env = "CITECAST_PAYMENT_WEBHOOK_SECRET")]
+    pub payment_webhook_secret: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -77,6 +93,10 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         request_timeout,
         max_refs_per_paper,
         cors_origins,
+        smtp_url,
+        mail_from,
+        public_url,
+        payment_webhook_secret,
     } = args;
     let mut config = dir.config()?;
     config.cors_origins = match cors_origins.trim() {
@@ -88,6 +108,12 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             .collect(),
     };
     config.max_refs_per_paper = max_refs_per_paper;
+    config.smtp_url = smtp_url.filter(|u| !u.trim().is_empty());
+    config.mail_from = mail_from;
+    config.public_url = public_url.filter(|u| !u.trim().is_empty());
+    config.payment_webhook_secrets = payment_webhook_secret
+        .map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
     config.max_in_flight = max_in_flight.max(1);
     config.max_in_flight_per_caller = max_in_flight_per_caller.max(1);
     config.body_read_timeout = Duration::from_secs(body_read_timeout.max(1));

@@ -42,6 +42,12 @@ pub struct AppState {
     pub accounts: Arc<dyn crate::accounts::AccountStore>,
     /// The newsletter's issues (`newsletter::store`).
     pub issues: Arc<dyn crate::newsletter::store::IssueStore>,
+    /// Subscriptions, invoices and payments (`billing::store`).
+    pub billing: Arc<crate::billing::Billing>,
+    /// Outgoing mail (`outbound::mail`): SMTP, or the outbox when none is configured.
+    pub mailer: Arc<crate::outbound::mail::Mailer>,
+    /// What the web pages and forms need: base URL, cookie and CSRF secrets.
+    pub site: Site,
     /// Rate limits and daily quotas per caller (`accounts::limits`).
     pub limiter: actix::Addr<crate::accounts::limits::LimiterActor>,
     pub ready: Arc<AtomicBool>,
@@ -93,7 +99,18 @@ impl AppState {
         let limiter = actix::Actor::start(crate::accounts::limits::LimiterActor::new(limits));
         let issues = crate::newsletter::store::SledIssues::open(&engine.db)
             .expect("the store's newsletter tree opens");
+        let billing = crate::billing::Billing::open(&engine.db).expect("the store's billing trees open");
+        let mailer = crate::outbound::mail::Mailer::new(
+            config.smtp_url.as_deref(),
+            &config.mail_from,
+            &config.outbox_dir(),
+        )
+        .expect("the mail settings were checked at start");
+        let site = Site::new(&engine.db, config).expect("the store's site secret opens");
         AppState {
+            billing: Arc::new(billing),
+            mailer: Arc::new(mailer),
+            site,
             limiter,
             issues: Arc::new(issues),
             engine,
@@ -140,6 +157,44 @@ impl AppState {
         } else {
             Err(ApiError::NotReady)
         }
+    }
+}
+
+/// What pages, forms and mail links need to know about the site.
+#[derive(Clone)]
+pub struct Site {
+    /// `http://host:port` or the configured public URL, without a trailing slash.
+    pub base_url: String,
+    /// Cookies get `Secure` when the public URL is https.
+    pub secure_cookies: bool,
+    /// 32 random bytes kept in the store (`meta/site_secret`): signs CSRF tokens and the
+    /// session cookie, and survives restarts and restores.
+    pub secret: Vec<u8>,
+    /// Secrets of the payment provider's webhook signatures.
+    pub webhook_secrets: Vec<Vec<u8>>,
+}
+
+impl Site {
+    pub fn new(db: &sled::Db, config: &Config) -> Result<Site, sled::Error> {
+        let meta = db.open_tree(citecast_actors::migrate::META_TREE)?;
+        let secret = match meta.get("site_secret")? {
+            Some(s) if s.len() >= 32 => s.to_vec(),
+            _ => {
+                let fresh = crate::accounts::random_base62(64).into_bytes();
+                // Two servers never share a store, but keep the first secret if a racing
+                // writer got there first.
+                let _ =
+                    meta.compare_and_swap("site_secret", None as Option<&[u8]>, Some(fresh.as_slice()))?;
+                meta.get("site_secret")?.map(|s| s.to_vec()).unwrap_or(fresh)
+            }
+        };
+        let base_url = config.base_url();
+        Ok(Site {
+            secure_cookies: base_url.starts_with("https://"),
+            base_url,
+            secret,
+            webhook_secrets: config.payment_webhook_secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        })
     }
 }
 
