@@ -136,7 +136,13 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         Arc::new(crate::accounts::Accounts::open(&engine.db).map_err(CliError::engine)?);
     let mut app_state = AppState::new(engine.clone(), accounts.clone(), &config, Some(token.clone()));
     let scheduler =
-        crate::ops::jobs::Scheduler::new(engine, accounts, app_state.issues.clone(), config.jobs());
+        crate::ops::jobs::Scheduler::new(engine, accounts, app_state.issues.clone(), config.jobs())
+            .with_billing(crate::billing::job::BillingJobSettings {
+                billing: app_state.billing.clone(),
+                tiers: config.tiers.clone(),
+                mailer: app_state.mailer.clone(),
+                base_url: app_state.site.base_url.clone(),
+            });
     let scheduler = actix::Actor::start(scheduler);
     app_state.jobs = Some(scheduler);
     let state = web::Data::new(app_state);

@@ -24,6 +24,9 @@ pub enum AccountError {
     EmailTaken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored record does not decode: the store's fault, not the caller's.
+    #[error("a stored account record is unreadable: {0}")]
+    Corrupt(String),
     /// The blocking pool that runs store calls is gone (the server is stopping).
     #[error("the account store is unavailable; retry shortly")]
     Unavailable,
@@ -48,7 +51,7 @@ impl Coded for AccountError {
             AccountError::AlreadyRevoked(_) | AccountError::Invalid(_) => "invalid_body",
             AccountError::EmailTaken(_) => "email_taken",
             AccountError::TooManyKeys { .. } => "key_limit_reached",
-            AccountError::Store(_) => "internal",
+            AccountError::Store(_) | AccountError::Corrupt(_) => "internal",
             AccountError::Unavailable => "unavailable",
         }
     }
@@ -58,7 +61,7 @@ impl Coded for AccountError {
             AccountError::NoCustomer(_) | AccountError::NoKey(_) => 404,
             AccountError::AlreadyRevoked(_) | AccountError::Invalid(_) => 400,
             AccountError::EmailTaken(_) | AccountError::TooManyKeys { .. } => 409,
-            AccountError::Store(_) => 500,
+            AccountError::Store(_) | AccountError::Corrupt(_) => 500,
             AccountError::Unavailable => 503,
         }
     }

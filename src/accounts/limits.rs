@@ -371,6 +371,51 @@ impl Handler<FlushUsage> for LimiterActor {
     }
 }
 
+/// Limits on the sign-up, sign-in and password-reset forms: per client IP and per
+/// address tried, so neither one machine nor a botnet aimed at one account can guess
+/// passwords or flood someone's inbox. Governor buckets; [`FormLimits::sweep`] drops
+/// idle ones.
+pub struct FormLimits {
+    per_ip: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
+    per_account: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
+}
+
+impl Default for FormLimits {
+    fn default() -> Self {
+        let n = |v| NonZeroU32::new(v).expect("positive");
+        FormLimits {
+            // 10 a minute from one address, in bursts of 10.
+            per_ip: RateLimiter::keyed(Quota::per_minute(n(10)).allow_burst(n(10))),
+            // 5 tries on one account, then one every 2 minutes.
+            per_account: RateLimiter::keyed(
+                Quota::with_period(Duration::from_secs(120)).expect("positive").allow_burst(n(5)),
+            ),
+        }
+    }
+}
+
+impl FormLimits {
+    /// Counts one form sent from `ip` about `account` (a lower-cased address, if the
+    /// form names one); `Err(seconds)` says how long to wait.
+    pub fn check(&self, ip: &str, account: Option<&str>) -> Result<(), u64> {
+        let clock = DefaultClock::default();
+        if let Err(not_until) = self.per_ip.check_key(&ip.to_string()) {
+            return Err(not_until.wait_time_from(clock.now()).as_secs().max(1));
+        }
+        if let Some(a) = account {
+            if let Err(not_until) = self.per_account.check_key(&a.trim().to_lowercase()) {
+                return Err(not_until.wait_time_from(clock.now()).as_secs().max(1));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn sweep(&self) {
+        self.per_ip.retain_recent();
+        self.per_account.retain_recent();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

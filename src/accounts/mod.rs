@@ -10,8 +10,10 @@ pub mod churn;
 mod error;
 pub mod job;
 pub mod limits;
+pub mod page;
 pub mod password;
 pub mod routes;
+pub mod signin;
 pub mod store;
 pub mod tiers;
 
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use error::AccountError;
-pub use store::{AccountStore, Accounts};
+pub use store::{AccountStore, Accounts, Logins};
 
 pub const KEY_PREFIX: &str = "cc_live_";
 pub(crate) const KEY_RANDOM_CHARS: usize = 32;

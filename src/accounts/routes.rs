@@ -12,9 +12,31 @@ use crate::ops::operator::{self, OpRequest};
 use crate::web::error::ApiError;
 use crate::web::guard::Principal;
 use crate::web::params::Params;
-use crate::web::{get_or_head, AppState, Endpoint};
+use crate::web::{get_or_head, AppState, Endpoint, SiteRoute};
 
 /// The `/v1/account` routes.
+/// The customer's pages (`page.rs`): sign-up, confirmation, log-in, reset, account.
+pub fn site_routes() -> Vec<SiteRoute> {
+    use super::page;
+    vec![
+        SiteRoute::get("/signup", || get_or_head().to(page::signup_form)),
+        SiteRoute::post("/signup", || web::post().to(page::signup)),
+        SiteRoute::get("/confirm", || get_or_head().to(page::confirm_form)),
+        SiteRoute::post("/confirm", || web::post().to(page::confirm)),
+        SiteRoute::get("/login", || get_or_head().to(page::login_form)),
+        SiteRoute::post("/login", || web::post().to(page::login)),
+        SiteRoute::post("/logout", || web::post().to(page::logout)),
+        SiteRoute::get("/password/forgot", || get_or_head().to(page::forgot_form)),
+        SiteRoute::post("/password/forgot", || web::post().to(page::forgot)),
+        SiteRoute::get("/password/reset", || get_or_head().to(page::reset_form)),
+        SiteRoute::post("/password/reset", || web::post().to(page::reset)),
+        SiteRoute::get("/account", || get_or_head().to(page::account)),
+        SiteRoute::get("/account/export", || get_or_head().to(page::export)),
+        SiteRoute::post("/account/keys", || web::post().to(page::create_key)),
+        SiteRoute::post("/account/keys/{id}/{action}", || web::post().to(page::key_action)),
+    ]
+}
+
 pub fn endpoints() -> Vec<Endpoint> {
     use crate::accounts::tiers::Group::*;
     use crate::web::openapi::{date, path, schema_of, Body, Op, Param};

@@ -612,3 +612,158 @@ mod tests {
         assert!(matches!(accounts.issue_key("cus_missing", "k", None), Err(AccountError::NoCustomer(_))));
     }
 }
+
+/// How a person signs in on the web: one login per customer, found by the customer's
+/// e-mail address. Kept beside the customers (`web_logins`), with the single-use tokens
+/// of confirmation and password-reset mails (`web_tokens`, keyed by the token's SHA-256,
+/// so a copy of the store holds no usable link).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Login {
+    pub customer_id: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Unix seconds the sign-up form was sent and the address confirmed.
+    pub signed_up: i64,
+    pub confirmed: i64,
+    /// Unix seconds of the last password change: sessions signed in before it end.
+    pub password_changed: i64,
+    /// Unix seconds of the customer's first successful API call.
+    pub first_call: Option<i64>,
+}
+
+/// What a mailed token allows, once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "purpose", rename_all = "snake_case")]
+pub enum TokenGrant {
+    /// Finishing a sign-up: the account is made when the address is confirmed.
+    Confirm { name: String, email: String, password_hash: String, plan: Option<String>, signed_up: i64 },
+    /// Choosing a new password.
+    Reset { customer_id: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct StoredToken {
+    grant: TokenGrant,
+    expires: i64,
+}
+
+#[derive(Clone)]
+pub struct Logins {
+    logins: sled::Tree,
+    tokens: sled::Tree,
+    customer_emails: sled::Tree,
+}
+
+fn token_key(token: &str) -> Vec<u8> {
+    hash_secret(token)
+}
+
+impl Logins {
+    pub fn open(db: &sled::Db) -> Result<Logins> {
+        Ok(Logins {
+            logins: db.open_tree("web_logins")?,
+            tokens: db.open_tree("web_tokens")?,
+            customer_emails: db.open_tree("customer_emails")?,
+        })
+    }
+
+    pub fn login(&self, customer_id: &str) -> Result<Option<Login>> {
+        match self.logins.get(customer_id)? {
+            Some(v) => {
+                Ok(Some(serde_json::from_slice(&v).map_err(|e| AccountError::Corrupt(e.to_string()))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_login(&self, login: &Login) -> Result<()> {
+        let bytes = serde_json::to_vec(login).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+        self.logins.insert(login.customer_id.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// The customer holding `email` (compared as the uniqueness index compares it).
+    pub fn customer_id_by_email(&self, email: &str) -> Result<Option<String>> {
+        Ok(self.customer_emails.get(email_key(email))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records the first successful API call of a customer with a login; answers the
+    /// login when this call was the first (so the caller can measure time to it).
+    pub fn record_first_call(&self, customer_id: &str, at: i64) -> Result<Option<Login>> {
+        let Some(mut login) = self.login(customer_id)? else { return Ok(None) };
+        if login.first_call.is_some() {
+            return Ok(None);
+        }
+        login.first_call = Some(at);
+        self.put_login(&login)?;
+        Ok(Some(login))
+    }
+
+    /// Stores a new single-use token for `grant`, valid for `ttl_secs`; answers the token.
+    pub fn issue_token(&self, grant: TokenGrant, now: i64, ttl_secs: i64) -> Result<String> {
+        let token = random_base62(40);
+        let stored = StoredToken { grant, expires: now + ttl_secs };
+        let bytes = serde_json::to_vec(&stored).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+        self.tokens.insert(token_key(&token), bytes)?;
+        Ok(token)
+    }
+
+    /// What `token` grants, if it exists and has not expired, without using it up (for
+    /// the page that asks to confirm).
+    pub fn peek_token(&self, token: &str, now: i64) -> Result<Option<TokenGrant>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        Ok(match self.tokens.get(token_key(token))? {
+            Some(v) => {
+                let t: StoredToken =
+                    serde_json::from_slice(&v).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+                (t.expires > now).then_some(t.grant)
+            }
+            None => None,
+        })
+    }
+
+    /// Uses `token` up: the first caller gets its grant, every later one `None` (sled's
+    /// remove is atomic, so two racing requests cannot both use it).
+    pub fn take_token(&self, token: &str, now: i64) -> Result<Option<TokenGrant>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        Ok(match self.tokens.remove(token_key(token))? {
+            Some(v) => {
+                let t: StoredToken =
+                    serde_json::from_slice(&v).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+                (t.expires > now).then_some(t.grant)
+            }
+            None => None,
+        })
+    }
+
+    /// Drops expired tokens; answers how many.
+    pub fn sweep_tokens(&self, now: i64) -> Result<usize> {
+        let mut n = 0;
+        for item in self.tokens.iter() {
+            let (k, v) = item?;
+            let expired = serde_json::from_slice::<StoredToken>(&v).map(|t| t.expires <= now).unwrap_or(true);
+            if expired {
+                self.tokens.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Customers with a web login and the unix seconds of sign-up and first call, for the
+    /// onboarding figures.
+    pub fn onboarding(&self) -> Result<Vec<(i64, Option<i64>)>> {
+        let mut out = Vec::new();
+        for item in self.logins.iter() {
+            let (_, v) = item?;
+            if let Ok(l) = serde_json::from_slice::<Login>(&v) {
+                out.push((l.signed_up, l.first_call));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,7 +1,8 @@
 //! The `citecast` command line: its definition and dispatch here, one file per command
-//! group (`serve`, `data`, `customers`, `models`, `jobs`); `main.rs` only parses and calls
+//! group (`serve`, `data`, `customers`, `billing`, `models`, `jobs`); `main.rs` only parses and calls
 //! [`run`].
 
+pub mod billing;
 pub mod customers;
 pub mod data;
 mod error;
@@ -84,6 +85,14 @@ pub enum Command {
         dir: DataDir,
         #[command(subcommand)]
         action: customers::CustomerAction,
+    },
+    /// Subscriptions and invoices: mark an invoice paid (bank transfer), refund one, or
+    /// show a customer's billing (prints JSON).
+    Billing {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: billing::BillingAction,
     },
     /// Train the forecast models (both modes by default) from the bundled data and write
     /// them, with their performance reports, under --models-dir.
@@ -182,6 +191,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Stats { dir, json } => data::stats(dir.config()?, json),
         Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Billing { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Backup { dir, file } => data::backup(dir.config()?, file),
         Command::Models { action: models::ModelAction::Seal { dir: model_dir }, .. } => {
             models::seal(&model_dir)

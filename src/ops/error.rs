@@ -23,6 +23,9 @@ pub enum OpError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A billing refusal (an invoice not open, a refused transition), with its own code.
+    #[error(transparent)]
+    Billing(crate::billing::BillingError),
 }
 
 impl From<actix::MailboxError> for OpError {
@@ -40,6 +43,7 @@ impl Coded for OpError {
             OpError::Forecast(e) => e.code(),
             OpError::Store(e) => e.code(),
             OpError::Engine(e) => e.code(),
+            OpError::Billing(e) => e.code(),
         }
     }
 
@@ -51,6 +55,7 @@ impl Coded for OpError {
             OpError::Forecast(e) => e.status(),
             OpError::Store(e) => e.status(),
             OpError::Engine(e) => e.status(),
+            OpError::Billing(e) => e.status(),
         }
     }
 
@@ -60,6 +65,7 @@ impl Coded for OpError {
             OpError::Forecast(e) => e.message(),
             OpError::Store(e) => e.message(),
             OpError::Engine(e) => e.message(),
+            OpError::Billing(e) => e.message(),
             e => e.to_string(),
         }
     }
@@ -68,6 +74,7 @@ impl Coded for OpError {
         match self {
             OpError::Forecast(e) => e.retry_after(),
             OpError::Engine(e) => e.retry_after(),
+            OpError::Billing(e) => e.retry_after(),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! The jobs live with their features, each in its `job.rs`: `backup` and `archive`
 //! (`ops`), `ingest` (`papers`: files dropped into `DATA_DIR/inbox`), `rollouts`,
-//! `rescore` and `retrain` (`forecasts`), `churn` (`accounts`) and `newsletter`.
+//! `rescore` and `retrain` (`forecasts`), `churn` (`accounts`), `newsletter` and `billing`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,8 @@ pub struct Scheduler {
     issues: std::sync::Arc<dyn crate::newsletter::store::IssueStore>,
     config: JobsConfig,
     counters: JobCounters,
+    /// The server's billing store, prices and mailer for the `billing` job.
+    billing: Option<crate::billing::job::BillingJobSettings>,
 }
 
 impl Scheduler {
@@ -122,9 +124,26 @@ impl Scheduler {
         for r in book.recover_after_restart(now) {
             tracing::warn!(job = %r.record.job, "run interrupted by a restart; retried on its schedule");
         }
-        let s = Scheduler { book, file, engine, accounts, issues, config, counters: JobCounters::default() };
+        let s = Scheduler {
+            book,
+            file,
+            engine,
+            accounts,
+            issues,
+            config,
+            counters: JobCounters::default(),
+            billing: None,
+        };
         s.save();
         s
+    }
+
+    /// Gives the `billing` job the server's billing store, tier table and mailer (without
+    /// them it opens the store itself, reads the built-in tiers and writes mail to the
+    /// outbox).
+    pub fn with_billing(mut self, settings: crate::billing::job::BillingJobSettings) -> Scheduler {
+        self.billing = Some(settings);
+        self
     }
 
     fn save(&self) {
@@ -153,6 +172,7 @@ impl Scheduler {
             accounts: self.accounts.clone(),
             issues: self.issues.clone(),
             config: self.config.clone(),
+            billing: self.billing.clone(),
             budget: ticket.budget_left,
         };
         let work = run_job(name.to_string(), job_ctx);
@@ -338,6 +358,8 @@ pub struct JobContext {
     pub accounts: std::sync::Arc<dyn crate::accounts::AccountStore>,
     pub issues: std::sync::Arc<dyn crate::newsletter::store::IssueStore>,
     pub config: JobsConfig,
+    /// The server's billing settings (see [`Scheduler::with_billing`]).
+    pub billing: Option<crate::billing::job::BillingJobSettings>,
     /// What is left of the job's daily budget of operations, if it has one.
     pub budget: Option<u64>,
 }
@@ -362,6 +384,7 @@ pub fn all_jobs() -> Vec<Job> {
         crate::forecasts::job::jobs(),
         crate::accounts::job::jobs(),
         crate::newsletter::job::jobs(),
+        crate::billing::job::jobs(),
     ]
     .into_iter()
     .flatten()

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod monitor;
 pub mod operator;
+pub mod page;
 pub mod routes;
 pub mod slo;
 pub mod times;

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::store::call;
 use crate::accounts::AccountStore;
+use crate::billing::{self, Billing, BillingError};
 use crate::engine::{ask, ask_within};
 use crate::ops::error::OpError;
 
@@ -125,6 +126,21 @@ pub enum OpRequest {
     },
     /// Customers with churn signals, as the last `churn` job run found them.
     ChurnSignals,
+    /// Marks an open invoice paid (a bank transfer arrived); a past-due or paused
+    /// subscription it held back is active again.
+    BillingMarkPaid {
+        invoice_id: String,
+        /// The transfer's reference, kept on the invoice.
+        reference: Option<String>,
+    },
+    /// Refunds a paid invoice (the subscription goes on).
+    BillingRefund {
+        invoice_id: String,
+    },
+    /// A customer's subscription, invoices, credit, ledger and status changes.
+    ShowBilling {
+        customer_id: String,
+    },
 }
 
 impl OpRequest {
@@ -140,6 +156,7 @@ impl OpRequest {
                 | OpRequest::Audit { .. }
                 | OpRequest::ForecastLog { .. }
                 | OpRequest::ChurnSignals
+                | OpRequest::ShowBilling { .. }
         )
     }
 
@@ -169,6 +186,9 @@ impl OpRequest {
             OpRequest::Archive { .. } => "archive.run",
             OpRequest::ForecastLog { .. } => "forecast_log.read",
             OpRequest::ChurnSignals => "churn.read",
+            OpRequest::BillingMarkPaid { .. } => "billing.mark_paid",
+            OpRequest::BillingRefund { .. } => "billing.refund",
+            OpRequest::ShowBilling { .. } => "billing.show",
         }
     }
 
@@ -190,6 +210,10 @@ impl OpRequest {
             | OpRequest::AdvanceRollout { mode }
             | OpRequest::StopRollout { mode } => mode.clone(),
             OpRequest::RolloutReport { id } => id.clone(),
+            OpRequest::BillingMarkPaid { invoice_id, .. } | OpRequest::BillingRefund { invoice_id } => {
+                invoice_id.clone()
+            }
+            OpRequest::ShowBilling { customer_id } => customer_id.clone(),
             _ => String::new(),
         }
     }
@@ -211,7 +235,7 @@ pub async fn execute_as(
 ) -> Result<Value, OpError> {
     let audited = req.changes_state().then(|| (req.action(), req.target()));
     let before = before_of(engine, accounts, &req).await;
-    let value = crate::ops::times::with_rfc3339(execute(engine, accounts, tiers, req).await?);
+    let value = crate::ops::times::with_rfc3339(run(engine, accounts, tiers, req, actor).await?);
     if let Some((action, target)) = audited {
         // Secrets are shown once to the caller and never stored, not even in the audit log.
         let mut after = value.clone();
@@ -247,6 +271,11 @@ async fn before_of(engine: &Engine, accounts: &Arc<dyn AccountStore>, req: &OpRe
             let id = key_id.clone();
             call(accounts, move |a| a.key(&id)).await.ok()?.map(|k| json!(k))
         }
+        OpRequest::BillingMarkPaid { invoice_id, .. } | OpRequest::BillingRefund { invoice_id } => {
+            let billing = Arc::new(Billing::open(&engine.db).ok()?);
+            let id = invoice_id.clone();
+            billing::store::call(&billing, move |b| b.invoice(&id)).await.ok()?.map(|i| json!(i))
+        }
         OpRequest::Promote { .. }
         | OpRequest::Rollback { .. }
         | OpRequest::StartRollout { .. }
@@ -269,11 +298,50 @@ fn check_tier(tiers: &Tiers, tier: &str) -> Result<(), OpError> {
     }
 }
 
+/// Runs an operator action without auditing it (billing's own transition records name
+/// the actor `operator`).
 pub async fn execute(
     engine: &Engine,
     accounts: &Arc<dyn AccountStore>,
     tiers: &Tiers,
     req: OpRequest,
+) -> Result<Value, OpError> {
+    run(engine, accounts, tiers, req, "operator").await
+}
+
+/// Billing's errors in the operator's words: a missing invoice or subscription is
+/// `not_found`, a refused action says why, a store failure is the store's.
+fn billing_error(e: BillingError) -> OpError {
+    match e {
+        BillingError::UnknownInvoice(id) => OpError::NotFound { what: "invoice", id },
+        BillingError::NoSubscription(id) => OpError::NotFound { what: "subscription of customer", id },
+        BillingError::Store(e) => OpError::Store(e.into()),
+        BillingError::Unavailable => {
+            OpError::Engine(crate::engine::EngineError::Unavailable { what: "billing store" })
+        }
+        BillingError::Corrupt(why) => OpError::Store(sled::Error::ReportableBug(why).into()),
+        e => OpError::Billing(e),
+    }
+}
+
+/// A billing change as the operator sees it, after the customer's tier follows it.
+async fn billing_change(accounts: &Arc<dyn AccountStore>, change: billing::Change) -> Result<Value, OpError> {
+    let synced = change.clone();
+    call(accounts, move |a| billing::sync_tier(a, &synced)).await?;
+    Ok(json!({
+        "invoice": change.invoice,
+        "subscription": change.subscription,
+        "effective_tier": change.effective_tier,
+        "notices": change.notices,
+    }))
+}
+
+async fn run(
+    engine: &Engine,
+    accounts: &Arc<dyn AccountStore>,
+    tiers: &Tiers,
+    req: OpRequest,
+    actor: &str,
 ) -> Result<Value, OpError> {
     let store = &engine.store;
     Ok(match req {
@@ -400,6 +468,42 @@ pub async fn execute(
         }
         OpRequest::ChurnSignals => {
             json!({ "customers": crate::accounts::store::churn_signals(&engine.db)? })
+        }
+        OpRequest::BillingMarkPaid { invoice_id, reference } => {
+            let billing = Arc::new(Billing::open(&engine.db).map_err(billing_error)?);
+            let (now, actor) = (citecast_actors::dates::now_secs(), actor.to_string());
+            let change = billing::store::call(&billing, move |b| {
+                b.mark_paid(&invoice_id, reference.as_deref(), now, &actor)
+            })
+            .await
+            .map_err(billing_error)?;
+            billing_change(accounts, change).await?
+        }
+        OpRequest::BillingRefund { invoice_id } => {
+            let billing = Arc::new(Billing::open(&engine.db).map_err(billing_error)?);
+            let (now, actor) = (citecast_actors::dates::now_secs(), actor.to_string());
+            let change = billing::store::call(&billing, move |b| b.refund(&invoice_id, now, &actor))
+                .await
+                .map_err(billing_error)?;
+            billing_change(accounts, change).await?
+        }
+        OpRequest::ShowBilling { customer_id } => {
+            let billing = Arc::new(Billing::open(&engine.db).map_err(billing_error)?);
+            let prices = billing::Prices::from_tiers(tiers);
+            billing::store::call(&billing, move |b| {
+                let id = customer_id.as_str();
+                Ok(json!({
+                    "customer_id": id,
+                    "subscription": b.subscription(id)?,
+                    "upcoming": b.upcoming(id, &prices)?,
+                    "balance_minor": b.balance(id)?,
+                    "invoices": b.invoices(id)?,
+                    "ledger": b.ledger(id)?,
+                    "audit": b.audit(id)?,
+                }))
+            })
+            .await
+            .map_err(billing_error)?
         }
         OpRequest::ForecastLog { from, to, limit } => {
             let limit = limit.unwrap_or(1000).clamp(1, 100_000);

@@ -186,8 +186,15 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     window: String,
-    token: String,
+    /// The token of the operator's log-out form.
+    csrf: String,
     charts: Vec<String>,
+    /// Sign-ups, how many made a first call, and the median wait, in words.
+    onboarding: String,
+    /// Subscriptions by status, e.g. "active 3 · paused 1".
+    subscriptions: String,
+    /// (invoice, customer, issued, total, status) of the latest invoices.
+    invoices: Vec<(String, String, String, String, String)>,
     alerts: Vec<AlertRow>,
     jobs: Vec<JobRow>,
     /// (version, mode, serving) of every loaded model, for links to their reports.
@@ -200,8 +207,9 @@ pub async fn dashboard(
     _: Admin,
     req: HttpRequest,
     state: web::Data<AppState>,
+    session: actix_session::Session,
 ) -> Result<HttpResponse, ApiError> {
-    let p = crate::web::params::Params::parse(req.query_string(), &["hours", "token"])?;
+    let p = crate::web::params::Params::parse(req.query_string(), &["hours"])?;
     let hours = p.int("hours", 6, 1, 24)?;
     let v = view(&state, hours as u64 * 3600).await?;
     let rollouts =
@@ -214,11 +222,53 @@ pub async fn dashboard(
         Some(j) => Some(j.send(crate::ops::jobs::GetJobs { history: 0 }).await?.map_err(ApiError::internal)?),
         None => None,
     };
-    // The page's links carry the token it was opened with (a browser cannot set headers).
-    let token = p.get("token").map(str::to_string).unwrap_or_default();
+    let (logins, billing) = (state.logins.clone(), state.billing.clone());
+    let (pairs, subs, invoices) = actix_web::rt::task::spawn_blocking(move || {
+        let pairs = logins.onboarding().unwrap_or_default();
+        let subs = billing.subscriptions().unwrap_or_default();
+        let mut invoices: Vec<crate::billing::Invoice> =
+            subs.iter().flat_map(|s| billing.invoices(&s.customer_id).unwrap_or_default()).collect();
+        invoices.sort_by_key(|i| std::cmp::Reverse(i.number));
+        invoices.truncate(20);
+        (pairs, subs, invoices)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let o = crate::accounts::signin::onboarding(&pairs);
+    let onboarding = format!(
+        "{} web sign-ups, {} made a first API call{}",
+        o.signups,
+        o.with_first_call,
+        o.median_secs_to_first_call
+            .map(|s| format!(", after {} (median)", duration(s as i64)))
+            .unwrap_or_default()
+    );
+    let mut by_status: std::collections::BTreeMap<String, usize> = Default::default();
+    for s in &subs {
+        *by_status.entry(format!("{:?}", s.status).to_lowercase()).or_default() += 1;
+    }
+    let subscriptions = if by_status.is_empty() {
+        "none yet".to_string()
+    } else {
+        by_status.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(" · ")
+    };
     let page = DashboardPage {
         window: duration(hours as i64 * 3600),
-        token,
+        csrf: crate::web::session::csrf_token(&session, &state.site),
+        onboarding,
+        subscriptions,
+        invoices: invoices
+            .iter()
+            .map(|i| {
+                (
+                    i.id.clone(),
+                    i.customer_id.clone(),
+                    citecast_actors::dates::format(i.issued),
+                    crate::billing::format_money(i.total_minor, &i.currency),
+                    i.status.label().to_string(),
+                )
+            })
+            .collect(),
         models: models.iter().map(|m| (m.version.clone(), format!("{:?}", m.mode), m.active)).collect(),
         jobs: jobs
             .map(|r| {
@@ -302,6 +352,9 @@ pub fn site_routes() -> Vec<SiteRoute> {
         SiteRoute::get("/status", || get_or_head().to(status)),
         SiteRoute::get("/runbooks/{name}", || get_or_head().to(runbook)),
         SiteRoute::get("/admin/dashboard", || get_or_head().to(dashboard)),
+        SiteRoute::get("/admin/login", || get_or_head().to(super::page::login_form)),
+        SiteRoute::post("/admin/login", || web::post().to(super::page::login)),
+        SiteRoute::post("/admin/logout", || web::post().to(super::page::logout)),
         SiteRoute::get("/admin/stats", || get_or_head().to(admin::stats)),
         SiteRoute::post("/admin/op", || web::post().to(admin::op)),
         SiteRoute::post("/admin/backup", || web::post().to(admin::backup)),
@@ -317,7 +370,24 @@ pub fn site_routes() -> Vec<SiteRoute> {
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stats = state.engine.store.send(citecast_actors::actors::GetStats).await??;
     let docs = state.engine.index.send(citecast_actors::actors::IndexDocCount).await?;
+    let logins = state.logins.clone();
+    let pairs = actix_web::rt::task::spawn_blocking(move || logins.onboarding())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?;
+    let onboarding = crate::accounts::signin::onboarding(&pairs);
     let body = state.metrics.render(&[
+        ("citecast_signups", "Customers who signed up on the web and confirmed.", onboarding.signups as f64),
+        (
+            "citecast_signups_with_first_call",
+            "Of those, customers who made a successful API call.",
+            onboarding.with_first_call as f64,
+        ),
+        (
+            "citecast_signup_to_first_call_seconds",
+            "Median seconds from sign-up to the first successful API call (NaN: none yet).",
+            onboarding.median_secs_to_first_call.unwrap_or(f64::NAN),
+        ),
         ("citecast_store_size_bytes", "sled store size on disk.", stats.size_on_disk_bytes as f64),
         ("citecast_store_papers", "Papers stored.", stats.papers as f64),
         ("citecast_store_citations", "Citations stored.", stats.citations as f64),

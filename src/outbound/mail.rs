@@ -148,6 +148,13 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Sends one message on the blocking pool, for async callers.
+pub async fn send_blocking(mailer: std::sync::Arc<Mailer>, mail: Mail) -> Result<Delivery, MailError> {
+    tokio::task::spawn_blocking(move || mailer.send(&mail))
+        .await
+        .unwrap_or_else(|e| Err(MailError::Deferred(format!("the sending thread failed: {e}"))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

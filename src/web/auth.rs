@@ -33,30 +33,46 @@ fn authorise(req: &HttpRequest) -> Result<Admin, ApiError> {
     })
 }
 
+/// Whether `given` is the admin token, compared in constant time so the token can't be
+/// guessed byte by byte.
+pub fn is_admin_token(state: &AppState, given: &str) -> bool {
+    let Some(expected) = state.admin_token.as_deref() else { return false };
+    given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// What an operator session holds: a digest of the token it signed in with, so a
+/// restart (a new token) ends every operator session.
+pub fn operator_mark(state: &AppState) -> String {
+    let token = state.admin_token.as_deref().unwrap_or_default();
+    crate::accounts::hash_secret(token).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn authorise_token(req: &HttpRequest) -> Result<Admin, ApiError> {
-    // Browsers can't set headers on a link: pages also accept ?token=. Other parameters
-    // (hours=, format=) are the page's to check, not a reason to ignore the token.
-    let from_query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("no app state"))?;
-    let expected = state.admin_token.as_deref().ok_or(ApiError::Unauthorized)?;
-    let given = req
+    if state.admin_token.is_none() {
+        return Err(ApiError::Unauthorized);
+    }
+    let header = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
-        .or(from_query)
-        .ok_or(ApiError::Unauthorized)?;
-    // Compare in constant time so the token can't be guessed byte by byte.
-    let same = given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
-        Ok(Admin)
-    } else {
-        Err(ApiError::Unauthorized)
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(given) = header {
+        return if is_admin_token(state, given) { Ok(Admin) } else { Err(ApiError::Unauthorized) };
     }
+    // A browser signed in at /admin/login may read operator pages. Changes still need
+    // the token in a header: a cookie alone never changes anything, so no other site can
+    // make the operator's browser act.
+    let safe = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
+    if safe {
+        use actix_session::SessionExt;
+        let signed = req.get_session().get::<String>(super::session::OPERATOR).ok().flatten();
+        if signed.is_some_and(|m| m == operator_mark(state)) {
+            return Ok(Admin);
+        }
+    }
+    Err(ApiError::Unauthorized)
 }
 
 /// The audit log's "who" for an admin request: the CLI names its user in a header.

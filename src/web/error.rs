@@ -156,11 +156,11 @@ impl ResponseError for ApiError {
             use askama::Template;
             let page = super::page::ErrorPage {
                 title: "Operator page: sign-in needed",
-                message: "This page is for the operator of this citecast server. Open it with the admin \
-                          token: add ?token=TOKEN to the address (the token is in DATA_DIR/server.json, \
-                          readable by the operator only).",
-                back: "/status",
-                back_label: "Public status page",
+                message: "This page is for the operator of this citecast server. Log in with the admin \
+                          token (it is in DATA_DIR/server.json, readable by the operator only, and changes \
+                          at each start).",
+                back: "/admin/login",
+                back_label: "Operator log-in",
             };
             let body = page.render().unwrap_or_else(|_| "missing or invalid admin token".into());
             return HttpResponse::Unauthorized()

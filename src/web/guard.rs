@@ -335,6 +335,7 @@ pub async fn guard(
         principal: principal.limit_id().to_string(),
         key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
     };
+    let called = principal.customer_id.clone().map(|c| (c, req.method().to_string(), req.path().to_string()));
     req.extensions_mut().insert(principal);
     let mut day = day;
     let mut res = match next.call(req).await {
@@ -342,12 +343,19 @@ pub async fn guard(
         Err(e) => {
             // A refusal by the handler (bad parameter, unknown id, a body that does not
             // parse) spends no daily quota.
-            if e.as_response_error().status_code().is_client_error() {
+            let status = e.as_response_error().status_code();
+            if status.is_client_error() {
                 state.limiter.do_send(refund);
+            }
+            if let Some((customer, method, path)) = called {
+                note_call(&state, customer, method, path, status.as_u16());
             }
             return Err(e);
         }
     };
+    if let Some((customer, method, path)) = called {
+        note_call(&state, customer, method, path, res.status().as_u16());
+    }
     if res.status().is_client_error() {
         state.limiter.do_send(refund);
         day.remaining = (day.remaining + 1).min(day.limit);
@@ -366,6 +374,53 @@ pub async fn guard(
         }
     }
     Ok(res)
+}
+
+/// A customer's call that failed, for the account page.
+#[derive(Debug, Clone)]
+pub struct RecentError {
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+/// Errors kept per customer for the account page (newest last).
+pub const RECENT_ERRORS: usize = 20;
+
+/// Records what the account page and the onboarding figures need from a customer's
+/// call: its first success (once, in the store) and its recent errors (in memory).
+fn note_call(state: &web::Data<AppState>, customer: String, method: String, path: String, status: u16) {
+    let now = crate::web::session_now();
+    if status >= 400 {
+        let mut list = state.recent_errors.get(&customer).unwrap_or_default();
+        list.push(RecentError { at: now, method, path, status });
+        if list.len() > RECENT_ERRORS {
+            list.remove(0);
+        }
+        state.recent_errors.insert(customer, list);
+        return;
+    }
+    if !(200..300).contains(&status) {
+        return;
+    }
+    let known = state.first_calls.lock().map(|mut seen| !seen.insert(customer.clone())).unwrap_or(true);
+    if known {
+        return;
+    }
+    let logins = state.logins.clone();
+    actix_web::rt::spawn(async move {
+        let done =
+            actix_web::rt::task::spawn_blocking(move || logins.record_first_call(&customer, now)).await;
+        match done {
+            Ok(Ok(Some(login))) => {
+                tracing::info!(customer = %login.customer_id, seconds = now - login.signed_up, "first API call")
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot record a first API call"),
+            Err(e) => tracing::warn!(error = %e, "cannot record a first API call"),
+        }
+    });
 }
 
 /// RFC 7231 IMF-fixdate for a unix time.

@@ -12,6 +12,7 @@ pub mod head_limit;
 pub mod openapi;
 pub mod page;
 pub mod params;
+pub mod session;
 pub mod timing;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,6 +49,17 @@ pub struct AppState {
     pub mailer: Arc<crate::outbound::mail::Mailer>,
     /// What the web pages and forms need: base URL, cookie and CSRF secrets.
     pub site: Site,
+    /// Web sessions (`web::session`), for the middleware and for ending a customer's
+    /// sessions after a password reset.
+    pub sessions: session::SledSessions,
+    /// Web logins and the single-use tokens of confirmation and reset mails.
+    pub logins: crate::accounts::Logins,
+    /// Limits on the sign-up, sign-in and reset forms (per IP and per address).
+    pub form_limits: crate::accounts::limits::FormLimits,
+    /// Customers whose first API call is already recorded (saves a store read per call).
+    pub first_calls: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Each customer's latest failed API calls, for the account page (memory only).
+    pub recent_errors: quick_cache::sync::Cache<String, Vec<guard::RecentError>>,
     /// Rate limits and daily quotas per caller (`accounts::limits`).
     pub limiter: actix::Addr<crate::accounts::limits::LimiterActor>,
     pub ready: Arc<AtomicBool>,
@@ -107,7 +119,14 @@ impl AppState {
         )
         .expect("the mail settings were checked at start");
         let site = Site::new(&engine.db, config).expect("the store's site secret opens");
+        let sessions = session::SledSessions::open(&engine.db).expect("the store's session tree opens");
+        let logins = crate::accounts::Logins::open(&engine.db).expect("the store's login trees open");
         AppState {
+            logins,
+            form_limits: crate::accounts::limits::FormLimits::default(),
+            first_calls: std::sync::Mutex::new(std::collections::HashSet::new()),
+            recent_errors: quick_cache::sync::Cache::new(10_000),
+            sessions,
             billing: Arc::new(billing),
             mailer: Arc::new(mailer),
             site,
@@ -158,6 +177,11 @@ impl AppState {
             Err(ApiError::NotReady)
         }
     }
+}
+
+/// Unix seconds now (one clock for pages and sessions).
+pub fn session_now() -> i64 {
+    citecast_actors::dates::now_secs()
 }
 
 /// What pages, forms and mail links need to know about the site.
@@ -237,15 +261,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     for e in v1_endpoints() {
         v1 = v1.route(e.path, (e.route)());
     }
+    // Pages and forms get sessions and the HTML security headers; /v1 gets neither
+    // (keys travel in a header, never in cookies).
+    let mut site = web::scope("")
+        .wrap(session::middleware(&state.site, state.sessions.clone()))
+        .wrap(actix_web::middleware::from_fn(session::page_headers));
+    for r in site_routes() {
+        site = site.route(r.path, (r.route)());
+    }
     cfg.app_data(state)
         .app_data(
             web::JsonConfig::default().limit(limit).error_handler(move |e, _| error::json_error(e, limit)),
         )
         .app_data(web::PayloadConfig::new(limit));
-    for r in site_routes() {
-        cfg.route(r.path, (r.route)());
-    }
-    cfg.service(v1).default_service(web::to(no_route));
+    cfg.service(v1).service(site.default_service(web::to(no_route))).default_service(web::to(no_route));
 }
 
 /// A route outside `/v1`: its path pattern, method and handler.
@@ -274,6 +303,10 @@ fn site_routes() -> Vec<SiteRoute> {
         crate::papers::routes::site_routes(),
         crate::forecasts::routes::site_routes(),
         crate::newsletter::routes::site_routes(),
+        crate::billing::routes::site_routes(),
+        crate::accounts::routes::site_routes(),
+        crate::home::routes::site_routes(),
+        crate::pricing::routes::site_routes(),
     ]
     .into_iter()
     .flatten()

@@ -29,3 +29,55 @@ pub fn html(
         .insert_header(("Cache-Control", format!("public, max-age={max_age}")))
         .body(body))
 }
+
+/// A personal page (a form with its token, an account): never stored by any cache.
+pub fn private_html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(ApiError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}
+
+/// 303 to `location` (after a form, so a reload does not send it again).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// The site's header: who is signed in, and the token of its log-out form.
+pub struct Nav {
+    pub signed_in: bool,
+    pub csrf: String,
+}
+
+impl Nav {
+    pub fn of(session: &actix_session::Session, site: &super::Site) -> Nav {
+        Nav {
+            signed_in: super::session::signed_in(session).is_some(),
+            csrf: super::session::csrf_token(session, site),
+        }
+    }
+}
+
+/// The fields of a posted form (`application/x-www-form-urlencoded`). Anything else,
+/// or bytes that are not such a form, gives no fields, so every required field is
+/// reported missing in words rather than the request failing as a whole.
+pub struct Fields(std::collections::HashMap<String, String>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Fields {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        Fields(pairs.into_iter().collect())
+    }
+
+    /// The field's value, or "" when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+}

@@ -703,7 +703,7 @@ async fn a_browser_without_the_admin_token_gets_a_page_and_runbooks_are_served()
     assert_eq!(resp.status().as_u16(), 401);
     assert!(resp.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
     let page = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
-    assert!(page.contains("<h1>") && page.contains("?token="), "{page}");
+    assert!(page.contains("<h1>") && page.contains("/admin/login"), "{page}");
     // A program still gets the JSON error.
     let (status, _, body) = call!(app, req("GET", "/admin/stats", None));
     assert_eq!((status, code(&body)), (401, "unauthorized"));

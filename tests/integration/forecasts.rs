@@ -176,13 +176,19 @@ async fn a_new_paper_is_scored_from_its_metadata() {
 async fn models_are_listed_and_their_reports_render() {
     let h = harness("pro").await;
     let app = app!(h);
-    let (status, v) = send!(app, test::TestRequest::get().uri("/admin/models?token=admin"));
+    let (status, v) = send!(
+        app,
+        test::TestRequest::get().uri("/admin/models").insert_header(("authorization", "Bearer admin"))
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["models"].as_array().unwrap().len(), 2);
     assert!(v["models"].as_array().unwrap().iter().all(|m| m["active"] == true));
     let resp = test::call_service(
         &app,
-        test::TestRequest::get().uri("/admin/models/early-test?token=admin").to_request(),
+        test::TestRequest::get()
+            .uri("/admin/models/early-test")
+            .insert_header(("authorization", "Bearer admin"))
+            .to_request(),
     )
     .await;
     assert_eq!(resp.status().as_u16(), 200);
@@ -190,7 +196,10 @@ async fn models_are_listed_and_their_reports_render() {
     assert!(html.contains("<svg") && html.contains("early-test"));
     let (status, _) = send!(app, test::TestRequest::get().uri("/admin/models/early-test"));
     assert_eq!(status, 401);
-    let (status, _) = send!(app, test::TestRequest::get().uri("/admin/models/none?token=admin"));
+    let (status, _) = send!(
+        app,
+        test::TestRequest::get().uri("/admin/models/none").insert_header(("authorization", "Bearer admin"))
+    );
     assert_eq!(status, 404);
 }
 
@@ -251,7 +260,9 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let (_, f) = send!(app, get(uri, &h.key));
     assert_eq!(version(&f), "at_publication-z-candidate", "the last loaded model of a mode serves");
 
-    let promote = test::TestRequest::post().uri("/admin/models/at_publication-test/promote?token=admin");
+    let promote = test::TestRequest::post()
+        .uri("/admin/models/at_publication-test/promote")
+        .insert_header(("authorization", "Bearer admin"));
     let (status, v) = send!(app, promote);
     assert_eq!(status, 200, "{v}");
     let (_, f) = send!(app, get(uri, &h.key));
@@ -259,16 +270,25 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let saved = std::fs::read_to_string(h.dir.path().join("models/active.json")).unwrap();
     assert!(saved.contains("at_publication-test"), "{saved}");
 
-    let rollback = test::TestRequest::post().uri("/admin/models/rollback/at_publication?token=admin");
+    let rollback = test::TestRequest::post()
+        .uri("/admin/models/rollback/at_publication")
+        .insert_header(("authorization", "Bearer admin"));
     assert_eq!(send!(app, rollback).0, 200);
     let (_, f) = send!(app, get(uri, &h.key));
     assert_eq!(version(&f), "at_publication-z-candidate");
 
-    let unknown = test::TestRequest::post().uri("/admin/models/nope/promote?token=admin");
+    let unknown = test::TestRequest::post()
+        .uri("/admin/models/nope/promote")
+        .insert_header(("authorization", "Bearer admin"));
     assert_eq!(send!(app, unknown).0, 400);
-    let bad_mode = test::TestRequest::post().uri("/admin/models/rollback/sideways?token=admin");
+    let bad_mode = test::TestRequest::post()
+        .uri("/admin/models/rollback/sideways")
+        .insert_header(("authorization", "Bearer admin"));
     assert_eq!(send!(app, bad_mode).0, 400);
-    let (_, list) = send!(app, test::TestRequest::get().uri("/admin/models?token=admin"));
+    let (_, list) = send!(
+        app,
+        test::TestRequest::get().uri("/admin/models").insert_header(("authorization", "Bearer admin"))
+    );
     assert_eq!(list["models"].as_array().unwrap().len(), 3);
 }
 
@@ -381,9 +401,14 @@ async fn warm_up_goes_in_steps_and_a_busy_model_engine_answers_503_in_bounded_ti
     // 503 with Retry-After once its bound passes, instead of hanging.
     h.state.engine.model.do_send(citecast_actors::actors::HoldModelActor(Duration::from_secs(8)));
     let started = std::time::Instant::now();
-    let resp =
-        test::call_service(&app, test::TestRequest::get().uri("/admin/models?token=admin").to_request())
-            .await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/admin/models")
+            .insert_header(("authorization", "Bearer admin"))
+            .to_request(),
+    )
+    .await;
     let waited = started.elapsed();
     assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(resp.headers().get("retry-after").unwrap(), "5");

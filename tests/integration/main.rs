@@ -6,11 +6,14 @@
 mod common;
 
 mod accounts;
+mod billing;
 mod cli;
 mod contract;
 mod forecasts;
+mod journey;
 mod mail;
 mod ops;
 mod pages;
 mod papers;
 mod robustness;
+mod web;

@@ -609,7 +609,7 @@ fn median(sorted: &[f64]) -> f64 {
         return 0.0;
     }
     let m = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[m - 1] + sorted[m]) / 2.0
     } else {
         sorted[m]

@@ -341,7 +341,7 @@ impl Gbdt {
     /// Predicts every row of `x` (row-major, `self.features()` values per row).
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let d = self.features;
-        assert!(x.len() % d == 0, "gbdt: input length {} is not a multiple of {d}", x.len());
+        assert!(x.len().is_multiple_of(d), "gbdt: input length {} is not a multiple of {d}", x.len());
         let mut acc = vec![f64::from(self.base_score); x.len() / d];
         add_trees(&self.trees, x, d, &mut acc);
         acc.into_iter().map(|v| v as f32).collect()

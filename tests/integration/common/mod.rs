@@ -2,6 +2,9 @@
 //! ([`Harness`], [`app!`]) and the real binary started as a server ([`start`], [`run`]).
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};

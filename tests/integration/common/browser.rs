@@ -1,0 +1,187 @@
+//! Headless Chromium through chromedriver's WebDriver protocol, for the page tests: a
+//! phone-sized window (390 CSS pixels, an iPhone 12-15 screen), navigation, clicks,
+//! typing, scripts and screenshots (kept as artefacts in `target/screenshots/`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+pub const PHONE_WIDTH: u64 = 390;
+
+/// The W3C key of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Driver {
+    child: Child,
+    host: String,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = call(&self.host, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver call. chromedriver keeps the connection open after its reply (whatever
+/// `Connection: close` says), so the reply is read by its Content-Length.
+fn http(host: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut buf = vec![0u8; length];
+    reader.read_exact(&mut buf)?;
+    Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+}
+
+fn call(host: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let body = body.map(|b| b.to_string());
+    let (status, text) = http(host, method, path, body.as_deref())
+        .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    assert!(status == 200, "chromedriver {method} {path}: {status} {text}");
+    v["value"].clone()
+}
+
+impl Driver {
+    pub fn start(binary: PathBuf, profile: &std::path::Path) -> Driver {
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            if let Ok((200, _)) = http(&host, "GET", "/status", None) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "args": args,
+                "mobileEmulation": { "deviceMetrics": { "width": PHONE_WIDTH, "height": 844, "pixelRatio": 3.0 } },
+            },
+        }}});
+        let mut driver = Driver { child, host, session: String::new() };
+        let v = call(&driver.host, "POST", "/session", Some(caps));
+        driver.session = v["sessionId"].as_str().expect("a session").to_string();
+        driver
+    }
+
+    pub fn go(&self, url: &str) {
+        call(&self.host, "POST", &format!("/session/{}/url", self.session), Some(json!({ "url": url })));
+    }
+
+    pub fn script(&self, script: &str) -> Value {
+        let path = format!("/session/{}/execute/sync", self.session);
+        call(&self.host, "POST", &path, Some(json!({ "script": script, "args": [] })))
+    }
+
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        let png = call(&self.host, "GET", &format!("/session/{}/screenshot", self.session), None);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}-{PHONE_WIDTH}px.png"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Driver {
+    fn element(&self, css: &str) -> String {
+        let path = format!("/session/{}/element", self.session);
+        let v = call(&self.host, "POST", &path, Some(json!({ "using": "css selector", "value": css })));
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element '{css}' on the page")).to_string()
+    }
+
+    /// Clicks the element `css` names, as a person would.
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        call(&self.host, "POST", &format!("/session/{}/element/{id}/click", self.session), Some(json!({})));
+    }
+
+    /// Types `text` into the field `css` names (after clearing it).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        call(&self.host, "POST", &format!("/session/{}/element/{id}/clear", self.session), Some(json!({})));
+        call(
+            &self.host,
+            "POST",
+            &format!("/session/{}/element/{id}/value", self.session),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// The visible text of the element `css` names.
+    pub fn text(&self, css: &str) -> String {
+        let id = self.element(css);
+        call(&self.host, "GET", &format!("/session/{}/element/{id}/text", self.session), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The page's visible text.
+    pub fn body_text(&self) -> String {
+        self.text("body")
+    }
+
+    pub fn url(&self) -> String {
+        call(&self.host, "GET", &format!("/session/{}/url", self.session), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}

@@ -1,0 +1,152 @@
+//! A customer's whole journey in a real browser against the real binary, with mail
+//! caught by a real SMTP server: sign up → confirm from the mail → first key → first API
+//! call → upgrade → pause → resume → cancel, each page checked and screenshotted
+//! (`target/screenshots/journey-*.png`). The API limits follow the plan at each step,
+//! and the operator's command sees the subscription and its invoice.
+//!
+//! Needs chromium + chromium-driver and aiosmtpd (`.ci/run` installs them and makes their
+//! absence a failure); elsewhere the test is skipped, saying so.
+
+use std::time::{Duration, Instant};
+
+use crate::common::browser::Driver;
+use crate::common::smtp::{link_in, SmtpSink};
+use crate::common::*;
+
+/// The customer's tier as the API sees it now.
+fn api_tier(server: &Server, secret: &str) -> String {
+    let (status, v) = get(&server.info, secret, "/v1/account");
+    assert_eq!(status, 200, "{v}");
+    v["customer"]["tier"].as_str().unwrap_or_default().to_string()
+}
+
+fn metric(server: &Server, name: &str) -> Option<f64> {
+    let r =
+        citecast::outbound::admin::request(&server.info, "GET", "/metrics", None, Duration::from_secs(10))
+            .ok()?;
+    r.body.lines().find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.trim().parse().ok()))
+}
+
+#[test]
+fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
+    let install = "apt-get install chromium chromium-driver";
+    let Some(chromedriver) = external_tool("chromedriver", "CITECAST_REQUIRE_BROWSER", install) else {
+        return;
+    };
+    let Some(sink) = SmtpSink::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bundled = bundled_fixture(tmp.path());
+    let server = start_with(&data, &bundled, &["--smtp-url", &sink.url()]);
+    let base = format!("http://{}", server.info.addr);
+    let driver = Driver::start(chromedriver, &tmp.path().join("chromium-profile"));
+    let shot = |name: &str| driver.screenshot(&format!("journey-{name}"));
+
+    // The home page tells what citecast is, with a live forecast and the way in.
+    driver.go(&format!("{base}/"));
+    let home = driver.body_text();
+    shot("home");
+    assert!(home.contains("Know early which papers will matter"), "{home}");
+    assert!(driver.text("#example").contains("chance"), "a live forecast: {home}");
+    driver.go(&format!("{base}/pricing"));
+    let pricing = driver.body_text();
+    shot("pricing");
+    assert!(
+        pricing.contains("$49") && pricing.contains("$490") && pricing.contains("Contact us"),
+        "{pricing}"
+    );
+
+    // Sign up; the confirmation arrives by mail.
+    let email = "ada@example.org";
+    driver.click("a.button[href='/signup']");
+    driver.type_into("#name", "Ada Lovelace");
+    driver.type_into("#email", email);
+    driver.type_into("#password", "analytical engine 1843");
+    shot("signup");
+    driver.click("form[action='/signup'] button[type=submit]");
+    let sent = driver.body_text();
+    shot("check-inbox");
+    assert!(sent.contains("Check your inbox") && sent.contains(email), "{sent}");
+    let mail = sink.wait_for(email, "/confirm?token=");
+    let link = link_in(&mail, "/confirm?token=");
+    assert!(link.starts_with(&base), "{link}");
+
+    // Opening the link confirms nothing by itself; the button does.
+    driver.go(&link);
+    shot("confirm");
+    assert!(driver.body_text().contains("Confirm your address"));
+    driver.click("#confirm");
+    let welcome = driver.body_text();
+    shot("welcome");
+    assert!(welcome.contains("Welcome, Ada Lovelace"), "{welcome}");
+    let secret = driver.text("#secret");
+    assert!(secret.starts_with("cc_live_"), "{secret}");
+    let curl = driver.text("#curl");
+    assert!(curl.contains(&secret) && curl.contains(&format!("{base}/v1/papers/")), "{curl}");
+
+    // The first API call, as the page says to make it.
+    let (status, forecast) = get(&server.info, &secret, "/v1/papers/hep-th/9711200/forecast");
+    assert_eq!(status, 200, "{forecast}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "citecast_signups_with_first_call") != Some(1.0) {
+        assert!(Instant::now() < deadline, "the first call was not recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metric(&server, "citecast_signup_to_first_call_seconds").is_some_and(|s| s >= 0.0));
+    assert_eq!(api_tier(&server, &secret), "free");
+
+    driver.go(&format!("{base}/account"));
+    let account = driver.body_text();
+    shot("account");
+    assert!(account.contains("Ada Lovelace") && account.contains("Free"), "{account}");
+    assert!(driver.text("#usage").starts_with('2') || driver.text("#usage").starts_with('1'), "{account}");
+
+    // Upgrade: at once, with an invoice, and the API limits follow.
+    driver.go(&format!("{base}/billing"));
+    shot("billing-free");
+    driver.click("input[value='pro:monthly']");
+    driver.click("#change-plan");
+    let upgraded = driver.text("#flash");
+    shot("billing-pro");
+    assert!(upgraded.contains("Pro, monthly") && upgraded.contains("inv_"), "{upgraded}");
+    assert_eq!(api_tier(&server, &secret), "pro");
+    let invoice_id = upgraded.split_whitespace().find(|w| w.starts_with("inv_")).unwrap().to_string();
+    driver.click(&format!("a[href='/billing/invoices/{invoice_id}']"));
+    let invoice = driver.body_text();
+    shot("invoice");
+    assert!(invoice.contains(&format!("Invoice {invoice_id}")) && invoice.contains("$"), "{invoice}");
+
+    // Pause: the API serves the free plan; resume: Pro again.
+    driver.go(&format!("{base}/billing"));
+    driver.click("#pause");
+    let paused = driver.text("#status");
+    shot("paused");
+    assert!(paused.starts_with("paused"), "{paused}");
+    assert_eq!(api_tier(&server, &secret), "free");
+    driver.click("#resume");
+    shot("resumed");
+    assert_eq!(driver.text("#status"), "active");
+    assert_eq!(api_tier(&server, &secret), "pro");
+
+    // Cancel now: one click, no retention wall; the account stays, on the free plan.
+    driver.click("#cancel-now");
+    let canceled = driver.text("#flash");
+    shot("canceled");
+    assert!(canceled.contains("canceled"), "{canceled}");
+    assert_eq!(api_tier(&server, &secret), "free");
+
+    // The operator sees the subscription and its invoice.
+    let customer =
+        get(&server.info, &secret, "/v1/account").1["customer"]["id"].as_str().unwrap().to_string();
+    let out = run(&["billing", "show", &customer], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["subscription"]["status"], "canceled", "{shown}");
+    assert!(shown.to_string().contains(&invoice_id), "{shown}");
+
+    // Log out: the account page asks to log in again.
+    driver.click("header form[action='/logout'] button");
+    driver.go(&format!("{base}/account"));
+    assert!(driver.url().ends_with("/login"), "{}", driver.url());
+    stop_gracefully(server);
+}
