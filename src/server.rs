@@ -134,6 +134,19 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let token = random_token().map_err(|e| CliError::io("/dev/urandom", e))?;
     let accounts: Arc<dyn crate::accounts::AccountStore> =
         Arc::new(crate::accounts::Accounts::open(&engine.db).map_err(CliError::engine)?);
+    let listener = std::net::TcpListener::bind(&config.addr)
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?;
+    let local = listener.local_addr().map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
+    // Links in mail need the address people can reach: the port actually bound (for
+    // `--addr host:0`), and a name rather than 0.0.0.0.
+    let mut config = config;
+    if config.public_url.is_none() {
+        config.public_url = Some(if local.ip().is_unspecified() {
+            format!("http://localhost:{}", local.port())
+        } else {
+            format!("http://{local}")
+        });
+    }
     let mut app_state = AppState::new(engine.clone(), accounts.clone(), &config, Some(token.clone()));
     let scheduler =
         crate::ops::jobs::Scheduler::new(engine, accounts, app_state.issues.clone(), config.jobs())
@@ -154,9 +167,6 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let monitor = crate::ops::monitor::Monitor::new(sources, config.monitor()).map_err(CliError::Usage)?;
     let _ = state.monitor.set(actix::Actor::start(monitor));
 
-    let listener = std::net::TcpListener::bind(&config.addr)
-        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.addr)))?;
-    let local = listener.local_addr().map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
     let app_state = state.clone();
     // actix-web's HttpServer, assembled by hand so every connection passes through the
     // head guard first (see http/head_limit.rs).

@@ -58,12 +58,12 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
 
     // Sign up; the confirmation arrives by mail.
     let email = "ada@example.org";
-    driver.click("a.button[href='/signup']");
+    driver.click_and_load("a.button[href='/signup']");
     driver.type_into("#name", "Ada Lovelace");
     driver.type_into("#email", email);
     driver.type_into("#password", "analytical engine 1843");
     shot("signup");
-    driver.click("form[action='/signup'] button[type=submit]");
+    driver.click_and_load("form[action='/signup'] button[type=submit]");
     let sent = driver.body_text();
     shot("check-inbox");
     assert!(sent.contains("Check your inbox") && sent.contains(email), "{sent}");
@@ -75,7 +75,7 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     driver.go(&link);
     shot("confirm");
     assert!(driver.body_text().contains("Confirm your address"));
-    driver.click("#confirm");
+    driver.click_and_load("#confirm");
     let welcome = driver.body_text();
     shot("welcome");
     assert!(welcome.contains("Welcome, Ada Lovelace"), "{welcome}");
@@ -105,31 +105,31 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     driver.go(&format!("{base}/billing"));
     shot("billing-free");
     driver.click("input[value='pro:monthly']");
-    driver.click("#change-plan");
+    driver.click_and_load("#change-plan");
     let upgraded = driver.text("#flash");
     shot("billing-pro");
     assert!(upgraded.contains("Pro, monthly") && upgraded.contains("inv_"), "{upgraded}");
     assert_eq!(api_tier(&server, &secret), "pro");
     let invoice_id = upgraded.split_whitespace().find(|w| w.starts_with("inv_")).unwrap().to_string();
-    driver.click(&format!("a[href='/billing/invoices/{invoice_id}']"));
+    driver.click_and_load(&format!("a[href='/billing/invoices/{invoice_id}']"));
     let invoice = driver.body_text();
     shot("invoice");
     assert!(invoice.contains(&format!("Invoice {invoice_id}")) && invoice.contains("$"), "{invoice}");
 
     // Pause: the API serves the free plan; resume: Pro again.
     driver.go(&format!("{base}/billing"));
-    driver.click("#pause");
+    driver.click_and_load("#pause");
     let paused = driver.text("#status");
     shot("paused");
     assert!(paused.starts_with("paused"), "{paused}");
     assert_eq!(api_tier(&server, &secret), "free");
-    driver.click("#resume");
+    driver.click_and_load("#resume");
     shot("resumed");
     assert_eq!(driver.text("#status"), "active");
     assert_eq!(api_tier(&server, &secret), "pro");
 
     // Cancel now: one click, no retention wall; the account stays, on the free plan.
-    driver.click("#cancel-now");
+    driver.click_and_load("#cancel-now");
     let canceled = driver.text("#flash");
     shot("canceled");
     assert!(canceled.contains("canceled"), "{canceled}");
@@ -145,7 +145,7 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     assert!(shown.to_string().contains(&invoice_id), "{shown}");
 
     // Log out: the account page asks to log in again.
-    driver.click("header form[action='/logout'] button");
+    driver.click_and_load("header form[action='/logout'] button");
     driver.go(&format!("{base}/account"));
     assert!(driver.url().ends_with("/login"), "{}", driver.url());
     stop_gracefully(server);

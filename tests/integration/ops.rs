@@ -425,6 +425,7 @@ fn a_failing_job_fires_an_alert_to_the_webhook_status_page_and_metrics() {
     );
     assert!(dash.contains("/admin/models/at_publication-"), "model reports are linked: {dash}");
     assert!(dash.contains("<h2>Jobs</h2>") && dash.contains("newsletter"), "{dash}");
+    assert!(dash.contains("Customers and billing") && dash.contains("web sign-ups"), "{dash}");
 
     // Incidents and samples survive a restart: the open incident is still there and the
     // uptime over the last day is measured across both runs.

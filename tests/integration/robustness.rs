@@ -190,7 +190,7 @@ fn assert_private(path: &Path) {
 
 #[cfg(unix)]
 #[test]
-fn the_data_directory_and_backups_are_private_and_operator_pages_keep_their_token() {
+fn the_data_directory_and_backups_are_private_and_the_admin_token_stays_out_of_urls() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -152,6 +152,32 @@ impl Driver {
         call(&self.host, "POST", &format!("/session/{}/element/{id}/click", self.session), Some(json!({})));
     }
 
+    /// Clicks a link or button that loads another page, and waits (up to 10 s) until the
+    /// new page has replaced the old one and finished loading.
+    pub fn click_and_load(&self, css: &str) {
+        self.script("window.__citecastOldPage = true; return null;");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let done = http(
+                &self.host,
+                "POST",
+                &format!("/session/{}/execute/sync", self.session),
+                Some(
+                    &json!({ "script": "return window.__citecastOldPage === undefined && document.readyState === 'complete';", "args": [] })
+                        .to_string(),
+                ),
+            );
+            if let Ok((200, body)) = done {
+                if serde_json::from_str::<Value>(&body).is_ok_and(|v| v["value"] == true) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "clicking '{css}' loaded no new page");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Types `text` into the field `css` names (after clearing it).
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css);
@@ -164,13 +190,27 @@ impl Driver {
         );
     }
 
-    /// The visible text of the element `css` names.
+    /// The visible text of the element `css` names. A click that navigates returns
+    /// before the new page replaces the old one, so a stale or missing element is looked
+    /// for again for up to 10 s.
     pub fn text(&self, css: &str) -> String {
-        let id = self.element(css);
-        call(&self.host, "GET", &format!("/session/{}/element/{id}/text", self.session), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let find = json!({ "using": "css selector", "value": css }).to_string();
+            let found = http(&self.host, "POST", &format!("/session/{}/element", self.session), Some(&find));
+            if let Ok((200, body)) = found {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                if let Some(id) = v["value"][ELEMENT].as_str() {
+                    let path = format!("/session/{}/element/{id}/text", self.session);
+                    if let Ok((200, body)) = http(&self.host, "GET", &path, None) {
+                        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                        return v["value"].as_str().unwrap_or_default().to_string();
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no element '{css}' on {}", self.url());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The page's visible text.
