@@ -197,6 +197,15 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     write_server_info(&config, &info).map_err(|e| CliError::io(config.server_file(), e))?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
 
+    // Idle buckets of the form limits (sign-up, log-in, reset) are dropped every minute.
+    let sweep_state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            sweep_state.form_limits.sweep();
+        }
+    });
     let boot_state = state.clone();
     let boot_config = config.clone();
     actix_web::rt::spawn(async move {

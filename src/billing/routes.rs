@@ -120,6 +120,16 @@ pub async fn payments(
             {
                 tracing::error!(customer = %change.subscription.customer_id, error = %e, "tier not synced after a payment event");
             }
+            // Receipts and payment-failure mails go out before the provider is answered;
+            // a mail that fails is logged, never a reason for the provider to retry.
+            super::job::mail_notices(
+                state.mailer.clone(),
+                state.accounts.clone(),
+                state.billing.clone(),
+                &state.site.base_url,
+                &change.notices,
+            )
+            .await;
             tracing::info!(
                 event = %event.id,
                 customer = %change.subscription.customer_id,

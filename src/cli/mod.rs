@@ -144,8 +144,8 @@ pub enum Command {
         /// A file written by `citecast backup` (verified before anything is written).
         file: PathBuf,
     },
-    /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn and
-    /// newsletter. List them, run one now (`--wait` for its end), pause, resume, requeue
+    /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn,
+    /// sessions, billing and newsletter. List them, run one now (`--wait` for its end), pause, resume, requeue
     /// or reschedule it. Needs the running server except for `list`.
     Jobs {
         #[command(flatten)]

@@ -44,6 +44,20 @@ pub async fn op(
         &actor_of(&req),
     )
     .await?;
+    // Billing actions (mark-paid, refund) tell whom to mail: the server sends it.
+    if let Some(notices) = value
+        .get("notices")
+        .and_then(|n| serde_json::from_value::<Vec<crate::billing::Notice>>(n.clone()).ok())
+    {
+        crate::billing::job::mail_notices(
+            state.mailer.clone(),
+            state.accounts.clone(),
+            state.billing.clone(),
+            &state.site.base_url,
+            &notices,
+        )
+        .await;
+    }
     Ok(HttpResponse::Ok().json(value))
 }
 
