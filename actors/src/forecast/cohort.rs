@@ -170,7 +170,7 @@ mod tests {
         // Positives concentrated in the top ranks.
         let ranks: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
         let labels: Vec<bool> =
-            ranks.iter().map(|&r| r > 0.9 || (r > 0.7 && (r * 1000.0) as u32 % 5 == 0)).collect();
+            ranks.iter().map(|&r| r > 0.9 || (r > 0.7 && ((r * 1000.0) as u32).is_multiple_of(5))).collect();
         let c = CohortRank::fit(WINDOW_DAYS, &ranks, &labels);
         assert!(c.calibration[0] > 0.0, "{c:?}");
         let p: Vec<f64> = ranks.iter().map(|&r| c.probability(r)).collect();
