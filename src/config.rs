@@ -74,6 +74,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Secrets of the payment provider's webhook (several during a rotation).
     pub payment_webhook_secrets: Vec<String>,
+    /// Secrets of the mail provider's bounce and complaint webhook.
+    pub mail_webhook_secrets: Vec<String>,
+    /// Newsletter messages sent per minute at most.
+    pub newsletter_rate_per_minute: u32,
+    /// DKIM signing of outgoing mail: key file, selector, domain.
+    pub dkim: Option<(PathBuf, String, String)>,
 }
 
 impl Config {
@@ -102,6 +108,9 @@ impl Config {
             mail_from: "citecast <noreply@citecast.localhost>".into(),
             public_url: None,
             payment_webhook_secrets: Vec::new(),
+            mail_webhook_secrets: Vec::new(),
+            newsletter_rate_per_minute: 6000,
+            dkim: None,
             data_dir_given: true,
             data_dir,
         }
@@ -138,6 +147,28 @@ impl Config {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The mailer these settings describe (SMTP or the outbox, DKIM when configured).
+    pub fn mailer(&self) -> Result<crate::outbound::mail::Mailer, crate::outbound::mail::MailError> {
+        let mailer = crate::outbound::mail::Mailer::new(
+            self.smtp_url.as_deref(),
+            &self.mail_from,
+            &self.outbox_dir(),
+        )?;
+        match &self.dkim {
+            Some((key, selector, domain)) => {
+                let key_pem = std::fs::read_to_string(key).map_err(|e| {
+                    crate::outbound::mail::MailError::Invalid(format!("DKIM key {}: {e}", key.display()))
+                })?;
+                mailer.with_dkim(crate::outbound::mail::Dkim {
+                    key_pem,
+                    selector: selector.clone(),
+                    domain: domain.clone(),
+                })
+            }
+            None => Ok(mailer),
         }
     }
 

@@ -120,8 +120,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         }
     }
     // Refuse a mistyped SMTP URL or sender now rather than at the first sign-up.
-    crate::outbound::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, &config.outbox_dir())
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    config.mailer().map_err(|e| CliError::Usage(e.to_string()))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
     // A directory made by an older version (or by hand) may be open to every local user.
     #[cfg(unix)]
@@ -206,6 +205,19 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             sweep_state.form_limits.sweep();
         }
     });
+    // The newsletter's send queue, delivered by its own thread (SMTP blocks).
+    crate::newsletter::delivery::start(
+        crate::newsletter::delivery::DeliverySettings {
+            subscribers: crate::newsletter::store::Subscribers::open(&state.engine.db)
+                .map_err(|e| CliError::Engine(e.to_string()))?,
+            issues: state.issues.clone(),
+            mailer: state.mailer.clone(),
+            secret: state.site.secret.clone(),
+            base_url: state.site.base_url.clone(),
+            rate_per_minute: config.newsletter_rate_per_minute,
+        },
+        crate::newsletter::delivery::Wake::default(),
+    );
     let boot_state = state.clone();
     let boot_config = config.clone();
     actix_web::rt::spawn(async move {

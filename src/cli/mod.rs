@@ -8,6 +8,7 @@ pub mod data;
 mod error;
 pub mod jobs;
 pub mod models;
+pub mod newsletter;
 pub mod progress;
 pub mod serve;
 
@@ -93,6 +94,14 @@ pub enum Command {
         dir: DataDir,
         #[command(subcommand)]
         action: billing::BillingAction,
+    },
+    /// The newsletter's readers: import them from another list, or see subscribers and
+    /// each issue's delivery (prints JSON).
+    Newsletter {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: newsletter::NewsletterAction,
     },
     /// Train the forecast models (both modes by default) from the bundled data and write
     /// them, with their performance reports, under --models-dir.
@@ -192,6 +201,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => data::stats(dir.config()?, json),
         Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Billing { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Newsletter { dir, action } => newsletter::newsletter(dir.config()?, action),
         Command::Backup { dir, file } => data::backup(dir.config()?, file),
         Command::Models { action: models::ModelAction::Seal { dir: model_dir }, .. } => {
             models::seal(&model_dir)

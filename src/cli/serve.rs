@@ -74,6 +74,23 @@ pub struct ServeArgs {
     /// during a rotation). Unset: POST /webhooks/payments answers 503.
     #[arg(long, env = "CITECAST_PAYMENT_WEBHOOK_SECRET")]
     pub payment_webhook_secret: Option<String>,
+    /// Secret(s) of the mail provider's bounce/complaint webhook (POST /webhooks/mail),
+    /// comma-separated. Unset: that webhook answers 503.
+    #[arg(long, env = "CITECAST_MAIL_WEBHOOK_SECRET")]
+    pub mail_webhook_secret: Option<String>,
+    /// Newsletter messages sent per minute at most (the rest wait their turn).
+    #[arg(long, env = "CITECAST_NEWSLETTER_RATE", default_value_t = 6000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub newsletter_rate: u32,
+    /// Sign outgoing mail with DKIM: the private key file (PEM RSA, or a base64 Ed25519
+    /// seed); needs --dkim-selector, and --dkim-domain unless the sender's domain is meant.
+    #[arg(long, env = "CITECAST_DKIM_KEY", requires = "dkim_selector")]
+    pub dkim_key: Option<PathBuf>,
+    /// The DKIM selector (the DNS record is SELECTOR._domainkey.DOMAIN).
+    #[arg(long, env = "CITECAST_DKIM_SELECTOR")]
+    pub dkim_selector: Option<String>,
+    /// The DKIM signing domain (default: the domain of --mail-from).
+    #[arg(long, env = "CITECAST_DKIM_DOMAIN")]
+    pub dkim_domain: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -97,6 +114,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         mail_from,
         public_url,
         payment_webhook_secret,
+        mail_webhook_secret,
+        newsletter_rate,
+        dkim_key,
+        dkim_selector,
+        dkim_domain,
     } = args;
     let mut config = dir.config()?;
     config.cors_origins = match cors_origins.trim() {
@@ -114,6 +136,16 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     config.payment_webhook_secrets = payment_webhook_secret
         .map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_default();
+    config.mail_webhook_secrets = mail_webhook_secret
+        .map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    config.newsletter_rate_per_minute = newsletter_rate;
+    if let Some(key) = dkim_key {
+        let domain = dkim_domain.unwrap_or_else(|| {
+            config.mail_from.rsplit('@').next().unwrap_or_default().trim_end_matches('>').to_string()
+        });
+        config.dkim = Some((key, dkim_selector.unwrap_or_default(), domain));
+    }
     config.max_in_flight = max_in_flight.max(1);
     config.max_in_flight_per_caller = max_in_flight_per_caller.max(1);
     config.body_read_timeout = Duration::from_secs(body_read_timeout.max(1));

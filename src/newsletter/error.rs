@@ -8,6 +8,9 @@ use crate::error::Coded;
 pub enum NewsletterError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored record does not decode: the store's fault.
+    #[error("a stored newsletter record is unreadable: {0}")]
+    Corrupt(String),
     /// The blocking pool that runs store calls is gone (the server is stopping).
     #[error("the newsletter store is unavailable; retry shortly")]
     Unavailable,
@@ -28,14 +31,14 @@ impl From<citecast_actors::codec::CodecError> for NewsletterError {
 impl Coded for NewsletterError {
     fn code(&self) -> &'static str {
         match self {
-            NewsletterError::Store(_) => "internal",
+            NewsletterError::Store(_) | NewsletterError::Corrupt(_) => "internal",
             NewsletterError::Unavailable => "unavailable",
         }
     }
 
     fn status(&self) -> u16 {
         match self {
-            NewsletterError::Store(_) => 500,
+            NewsletterError::Store(_) | NewsletterError::Corrupt(_) => 500,
             NewsletterError::Unavailable => 503,
         }
     }

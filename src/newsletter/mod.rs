@@ -3,14 +3,24 @@
 //! ([`job`]) builds one a week; they are kept by [`store`] and form the public archive
 //! ([`routes`]).
 
+pub mod admin;
+pub mod delivery;
 mod error;
 pub mod job;
+pub mod page;
 pub mod routes;
 pub mod store;
+pub mod subscribers;
+pub mod track;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::NewsletterError;
+
+/// The subject areas readers can follow, as (id, label) for forms.
+pub fn topics() -> Vec<(String, String)> {
+    subscribers::TOPICS.iter().map(|(id, label, _)| (id.to_string(), label.to_string())).collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

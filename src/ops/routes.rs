@@ -191,6 +191,8 @@ struct DashboardPage {
     charts: Vec<String>,
     /// Sign-ups, how many made a first call, and the median wait, in words.
     onboarding: String,
+    /// Readers and the latest issue's delivery, in words.
+    newsletter: String,
     /// Subscriptions by status, e.g. "active 3 · paused 1".
     subscriptions: String,
     /// (invoice, customer, issued, total, status) of the latest invoices.
@@ -223,6 +225,21 @@ pub async fn dashboard(
         None => None,
     };
     let (logins, billing) = (state.logins.clone(), state.billing.clone());
+    let readers = crate::newsletter::store::Subscribers::open(&state.engine.db).map_err(ApiError::from)?;
+    let newsletter = actix_web::rt::task::spawn_blocking(move || {
+        let counts = readers.counts().unwrap_or_default();
+        let latest = readers.stats().unwrap_or_default().into_iter().next();
+        let confirmed = counts.get("confirmed").copied().unwrap_or(0);
+        match latest {
+            Some((n, d)) => format!(
+                "{confirmed} confirmed readers; issue #{n}: {} sent, {} queued, {} deferred, {} bounced, {} failed",
+                d.sent, d.queued, d.deferred, d.bounced, d.failed
+            ),
+            None => format!("{confirmed} confirmed readers; nothing delivered yet"),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let (pairs, subs, invoices) = actix_web::rt::task::spawn_blocking(move || {
         let pairs = logins.onboarding().unwrap_or_default();
         let subs = billing.subscriptions().unwrap_or_default();
@@ -256,6 +273,7 @@ pub async fn dashboard(
         window: duration(hours as i64 * 3600),
         csrf: crate::web::session::csrf_token(&session, &state.site),
         onboarding,
+        newsletter,
         subscriptions,
         invoices: invoices
             .iter()
@@ -376,7 +394,35 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)?;
     let onboarding = crate::accounts::signin::onboarding(&pairs);
+    let subs = crate::newsletter::store::Subscribers::open(&state.engine.db).map_err(ApiError::from)?;
+    let (delivery, readers) = actix_web::rt::task::spawn_blocking(move || {
+        let mut total = crate::newsletter::subscribers::DeliveryStats::default();
+        for (_, s) in subs.stats()? {
+            total.add(&s);
+        }
+        Ok::<_, crate::newsletter::NewsletterError>((
+            total,
+            subs.counts()?.get("confirmed").copied().unwrap_or(0),
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)?;
     let body = state.metrics.render(&[
+        ("citecast_newsletter_subscribers", "Confirmed newsletter subscribers.", readers as f64),
+        ("citecast_newsletter_queued", "Newsletter copies waiting to be sent.", delivery.queued as f64),
+        ("citecast_newsletter_deferred", "Newsletter copies waiting for a retry.", delivery.deferred as f64),
+        ("citecast_newsletter_sent", "Newsletter copies sent (all issues).", delivery.sent as f64),
+        (
+            "citecast_newsletter_bounced",
+            "Newsletter copies refused for good (hard bounces).",
+            delivery.bounced as f64,
+        ),
+        (
+            "citecast_newsletter_failed",
+            "Newsletter copies given up after every retry.",
+            delivery.failed as f64,
+        ),
         ("citecast_signups", "Customers who signed up on the web and confirmed.", onboarding.signups as f64),
         (
             "citecast_signups_with_first_call",

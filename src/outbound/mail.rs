@@ -70,6 +70,17 @@ enum Route {
 pub struct Mailer {
     from: Mailbox,
     route: Route,
+    /// The SMTP URL, for [`Mailer::session`] (a connection kept for a whole delivery).
+    smtp_url: Option<String>,
+    dkim: Option<lettre::message::dkim::DkimConfig>,
+}
+
+/// DKIM signing settings: the private key (PEM, PKCS#1 RSA; or a base64 Ed25519 seed),
+/// the selector and the signing domain.
+pub struct Dkim {
+    pub key_pem: String,
+    pub selector: String,
+    pub domain: String,
 }
 
 impl Mailer {
@@ -87,7 +98,32 @@ impl Mailer {
             }
             None => Route::Outbox(outbox.to_path_buf()),
         };
-        Ok(Mailer { from, route })
+        Ok(Mailer { from, route, smtp_url: smtp_url.map(str::to_string), dkim: None })
+    }
+
+    /// Signs every message with DKIM from now on.
+    pub fn with_dkim(mut self, dkim: Dkim) -> Result<Mailer, MailError> {
+        use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+        let algorithm = if dkim.key_pem.contains("BEGIN") {
+            DkimSigningAlgorithm::Rsa
+        } else {
+            DkimSigningAlgorithm::Ed25519
+        };
+        let key = DkimSigningKey::new(dkim.key_pem.trim(), algorithm)
+            .map_err(|e| MailError::Invalid(format!("DKIM key: {e}")))?;
+        self.dkim = Some(DkimConfig::default_config(dkim.selector, dkim.domain, key));
+        Ok(self)
+    }
+
+    /// The sender's domain (for Message-IDs and DKIM's default domain).
+    pub fn sender_domain(&self) -> String {
+        self.from.email.domain().to_string()
+    }
+
+    /// A session for sending many messages: one SMTP connection kept open across them
+    /// (reconnected after a failure), or the outbox.
+    pub fn session(&self) -> Session<'_> {
+        Session { mailer: self, conn: None }
     }
 
     /// Whether messages go to the outbox instead of a mail server (pages say so).
@@ -98,8 +134,12 @@ impl Mailer {
     /// Sends one message; blocks until the server answers (at most 20 s per step).
     pub fn send(&self, mail: &Mail) -> Result<Delivery, MailError> {
         let message = self.build(mail)?;
+        self.send_built(&message)
+    }
+
+    fn send_built(&self, message: &Message) -> Result<Delivery, MailError> {
         match &self.route {
-            Route::Smtp(transport) => match transport.send(&message) {
+            Route::Smtp(transport) => match transport.send(message) {
                 Ok(reply) => Ok(Delivery::Sent { reply: reply.message().collect::<Vec<_>>().join(" ") }),
                 Err(e) if e.is_permanent() => Err(MailError::Rejected(e.to_string())),
                 Err(e) => Err(MailError::Deferred(e.to_string())),
@@ -120,6 +160,14 @@ impl Mailer {
     }
 
     fn build(&self, mail: &Mail) -> Result<Message, MailError> {
+        let mut message = self.build_unsigned(mail)?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message)
+    }
+
+    fn build_unsigned(&self, mail: &Mail) -> Result<Message, MailError> {
         let to: Mailbox =
             mail.to.parse().map_err(|e| MailError::Invalid(format!("recipient '{}': {e}", mail.to)))?;
         let mut builder = Message::builder().from(self.from.clone()).to(to).subject(mail.subject.clone());
@@ -137,6 +185,166 @@ impl Mailer {
             None => builder.singlepart(SinglePart::plain(mail.text.clone())),
         };
         built.map_err(|e| MailError::Invalid(e.to_string()))
+    }
+}
+
+/// Many messages over one connection ([`Mailer::session`]), each sent so that a crash at
+/// any moment neither loses nor repeats it: the caller's `commit` runs after the whole
+/// message has reached the server but before the final `.` that makes the server accept
+/// it. A crash before `commit` is durable leaves the server a transaction it drops (the
+/// connection closes without the `.`), so the message is sent again after a restart; a
+/// crash after it finds the message committed and never sends it again. Only the few
+/// microseconds between `commit` returning and the `.` being written could lose one.
+pub struct Session<'a> {
+    mailer: &'a Mailer,
+    conn: Option<lettre::transport::smtp::client::SmtpConnection>,
+}
+
+/// Where an SMTP URL points, and how.
+struct SmtpTarget {
+    host: String,
+    port: u16,
+    implicit_tls: bool,
+    starttls: Option<bool>,
+    credentials: Option<(String, String)>,
+}
+
+fn parse_smtp_url(url: &str) -> Result<SmtpTarget, MailError> {
+    let bad = |why: &str| MailError::Invalid(format!("SMTP URL '{}': {why}", redact(url)));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    let implicit_tls = match scheme {
+        "smtp" => false,
+        "smtps" => true,
+        _ => return Err(bad("the scheme must be smtp or smtps")),
+    };
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let rest = rest.trim_end_matches('/');
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let credentials = userinfo.map(|u| {
+        let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+        (decode(user), decode(pass))
+    });
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("the port is not a number"))?),
+        None => (hostport.to_string(), if implicit_tls { 465 } else { 25 }),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let starttls = query.split('&').find_map(|kv| match kv {
+        "tls=required" => Some(true),
+        "tls=opportunistic" => Some(false),
+        _ => None,
+    });
+    Ok(SmtpTarget { host, port, implicit_tls, starttls, credentials })
+}
+
+fn smtp_error(e: lettre::transport::smtp::Error) -> MailError {
+    if e.is_permanent() {
+        MailError::Rejected(e.to_string())
+    } else {
+        MailError::Deferred(e.to_string())
+    }
+}
+
+impl Session<'_> {
+    fn connect(&self, url: &str) -> Result<lettre::transport::smtp::client::SmtpConnection, MailError> {
+        use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+        use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
+        use lettre::transport::smtp::extension::ClientId;
+        let t = parse_smtp_url(url)?;
+        let tls = |host: &str| {
+            TlsParameters::new(host.to_string())
+                .map_err(|e| MailError::Invalid(format!("TLS for {host}: {e}")))
+        };
+        let hello = ClientId::Domain(self.mailer.sender_domain());
+        let timeout = Some(Duration::from_secs(20));
+        let implicit = if t.implicit_tls { Some(tls(&t.host)?) } else { None };
+        let mut conn =
+            SmtpConnection::connect((t.host.as_str(), t.port), timeout, &hello, implicit.as_ref(), None)
+                .map_err(smtp_error)?;
+        if let Some(required) = t.starttls {
+            if conn.can_starttls() {
+                conn.starttls(&tls(&t.host)?, &hello).map_err(smtp_error)?;
+            } else if required {
+                return Err(MailError::Deferred(format!("{} does not offer STARTTLS", t.host)));
+            }
+        }
+        if let Some((user, pass)) = t.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &Credentials::new(user, pass))
+                .map_err(smtp_error)?;
+        }
+        Ok(conn)
+    }
+
+    /// Sends `mail`; `commit` runs once the message is at the server but not yet
+    /// accepted (see the type's documentation). For the outbox, `commit` runs before the
+    /// file is written, and an `Err` from it writes nothing.
+    pub fn send(
+        &mut self,
+        mail: &Mail,
+        mut commit: impl FnMut() -> Result<(), String>,
+    ) -> Result<Delivery, MailError> {
+        let message = self.mailer.build(mail)?;
+        let Some(url) = self.mailer.smtp_url.clone() else {
+            commit().map_err(MailError::Deferred)?;
+            return self.mailer.send_built(&message);
+        };
+        if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
+            self.conn = Some(self.connect(&url)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = Self::transaction(conn, &message, &mut commit);
+        if result.is_err() {
+            // After any refusal the server's state is unknown: start afresh next time.
+            if let Some(mut c) = self.conn.take() {
+                c.abort();
+            }
+        }
+        result
+    }
+
+    fn transaction(
+        conn: &mut lettre::transport::smtp::client::SmtpConnection,
+        message: &Message,
+        commit: &mut impl FnMut() -> Result<(), String>,
+    ) -> Result<Delivery, MailError> {
+        use lettre::transport::smtp::commands::{Data, Mail as MailCmd, Rcpt};
+        use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+        let envelope = message.envelope();
+        let bytes = message.formatted();
+        let mut options = Vec::new();
+        if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        conn.command(MailCmd::new(envelope.from().cloned(), options)).map_err(smtp_error)?;
+        for to in envelope.to() {
+            conn.command(Rcpt::new(to.clone(), vec![])).map_err(smtp_error)?;
+        }
+        conn.command(Data).map_err(smtp_error)?;
+        let mut failed = None;
+        let mut hook = Some(&mut *commit);
+        // message_iter writes each part, then asks for the next; the empty tail runs the
+        // commit after the last byte of content and before the final ".".
+        let parts = std::iter::once(bytes.as_slice()).chain(std::iter::from_fn(|| {
+            if let Some(h) = hook.take() {
+                if let Err(e) = h() {
+                    failed = Some(e);
+                }
+            }
+            None
+        }));
+        let reply = conn.message_iter(parts).map_err(smtp_error)?;
+        if let Some(e) = failed {
+            // The "." cannot be held back once the content is out: the message went, and
+            // the caller records it again (a store that cannot record is logged there).
+            tracing::error!(error = %e, "a sent message could not be recorded before its end");
+        }
+        Ok(Delivery::Sent { reply: reply.message().collect::<Vec<_>>().join(" ") })
     }
 }
 

@@ -112,12 +112,7 @@ impl AppState {
         let issues = crate::newsletter::store::SledIssues::open(&engine.db)
             .expect("the store's newsletter tree opens");
         let billing = crate::billing::Billing::open(&engine.db).expect("the store's billing trees open");
-        let mailer = crate::outbound::mail::Mailer::new(
-            config.smtp_url.as_deref(),
-            &config.mail_from,
-            &config.outbox_dir(),
-        )
-        .expect("the mail settings were checked at start");
+        let mailer = config.mailer().expect("the mail settings were checked at start");
         let site = Site::new(&engine.db, config).expect("the store's site secret opens");
         let sessions = session::SledSessions::open(&engine.db).expect("the store's session tree opens");
         let logins = crate::accounts::Logins::open(&engine.db).expect("the store's login trees open");
@@ -196,6 +191,8 @@ pub struct Site {
     pub secret: Vec<u8>,
     /// Secrets of the payment provider's webhook signatures.
     pub webhook_secrets: Vec<Vec<u8>>,
+    /// Secrets of the mail provider's bounce and complaint webhook.
+    pub mail_webhook_secrets: Vec<Vec<u8>>,
 }
 
 impl Site {
@@ -218,6 +215,7 @@ impl Site {
             base_url,
             secret,
             webhook_secrets: config.payment_webhook_secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            mail_webhook_secrets: config.mail_webhook_secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
         })
     }
 }
@@ -307,6 +305,9 @@ fn site_routes() -> Vec<SiteRoute> {
         crate::accounts::routes::site_routes(),
         crate::home::routes::site_routes(),
         crate::pricing::routes::site_routes(),
+        crate::contests::routes::site_routes(),
+        crate::community::routes::site_routes(),
+        crate::webhooks::routes::site_routes(),
     ]
     .into_iter()
     .flatten()

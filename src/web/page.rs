@@ -68,16 +68,20 @@ impl Nav {
 /// The fields of a posted form (`application/x-www-form-urlencoded`). Anything else,
 /// or bytes that are not such a form, gives no fields, so every required field is
 /// reported missing in words rather than the request failing as a whole.
-pub struct Fields(std::collections::HashMap<String, String>);
+pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
     pub fn parse(body: &[u8]) -> Fields {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-        Fields(pairs.into_iter().collect())
+        Fields(serde_urlencoded::from_bytes(body).unwrap_or_default())
     }
 
-    /// The field's value, or "" when absent.
+    /// The field's (last) value, or "" when absent.
     pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    /// Every value of a repeated field (checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 }

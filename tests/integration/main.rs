@@ -12,6 +12,8 @@ mod contract;
 mod forecasts;
 mod journey;
 mod mail;
+mod newsletter;
+mod newsletter_mail;
 mod ops;
 mod pages;
 mod papers;
