@@ -215,6 +215,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
             secret: state.site.secret.clone(),
             base_url: state.site.base_url.clone(),
             rate_per_minute: config.newsletter_rate_per_minute,
+            commit_log: config.data_dir.join("newsletter-commits.log"),
         },
         crate::newsletter::delivery::Wake::default(),
     );

@@ -3,10 +3,12 @@
 //! ([`crate::outbound::mail::Session`]), at most `rate_per_minute` (a governor limiter
 //! consulted at the moment of sending: a message waits, it is never skipped).
 //!
-//! Each copy moves `queued → committed → sent`. `committed` is written durably after
-//! the whole message reached the server and before the end that makes the server accept
+//! Each copy moves `queued → committed → sent`. `committed` is made durable after the
+//! whole message reached the server and before the end that makes the server accept
 //! it, so a `kill -9` at any moment, followed by a restart, sends every copy not yet
-//! committed and none twice. A transient refusal (SMTP 4xx, no connection) retries with
+//! committed and none twice. The durable step is one line appended to a commit log
+//! (`DATA_DIR/newsletter-commits.log`, `fdatasync`ed: one small write, not a flush of
+//! the whole store); at start the log is folded into the queue and emptied. A transient refusal (SMTP 4xx, no connection) retries with
 //! growing waits and fails after the last; a permanent one (5xx) is a hard bounce: the
 //! copy and the address are marked `bounced` and the address gets nothing more.
 
@@ -34,6 +36,60 @@ pub struct DeliverySettings {
     pub secret: Vec<u8>,
     pub base_url: String,
     pub rate_per_minute: u32,
+    /// The commit log (see the module's documentation).
+    pub commit_log: std::path::PathBuf,
+}
+
+/// The append-only log of committed copies (queue keys, hex, one per line).
+struct CommitLog {
+    file: std::fs::File,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+impl CommitLog {
+    /// Folds what an earlier run committed into the queue (copies it committed are never
+    /// sent again), makes that durable, then starts an empty log.
+    fn open(s: &DeliverySettings) -> Result<CommitLog, super::NewsletterError> {
+        let io =
+            |e: std::io::Error| super::NewsletterError::Corrupt(format!("{}: {e}", s.commit_log.display()));
+        if let Ok(text) = std::fs::read_to_string(&s.commit_log) {
+            let mut folded = 0;
+            // A torn last line (a crash mid-write) was never committed: its message had
+            // not been ended, so the server dropped it and it is sent again.
+            for key in text.lines().filter(|l| l.len() % 2 == 0).filter_map(unhex) {
+                let t = now();
+                s.subscribers.set_state(&key, t, |q| {
+                    if q.state == DeliveryState::Queued {
+                        q.state = DeliveryState::Committed;
+                    }
+                })?;
+                folded += 1;
+            }
+            s.subscribers.flush()?;
+            if folded > 0 {
+                tracing::info!(
+                    copies = folded,
+                    "newsletter copies committed before a restart are not sent again"
+                );
+            }
+        }
+        let file = std::fs::File::create(&s.commit_log).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(CommitLog { file })
+    }
+
+    fn commit(&mut self, key: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        self.file.write_all(format!("{}\n", hex(key)).as_bytes()).map_err(|e| e.to_string())?;
+        self.file.sync_data().map_err(|e| e.to_string())
+    }
 }
 
 /// Wakes the worker when copies are queued (it also looks every few seconds, for retries).
@@ -152,40 +208,71 @@ fn now() -> i64 {
     citecast_actors::dates::now_secs()
 }
 
-fn run(s: DeliverySettings, wake: Wake) {
+type Limiter = governor::DefaultDirectRateLimiter;
+
+fn limiter(rate_per_minute: u32) -> Limiter {
     use governor::{Quota, RateLimiter};
-    let rate = NonZeroU32::new(s.rate_per_minute.max(1)).expect("positive");
-    let limiter = RateLimiter::direct(
-        Quota::per_minute(rate)
-            .allow_burst(NonZeroU32::new(rate.get().div_ceil(60).max(1)).expect("positive")),
-    );
-    let domain = s.mailer.sender_domain();
-    let mut issues: HashMap<u32, Issue> = HashMap::new();
+    let rate = NonZeroU32::new(rate_per_minute.max(1)).expect("positive");
+    // A burst of one second's worth, so the rate holds over any second.
+    let burst = NonZeroU32::new(rate.get().div_ceil(60).max(1)).expect("positive");
+    RateLimiter::direct(Quota::per_minute(rate).allow_burst(burst))
+}
+
+/// Sends everything due now; answers how many copies it handled (for the worker and the
+/// bench, which times a whole delivery).
+pub fn drain(s: &DeliverySettings) -> Result<usize, super::NewsletterError> {
+    let limiter = limiter(s.rate_per_minute);
     let mut session = s.mailer.session();
+    let mut issues = HashMap::new();
+    let mut log = CommitLog::open(s)?;
+    drain_with(s, &limiter, &mut session, &mut issues, &mut log)
+}
+
+fn drain_with(
+    s: &DeliverySettings,
+    limiter: &Limiter,
+    session: &mut crate::outbound::mail::Session<'_>,
+    issues: &mut HashMap<u32, Issue>,
+    log: &mut CommitLog,
+) -> Result<usize, super::NewsletterError> {
+    let domain = s.mailer.sender_domain();
+    let mut handled = 0;
     loop {
-        let due = match s.subscribers.due(now(), 500) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the newsletter queue");
-                wake.wait(Duration::from_secs(10));
-                continue;
-            }
-        };
+        let due = s.subscribers.due(now(), 500)?;
         if due.is_empty() {
-            wake.wait(Duration::from_secs(5));
-            continue;
+            return Ok(handled);
         }
         for (key, q) in due {
+            // Throttled at the moment of sending: a message waits, it is never skipped.
             while let Err(not_until) = limiter.check() {
-                std::thread::sleep(
-                    not_until.wait_time_from(governor::clock::Clock::now(
-                        &governor::clock::DefaultClock::default(),
-                    )),
-                );
+                let clock = governor::clock::DefaultClock::default();
+                std::thread::sleep(not_until.wait_time_from(governor::clock::Clock::now(&clock)));
             }
-            if let Err(e) = deliver(&s, &domain, &mut issues, &mut session, &key, &q) {
-                tracing::error!(error = %e, "newsletter delivery could not record a result");
-                std::thread::sleep(Duration::from_secs(1));
+            deliver(s, &domain, issues, session, log, &key, &q)?;
+            handled += 1;
+        }
+    }
+}
+
+fn run(s: DeliverySettings, wake: Wake) {
+    let limiter = limiter(s.rate_per_minute);
+    let mut session = s.mailer.session();
+    let mut issues = HashMap::new();
+    let mut log = loop {
+        match CommitLog::open(&s) {
+            Ok(log) => break log,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the newsletter commit log; delivery waits");
+                std::thread::sleep(Duration::from_secs(30));
+            }
+        }
+    };
+    loop {
+        match drain_with(&s, &limiter, &mut session, &mut issues, &mut log) {
+            Ok(_) => wake.wait(Duration::from_secs(2)),
+            Err(e) => {
+                tracing::error!(error = %e, "newsletter delivery could not read or record; retrying");
+                wake.wait(Duration::from_secs(10));
             }
         }
     }
@@ -197,6 +284,7 @@ fn deliver(
     domain: &str,
     issues: &mut HashMap<u32, Issue>,
     session: &mut crate::outbound::mail::Session<'_>,
+    log: &mut CommitLog,
     key: &[u8],
     q: &Queued,
 ) -> Result<(), super::NewsletterError> {
@@ -234,10 +322,7 @@ fn deliver(
             return Ok(());
         }
     };
-    let commit = || -> Result<(), String> {
-        subs.set_state(key, now(), |q| q.state = DeliveryState::Committed).map_err(|e| e.to_string())?;
-        subs.flush().map_err(|e| e.to_string())
-    };
+    let commit = || log.commit(key);
     match session.send(&mail, commit) {
         Ok(_) => {
             subs.set_state(key, now(), |q| q.state = DeliveryState::Sent)?;

@@ -189,12 +189,13 @@ impl Mailer {
 }
 
 /// Many messages over one connection ([`Mailer::session`]), each sent so that a crash at
-/// any moment neither loses nor repeats it: the caller's `commit` runs after the whole
-/// message has reached the server but before the final `.` that makes the server accept
-/// it. A crash before `commit` is durable leaves the server a transaction it drops (the
-/// connection closes without the `.`), so the message is sent again after a restart; a
-/// crash after it finds the message committed and never sends it again. Only the few
-/// microseconds between `commit` returning and the `.` being written could lose one.
+/// any moment neither loses nor repeats it: the caller's `commit` runs after the server
+/// agreed to take the message (its 354 to DATA) and before any of it is written; the
+/// message then leaves in one write. A crash before `commit` is durable leaves the server
+/// a transaction it drops, so the message is sent again after a restart; a crash after
+/// it finds the message committed and never sends it again, and the kernel still
+/// delivers what the one write handed it. Only the microseconds between `commit`
+/// returning and that write could lose a message.
 pub struct Session<'a> {
     mailer: &'a Mailer,
     conn: Option<lettre::transport::smtp::client::SmtpConnection>,
@@ -326,25 +327,41 @@ impl Session<'_> {
             conn.command(Rcpt::new(to.clone(), vec![])).map_err(smtp_error)?;
         }
         conn.command(Data).map_err(smtp_error)?;
-        let mut failed = None;
-        let mut hook = Some(&mut *commit);
-        // message_iter writes each part, then asks for the next; the empty tail runs the
-        // commit after the last byte of content and before the final ".".
-        let parts = std::iter::once(bytes.as_slice()).chain(std::iter::from_fn(|| {
-            if let Some(h) = hook.take() {
-                if let Err(e) = h() {
-                    failed = Some(e);
-                }
-            }
-            None
-        }));
-        let reply = conn.message_iter(parts).map_err(smtp_error)?;
-        if let Some(e) = failed {
-            // The "." cannot be held back once the content is out: the message went, and
-            // the caller records it again (a store that cannot record is logged there).
-            tracing::error!(error = %e, "a sent message could not be recorded before its end");
-        }
+        // The commit goes here, after the server said "go ahead" and before a single
+        // byte of the message: the message and its final "." then leave in one write.
+        // Once that write is in the kernel's buffer, the message reaches the server
+        // even if this process is killed (the kernel sends what it holds before closing),
+        // so a crash after the commit cannot lose it; a crash before leaves the server
+        // a transaction without its end, which it drops. One write also avoids Nagle's
+        // algorithm holding a separate final "." back until the server's delayed ACK.
+        commit().map_err(|e| MailError::Deferred(format!("not committed: {e}")))?;
+        let reply = match String::from_utf8(bytes) {
+            Ok(text) => conn.command(DotStuffed(&text)).map_err(smtp_error)?,
+            Err(e) => conn.message(e.as_bytes()).map_err(smtp_error)?,
+        };
         Ok(Delivery::Sent { reply: reply.message().collect::<Vec<_>>().join(" ") })
+    }
+}
+
+/// A message as the DATA phase sends it (RFC 5321 4.5.2): lines starting with "." get
+/// another, and the end is CRLF "." CRLF.
+struct DotStuffed<'a>(&'a str);
+
+impl std::fmt::Display for DotStuffed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, line) in self.0.split("\r\n").enumerate() {
+            if i > 0 {
+                f.write_str("\r\n")?;
+            }
+            if line.starts_with('.') {
+                f.write_str(".")?;
+            }
+            f.write_str(line)?;
+        }
+        if !self.0.ends_with("\r\n") {
+            f.write_str("\r\n")?;
+        }
+        f.write_str(".\r\n")
     }
 }
 
@@ -406,5 +423,47 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing written");
         assert!(Mailer::new(Some("ftp://x"), "news@example.org", dir.path()).is_err());
         assert_eq!(redact("smtps://me:secret@mail.example.org:465"), "smtps://***@mail.example.org:465");
+    }
+
+    #[test]
+    fn with_a_key_messages_are_dkim_signed_and_message_ids_are_kept() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let seed = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let dkim = Dkim { key_pem: seed, selector: "cc2026".into(), domain: "example.org".into() };
+        let mailer = Mailer::new(None, "news@example.org", dir.path()).unwrap().with_dkim(dkim).unwrap();
+        let mut m = mail("reader@example.org");
+        m.headers.push(("Message-ID", "<newsletter-1-sub_x@example.org>".into()));
+        let Delivery::Outbox { file } = mailer.send(&m).unwrap() else { panic!("not the outbox") };
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.contains("DKIM-Signature: v=1; a=ed25519-sha256;"), "{text}");
+        assert!(text.contains("d=example.org") && text.contains("s=cc2026"), "{text}");
+        assert_eq!(text.matches("Message-ID:").count(), 1, "{text}");
+        assert!(text.contains("Message-ID: <newsletter-1-sub_x@example.org>"), "{text}");
+        let bad = Dkim { key_pem: "not a key".into(), selector: "s".into(), domain: "example.org".into() };
+        assert!(Mailer::new(None, "news@example.org", dir.path()).unwrap().with_dkim(bad).is_err());
+    }
+
+    #[test]
+    fn messages_are_dot_stuffed_and_ended_once() {
+        assert_eq!(DotStuffed("a\r\n.b\r\n..c\r\n").to_string(), "a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(DotStuffed("no newline").to_string(), "no newline\r\n.\r\n");
+        assert_eq!(DotStuffed(".").to_string(), "..\r\n.\r\n");
+    }
+
+    #[test]
+    fn smtp_urls_are_read_with_their_port_tls_and_credentials() {
+        let t = parse_smtp_url("smtp://me%40x.org:p%3Ass@mail.example.org:587?tls=required").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.implicit_tls, t.starttls),
+            ("mail.example.org", 587, false, Some(true))
+        );
+        assert_eq!(t.credentials, Some(("me@x.org".into(), "p:ss".into())));
+        let t = parse_smtp_url("smtps://mail.example.org").unwrap();
+        assert_eq!((t.port, t.implicit_tls, t.starttls), (465, true, None));
+        assert_eq!(parse_smtp_url("smtp://127.0.0.1:2525").unwrap().port, 2525);
+        for bad in ["ftp://x", "smtp://", "smtp://host:port", "nonsense"] {
+            assert!(parse_smtp_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -73,6 +73,7 @@ async fn a_reader_subscribes_confirms_receives_the_issue_and_unsubscribes_in_one
         secret: h.state.site.secret.clone(),
         base_url: h.state.site.base_url.clone(),
         rate_per_minute: 60_000,
+        commit_log: h.dir.path().join("newsletter-commits.log"),
     };
     citecast::newsletter::delivery::start(settings, Default::default());
 
