@@ -145,6 +145,7 @@ fn main() {
     let handled = delivery::drain(&s2).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let _ = sink.kill();
+    let _ = sink.wait();
     let stats = subs2.stats().unwrap()[0].1.clone();
     println!(
         "delivery: {handled} copies in {secs:.2} s = {:.0} messages/s over one connection, each committed \

@@ -60,7 +60,7 @@ impl DataDir {
 pub enum Command {
     /// Serve the JSON API. An empty data directory is first filled with the bundled
     /// hep-th data (about 30 s); meanwhile /healthz answers and /readyz says 503.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
     /// Papers before the citations that refer to them. See docs/ingest-format.md.
     /// Goes through the running server when one holds the data directory.
@@ -154,7 +154,7 @@ pub enum Command {
         file: PathBuf,
     },
     /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn,
-    /// sessions, billing and newsletter. List them, run one now (`--wait` for its end), pause, resume, requeue
+    /// sessions, billing, newsletter, contests, webhooks and top_forecast. List them, run one now (`--wait` for its end), pause, resume, requeue
     /// or reschedule it. Needs the running server except for `list`.
     Jobs {
         #[command(flatten)]
@@ -194,7 +194,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve(args) => serve::serve(args),
+        Command::Serve(args) => serve::serve(*args),
         Command::Ingest { dir, files, json, max_refs_per_paper } => {
             data::ingest(dir.config()?, files, json, max_refs_per_paper)
         }

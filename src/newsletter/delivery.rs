@@ -297,10 +297,10 @@ fn deliver(
         })?;
         return Ok(());
     };
-    if !issues.contains_key(&q.issue) {
+    if let std::collections::hash_map::Entry::Vacant(slot) = issues.entry(q.issue) {
         match s.issues.get(q.issue)? {
             Some(i) => {
-                issues.insert(q.issue, i);
+                slot.insert(i);
             }
             None => {
                 subs.set_state(key, now(), |q| {

@@ -31,12 +31,6 @@ const FEED_ENTRIES: usize = 50;
 /// Seconds a shared cache may keep a public page or the feed.
 const MAX_AGE: u32 = 300;
 
-/// The subject areas a reader may choose. Until the subscribers' `crate::newsletter::topics()`
-/// lands, there are none and the form shows no choice.
-fn topics() -> Vec<(String, String)> {
-    Vec::new()
-}
-
 /// One pick of an issue and what became of it.
 struct Pick {
     item: Item,
@@ -286,7 +280,7 @@ pub async fn index(
     let total = issues.len();
     let page = IndexPage {
         nav: Nav::of(&session, &state.site),
-        topics: topics(),
+        topics: super::topics(),
         latest: issues.into_iter().take(LATEST).collect(),
         total,
     };
@@ -479,7 +473,7 @@ fn entry(base: &str, issue: &Issue) -> Entry {
 pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let issues = call(&state.issues, |s| s.list()).await?;
     let base = state.site.base_url.trim_end_matches('/');
-    let updated = issues.first().map_or_else(|| dates::now_secs(), |i| i.built_at);
+    let updated = issues.first().map_or_else(dates::now_secs, |i| i.built_at);
     let feed = Feed {
         title: Text::plain("citecast weekly"),
         subtitle: Some(Text::plain(

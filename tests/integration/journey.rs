@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::browser::Driver;
-use crate::common::smtp::{link_in, SmtpSink};
+use crate::common::smtp::{header, link_in, SmtpSink};
 use crate::common::*;
 
 /// The customer's tier as the API sees it now.
@@ -143,6 +143,55 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["subscription"]["status"], "canceled", "{shown}");
     assert!(shown.to_string().contains(&invoice_id), "{shown}");
+
+    // The newsletter: subscribe in the browser, confirm from the mail, receive the issue,
+    // read it in the archive and the feed, and leave in one click from the mail's header.
+    let reader = "reader@example.org";
+    driver.go(&format!("{base}/newsletter"));
+    shot("newsletter");
+    driver.type_into("form[action='/newsletter/subscribe'] #email", reader);
+    driver.click("#topic-strings");
+    driver.click_and_load("form[action='/newsletter/subscribe'] button[type=submit]");
+    assert!(driver.body_text().contains("Check your inbox"), "{}", driver.body_text());
+    let link = link_in(&sink.wait_for(reader, "/newsletter/confirm?token="), "/newsletter/confirm?token=");
+    driver.go(&link);
+    driver.click_and_load("#confirm");
+    shot("newsletter-confirmed");
+    assert!(driver.body_text().contains("You are subscribed"), "{}", driver.body_text());
+    let out = run(&["jobs", "run", "newsletter", "--wait"], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let issue = sink.wait_for(reader, "citecast weekly #1");
+    assert!(issue.contains("text/html") && issue.contains("text/plain"), "{issue}");
+    driver.go(&format!("{base}/newsletter/1"));
+    shot("newsletter-issue");
+    assert!(driver.body_text().contains("2003"), "{}", driver.body_text());
+    let feed = citecast::outbound::admin::request_as(
+        &server.info.addr,
+        None,
+        "GET",
+        "/newsletter/feed.atom",
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(feed.status == 200 && feed.body.contains("/newsletter/1"), "{}", feed.body);
+    let unsubscribe = header(&issue, "List-Unsubscribe").unwrap();
+    assert_eq!(header(&issue, "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    let url = unsubscribe.split('<').nth(1).unwrap().split('>').next().unwrap().to_string();
+    let path = &url[url.find("/newsletter").unwrap()..];
+    let r = citecast::outbound::admin::request_as(
+        &server.info.addr,
+        None,
+        "POST",
+        path,
+        Some("List-Unsubscribe=One-Click"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&["newsletter", "status"], &data).stdout).unwrap();
+    assert_eq!(status["subscribers"]["unsubscribed"], 1, "{status}");
 
     // Log out: the account page asks to log in again.
     driver.click_and_load("header form[action='/logout'] button");

@@ -82,7 +82,7 @@ fn made_issue(corpus: &Corpus, labels: &Labels, i: usize) -> Issue {
             pick(
                 corpus,
                 misses[2 * i],
-                if i % 2 == 0 { "high" } else { "low" },
+                if i.is_multiple_of(2) { "high" } else { "low" },
                 &corpus.title[misses[2 * i]],
             ),
             pick(corpus, misses[2 * i + 1], "low", &corpus.title[misses[2 * i + 1]]),

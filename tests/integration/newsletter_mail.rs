@@ -13,7 +13,7 @@ use actix_web::test;
 use citecast::newsletter::store::Subscribers;
 use citecast::newsletter::subscribers::SubscriberState;
 
-use crate::common::smtp::{link_in, SmtpSink};
+use crate::common::smtp::{header, link_in, SmtpSink};
 use crate::common::*;
 
 const ORIGIN: &str = "http://localhost:8080";
@@ -45,18 +45,6 @@ fn settle(subs: &Subscribers) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
-}
-
-/// A header's value, unfolded (long headers continue on lines starting with blanks).
-fn header(mail: &str, name: &str) -> Option<String> {
-    let head = mail.split("\r\n\r\n").next().unwrap_or(mail);
-    let mut lines = head.lines().skip_while(|l| !l.starts_with(&format!("{name}: ")));
-    let mut value = lines.next()?.split_once(": ")?.1.to_string();
-    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
-        value.push(' ');
-        value.push_str(l.trim());
-    }
-    Some(value)
 }
 
 #[actix_rt::test]

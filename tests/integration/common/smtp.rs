@@ -104,3 +104,15 @@ pub fn link_in(mail: &str, needle: &str) -> String {
         .trim_end_matches(['.', ',', ')', '>'])
         .to_string()
 }
+
+/// A header's value, unfolded (long headers continue on lines starting with blanks).
+pub fn header(mail: &str, name: &str) -> Option<String> {
+    let head = mail.split("\r\n\r\n").next().unwrap_or(mail);
+    let mut lines = head.lines().skip_while(|l| !l.starts_with(&format!("{name}: ")));
+    let mut value = lines.next()?.split_once(": ")?.1.to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        value.push(' ');
+        value.push_str(l.trim());
+    }
+    Some(value)
+}
