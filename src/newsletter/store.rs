@@ -468,4 +468,59 @@ mod tests {
         assert_eq!(t.get(1).unwrap().unwrap().week_to, "2003-01-07");
         assert!(t.get(9).unwrap().is_none());
     }
+
+    fn item(id: &str) -> crate::newsletter::Item {
+        crate::newsletter::Item {
+            paper_id: id.into(),
+            title: "t".into(),
+            authors: vec![],
+            submitted: "2003-01-01".into(),
+            probability: 0.5,
+            label: "high".into(),
+            why: String::new(),
+        }
+    }
+
+    #[test]
+    fn readers_sign_up_once_and_their_queue_counts_and_shown_papers_stay_in_step() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let subs = Subscribers::open(&db).unwrap();
+        let Signup::Confirm(a) = subs.subscribe("Ada@Example.org", None, &[], 0).unwrap() else { panic!() };
+        // Again within ten minutes: no second mail; after: a fresh confirmation.
+        assert_eq!(subs.subscribe("ada@example.org", None, &[], 60).unwrap(), Signup::Quiet);
+        assert!(matches!(subs.subscribe("ada@example.org", None, &[], 700).unwrap(), Signup::Confirm(_)));
+        subs.update(&a.id, 800, |s| s.state = SubscriberState::Confirmed).unwrap();
+        assert_eq!(
+            subs.subscribe("ADA@example.org", None, &[], 900).unwrap(),
+            Signup::Quiet,
+            "confirmed stays"
+        );
+        assert_eq!(subs.all().unwrap().len(), 1, "one record per address");
+        assert!(
+            subs.import("ada@example.org", None, true, 0).unwrap().is_none(),
+            "imports skip known addresses"
+        );
+
+        let sections = vec![Section { title: "s".into(), items: vec![item("p1"), item("p2")] }];
+        assert!(subs.enqueue(1, &a.id, sections.clone(), 0).unwrap());
+        assert!(!subs.enqueue(1, &a.id, sections, 0).unwrap(), "a copy is queued once");
+        assert!(subs.has_seen(&a.id, "p1").unwrap() && !subs.has_seen(&a.id, "p3").unwrap());
+        assert_eq!(subs.seen_by(&a.id).unwrap(), ["p1", "p2"]);
+        let (key, _) = subs.due(0, 10).unwrap().remove(0);
+        subs.set_state(&key, 1, |q| {
+            q.attempts = 1;
+            q.next_attempt = 100;
+        })
+        .unwrap();
+        assert!(subs.due(50, 10).unwrap().is_empty(), "a deferred copy waits for its time");
+        assert_eq!(subs.stats().unwrap()[0].1, DeliveryStats { deferred: 1, ..Default::default() });
+        subs.set_state(&key, 2, |q| q.state = DeliveryState::Sent).unwrap();
+        assert_eq!(subs.stats().unwrap()[0].1, DeliveryStats { sent: 1, ..Default::default() });
+        assert!(subs.due(i64::MAX, 10).unwrap().is_empty());
+
+        // Deleting forgets the address and what was shown.
+        subs.delete(&a.id, 3).unwrap();
+        assert!(subs.by_email("ada@example.org").unwrap().is_none() && !subs.has_seen(&a.id, "p1").unwrap());
+        assert!(matches!(subs.subscribe("ada@example.org", None, &[], 4).unwrap(), Signup::Confirm(_)));
+    }
 }

@@ -263,3 +263,52 @@ fn a_kill_during_delivery_to_2000_readers_loses_and_repeats_nothing() {
     assert_eq!(status["issues"][0]["delivery"]["sent"], 2000, "{status}");
     stop_gracefully(server);
 }
+
+#[actix_rt::test]
+async fn signed_bounce_and_complaint_notices_stop_mail_and_forged_ones_are_refused() {
+    let h = Harness::start(Setup { load: false, ..Setup::default() }, |c| {
+        c.mail_webhook_secrets = vec!["whsec_mail".into()]
+    })
+    .await;
+    let app = app!(h);
+    let subs = Subscribers::open(&h.state.engine.db).unwrap();
+    let body = citecast::newsletter::admin::ImportBody {
+        subscribers: ["a@example.org", "b@example.org"]
+            .iter()
+            .map(|e| citecast::newsletter::admin::Imported { email: e.to_string(), name: None })
+            .collect(),
+        confirmed: true,
+    };
+    citecast::newsletter::admin::import(&subs, &body, 0).unwrap();
+    let send = |event: serde_json::Value, secret: &str| {
+        let body = event.to_string();
+        let t = citecast_actors::dates::now_secs();
+        let sig = citecast::billing::signature::sign(secret.as_bytes(), t, body.as_bytes());
+        test::TestRequest::post()
+            .uri("/webhooks/mail")
+            .insert_header(("stripe-signature", format!("t={t},v1={sig}")))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body)
+            .to_request()
+    };
+    let forged = send(serde_json::json!({"id": "e0", "type": "bounce", "email": "a@example.org"}), "guess");
+    assert_eq!(test::call_service(&app, forged).await.status().as_u16(), 400);
+    assert_eq!(subs.by_email("a@example.org").unwrap().unwrap().state, SubscriberState::Confirmed);
+    for (id, kind, email, state) in [
+        ("e1", "bounce", "a@example.org", SubscriberState::Bounced),
+        ("e2", "complaint", "b@example.org", SubscriberState::Complained),
+    ] {
+        let res = test::call_service(
+            &app,
+            send(serde_json::json!({"id": id, "type": kind, "email": email}), "whsec_mail"),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(subs.by_email(email).unwrap().unwrap().state, state);
+    }
+    // A suppressed address signing up again gets the same answer and no mail.
+    assert_eq!(
+        subs.subscribe("a@example.org", None, &[], 10_000).unwrap(),
+        citecast::newsletter::store::Signup::Quiet
+    );
+}
