@@ -7,7 +7,9 @@
 pub mod accounts;
 pub mod billing;
 pub mod cli;
+pub mod community;
 pub mod config;
+pub mod contests;
 pub mod engine;
 pub mod error;
 pub mod forecasts;
@@ -20,3 +22,4 @@ pub mod pricing;
 pub mod search;
 pub mod server;
 pub mod web;
+pub mod webhooks;

@@ -257,7 +257,22 @@ async fn newsletter(engine: &Engine, issues: &std::sync::Arc<dyn super::store::I
         items,
     };
     let n = issue.items.len() as u64;
+    let (week_from, week_to) = (issue.week_from.clone(), issue.week_to.clone());
+    let headline = issue.items.first().map(|i| i.plain_title()).unwrap_or_default();
     let (number, new) = call(issues, move |s| s.save(issue)).await.map_err(fail)?;
     tracing::info!(number, new, "newsletter issue");
+    if new {
+        // Slack, Discord and JSON endpoints hear of it; delivery happens on its own thread.
+        let announced = crate::webhooks::Announcement::NewsletterIssue {
+            number: number as u64,
+            week_from,
+            week_to,
+            path: format!("/newsletter/{number}"),
+            headline,
+        };
+        if let Err(e) = crate::webhooks::announce(&engine.db, announced) {
+            tracing::warn!(error = %e, "the new issue was not announced to webhooks");
+        }
+    }
     Ok(if new { n } else { 0 })
 }

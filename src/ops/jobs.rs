@@ -385,6 +385,8 @@ pub fn all_jobs() -> Vec<Job> {
         crate::accounts::job::jobs(),
         crate::newsletter::job::jobs(),
         crate::billing::job::jobs(),
+        crate::contests::job::jobs(),
+        crate::webhooks::job::jobs(),
     ]
     .into_iter()
     .flatten()

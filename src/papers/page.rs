@@ -65,6 +65,7 @@ struct PaperPage {
     chart_note: Option<String>,
     top_citing: Vec<Citing>,
     forecasts: Vec<ForecastView>,
+    discussion: Option<crate::community::page::Discussion>,
 }
 
 fn problem(status: StatusCode, title: &str, message: String) -> Result<HttpResponse, ApiError> {
@@ -80,7 +81,11 @@ fn problem(status: StatusCode, title: &str, message: String) -> Result<HttpRespo
     Ok(resp)
 }
 
-pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: actix_session::Session,
+) -> Result<HttpResponse, ApiError> {
     let rest = req.path().strip_prefix("/papers/").unwrap_or_default();
     let Ok(decoded) = percent_decode_str(rest).decode_utf8() else {
         return problem(
@@ -104,6 +109,17 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let p = &view.paper;
     let (chart, chart_note) = citation_chart(&state, &p.id, dates::year_of(p.submitted)).await?;
     let forecasts = forecasts(&state, &p.id).await;
+    // The discussion is personal (the reader's own edit links and form token): a page
+    // with it for a signed-in reader is never cached; a store failure leaves it out.
+    let discussion =
+        match crate::community::page::discussion(&state, &session, req.query_string(), &p.id).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(paper = %p.id, error = %e, "paper page discussion failed");
+                None
+            }
+        };
+    let personal = discussion.as_ref().is_some_and(|d| d.signed_in);
     let page = PaperPage {
         id: p.id.clone(),
         json_href: format!("/v1{}", href(&p.id)),
@@ -120,8 +136,13 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         chart_note,
         top_citing: view.top_citing.iter().map(citing).collect(),
         forecasts,
+        discussion,
     };
-    html(StatusCode::OK, page.render(), 300)
+    if personal {
+        return crate::web::page::private_html(StatusCode::OK, page.render());
+    }
+    // Short: new comments should show soon.
+    html(StatusCode::OK, page.render(), 30)
 }
 
 fn citing(s: &PaperSummary) -> Citing {
