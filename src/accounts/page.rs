@@ -333,7 +333,9 @@ pub async fn confirm(
         }
         Err(e) => return unavailable(Nav::of(&session, &state.site), "create your account", e),
     };
+    crate::referrals::page::attribute(&req, &state, &confirmed.customer).await;
     websession::sign_in(&session, &confirmed.customer.id);
+    crate::pricing::routes::record_signup(&state, &req, &confirmed.customer.id).await;
     let plan_note = match crate::billing::page::start_plan(
         &state,
         &confirmed.customer.id,

@@ -16,6 +16,7 @@ pub enum NewsletterAction {
     /// Import readers: a file with one `address` or `address,name` per line (# comments
     /// and blank lines skipped). Each gets a confirmation mail, unless --confirmed.
     Import {
+        /// The list: one `address` or `address,name` per line.
         file: PathBuf,
         /// They already opted in on the list they come from: subscribe them at once
         /// (recorded in the audit log).

@@ -188,9 +188,13 @@ struct DashboardPage {
     window: String,
     /// The token of the operator's log-out form.
     csrf: String,
+    /// The store holds `serve --demo` data.
+    demo: bool,
     charts: Vec<String>,
     /// Sign-ups, how many made a first call, and the median wait, in words.
     onboarding: String,
+    /// Churn risk, pause→resume and win-back, from `retention::overview`.
+    retention: crate::retention::Overview,
     /// Readers and the latest issue's delivery, in words.
     newsletter: String,
     /// Subscriptions by status, e.g. "active 3 · paused 1".
@@ -240,6 +244,12 @@ pub async fn dashboard(
     })
     .await
     .map_err(ApiError::internal)?;
+    let (db, billing_r) = (state.engine.db.clone(), state.billing.clone());
+    let retention =
+        actix_web::rt::task::spawn_blocking(move || crate::retention::overview(&db, &billing_r, &[]))
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or_default();
     let (pairs, subs, invoices) = actix_web::rt::task::spawn_blocking(move || {
         let pairs = logins.onboarding().unwrap_or_default();
         let subs = billing.subscriptions().unwrap_or_default();
@@ -272,7 +282,9 @@ pub async fn dashboard(
     let page = DashboardPage {
         window: duration(hours as i64 * 3600),
         csrf: crate::web::session::csrf_token(&session, &state.site),
+        demo: crate::demo::is_seeded(&state.engine.db),
         onboarding,
+        retention,
         newsletter,
         subscriptions,
         invoices: invoices
