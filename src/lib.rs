@@ -15,6 +15,7 @@ pub mod economics;
 pub mod engine;
 pub mod error;
 pub mod forecasts;
+pub mod growth;
 pub mod home;
 pub mod newsletter;
 pub mod ops;

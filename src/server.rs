@@ -147,6 +147,8 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         });
     }
     let mut app_state = AppState::new(engine.clone(), accounts.clone(), &config, Some(token.clone()));
+    // Referral commissions follow billing's payments and refunds from the start.
+    crate::referrals::attach(&engine.db, &app_state.billing);
     // Demo data and real customers never share a directory.
     let demo_dir = crate::demo::is_seeded(&engine.db);
     if config.demo {

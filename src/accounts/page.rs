@@ -643,6 +643,8 @@ struct AccountPage {
     new_secret: Option<(String, String)>,
     errors: Vec<(String, String, u16)>,
     error: Option<String>,
+    /// Upgrade offers from the customer's own usage (`growth`), each with a downgrade.
+    growth: Vec<crate::growth::Offer>,
 }
 
 fn when(secs: i64) -> String {
@@ -689,6 +691,7 @@ async fn account_page(
         .rev()
         .map(|e| (when(e.at), format!("{} {}", e.method, e.path), e.status))
         .collect();
+    let growth = crate::growth::routes::account_offers(state, &customer.id, &tier, used).await;
     let keys = keys
         .into_iter()
         .map(|k| KeyRow {
@@ -717,6 +720,7 @@ async fn account_page(
         new_secret,
         errors,
         error,
+        growth,
     };
     private_html(status, page.render())
 }

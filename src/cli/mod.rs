@@ -10,6 +10,7 @@ mod error;
 pub mod jobs;
 pub mod models;
 pub mod newsletter;
+pub mod pricing;
 pub mod progress;
 pub mod referrals;
 pub mod serve;
@@ -97,6 +98,14 @@ pub enum Command {
         dir: DataDir,
         #[command(subcommand)]
         action: billing::BillingAction,
+    },
+    /// Pricing experiments: define variants of /pricing with a pre-registered stopping
+    /// rule, see their report, stop them (through the running server; prints JSON).
+    Pricing {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: pricing::PricingAction,
     },
     /// Unit economics from the stored billing events (MRR, churn, ARPU, LTV, CAC, cohorts),
     /// or record marketing spend and costs.
@@ -231,6 +240,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => data::stats(dir.config()?, json),
         Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Billing { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Pricing { dir, action } => pricing::pricing(dir.config()?, action),
         Command::Economics { dir, json, action } => economics::economics(dir.config()?, json, action),
         Command::Newsletter { dir, action } => newsletter::newsletter(dir.config()?, action),
         Command::Backup { dir, file } => data::backup(dir.config()?, file),

@@ -55,8 +55,12 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
-    pub const ALL: [TriggerKind; 4] =
-        [TriggerKind::Quota, TriggerKind::RateLimited, TriggerKind::BatchRefused, TriggerKind::ForecastForbidden];
+    pub const ALL: [TriggerKind; 4] = [
+        TriggerKind::Quota,
+        TriggerKind::RateLimited,
+        TriggerKind::BatchRefused,
+        TriggerKind::ForecastForbidden,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -87,7 +91,9 @@ impl TriggerKind {
 pub enum Refusal {
     RateLimited,
     /// A batch of `asked` ids refused for its size.
-    BatchRefused { asked: u64 },
+    BatchRefused {
+        asked: u64,
+    },
     ForecastForbidden,
 }
 
@@ -119,13 +125,10 @@ pub struct Week {
 
 impl Week {
     fn refused(&self, kind: TriggerKind, today: Day) -> RefusalDay {
-        self.refusals
-            .iter()
-            .filter(|((d, k), _)| *k == kind && in_window(*d, today))
-            .fold(RefusalDay::default(), |acc, (_, r)| RefusalDay {
-                count: acc.count + r.count,
-                largest: acc.largest.max(r.largest),
-            })
+        self.refusals.iter().filter(|((d, k), _)| *k == kind && in_window(*d, today)).fold(
+            RefusalDay::default(),
+            |acc, (_, r)| RefusalDay { count: acc.count + r.count, largest: acc.largest.max(r.largest) },
+        )
     }
 }
 
@@ -190,9 +193,16 @@ fn thousands(n: u64) -> String {
 
 /// The offer of `kind` to a customer on `current`, priced with `prices` (theirs): the
 /// cheapest tier that lifts the limit they hit; `None` when no tier does.
-pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, prices: &Prices, today: Day) -> Option<Offer> {
+pub fn offer(
+    kind: TriggerKind,
+    week: &Week,
+    current: &Tier,
+    tiers: &Tiers,
+    prices: &Prices,
+    today: Day,
+) -> Option<Offer> {
     let lifts = |t: &&Tier| t.id != current.id;
-    let (target, reason, benefit): (&Tier, String, Box<dyn Fn(&Tier) -> String>) = match kind {
+    let (target, reason, benefit): (&Tier, String, String) = match kind {
         TriggerKind::Quota => {
             let t = tiers.tiers.iter().filter(lifts).find(|t| t.daily > current.daily)?;
             let days = quota_days(&week.usage, current.daily, today);
@@ -203,7 +213,7 @@ pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, pric
                     current.name,
                     thousands(current.daily)
                 ),
-                Box::new(|t: &Tier| format!("{} allows {} requests a day", t.name, thousands(t.daily))),
+                format!("{} allows {} requests a day", t.name, thousands(t.daily)),
             )
         }
         TriggerKind::RateLimited => {
@@ -212,9 +222,7 @@ pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, pric
             (
                 t,
                 format!("{n} of your calls in the last 7 days were refused with 429 (too many requests) on the {} plan.", current.name),
-                Box::new(|t: &Tier| {
-                    format!("{} allows {} requests a minute and {} a day", t.name, t.per_minute, thousands(t.daily))
-                }),
+                format!("{} allows {} requests a minute and {} a day", t.name, t.per_minute, thousands(t.daily)),
             )
         }
         TriggerKind::BatchRefused => {
@@ -228,7 +236,7 @@ pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, pric
                     "{} batch requests in the last 7 days were refused for their size (up to {} papers; the {} plan allows {}).",
                     r.count, r.largest, current.name, current.max_batch
                 ),
-                Box::new(|t: &Tier| format!("{} allows batches of up to {} papers", t.name, t.max_batch)),
+                format!("{} allows batches of up to {} papers", t.name, t.max_batch),
             )
         }
         TriggerKind::ForecastForbidden => {
@@ -236,8 +244,11 @@ pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, pric
             let n = week.refused(kind, today).count;
             (
                 t,
-                format!("{n} forecast calls in the last 7 days were refused: the {} plan has no forecasts.", current.name),
-                Box::new(|t: &Tier| format!("{} includes the forecast endpoints", t.name)),
+                format!(
+                    "{n} forecast calls in the last 7 days were refused: the {} plan has no forecasts.",
+                    current.name
+                ),
+                format!("{} includes the forecast endpoints", t.name),
             )
         }
     };
@@ -250,9 +261,9 @@ pub fn offer(kind: TriggerKind, week: &Week, current: &Tier, tiers: &Tiers, pric
         tier: target.id.clone(),
         tier_name: target.name.clone(),
         benefit: match listed {
-            Some(p) if p > 0 => format!("{} for {} a month.", benefit(target), format_money(p, "usd")),
-            Some(_) => format!("{}, free of charge.", benefit(target)),
-            None => format!("{}; it is priced per contract.", benefit(target)),
+            Some(p) if p > 0 => format!("{benefit} for {} a month.", format_money(p, "usd")),
+            Some(_) => format!("{benefit}, free of charge."),
+            None => format!("{benefit}; it is priced per contract."),
         },
         plan: price.map(|_| format!("{}:monthly", target.id)),
         price_label: price.map(|p| format!("{} a month", format_money(p, "usd"))),
@@ -402,7 +413,7 @@ mod tests {
     fn quota_trigger_needs_three_days_past_eighty_percent_in_the_window() {
         let tiers = Tiers::builtin();
         let free = tiers.get("free").unwrap(); // 2,000 a day: past 80 % is 1,601 or more
-        // Exactly 1,600 is 80 %, not past it.
+                                               // Exactly 1,600 is 80 %, not past it.
         let w = week([1_601, 1_600, 0, 1_700, 10, 1_600, 0]);
         assert_eq!(quota_days(&w.usage, 2_000, today()), 2);
         assert!(triggers(&w, free, today()).is_empty());

@@ -75,7 +75,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 impl GrowthStore {
     pub fn open(db: &sled::Db) -> Result<GrowthStore> {
-        Ok(GrowthStore { refusals: db.open_tree("growth_refusals")?, triggers: db.open_tree("growth_triggers")? })
+        Ok(GrowthStore {
+            refusals: db.open_tree("growth_refusals")?,
+            triggers: db.open_tree("growth_triggers")?,
+        })
     }
 
     /// Counts one refusal of `customer` on `day` (one key update, no scan).
@@ -134,7 +137,14 @@ impl GrowthStore {
 
     /// Records that `kind` fired for `customer` at `now` (on tier `tier`, offering
     /// `offered`); answers the record.
-    pub fn fired(&self, customer: &str, kind: TriggerKind, tier: &str, offered: &str, now: i64) -> Result<TriggerRecord> {
+    pub fn fired(
+        &self,
+        customer: &str,
+        kind: TriggerKind,
+        tier: &str,
+        offered: &str,
+        now: i64,
+    ) -> Result<TriggerRecord> {
         let record = match self.trigger(customer, kind)? {
             Some(mut r) => {
                 r.last_at = now;
@@ -192,7 +202,10 @@ mod tests {
         assert_eq!(s.refusals("cus_a", 101).unwrap().len(), 1);
         assert_eq!(s.prune(101).unwrap(), 1);
         let rec = s.fired("cus_a", TriggerKind::Quota, "free", "pro", 5).unwrap();
-        assert_eq!(s.fired("cus_a", TriggerKind::Quota, "pro", "enterprise", 9).unwrap().first_at, rec.first_at);
+        assert_eq!(
+            s.fired("cus_a", TriggerKind::Quota, "pro", "enterprise", 9).unwrap().first_at,
+            rec.first_at
+        );
         let all = s.triggers().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!((all[0].0.as_str(), all[0].1, all[0].2.last_at), ("cus_a", TriggerKind::Quota, 9));

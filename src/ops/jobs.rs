@@ -387,6 +387,7 @@ pub fn all_jobs() -> Vec<Job> {
         crate::accounts::job::jobs(),
         crate::newsletter::job::jobs(),
         crate::billing::job::jobs(),
+        crate::growth::job::jobs(),
         crate::contests::job::jobs(),
         crate::webhooks::job::jobs(),
         crate::support::job::jobs(),

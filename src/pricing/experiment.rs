@@ -429,7 +429,8 @@ mod tests {
     #[test]
     fn bad_definitions_are_refused_with_the_field_named() {
         let tiers = Tiers::builtin();
-        let cases: Vec<(Box<dyn Fn(&mut ExperimentDraft)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut ExperimentDraft)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|d| d.name = " ".into()), "'name'"),
             (Box::new(|d| d.variants.truncate(1)), "'variants'"),
             (Box::new(|d| d.variants[1].id = "Lower!".into()), "variants[1].id"),

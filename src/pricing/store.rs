@@ -237,3 +237,52 @@ impl PricingStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> ExperimentDraft {
+        serde_json::from_value(serde_json::json!({
+            "name": "Pro at $39",
+            "variants": [{"id": "control"}, {"id": "lower", "prices": {"pro": {"monthly_usd": 39}}}],
+            "stopping_rule": {"min_exposures_per_variant": 10, "horizon_days": 14},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn one_running_experiment_exposures_once_and_the_price_seen_is_locked() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let s = PricingStore::open(&db).unwrap();
+        let tiers = Tiers::builtin();
+        // A bad draft stores nothing, not even an id.
+        let mut bad = draft();
+        bad.variants.truncate(1);
+        assert!(matches!(s.create(bad, &tiers, 1, "op"), Err(PricingError::Invalid(_))));
+        assert!(s.experiments().unwrap().is_empty());
+        let exp = s.create(draft(), &tiers, 1, "op").unwrap();
+        assert_eq!(exp.id, "exp_000001");
+        assert!(matches!(s.create(draft(), &tiers, 2, "op"), Err(PricingError::Conflict(_))));
+        // Two views of one visitor are one exposure; a visitor who saw the table is not locked.
+        s.record_view("v1", Some((&exp.id, "lower")), 10).unwrap();
+        s.record_view("v1", Some((&exp.id, "lower")), 11).unwrap();
+        s.record_view("v2", Some((&exp.id, "control")), 12).unwrap();
+        s.record_view("v3", None, 13).unwrap();
+        assert_eq!(s.exposures(&exp.id).unwrap().len(), 2);
+        assert_eq!(s.record_signup("v3", "cus_c", 20).unwrap(), None);
+        assert_eq!(s.record_signup("nobody", "cus_n", 20).unwrap(), None);
+        let lock = s.record_signup("v1", "cus_a", 20).unwrap().unwrap();
+        assert_eq!(lock.prices["pro"].monthly_minor, 3_900);
+        assert_eq!(s.lock("cus_a").unwrap(), Some(lock.clone()));
+        // After the stop, the lock stands and a new look at the table changes nothing for it.
+        s.stop(&exp.id, 30).unwrap();
+        assert!(s.running().unwrap().is_none());
+        assert!(matches!(s.stop(&exp.id, 31), Err(PricingError::Conflict(_))));
+        assert_eq!(s.locks().unwrap()["cus_a"], lock);
+        let exposures = s.exposures(&exp.id).unwrap();
+        assert!(exposures.contains(&("lower".to_string(), Some("cus_a".to_string()))));
+        // The next experiment gets the next id.
+        assert_eq!(s.create(draft(), &tiers, 40, "op").unwrap().id, "exp_000002");
+    }
+}

@@ -117,6 +117,8 @@ pub async fn link(
 /// referral link in the request's cookie, when the cookie is ours, inside its window,
 /// names a stored code and is not the customer's own. Never fails the confirmation.
 pub async fn attribute(req: &HttpRequest, state: &web::Data<AppState>, customer: &crate::accounts::Customer) {
+    // Every sign-up passes here: from now on the billing hook finds this server's trees.
+    super::attach(&state.engine.db, &state.billing);
     let Some((code, clicked_at)) =
         req.cookie(COOKIE).and_then(|c| super::read_cookie(&state.site.secret, c.value()))
     else {

@@ -165,7 +165,7 @@ fn search_in(articles: &'static [Article], query: &str) -> Vec<Hit> {
             (score > 0).then(|| Hit { article: a, score, snippet: snippet(a.markdown, &terms) })
         })
         .collect();
-    hits.sort_by(|a, b| b.score.cmp(&a.score));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.score));
     hits
 }
 

@@ -255,7 +255,7 @@ pub fn summarise_nps(responses: &[NpsResponse], sent: usize) -> NpsSummary {
 /// a customer of years is not asked about their first month).
 pub fn survey_due(signed_up: i64, now: i64) -> bool {
     let age = now - signed_up;
-    age >= NPS_AFTER_DAYS * 86_400 && age < NPS_WINDOW_DAYS * 86_400
+    (NPS_AFTER_DAYS * 86_400..NPS_WINDOW_DAYS * 86_400).contains(&age)
 }
 
 // ---------------------------------------------------------------- input checks

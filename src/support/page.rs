@@ -57,6 +57,11 @@ async fn contact(state: &AppState, customer_id: &str) -> Option<(String, String)
 
 // ---------------------------------------------------------------- knowledge base
 
+/// An article in a list: slug, title, summary (or snippet).
+type Entry = (&'static str, String, String);
+/// Articles of one kind: its label and entries.
+type Group = (&'static str, Vec<Entry>);
+
 #[derive(Template)]
 #[template(path = "site/support_docs.html")]
 struct DocsPage {
@@ -64,10 +69,8 @@ struct DocsPage {
     query: String,
     searched: bool,
     error: Option<String>,
-    /// slug, title, snippet
-    hits: Vec<(&'static str, String, String)>,
-    /// kind label, [(slug, title, summary)]
-    groups: Vec<(&'static str, Vec<(&'static str, String, String)>)>,
+    hits: Vec<Entry>,
+    groups: Vec<Group>,
 }
 
 #[derive(Template)]
@@ -85,8 +88,8 @@ pub struct SearchQuery {
     q: String,
 }
 
-fn groups() -> Vec<(&'static str, Vec<(&'static str, String, String)>)> {
-    let mut out: Vec<(&'static str, Vec<(&'static str, String, String)>)> = Vec::new();
+fn groups() -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
     for a in kb::articles() {
         let entry = (a.slug, a.title.clone(), a.summary.clone());
         match out.iter_mut().find(|g| g.0 == a.kind.label()) {

@@ -305,6 +305,7 @@ fn site_routes() -> Vec<SiteRoute> {
         crate::accounts::routes::site_routes(),
         crate::home::routes::site_routes(),
         crate::pricing::routes::site_routes(),
+        crate::growth::routes::site_routes(),
         crate::referrals::routes::site_routes(),
         crate::contests::routes::site_routes(),
         crate::community::routes::site_routes(),
