@@ -22,7 +22,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub use error::SupportError;
-pub use store::{nps_summary, ticket_summary, Support};
+pub use store::{nps_summary, open_tickets_by_customer, ticket_summary, Support};
 
 /// The first-response target: an operator answers a new ticket within 4 hours.
 pub const FIRST_RESPONSE_TARGET_SECS: i64 = 4 * 3600;

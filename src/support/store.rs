@@ -276,6 +276,17 @@ where
     actix_web::rt::task::spawn_blocking(f).await.map_err(|_| SupportError::Unavailable)?
 }
 
+/// Unresolved tickets per customer (those not closed), for the churn risk score.
+pub fn open_tickets_by_customer(db: &sled::Db) -> Result<Vec<(String, usize)>> {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in Support::open(db)?.tickets()? {
+        if t.closed.is_none() {
+            *by.entry(t.customer_id).or_default() += 1;
+        }
+    }
+    Ok(by.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,21 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     assert!(account.contains("Ada Lovelace") && account.contains("Free"), "{account}");
     assert!(driver.text("#usage").starts_with('2') || driver.text("#usage").starts_with('1'), "{account}");
 
+    // A support ticket, opened from the account page and answered by the operator.
+    driver.click_and_load("#support-link a[href='/support']");
+    driver.type_into("#ticket-subject", "Batch limit question");
+    driver.type_into("#ticket-body", "How many ids fit in one batch call?");
+    driver.click_and_load("#ticket-submit");
+    let ticket_url = driver.url();
+    let ticket_id = ticket_url.rsplit('/').next().unwrap().to_string();
+    assert!(ticket_id.starts_with("tkt_"), "{ticket_url}");
+    let out = run(&["support", "reply", &ticket_id, "--message", "Up to 10 on Free, 100 on Pro."], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    driver.go(&ticket_url);
+    shot("ticket");
+    assert!(driver.body_text().contains("Up to 10 on Free, 100 on Pro."), "{}", driver.body_text());
+    sink.wait_for(email, "Up to 10 on Free");
+
     // Upgrade: at once, with an invoice, and the API limits follow.
     driver.go(&format!("{base}/billing"));
     shot("billing-free");

@@ -538,7 +538,8 @@ async fn the_survey_is_mailed_after_30_days_and_answered_once() {
 /// `citecast support` and the escalation job through the real server: an overdue ticket
 /// is listed loudly, escalated once (to the operator's mailbox: no webhook here),
 /// answered and closed from the command line.
-#[test]
+// `test` here is actix-web's module; this is the plain test attribute.
+#[std::prelude::v1::test]
 fn the_operator_answers_and_closes_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let bundled = bundled_fixture(tmp.path());
