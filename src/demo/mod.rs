@@ -150,6 +150,71 @@ pub fn seed(
             accounts.set_tier(id, sub.effective_tier()).map_err(failed)?;
         }
     }
+    // Traffic of the last 60 days, in the daily counts the limiter keeps (per customer
+    // and per key): paying customers call more, and every fifth one is fading out, so
+    // the churn job finds something.
+    let usage = db.open_tree("usage").map_err(failed)?;
+    for (n, id) in live.iter().enumerate() {
+        let Some(sub) = billing.subscription(id).map_err(failed)? else { continue };
+        let base = if sub.effective_tier() == free { 200.0 } else { 4_000.0 };
+        let keys = accounts.keys_of(id).map_err(failed)?;
+        for back in 0..60 {
+            let day = today - back;
+            let fading = n % 5 == 0 && back < 10;
+            let count = (base * (0.5 + rng.next()) * if fading { 0.1 } else { 1.0 }) as u64;
+            for principal in std::iter::once(id.as_str()).chain(keys.iter().take(1).map(|k| k.id.as_str())) {
+                let mut k = principal.as_bytes().to_vec();
+                k.push(0);
+                k.extend_from_slice(&day.to_be_bytes());
+                usage.insert(k, &count.to_be_bytes()).map_err(failed)?;
+            }
+        }
+    }
+    // Support tickets (most answered within hours, two still waiting) and survey answers.
+    let support = crate::support::Support::open(db).map_err(failed)?;
+    let subjects = [
+        "Batch size on Pro",
+        "Invoice address",
+        "Forecast for a new paper",
+        "Rate limit reached",
+        "Annual plan switch",
+    ];
+    for (n, id) in live.iter().enumerate().filter(|(n, _)| n % 4 == 1) {
+        let opened = secs(today - (n as i32 * 3) % 330 - 1, 9);
+        let t = support
+            .open_ticket(
+                id,
+                subjects[n % subjects.len()],
+                "Demo ticket: a question a customer might ask.",
+                opened,
+            )
+            .map_err(failed)?;
+        if n % 16 != 1 {
+            let answered = opened + (1 + (rng.next() * 6.0) as i64) * 3600;
+            support
+                .reply(
+                    &t.id,
+                    None,
+                    crate::support::Author::Operator,
+                    "Demo answer from the operator.",
+                    answered,
+                )
+                .map_err(failed)?;
+            support
+                .set_status(&t.id, None, crate::support::TicketStatus::Closed, answered + 3600)
+                .map_err(failed)?;
+        }
+    }
+    for (n, id) in live.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        let score = [10u8, 9, 9, 8, 7, 10, 6, 9, 3, 10][n % 10];
+        let r = crate::support::NpsResponse {
+            customer_id: id.clone(),
+            score,
+            comment: "Demo survey answer.".into(),
+            at: secs(today - 1, 12),
+        };
+        support.answer_survey(&r).map_err(failed)?;
+    }
     // Marketing spend and costs for each month of the year.
     let ledgers = Ledgers::open(db).map_err(failed)?;
     let now = dates::now_secs();

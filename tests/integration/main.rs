@@ -11,6 +11,7 @@ mod cli;
 mod community;
 mod contests;
 mod contract;
+mod demo;
 mod forecasts;
 mod growth;
 mod journey;
