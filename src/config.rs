@@ -80,6 +80,8 @@ pub struct Config {
     pub newsletter_rate_per_minute: u32,
     /// DKIM signing of outgoing mail: key file, selector, domain.
     pub dkim: Option<(PathBuf, String, String)>,
+    /// `serve --demo`: seed (or serve) a directory of synthetic business data.
+    pub demo: bool,
 }
 
 impl Config {
@@ -111,6 +113,7 @@ impl Config {
             mail_webhook_secrets: Vec::new(),
             newsletter_rate_per_minute: 6000,
             dkim: None,
+            demo: false,
             data_dir_given: true,
             data_dir,
         }
@@ -131,6 +134,7 @@ impl Config {
             backup_keep: self.backup_keep,
             archive_after_days: self.archive_after_days,
             bundled_data: self.bundled_data.clone(),
+            alert_webhook: self.alert_webhook.clone(),
         }
     }
 

@@ -147,6 +147,29 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         });
     }
     let mut app_state = AppState::new(engine.clone(), accounts.clone(), &config, Some(token.clone()));
+    // Referral commissions follow billing's payments and refunds from the start.
+    crate::referrals::attach(&engine.db, &app_state.billing);
+    // Demo data and real customers never share a directory.
+    let demo_dir = crate::demo::is_seeded(&engine.db);
+    if config.demo {
+        let (db, acc, billing, tiers) =
+            (engine.db.clone(), accounts.clone(), app_state.billing.clone(), config.tiers.clone());
+        let label = config.data_dir.display().to_string();
+        let seeded = actix_web::rt::task::spawn_blocking(move || {
+            crate::demo::seed(&db, acc.as_ref(), &billing, &tiers, &label)
+        })
+        .await
+        .map_err(|e| CliError::Engine(e.to_string()))?
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+        if !seeded.already {
+            tracing::info!(customers = seeded.customers, invoices = seeded.invoices_paid, "demo data seeded");
+        }
+    } else if demo_dir {
+        return Err(CliError::Usage(format!(
+            "{} holds demo data: serve it with --demo, or use another --data-dir for real customers",
+            config.data_dir.display()
+        )));
+    }
     let scheduler =
         crate::ops::jobs::Scheduler::new(engine, accounts, app_state.issues.clone(), config.jobs())
             .with_billing(crate::billing::job::BillingJobSettings {

@@ -333,7 +333,9 @@ pub async fn confirm(
         }
         Err(e) => return unavailable(Nav::of(&session, &state.site), "create your account", e),
     };
+    crate::referrals::page::attribute(&req, &state, &confirmed.customer).await;
     websession::sign_in(&session, &confirmed.customer.id);
+    crate::pricing::routes::record_signup(&state, &req, &confirmed.customer.id).await;
     let plan_note = match crate::billing::page::start_plan(
         &state,
         &confirmed.customer.id,
@@ -641,6 +643,8 @@ struct AccountPage {
     new_secret: Option<(String, String)>,
     errors: Vec<(String, String, u16)>,
     error: Option<String>,
+    /// Upgrade offers from the customer's own usage (`growth`), each with a downgrade.
+    growth: Vec<crate::growth::Offer>,
 }
 
 fn when(secs: i64) -> String {
@@ -687,6 +691,7 @@ async fn account_page(
         .rev()
         .map(|e| (when(e.at), format!("{} {}", e.method, e.path), e.status))
         .collect();
+    let growth = crate::growth::routes::account_offers(state, &customer.id, &tier, used).await;
     let keys = keys
         .into_iter()
         .map(|k| KeyRow {
@@ -715,6 +720,7 @@ async fn account_page(
         new_secret,
         errors,
         error,
+        growth,
     };
     private_html(status, page.render())
 }

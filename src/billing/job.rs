@@ -47,16 +47,22 @@ async fn run(ctx: JobContext) -> JobResult {
             }
         }
     };
-    let accounts = ctx.accounts.clone();
-    actix_web::rt::task::spawn_blocking(move || daily(&settings, accounts.as_ref())).await.map_err(fail)?
+    let (accounts, db) = (ctx.accounts.clone(), ctx.engine.db.clone());
+    actix_web::rt::task::spawn_blocking(move || daily(&settings, accounts.as_ref(), &db))
+        .await
+        .map_err(fail)?
 }
 
 /// Runs the day's billing and passes its changes on; the number of changes is the job's
 /// operations. Tier and mail failures are logged and fail the run after all changes are
 /// handled (the changes themselves are stored and not redone by a retry).
-pub fn daily(settings: &BillingJobSettings, accounts: &dyn AccountStore) -> JobResult {
+pub fn daily(settings: &BillingJobSettings, accounts: &dyn AccountStore, db: &sled::Db) -> JobResult {
     let prices = Prices::from_tiers(&settings.tiers);
-    let changes = settings.billing.run_daily(dates::today(), dates::now_secs(), &prices).map_err(fail)?;
+    // Each customer renews at the prices recorded for them at sign-up, if any.
+    let recorded = crate::pricing::all_customer_prices(db).map_err(fail)?;
+    let prices_of = |c: &str| prices.clone().with_recorded(recorded.get(c));
+    let changes =
+        settings.billing.run_daily_with(dates::today(), dates::now_secs(), &prices_of).map_err(fail)?;
     let mut failures = 0u64;
     for change in &changes {
         if let Err(e) = super::sync_tier(accounts, change) {
@@ -103,6 +109,7 @@ pub fn send_notices(
     base_url: &str,
     notices: &[Notice],
 ) -> u64 {
+    crate::referrals::on_notices(billing, notices);
     let mut failures = 0;
     for n in notices {
         if let Err(e) = send_notice(mailer, accounts, billing, base_url, n) {

@@ -110,6 +110,29 @@ impl Prices {
         Prices { rows, free_tier: tiers.default_tier().id.clone() }
     }
 
+    /// The prices `customer_id` pays: the table's, except those recorded for them at
+    /// sign-up (the pricing experiment's variant they saw: a customer always pays the
+    /// price they were shown). A store failure is an error, never the table's price.
+    pub fn for_customer(db: &sled::Db, tiers: &Tiers, customer_id: &str) -> Result<Prices, BillingError> {
+        let recorded = crate::pricing::customer_prices(db, customer_id).map_err(|e| {
+            tracing::error!(customer = %customer_id, error = %e, "cannot read the customer's recorded prices");
+            BillingError::Unavailable
+        })?;
+        Ok(Prices::from_tiers(tiers).with_recorded(recorded.as_ref()))
+    }
+
+    /// These prices with a customer's recorded ones (see [`Prices::for_customer`]) in
+    /// place of the table's, tier by tier.
+    pub fn with_recorded(mut self, recorded: Option<&crate::pricing::PriceTable>) -> Prices {
+        for (tier, p) in recorded.into_iter().flatten() {
+            if let Some(row) = self.rows.get_mut(tier) {
+                row.monthly = Some(p.monthly_minor);
+                row.annual = Some(p.annual_minor);
+            }
+        }
+        self
+    }
+
     /// The price of one period of `tier` at `interval`; `None` for a tier priced per
     /// contract or one the table lacks.
     pub fn price(&self, tier: &str, interval: Interval) -> Option<i64> {
@@ -499,6 +522,22 @@ mod tests {
         ));
         assert!(matches!(p.lookup(&Plan::new("nope", Interval::Annual)), Err(BillingError::UnknownPlan(_))));
         assert_eq!(p.free_tier(), "free");
+    }
+
+    #[test]
+    fn recorded_prices_replace_the_tables_for_their_tiers_only() {
+        let mut recorded = crate::pricing::PriceTable::new();
+        recorded
+            .insert("pro".into(), crate::pricing::TierPrice { monthly_minor: 3_900, annual_minor: 39_000 });
+        recorded.insert("gone".into(), crate::pricing::TierPrice { monthly_minor: 1, annual_minor: 1 });
+        let p = Prices::from_tiers(&Tiers::builtin()).with_recorded(Some(&recorded));
+        assert_eq!(p.price("pro", Interval::Monthly), Some(3_900));
+        assert_eq!(p.price("pro", Interval::Annual), Some(39_000));
+        assert_eq!(p.price("free", Interval::Monthly), Some(0));
+        assert_eq!(p.price("gone", Interval::Monthly), None, "no tier is made up");
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let table = Prices::for_customer(&db, &Tiers::builtin(), "cus_nobody").unwrap();
+        assert_eq!(table.price("pro", Interval::Monthly), Some(4_900));
     }
 
     #[test]

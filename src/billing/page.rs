@@ -61,7 +61,7 @@ pub async fn start_plan(
     customer_id: &str,
     chosen: Option<&str>,
 ) -> Result<String, BillingError> {
-    let prices = Prices::from_tiers(&state.tiers);
+    let prices = Prices::for_customer(&state.engine.db, &state.tiers, customer_id)?;
     let plan =
         chosen.and_then(parse_plan).unwrap_or_else(|| Plan::new(prices.free_tier(), Interval::Monthly));
     let (billing, id, p, pr) = (state.billing.clone(), customer_id.to_string(), plan.clone(), prices.clone());
@@ -164,7 +164,10 @@ async fn billing_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let prices = Prices::from_tiers(&state.tiers);
+    let prices = match Prices::for_customer(&state.engine.db, &state.tiers, customer_id) {
+        Ok(p) => p,
+        Err(e) => return unavailable(Nav::of(session, &state.site), "load your prices", e),
+    };
     let (billing, id, pr) = (state.billing.clone(), customer_id.to_string(), prices.clone());
     let loaded = blocking(move || {
         Ok((
@@ -349,7 +352,10 @@ pub async fn act(
     }
     let action = path.into_inner();
     let id = login.customer_id.clone();
-    let prices = Prices::from_tiers(&state.tiers);
+    let prices = match Prices::for_customer(&state.engine.db, &state.tiers, &id) {
+        Ok(p) => p,
+        Err(e) => return unavailable(Nav::of(&session, &state.site), "load your prices", e),
+    };
     let billing = state.billing.clone();
     let actor = format!("customer:{id}");
     let (today, now) = (dates::today(), dates::now_secs());

@@ -794,6 +794,17 @@ impl Billing {
     /// invoices unpaid past their due date, and runs dunning's reminders and its final
     /// pause. Running it again on the same day changes nothing.
     pub fn run_daily(&self, today: Day, now: i64, prices: &Prices) -> Result<Vec<Change>> {
+        self.run_daily_with(today, now, &|_| prices.clone())
+    }
+
+    /// [`Billing::run_daily`] with each customer's own prices (`prices_of(customer)`,
+    /// see [`Prices::for_customer`]): renewals charge what the customer signed up at.
+    pub fn run_daily_with(
+        &self,
+        today: Day,
+        now: i64,
+        prices_of: &dyn Fn(&str) -> Prices,
+    ) -> Result<Vec<Change>> {
         let mut out = Vec::new();
         let customers: Vec<String> = self
             .subs
@@ -803,6 +814,7 @@ impl Billing {
             .collect::<std::result::Result<_, _>>()?;
         for customer in customers {
             let open = self.open_invoice_ids(&customer)?;
+            let prices = &prices_of(&customer);
             match self.transact(now, JOB_ACTOR, |tx| daily(tx, &customer, &open, today, prices)) {
                 Ok(Some(change)) => out.push(change),
                 Ok(None) => {}

@@ -53,6 +53,11 @@ pub enum JobsAction {
     },
 }
 
+/// "Jobs: backup, archive, ..." for `jobs --help`, from the jobs this build schedules.
+pub fn names_line() -> String {
+    format!("Jobs: {}.", job_names().join(", "))
+}
+
 /// The job names this build schedules.
 pub fn job_names() -> Vec<String> {
     crate::ops::jobs::default_specs().into_iter().map(|s| s.name).collect()

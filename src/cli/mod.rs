@@ -5,12 +5,16 @@
 pub mod billing;
 pub mod customers;
 pub mod data;
+pub mod economics;
 mod error;
 pub mod jobs;
 pub mod models;
 pub mod newsletter;
+pub mod pricing;
 pub mod progress;
+pub mod referrals;
 pub mod serve;
+pub mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,6 +99,25 @@ pub enum Command {
         #[command(subcommand)]
         action: billing::BillingAction,
     },
+    /// Pricing experiments: define variants of /pricing with a pre-registered stopping
+    /// rule, see their report, stop them (through the running server; prints JSON).
+    Pricing {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: pricing::PricingAction,
+    },
+    /// Unit economics from the stored billing events (MRR, churn, ARPU, LTV, CAC, cohorts),
+    /// or record marketing spend and costs.
+    Economics {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print every figure as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<economics::EconomicsAction>,
+    },
     /// The newsletter's readers: import them from another list, or see subscribers and
     /// each issue's delivery (prints JSON).
     Newsletter {
@@ -153,9 +176,10 @@ pub enum Command {
         /// A file written by `citecast backup` (verified before anything is written).
         file: PathBuf,
     },
-    /// The scheduled jobs: backup, archive, rollouts, ingest, rescore, retrain, churn,
-    /// sessions, billing, newsletter, contests, webhooks and top_forecast. List them, run one now (`--wait` for its end), pause, resume, requeue
-    /// or reschedule it. Needs the running server except for `list`.
+    /// The scheduled jobs (`jobs --help` names them all). List them, run one now
+    /// (`--wait` for its end), pause, resume, requeue or reschedule it. Needs the running
+    /// server except for `list`.
+    #[command(after_help = jobs::names_line())]
     Jobs {
         #[command(flatten)]
         dir: DataDir,
@@ -182,6 +206,21 @@ pub enum Command {
         #[arg(long, default_value_t = 90)]
         older_than_days: u32,
     },
+    /// Referral commissions: the monthly payout report (through the running server).
+    Referrals {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: referrals::ReferralsAction,
+    },
+    /// Support tickets: list them with the first-response and NPS figures, show, reply,
+    /// close or reopen one (through the running server).
+    Support {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        action: support::SupportAction,
+    },
     /// Show what the data directory holds.
     Stats {
         #[command(flatten)]
@@ -201,6 +240,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stats { dir, json } => data::stats(dir.config()?, json),
         Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Billing { dir, action } => customers::operate(dir.config()?, action.into_op()),
+        Command::Pricing { dir, action } => pricing::pricing(dir.config()?, action),
+        Command::Economics { dir, json, action } => economics::economics(dir.config()?, json, action),
         Command::Newsletter { dir, action } => newsletter::newsletter(dir.config()?, action),
         Command::Backup { dir, file } => data::backup(dir.config()?, file),
         Command::Models { action: models::ModelAction::Seal { dir: model_dir }, .. } => {
@@ -208,6 +249,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Models { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Jobs { dir, action } => jobs::jobs(dir.config()?, action),
+        Command::Support { dir, action } => support::support(dir.config()?, action),
+        Command::Referrals { dir, action } => referrals::referrals(dir.config()?, action),
         Command::Audit { dir, after, limit } => {
             customers::operate(dir.config()?, OpRequest::Audit { after, limit })
         }

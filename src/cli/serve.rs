@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// The DKIM signing domain (default: the domain of --mail-from).
     #[arg(long, env = "CITECAST_DKIM_DOMAIN")]
     pub dkim_domain: Option<String>,
+    /// Seed an empty data directory with a year of synthetic, clearly marked customers,
+    /// subscriptions, invoices and costs, so every business page shows computed figures.
+    /// Refuses a directory that holds real customers.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -119,6 +124,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         dkim_key,
         dkim_selector,
         dkim_domain,
+        demo,
     } = args;
     let mut config = dir.config()?;
     config.cors_origins = match cors_origins.trim() {
@@ -140,6 +146,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_default();
     config.newsletter_rate_per_minute = newsletter_rate;
+    config.demo = demo;
     if let Some(key) = dkim_key {
         let domain = dkim_domain.unwrap_or_else(|| {
             config.mail_from.rsplit('@').next().unwrap_or_default().trim_end_matches('>').to_string()

@@ -156,6 +156,8 @@ pub async fn batch(
         return Err(ApiError::InvalidBody("'ids' must list at least one paper id".into()));
     }
     if body.ids.len() > max {
+        let customer = req.extensions().get::<Principal>().and_then(|p| p.customer_id.clone());
+        crate::growth::routes::note_batch_refused(&state, customer.as_deref(), body.ids.len());
         let name = tier.map(|t| t.name).unwrap_or_default();
         return Err(ApiError::InvalidBody(format!(
             "'ids' lists {} papers; the {name} tier allows {max} per request",

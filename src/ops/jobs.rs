@@ -34,6 +34,8 @@ pub struct JobsConfig {
     /// Forecast and usage records older than this move to the archive.
     pub archive_after_days: u32,
     pub bundled_data: PathBuf,
+    /// The operator's alert webhook (`Config::alert_webhook`), for jobs that page them.
+    pub alert_webhook: Option<String>,
 }
 
 impl JobsConfig {
@@ -385,8 +387,11 @@ pub fn all_jobs() -> Vec<Job> {
         crate::accounts::job::jobs(),
         crate::newsletter::job::jobs(),
         crate::billing::job::jobs(),
+        crate::growth::job::jobs(),
         crate::contests::job::jobs(),
         crate::webhooks::job::jobs(),
+        crate::support::job::jobs(),
+        crate::retention::job::jobs(),
     ]
     .into_iter()
     .flatten()

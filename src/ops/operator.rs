@@ -489,7 +489,8 @@ async fn run(
         }
         OpRequest::ShowBilling { customer_id } => {
             let billing = Arc::new(Billing::open(&engine.db).map_err(billing_error)?);
-            let prices = billing::Prices::from_tiers(tiers);
+            let prices =
+                billing::Prices::for_customer(&engine.db, tiers, &customer_id).map_err(billing_error)?;
             billing::store::call(&billing, move |b| {
                 let id = customer_id.as_str();
                 Ok(json!({

@@ -188,9 +188,16 @@ struct DashboardPage {
     window: String,
     /// The token of the operator's log-out form.
     csrf: String,
+    /// The store holds `serve --demo` data.
+    demo: bool,
     charts: Vec<String>,
     /// Sign-ups, how many made a first call, and the median wait, in words.
     onboarding: String,
+    /// NPS and tickets in words, and the latest survey comments.
+    support: String,
+    nps_comments: Vec<String>,
+    /// Churn risk, pause→resume and win-back, from `retention::overview`.
+    retention: crate::retention::Overview,
     /// Readers and the latest issue's delivery, in words.
     newsletter: String,
     /// Subscriptions by status, e.g. "active 3 · paused 1".
@@ -240,6 +247,33 @@ pub async fn dashboard(
     })
     .await
     .map_err(ApiError::internal)?;
+    let (db, billing_r) = (state.engine.db.clone(), state.billing.clone());
+    let (retention, nps, tickets) = actix_web::rt::task::spawn_blocking(move || {
+        let open = crate::support::open_tickets_by_customer(&db).unwrap_or_default();
+        let nps = crate::support::nps_summary(&db).ok();
+        let tickets = crate::support::ticket_summary(&db).ok();
+        (crate::retention::overview(&db, &billing_r, &open).unwrap_or_default(), nps, tickets)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let support = format!(
+        "NPS {} from {} answers ({} surveys sent); tickets: {} open, {} overdue, median first response {}",
+        nps.as_ref().and_then(|n| n.score).map(|s| format!("{s:.0}")).unwrap_or_else(|| "–".into()),
+        nps.as_ref().map(|n| n.responses).unwrap_or(0),
+        nps.as_ref().map(|n| n.surveys_sent).unwrap_or(0),
+        tickets.as_ref().map(|t| t.open).unwrap_or(0),
+        tickets.as_ref().map(|t| t.overdue).unwrap_or(0),
+        tickets
+            .as_ref()
+            .and_then(|t| t.median_first_response_secs)
+            .map(duration)
+            .unwrap_or_else(|| "–".into()),
+    );
+    let nps_comments: Vec<String> = nps
+        .map(|n| {
+            n.latest_comments.into_iter().take(5).map(|c| format!("{}: {}", c.score, c.comment)).collect()
+        })
+        .unwrap_or_default();
     let (pairs, subs, invoices) = actix_web::rt::task::spawn_blocking(move || {
         let pairs = logins.onboarding().unwrap_or_default();
         let subs = billing.subscriptions().unwrap_or_default();
@@ -272,7 +306,11 @@ pub async fn dashboard(
     let page = DashboardPage {
         window: duration(hours as i64 * 3600),
         csrf: crate::web::session::csrf_token(&session, &state.site),
+        demo: crate::demo::is_seeded(&state.engine.db),
         onboarding,
+        support,
+        nps_comments,
+        retention,
         newsletter,
         subscriptions,
         invoices: invoices

@@ -277,6 +277,7 @@ pub async fn guard(
             (Some(u), false) => format!("; the {} tier can", u.name),
             (None, false) => String::new(),
         };
+        crate::growth::routes::note_forbidden(&state, principal.customer_id.as_deref(), group);
         return Err(ApiError::Forbidden {
             message: format!("the {} tier cannot call {} endpoints{hint}", tier.name, group.label()),
         }
@@ -299,6 +300,7 @@ pub async fn guard(
     let (minute, day) = match decision {
         Decision::Allowed { minute, day } => (minute, day),
         Decision::Limited { kind, retry_after_secs, minute, day } => {
+            crate::growth::routes::note_limited(&state, principal.customer_id.as_deref());
             let upgrade = state.tiers.upgrade_from(&tier.id, None);
             state
                 .metrics

@@ -305,9 +305,13 @@ fn site_routes() -> Vec<SiteRoute> {
         crate::accounts::routes::site_routes(),
         crate::home::routes::site_routes(),
         crate::pricing::routes::site_routes(),
+        crate::growth::routes::site_routes(),
+        crate::referrals::routes::site_routes(),
         crate::contests::routes::site_routes(),
         crate::community::routes::site_routes(),
         crate::webhooks::routes::site_routes(),
+        crate::support::routes::site_routes(),
+        crate::economics::routes::site_routes(),
     ]
     .into_iter()
     .flatten()

@@ -101,6 +101,21 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     assert!(account.contains("Ada Lovelace") && account.contains("Free"), "{account}");
     assert!(driver.text("#usage").starts_with('2') || driver.text("#usage").starts_with('1'), "{account}");
 
+    // A support ticket, opened from the account page and answered by the operator.
+    driver.click_and_load("#support-link a[href='/support']");
+    driver.type_into("#ticket-subject", "Batch limit question");
+    driver.type_into("#ticket-body", "How many ids fit in one batch call?");
+    driver.click_and_load("#ticket-submit");
+    let ticket_url = driver.url();
+    let ticket_id = ticket_url.rsplit('/').next().unwrap().to_string();
+    assert!(ticket_id.starts_with("tkt_"), "{ticket_url}");
+    let out = run(&["support", "reply", &ticket_id, "--message", "Up to 10 on Free, 100 on Pro."], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    driver.go(&ticket_url);
+    shot("ticket");
+    assert!(driver.body_text().contains("Up to 10 on Free, 100 on Pro."), "{}", driver.body_text());
+    sink.wait_for(email, "Up to 10 on Free");
+
     // Upgrade: at once, with an invoice, and the API limits follow.
     driver.go(&format!("{base}/billing"));
     shot("billing-free");
@@ -128,6 +143,10 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     assert_eq!(driver.text("#status"), "active");
     assert_eq!(api_tier(&server, &secret), "pro");
 
+    // The bank transfer arrives: the operator marks the invoice paid.
+    let out = run(&["billing", "mark-paid", &invoice_id, "--reference", "transfer 1"], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Cancel now: one click, no retention wall; the account stays, on the free plan.
     driver.click_and_load("#cancel-now");
     let canceled = driver.text("#flash");
@@ -143,6 +162,32 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["subscription"]["status"], "canceled", "{shown}");
     assert!(shown.to_string().contains(&invoice_id), "{shown}");
+
+    // The economics this journey implies: one customer paid 49.00 for a month starting
+    // today and canceled, so this month's MRR is the part of it that falls in this month,
+    // nobody pays now, and one customer paid for the first time this month.
+    let econ: serde_json::Value =
+        serde_json::from_slice(&run(&["economics", "--json"], &data).stdout).unwrap();
+    let today = citecast_actors::dates::today();
+    let (y, m, d) = citecast_actors::dates::to_ymd(today);
+    let next_month = if m == 12 {
+        citecast_actors::dates::from_ymd(y + 1, 1, 1)
+    } else {
+        citecast_actors::dates::from_ymd(y, m + 1, 1)
+    };
+    let period_end = citecast::billing::subscription::add_months(today, 1);
+    let in_month = (next_month.min(period_end) - today) as i64;
+    let expected = 4_900 * in_month / (period_end - today) as i64;
+    let this = econ["months"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(this["mrr_minor"], expected, "{econ} (day {d})");
+    assert_eq!((this["new_paying"].as_u64(), econ["paying_now"].as_u64()), (Some(1), Some(0)), "{econ}");
+    driver.go(&format!("{base}/admin/login"));
+    driver.type_into("#token", &server.info.token);
+    driver.click_and_load("form[action='/admin/login'] button");
+    driver.go(&format!("{base}/admin/economics"));
+    shot("economics");
+    assert_eq!(driver.text("#mrr"), citecast::billing::format_money(expected, "usd"));
+    assert_eq!(driver.text("#paying"), "0");
 
     // The newsletter: subscribe in the browser, confirm from the mail, receive the issue,
     // read it in the archive and the feed, and leave in one click from the mail's header.
