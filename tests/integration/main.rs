@@ -12,6 +12,7 @@ mod community;
 mod contests;
 mod contract;
 mod demo;
+mod economics;
 mod forecasts;
 mod growth;
 mod journey;
