@@ -60,6 +60,15 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// How many messages arrived so far (cheap: counts files, reads none).
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|d| {
+                d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The raw messages received so far, oldest first.
     pub fn messages(&self) -> Vec<String> {
         let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
