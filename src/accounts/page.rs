@@ -125,16 +125,30 @@ struct SignupPage {
 }
 
 /// A plan named on the pricing page (`pro`, `pro:annual`), if it is one people can buy.
-fn chosen_plan(state: &AppState, plan: &str) -> Option<(String, String)> {
+/// The label names the price the visitor saw on `/pricing` (`shown`: their variant of a
+/// pricing experiment), which is also what they will be charged.
+fn chosen_plan(
+    state: &AppState,
+    plan: &str,
+    shown: Option<&crate::pricing::experiment::PriceTable>,
+) -> Option<(String, String)> {
     let (tier, interval) = plan.split_once(':').unwrap_or((plan, "monthly"));
     let t = state.tiers.tiers.iter().find(|t| t.id == tier)?;
-    let priced = match interval {
-        "monthly" => t.price_monthly_usd,
-        "annual" => t.price_annual_usd,
+    let table = match interval {
+        "monthly" => t.price_monthly_usd.map(|p| p as i64 * 100),
+        "annual" => t.price_annual_usd.map(|p| p as i64 * 100),
         _ => None,
     };
+    let priced = match (shown.and_then(|s| s.get(tier)), interval) {
+        (Some(v), "monthly") if table.is_some() => Some(v.monthly_minor),
+        (Some(v), "annual") if table.is_some() => Some(v.annual_minor),
+        _ => table,
+    };
     match priced {
-        Some(p) if p > 0 => Some((format!("{tier}:{interval}"), format!("{} ({interval}, ${p})", t.name))),
+        Some(p) if p > 0 => Some((
+            format!("{tier}:{interval}"),
+            format!("{} ({interval}, {})", t.name, crate::billing::format_money(p, "usd")),
+        )),
         _ => None,
     }
 }
@@ -142,12 +156,13 @@ fn chosen_plan(state: &AppState, plan: &str) -> Option<(String, String)> {
 fn signup_page(
     state: &AppState,
     session: &Session,
+    shown: Option<&crate::pricing::experiment::PriceTable>,
     status: StatusCode,
     fields: (&str, &str, &str),
     error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let free = state.tiers.default_tier();
-    let chosen = chosen_plan(state, fields.2);
+    let chosen = chosen_plan(state, fields.2, shown);
     let page = SignupPage {
         nav: Nav::of(session, &state.site),
         name: fields.0.chars().take(200).collect(),
@@ -169,6 +184,7 @@ pub struct PlanQuery {
 }
 
 pub async fn signup_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     query: Option<web::Query<PlanQuery>>,
@@ -177,7 +193,15 @@ pub async fn signup_form(
         query.map(
             |q| if q.interval.is_empty() { q.plan.clone() } else { format!("{}:{}", q.plan, q.interval) },
         );
-    signup_page(&state, &session, StatusCode::OK, ("", "", plan.as_deref().unwrap_or("")), None)
+    let shown = crate::pricing::routes::visitor_prices(&req, &state).await;
+    signup_page(
+        &state,
+        &session,
+        shown.as_ref(),
+        StatusCode::OK,
+        ("", "", plan.as_deref().unwrap_or("")),
+        None,
+    )
 }
 
 pub async fn signup(
@@ -186,15 +210,23 @@ pub async fn signup(
     session: Session,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let shown = crate::pricing::routes::visitor_prices(&req, &state).await;
     let f = Fields::parse(&body);
     let values = (f.get("name"), f.get("email"), f.get("plan"));
     if let Err(refused) = websession::check_form(&req, &session, &state.site, f.get("csrf")) {
-        return signup_page(&state, &session, StatusCode::FORBIDDEN, values, Some(refused.message().into()));
+        return signup_page(
+            &state,
+            &session,
+            None,
+            StatusCode::FORBIDDEN,
+            values,
+            Some(refused.message().into()),
+        );
     }
     if let Err(wait) = state.form_limits.check(&client_ip(&req), Some(values.1)) {
         return too_many(Nav::of(&session, &state.site), wait);
     }
-    let plan = chosen_plan(&state, values.2).map(|c| c.0);
+    let plan = chosen_plan(&state, values.2, None).map(|c| c.0);
     let (logins, name, email, password) =
         (state.logins.clone(), values.0.to_string(), values.1.to_string(), f.get("password").to_string());
     let now = dates::now_secs();
@@ -221,7 +253,7 @@ pub async fn signup(
             headers: Vec::new(),
         },
         Err(SigninError::Field(e)) => {
-            return signup_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, values, Some(e.message))
+            return signup_page(&state, &session, shown.as_ref(), StatusCode::UNPROCESSABLE_ENTITY, values, Some(e.message))
         }
         Err(e) => return unavailable(Nav::of(&session, &state.site), "start your sign-up", e),
     };

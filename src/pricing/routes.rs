@@ -64,6 +64,20 @@ fn visitor_of(req: &HttpRequest, site: &Site) -> Option<String> {
     req.cookie(COOKIE).and_then(|c| read_cookie(&site.secret, c.value()))
 }
 
+/// The prices this visitor was shown on `/pricing` (their variant of the running
+/// experiment), for the sign-up page to name the same price; `None`: the table's.
+pub async fn visitor_prices(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Option<crate::pricing::experiment::PriceTable> {
+    let visitor = visitor_of(req, &state.site)?;
+    let db = state.engine.db.clone();
+    blocking(move || Ok(PricingStore::open(&db)?.running()?.map(|exp| exp.assign(&visitor).prices.clone())))
+        .await
+        .ok()
+        .flatten()
+}
+
 async fn blocking<T, F>(f: F) -> Result<T, PricingError>
 where
     T: Send + 'static,

@@ -185,6 +185,10 @@ async fn a_visitor_keeps_their_variant_signs_up_under_it_and_pays_its_price() {
     let mut b = lucky.expect("a visitor in the lower variant");
     let exposures_before: u64 = seen.values().sum();
 
+    // The sign-up page names the price the visitor saw.
+    let form = visit!(app, b, "/signup?plan=pro&interval=monthly");
+    assert!(form.body.contains("Pro (monthly, $39.00)") && !form.body.contains("$49"), "{}", form.body);
+
     // Sign-up records the variant's prices for the customer.
     let customer = sign_up!(h, app, b, "lower@example.org");
     let billing = visit!(app, b, "/billing");
