@@ -6,6 +6,18 @@ use std::time::Duration;
 
 use crate::error::Coded;
 
+/// Runs blocking work (sled, password hashing, SMTP) on the blocking pool, off the async
+/// workers. `gone` makes the caller's own "unavailable" error for when the pool is gone
+/// (the server is stopping); every feature's store helper goes through here.
+pub async fn blocking<T, E, F>(f: F, gone: impl FnOnce() -> E) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    actix_web::rt::task::spawn_blocking(f).await.unwrap_or_else(|_| Err(gone()))
+}
+
 /// How long a call waits for an engine actor before answering 503 `busy`.
 pub const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -64,7 +64,7 @@ pub fn unavailable(nav: Nav, what: &str, cause: impl std::fmt::Display) -> Resul
 }
 
 fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    crate::web::client_ip(req.peer_addr())
 }
 
 fn too_many(nav: Nav, wait: u64) -> Result<HttpResponse, ApiError> {
@@ -87,7 +87,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, SigninError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| SigninError::Store(AccountError::Unavailable))?
+    crate::engine::blocking(f, || SigninError::Store(AccountError::Unavailable)).await
 }
 
 /// What the page says about where mail went.

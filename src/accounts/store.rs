@@ -93,9 +93,7 @@ where
     F: FnOnce(&dyn AccountStore) -> Result<T> + Send + 'static,
 {
     let store = store.clone();
-    actix_web::rt::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|_| AccountError::Unavailable)?
+    crate::engine::blocking(move || f(store.as_ref()), || AccountError::Unavailable).await
 }
 
 #[derive(Clone)]

@@ -28,7 +28,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BillingError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| BillingError::Unavailable)?
+    crate::engine::blocking(f, || BillingError::Unavailable).await
 }
 
 /// Makes the API tier follow `change` and mails its notices; a failure to mail is

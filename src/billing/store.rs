@@ -68,9 +68,7 @@ where
     F: FnOnce(&Billing) -> Result<T> + Send + 'static,
 {
     let billing = billing.clone();
-    actix_web::rt::task::spawn_blocking(move || f(billing.as_ref()))
-        .await
-        .map_err(|_| BillingError::Unavailable)?
+    crate::engine::blocking(move || f(billing.as_ref()), || BillingError::Unavailable).await
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {

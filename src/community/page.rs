@@ -67,7 +67,7 @@ fn check_limits(user: &str, ip: &str) -> Result<(), u64> {
 }
 
 pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    crate::web::client_ip(req.peer_addr())
 }
 
 /// Customer names by id, for the people on one page; never their addresses.

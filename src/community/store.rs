@@ -123,5 +123,5 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, CommunityError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| CommunityError::Unavailable)?
+    crate::engine::blocking(f, || CommunityError::Unavailable).await
 }

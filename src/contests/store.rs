@@ -137,5 +137,5 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ContestError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| ContestError::Unavailable)?
+    crate::engine::blocking(f, || ContestError::Unavailable).await
 }

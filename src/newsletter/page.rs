@@ -51,7 +51,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, super::NewsletterError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| super::NewsletterError::Unavailable)?
+    crate::engine::blocking(f, || super::NewsletterError::Unavailable).await
 }
 
 fn clean_topics(given: &[&str]) -> Vec<String> {
@@ -100,7 +100,7 @@ pub async fn subscribe(
         let name = Some(f.get("name").to_string()).filter(|n| !n.trim().is_empty());
         (f.get("email").to_string(), name, f.all("topic").into_iter().map(str::to_string).collect())
     };
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let ip = crate::web::client_ip(req.peer_addr());
     if let Err(wait) = state.form_limits.check(&ip, None) {
         if is_json {
             return Err(ApiError::Domain {
@@ -212,25 +212,35 @@ fn bad_link(nav: Nav) -> Result<HttpResponse, ApiError> {
     )
 }
 
+/// The page a mailed link opens: one button that POSTs the token, so opening the link
+/// (as mail scanners do) changes nothing. `texts`: title, sentence, button.
+fn one_button(
+    state: &AppState,
+    session: &Session,
+    token: String,
+    purpose: Purpose,
+    action: &'static str,
+    (title, text, button): (&'static str, &'static str, &'static str),
+) -> Result<HttpResponse, ApiError> {
+    let nav = Nav::of(session, &state.site);
+    if verify(&state.site.secret, purpose, &token).is_none() {
+        return bad_link(nav);
+    }
+    private_html(StatusCode::OK, ConfirmPage { nav, token, action, title, text, button }.render())
+}
+
 pub async fn confirm_form(
     state: web::Data<AppState>,
     session: Session,
     q: Option<web::Query<TokenQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let token = q.map(|q| q.token.clone()).unwrap_or_default();
-    let nav = Nav::of(&session, &state.site);
-    if verify(&state.site.secret, Purpose::Confirm, &token).is_none() {
-        return bad_link(nav);
-    }
-    let page = ConfirmPage {
-        nav,
-        token,
-        action: "/newsletter/confirm",
-        title: "Confirm your subscription",
-        text: "One click and the weekly newsletter starts coming.",
-        button: "Confirm my subscription",
-    };
-    private_html(StatusCode::OK, page.render())
+    let texts = (
+        "Confirm your subscription",
+        "One click and the weekly newsletter starts coming.",
+        "Confirm my subscription",
+    );
+    one_button(&state, &session, token, Purpose::Confirm, "/newsletter/confirm", texts)
 }
 
 pub async fn confirm(
@@ -463,19 +473,8 @@ pub async fn unsubscribe_form(
     q: Option<web::Query<TokenQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let token = q.map(|q| q.token.clone()).unwrap_or_default();
-    let nav = Nav::of(&session, &state.site);
-    if verify(&state.site.secret, Purpose::Unsubscribe, &token).is_none() {
-        return bad_link(nav);
-    }
-    let page = ConfirmPage {
-        nav,
-        token,
-        action: "/newsletter/unsubscribe",
-        title: "Unsubscribe",
-        text: "One click and no more issues come.",
-        button: "Unsubscribe",
-    };
-    private_html(StatusCode::OK, page.render())
+    let texts = ("Unsubscribe", "One click and no more issues come.", "Unsubscribe");
+    one_button(&state, &session, token, Purpose::Unsubscribe, "/newsletter/unsubscribe", texts)
 }
 
 /// `POST /newsletter/unsubscribe?token=` (RFC 8058 one-click, from a mail client: the

@@ -32,9 +32,7 @@ where
     F: FnOnce(&dyn IssueStore) -> Result<T> + Send + 'static,
 {
     let store = store.clone();
-    actix_web::rt::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|_| NewsletterError::Unavailable)?
+    crate::engine::blocking(move || f(store.as_ref()), || NewsletterError::Unavailable).await
 }
 
 /// The issues in the `newsletters` tree (number, big-endian -> issue).

@@ -43,7 +43,7 @@ pub async fn login(
     if let Err(refused) = websession::check_form(&req, &session, &state.site, f.get("csrf")) {
         return again(StatusCode::FORBIDDEN, refused.message());
     }
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let ip = crate::web::client_ip(req.peer_addr());
     if let Err(wait) = state.form_limits.check(&ip, Some("operator")) {
         let mut resp =
             again(StatusCode::TOO_MANY_REQUESTS, &format!("Too many attempts: wait {wait} seconds."))?;

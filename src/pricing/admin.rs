@@ -17,13 +17,7 @@ use crate::web::error::ApiError;
 use crate::web::page::{private_html, Nav};
 use crate::web::AppState;
 
-async fn blocking<T, F>(f: F) -> Result<T, PricingError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, PricingError> + Send + 'static,
-{
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| PricingError::Unavailable)?
-}
+use super::routes::blocking;
 
 fn wants_html(req: &HttpRequest) -> bool {
     req.headers().get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))

@@ -78,12 +78,13 @@ pub async fn visitor_prices(
         .flatten()
 }
 
-async fn blocking<T, F>(f: F) -> Result<T, PricingError>
+/// Runs pricing store work on the blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, PricingError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, PricingError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| PricingError::Unavailable)?
+    crate::engine::blocking(f, || PricingError::Unavailable).await
 }
 
 #[derive(Template)]

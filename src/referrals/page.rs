@@ -28,7 +28,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ReferralError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| ReferralError::Unavailable)?
+    crate::engine::blocking(f, || ReferralError::Unavailable).await
 }
 
 /// The referral trees of this server, attached for the billing hook on the way.

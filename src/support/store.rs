@@ -273,7 +273,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| SupportError::Unavailable)?
+    crate::engine::blocking(f, || SupportError::Unavailable).await
 }
 
 /// Unresolved tickets per customer (those not closed), for the churn risk score.

@@ -203,7 +203,7 @@ fn presented_key(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
 
 async fn authenticate(state: &AppState, req: &ServiceRequest) -> Result<Principal, ApiError> {
     let Some(secret) = presented_key(req)? else {
-        let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+        let ip = crate::web::client_ip(req.peer_addr());
         return Ok(Principal {
             id: format!("ip:{ip}"),
             customer_id: None,

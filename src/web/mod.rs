@@ -174,6 +174,11 @@ impl AppState {
     }
 }
 
+/// The client's address as limits and logs key it ("unknown" without a peer address).
+pub fn client_ip(peer: Option<std::net::SocketAddr>) -> String {
+    peer.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
 /// Unix seconds now (one clock for pages and sessions).
 pub fn session_now() -> i64 {
     citecast_actors::dates::now_secs()

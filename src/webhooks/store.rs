@@ -251,5 +251,5 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, WebhookError> + Send + 'static,
 {
-    actix_web::rt::task::spawn_blocking(f).await.map_err(|_| WebhookError::Unavailable)?
+    crate::engine::blocking(f, || WebhookError::Unavailable).await
 }

@@ -98,6 +98,7 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     driver.go(&format!("{base}/account"));
     let account = driver.body_text();
     shot("account");
+    driver.assert_fits("/account");
     assert!(account.contains("Ada Lovelace") && account.contains("Free"), "{account}");
     assert!(driver.text("#usage").starts_with('2') || driver.text("#usage").starts_with('1'), "{account}");
 
@@ -188,6 +189,10 @@ fn a_person_signs_up_pays_pauses_resumes_and_cancels_in_a_browser() {
     shot("economics");
     assert_eq!(driver.text("#mrr"), citecast::billing::format_money(expected, "usd"));
     assert_eq!(driver.text("#paying"), "0");
+    driver.go(&format!("{base}/admin/growth"));
+    shot("growth");
+    assert!(driver.body_text().contains("Upsell"), "{}", driver.body_text());
+    driver.assert_fits("/admin/growth");
 
     // The newsletter: subscribe in the browser, confirm from the mail, receive the issue,
     // read it in the archive and the feed, and leave in one click from the mail's header.

@@ -11,33 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::browser::{Driver, PHONE_WIDTH};
+use crate::common::browser::{Driver, MEASURE, PHONE_WIDTH};
 use crate::common::*;
-
-/// What the page looks like to the layout engine: its viewport, how wide its content is,
-/// the elements sticking out past the right edge, and the smallest text size.
-const MEASURE: &str = r#"
-const vw = window.innerWidth;
-const wide = [];
-for (const el of document.body.querySelectorAll('*')) {
-  const r = el.getBoundingClientRect();
-  if (r.width === 0 || r.height === 0) continue;
-  // Inside a horizontally scrolling box is reachable, not cut off.
-  let scroller = el.parentElement, inside = false;
-  while (scroller && scroller !== document.body) {
-    const o = getComputedStyle(scroller).overflowX;
-    if (o === 'auto' || o === 'scroll') { inside = true; break; }
-    scroller = scroller.parentElement;
-  }
-  if (!inside && r.right > vw + 1) wide.push(el.tagName + ' ' + (el.textContent || '').trim().slice(0, 40) + ' right=' + Math.round(r.right));
-}
-let smallest = 100;
-for (const el of document.body.querySelectorAll('p, td, li, h1, h2, code')) {
-  if (el.getBoundingClientRect().width === 0) continue;
-  smallest = Math.min(smallest, parseFloat(getComputedStyle(el).fontSize));
-}
-return { vw, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 10), smallest };
-"#;
 
 #[test]
 fn status_docs_paper_and_newsletter_pages_fit_a_phone_screen() {

@@ -225,3 +225,39 @@ impl Driver {
             .to_string()
     }
 }
+
+/// What the page looks like to the layout engine: its viewport, how wide its content is,
+/// the elements sticking out past the right edge, and the smallest text size.
+pub const MEASURE: &str = r#"
+const vw = window.innerWidth;
+const wide = [];
+for (const el of document.body.querySelectorAll('*')) {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) continue;
+  // Inside a horizontally scrolling box is reachable, not cut off.
+  let scroller = el.parentElement, inside = false;
+  while (scroller && scroller !== document.body) {
+    const o = getComputedStyle(scroller).overflowX;
+    if (o === 'auto' || o === 'scroll') { inside = true; break; }
+    scroller = scroller.parentElement;
+  }
+  if (!inside && r.right > vw + 1) wide.push(el.tagName + ' ' + (el.textContent || '').trim().slice(0, 40) + ' right=' + Math.round(r.right));
+}
+let smallest = 100;
+for (const el of document.body.querySelectorAll('p, td, li, h1, h2, code')) {
+  if (el.getBoundingClientRect().width === 0) continue;
+  smallest = Math.min(smallest, parseFloat(getComputedStyle(el).fontSize));
+}
+return { vw, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 10), smallest };
+"#;
+
+impl Driver {
+    /// Asserts the open page fits the phone screen: no sideways scrolling, nothing cut
+    /// off at the right, text of a readable size.
+    pub fn assert_fits(&self, what: &str) {
+        let m = self.script(MEASURE);
+        assert!(m["scroll"].as_u64().unwrap_or(u64::MAX) <= PHONE_WIDTH, "{what} scrolls sideways: {m}");
+        assert!(m["wide"].as_array().is_some_and(|w| w.is_empty()), "{what}: cut off at the right: {m}");
+        assert!(m["smallest"].as_f64().unwrap_or(0.0) >= 12.0, "{what}: text too small: {m}");
+    }
+}
