@@ -147,9 +147,8 @@ impl Engine {
         let ingest_addr =
             SyncArbiter::start(1, move || IngestActor::new(s.clone(), i.clone(), im.clone(), opts.clone()));
         let dirs: Vec<&Path> = config.model_dirs.iter().map(PathBuf::as_path).collect();
-        let (mut service, errors) = forecast::service::ForecastService::load(&dirs);
-        service.persist_active_in(config.data_dir.join("models").join("active.json"));
-        service.persist_rollouts_in(config.data_dir.join("models").join("rollouts.json"), dates::now_secs());
+        let state_dir = config.data_dir.join("models");
+        let (service, errors) = forecast::service::Collections::load(&dirs, Some(&state_dir));
         let routes = forecast::rollout::RouteTable::default();
         let r = routes.clone();
         let models_version = Version::default();
@@ -162,7 +161,7 @@ impl Engine {
         let model = SyncArbiter::start(1, move || {
             let service = service.lock().ok().and_then(|mut g| g.take()).unwrap_or_else(|| {
                 // A restarted arbiter thread starts without models rather than crash-looping.
-                forecast::service::ForecastService::load(&[]).0
+                forecast::service::Collections::load(&[], None).0
             });
             actors::ModelActor::new(service, s.clone(), v.clone(), mv.clone(), r.clone())
         });

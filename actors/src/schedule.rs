@@ -54,7 +54,8 @@ const MAX_ERROR_CHARS: usize = 1_000;
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const WEEKDAY_NAMES: [&str; 7] =
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
-const USAGE: &str = "expected 'every <n>s|m|h|d', 'daily HH:MM' or 'weekly <mon..sun> HH:MM' (UTC)";
+const USAGE: &str =
+    "expected 'every <n>s|m|h|d', 'daily HH:MM', 'weekly <mon..sun> HH:MM' or 'monthly <1..28> HH:MM' (UTC)";
 
 /// When a job is due. Serialised as its text (`"daily 03:00"`) so a config file reads like the
 /// admin page and a hand-edited value is checked by the same parser.
@@ -67,6 +68,8 @@ pub enum Schedule {
     Daily { hour: u8, minute: u8 },
     /// Every week on `weekday` (0 = Monday) at `hour:minute` UTC.
     Weekly { weekday: u8, hour: u8, minute: u8 },
+    /// Every month on day `day` (1-28, so every month has it) at `hour:minute` UTC.
+    Monthly { day: u8, hour: u8, minute: u8 },
 }
 
 impl Schedule {
@@ -95,6 +98,18 @@ impl Schedule {
             ("weekly", _) => {
                 Err(bad("'weekly' takes a weekday and a UTC time, e.g. 'weekly mon 06:00'".into()))
             }
+            ("monthly", [day, time]) => {
+                let day: u8 = day
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=28).contains(d))
+                    .ok_or_else(|| bad(format!("day '{day}' is not 1 to 28 (every month has those days)")))?;
+                let (hour, minute) = parse_time(time).map_err(bad)?;
+                Ok(Schedule::Monthly { day, hour, minute })
+            }
+            ("monthly", _) => {
+                Err(bad("'monthly' takes a day of the month (1-28) and a UTC time, e.g. 'monthly 1 03:00'".into()))
+            }
             (other, _) => Err(bad(format!("unknown kind '{other}'; {USAGE}"))),
         }
     }
@@ -104,11 +119,18 @@ impl Schedule {
         let reason = match *self {
             Schedule::Every { secs: 0 } => "the interval must be at least 1 second",
             Schedule::Every { secs } if secs > MAX_INTERVAL_SECS => "the interval is longer than 366 days",
-            Schedule::Daily { hour, .. } | Schedule::Weekly { hour, .. } if hour > 23 => "hour is not 0-23",
-            Schedule::Daily { minute, .. } | Schedule::Weekly { minute, .. } if minute > 59 => {
+            Schedule::Daily { hour, .. } | Schedule::Weekly { hour, .. } | Schedule::Monthly { hour, .. }
+                if hour > 23 =>
+            {
+                "hour is not 0-23"
+            }
+            Schedule::Daily { minute, .. } | Schedule::Weekly { minute, .. } | Schedule::Monthly { minute, .. }
+                if minute > 59 =>
+            {
                 "minute is not 0-59"
             }
             Schedule::Weekly { weekday, .. } if weekday > 6 => "weekday is not 0 (Monday) to 6 (Sunday)",
+            Schedule::Monthly { day, .. } if !(1..=28).contains(&day) => "day of the month is not 1-28",
             _ => return Ok(()),
         };
         Err(ScheduleError::BadSchedule { input: self.to_string(), reason: reason.to_string() })
@@ -140,6 +162,21 @@ impl Schedule {
                     slot + WEEK_SECS
                 }
             }
+            Schedule::Monthly { day, hour, minute } => {
+                let (y, m, _) = crate::dates::to_ymd(utc_day(t) as crate::dates::Day);
+                let at = |y: i32, m: u32| {
+                    i64::from(crate::dates::from_ymd(y, m, u32::from(day.clamp(1, 28)))) * DAY_SECS
+                        + time_of_day(hour, minute)
+                };
+                let slot = at(y, m);
+                if slot > t {
+                    slot
+                } else if m == 12 {
+                    at(y + 1, 1)
+                } else {
+                    at(y, m + 1)
+                }
+            }
         }
     }
 }
@@ -161,6 +198,7 @@ impl fmt::Display for Schedule {
                 Some(day) => write!(f, "weekly {day} {hour:02}:{minute:02}"),
                 None => write!(f, "weekly day{weekday} {hour:02}:{minute:02}"),
             },
+            Schedule::Monthly { day, hour, minute } => write!(f, "monthly {day} {hour:02}:{minute:02}"),
         }
     }
 }
@@ -1406,5 +1444,18 @@ mod tests {
             NotStarted::OverBudget { until: MON + D }.to_string(),
             "today's operations budget is spent; deferred until 2024-01-02 00:00 UTC"
         );
+    }
+
+    #[test]
+    fn monthly_schedules_parse_print_and_fall_due_once_a_month() {
+        let m = Schedule::parse("monthly 1 03:00").unwrap();
+        assert_eq!(m, Schedule::Monthly { day: 1, hour: 3, minute: 0 });
+        assert_eq!(m.to_string(), "monthly 1 03:00");
+        assert!(Schedule::parse("monthly 31 03:00").unwrap_err().to_string().contains("1 to 28"));
+        assert!(Schedule::parse("monthly 03:00").is_err());
+        let secs = |y, mo, d, h| i64::from(crate::dates::from_ymd(y, mo, d)) * 86_400 + h * 3600;
+        assert_eq!(m.next_after(secs(2026, 12, 4, 0)), secs(2027, 1, 1, 3));
+        assert_eq!(m.next_after(secs(2027, 1, 1, 2)), secs(2027, 1, 1, 3));
+        assert_eq!(m.next_after(secs(2027, 1, 1, 3)), secs(2027, 2, 1, 3));
     }
 }

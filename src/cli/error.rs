@@ -36,6 +36,7 @@ impl From<crate::forecasts::TrainingError> for CliError {
     fn from(e: crate::forecasts::TrainingError) -> Self {
         match e {
             crate::forecasts::TrainingError::Io { path, source } => CliError::Io { path, source },
+            crate::forecasts::TrainingError::Data(m) => CliError::Usage(m),
             e => CliError::Engine(e.to_string()),
         }
     }

@@ -49,6 +49,11 @@ pub struct DataDir {
 }
 
 impl DataDir {
+    /// Whether a data directory was named (flag or `CITECAST_DATA_DIR`).
+    pub fn given(&self) -> bool {
+        self.data_dir.is_some()
+    }
+
     fn config(self) -> Result<Config, CliError> {
         let given = self.data_dir.is_some();
         let mut config = Config::new(self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)));
@@ -126,33 +131,40 @@ pub enum Command {
         #[command(subcommand)]
         action: newsletter::NewsletterAction,
     },
-    /// Train the forecast models (both modes by default) from the bundled data and write
-    /// them, with their performance reports, under --models-dir.
+    /// Train the forecast models (both modes by default). With --data-dir: on what the
+    /// store holds for one collection, splits derived from the data, registered as
+    /// candidates (through the running server when there is one). With --from: on corpus
+    /// files. Otherwise on the bundled data, reproducing the shipped models.
     Train {
-        /// at_publication, early, or both.
-        #[arg(long, default_value = "both")]
-        mode: String,
-        /// Where model directories are written.
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
-        /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
-        #[arg(long)]
-        bundled_data: Option<PathBuf>,
-        /// Random seed: the same seed on the same data gives the same models.
-        #[arg(long, default_value_t = 17)]
-        seed: u64,
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        train: models::TrainArgs,
     },
-    /// Re-evaluate saved models on the bundled data and rewrite their reports
-    /// (default: every model under --models-dir).
+    /// Re-evaluate models and rewrite their reports: with --data-dir, model VERSIONs on the
+    /// live store's collection (optionally with --backtest); otherwise model directories
+    /// on the bundled data or --from files (default: every model under --models-dir).
     Evaluate {
-        /// Model directories to evaluate.
-        models: Vec<PathBuf>,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Model versions (with --data-dir) or model directories to evaluate.
+        models: Vec<String>,
         /// Evaluate every model directory under this one (default: ./models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
         /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
         #[arg(long)]
         bundled_data: Option<PathBuf>,
+        /// Corpus files (citecast format) to evaluate on instead of the bundled data.
+        #[arg(long, num_args = 1..)]
+        from: Vec<PathBuf>,
+        /// The collection of the live store to evaluate on (with --data-dir).
+        #[arg(long, default_value = "default")]
+        collection: String,
+        /// Also backtest: retrain as of each of the last N cutoffs and score the period
+        /// after it (ROC-AUC, PR-AUC, Brier, calibration with confidence intervals).
+        #[arg(long, default_value_t = 0)]
+        backtest: usize,
     },
     /// List the loaded forecast models, or hot-swap which one serves a mode.
     Models {
@@ -258,11 +270,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             customers::operate(dir.config()?, OpRequest::Archive { older_than_days })
         }
         Command::Restore { dir, file } => data::restore(dir.config()?, file),
-        Command::Train { mode, models_dir, bundled_data, seed } => {
-            models::train(mode, models_dir, bundled_data, seed)
-        }
-        Command::Evaluate { models, models_dir, bundled_data } => {
-            models::evaluate(models, models_dir, bundled_data)
+        Command::Train { dir, train } => models::train(dir, train),
+        Command::Evaluate { dir, models, models_dir, bundled_data, from, collection, backtest } => {
+            models::evaluate(dir, models::EvaluateArgs { models, models_dir, bundled_data, from, collection, backtest })
         }
     }
 }

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use citecast_actors::forecast::registry;
-use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::task::{Mode, TaskOptions};
 use citecast_actors::forecast::train::TrainOptions;
 
 use clap::Subcommand;
 
-use super::CliError;
+use super::{CliError, DataDir};
 use crate::forecasts::training;
 use crate::ops::operator::OpRequest;
 
@@ -148,24 +148,135 @@ pub fn seal(dir: &std::path::Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `citecast train`.
-pub fn train(
+/// `citecast train`'s settings beyond the data directory.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// at_publication, early, or both.
+    #[arg(long, default_value = "both")]
     mode: String,
+    /// Where model directories are written (default: ./models, or DATA_DIR/models with
+    /// --data-dir, where the server loads them from).
+    #[arg(long)]
     models_dir: Option<PathBuf>,
+    /// Directory with the bundled papers.jsonl.gz and citations_dated.tsv.gz.
+    #[arg(long)]
     bundled_data: Option<PathBuf>,
+    /// Corpus files (citecast format, as `citecast ingest` takes them) to train on
+    /// instead of the bundled data; splits are derived from them.
+    #[arg(long, num_args = 1..)]
+    from: Vec<PathBuf>,
+    /// The collection of the live store to train on (with --data-dir).
+    #[arg(long, default_value = "default")]
+    collection: String,
+    /// Random seed: the same seed on the same data gives the same models.
+    #[arg(long, default_value_t = 17)]
     seed: u64,
-) -> Result<(), CliError> {
-    let modes = match mode.as_str() {
-        "both" => Mode::ALL.to_vec(),
-        m => vec![Mode::parse(m).ok_or_else(|| {
-            CliError::Usage(format!("--mode must be at_publication, early or both, not '{m}'"))
-        })?],
+    /// Small settings (few epochs and candidates): for trials and tests, not for serving.
+    #[arg(long)]
+    quick: bool,
+    /// Months of citations the label counts (derived tasks).
+    #[arg(long, default_value_t = 24)]
+    label_months: u32,
+    /// Months the early mode waits after publication (derived tasks).
+    #[arg(long, default_value_t = 6)]
+    early_months: u32,
+}
+
+impl TrainArgs {
+    fn modes(&self) -> Result<Vec<Mode>, CliError> {
+        match self.mode.as_str() {
+            "both" => Ok(Mode::ALL.to_vec()),
+            m => Ok(vec![Mode::parse(m).ok_or_else(|| {
+                CliError::Usage(format!("--mode must be at_publication, early or both, not '{m}'"))
+            })?]),
+        }
+    }
+
+    fn options(&self) -> TrainOptions {
+        let base = if self.quick { TrainOptions::quick() } else { TrainOptions::default() };
+        TrainOptions { seed: self.seed, ..base }
+    }
+
+    fn task(&self) -> TaskOptions {
+        TaskOptions { label_months: self.label_months, early_months: self.early_months, ..TaskOptions::default() }
+    }
+}
+
+/// Whether the command names a data directory (flag or environment): then it works on
+/// the live store.
+fn live(dir: &DataDir) -> bool {
+    dir.given()
+}
+
+/// The corpus of one collection of the store in `config`'s data directory (no server
+/// holds it).
+fn store_corpus(config: &crate::config::Config, collection: &str) -> Result<training::Data, CliError> {
+    let store = citecast_actors::store::Store::open(&config.engine().store_path(), &Default::default())
+        .map_err(CliError::engine)?;
+    let known = store.collections().map_err(CliError::engine)?;
+    if !known.iter().any(|c| c.name == collection) {
+        let names: Vec<String> = known.into_iter().map(|c| c.name).collect();
+        return Err(CliError::Usage(format!(
+            "no collection '{collection}' in {}; collections: {}",
+            config.data_dir.display(),
+            if names.is_empty() { "none (ingest data first)".into() } else { names.join(", ") }
+        )));
+    }
+    let corpus = citecast_actors::forecast::corpus::Corpus::from_store_collection(&store, collection)
+        .map_err(CliError::engine)?;
+    Ok(training::Data::Corpus { corpus: std::sync::Arc::new(corpus), collection: collection.to_string() })
+}
+
+/// `citecast train`.
+pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
+    let modes = args.modes()?;
+    let opts = args.options();
+    if live(&dir) {
+        if !args.from.is_empty() || args.bundled_data.is_some() {
+            return Err(CliError::Usage(
+                "--data-dir trains on the store; --from and --bundled-data train on files: give one".into(),
+            ));
+        }
+        let config = dir.config()?;
+        let v = if let Some(info) = super::running_server(&config) {
+            eprintln!("server running at {} (pid {}): training through it", info.addr, info.pid);
+            let body = serde_json::json!({
+                "collection": args.collection,
+                "mode": args.mode,
+                "seed": args.seed,
+                "quick": args.quick,
+                "label_months": args.label_months,
+                "early_months": args.early_months,
+            })
+            .to_string();
+            super::admin_json(&info, "POST", "/admin/train", Some(&body), std::time::Duration::from_secs(4 * 3600))?
+        } else {
+            let models = args.models_dir.clone().unwrap_or_else(|| config.data_dir.join("models"));
+            let data = store_corpus(&config, &args.collection)?;
+            let loaded = training::load(data)?;
+            let task = training::task_for(&loaded, &args.task())?;
+            eprintln!(
+                "training on collection '{}' ({} papers); models will be written under {}",
+                args.collection,
+                loaded.corpus.len(),
+                models.display()
+            );
+            training::train(&loaded, &task, &models, &modes, &opts)?
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        eprintln!("the new models are candidates: see `citecast models list`, then promote or canary them");
+        return Ok(());
+    }
+    let data = if args.from.is_empty() {
+        training::Data::Bundled(args.bundled_data.clone().unwrap_or_else(crate::config::default_bundled_data))
+    } else {
+        training::Data::Files(args.from.clone())
     };
-    let opts = TrainOptions { seed, ..TrainOptions::default() };
-    let bundled = bundled_data.unwrap_or_else(crate::config::default_bundled_data);
-    let models = models_dir.unwrap_or_else(training::default_models_dir);
-    eprintln!("training on {}; models will be written under {}", bundled.display(), models.display());
-    let v = training::train(&bundled, &models, &modes, &opts)?;
+    let models = args.models_dir.clone().unwrap_or_else(training::default_models_dir);
+    let loaded = training::load(data)?;
+    let task = training::task_for(&loaded, &args.task())?;
+    eprintln!("training on {} papers; models will be written under {}", loaded.corpus.len(), models.display());
+    let v = training::train(&loaded, &task, &models, &modes, &opts)?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     eprintln!(
         "models written under {} (each directory sealed by its SHA256SUMS); a running server loads them after `citecast models rescan` when that is one of its model directories",
@@ -174,22 +285,59 @@ pub fn train(
     Ok(())
 }
 
+/// `citecast evaluate`'s settings beyond the data directory.
+pub struct EvaluateArgs {
+    pub models: Vec<String>,
+    pub models_dir: Option<PathBuf>,
+    pub bundled_data: Option<PathBuf>,
+    pub from: Vec<PathBuf>,
+    pub collection: String,
+    pub backtest: usize,
+}
+
 /// `citecast evaluate`.
-pub fn evaluate(
-    models: Vec<PathBuf>,
-    models_dir: Option<PathBuf>,
-    bundled_data: Option<PathBuf>,
-) -> Result<(), CliError> {
-    let dirs = if models.is_empty() {
-        registry::list(&models_dir.unwrap_or_else(training::default_models_dir))
+pub fn evaluate(dir: DataDir, args: EvaluateArgs) -> Result<(), CliError> {
+    if live(&dir) {
+        let config = dir.config()?;
+        if args.models.is_empty() {
+            return Err(CliError::Usage("name the model versions to evaluate (`citecast models list`)".into()));
+        }
+        let v = if let Some(info) = super::running_server(&config) {
+            eprintln!("server running at {} (pid {}): evaluating through it", info.addr, info.pid);
+            let body = serde_json::json!({
+                "collection": args.collection,
+                "versions": args.models,
+                "backtest": args.backtest,
+            })
+            .to_string();
+            super::admin_json(&info, "POST", "/admin/evaluate", Some(&body), std::time::Duration::from_secs(4 * 3600))?
+        } else {
+            let mut roots = vec![config.data_dir.join("models"), training::default_models_dir()];
+            if let Some(d) = &args.models_dir {
+                roots.insert(0, d.clone());
+            }
+            let dirs = training::find_versions(&roots, &args.models).map_err(CliError::Usage)?;
+            let loaded = training::load(store_corpus(&config, &args.collection)?)?;
+            training::evaluate(&loaded, &dirs, args.backtest)?
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    let dirs: Vec<PathBuf> = if args.models.is_empty() {
+        registry::list(&args.models_dir.unwrap_or_else(training::default_models_dir))
     } else {
-        models
+        args.models.iter().map(PathBuf::from).collect()
     };
     if dirs.is_empty() {
         return Err(CliError::Usage("no model directories found; run `citecast train` first".into()));
     }
-    let bundled = bundled_data.unwrap_or_else(crate::config::default_bundled_data);
-    let v = training::evaluate(&bundled, &dirs)?;
+    let data = if args.from.is_empty() {
+        training::Data::Bundled(args.bundled_data.unwrap_or_else(crate::config::default_bundled_data))
+    } else {
+        training::Data::Files(args.from)
+    };
+    let loaded = training::load(data)?;
+    let v = training::evaluate(&loaded, &dirs, args.backtest)?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     for d in &dirs {
         eprintln!("rewrote {}", d.join("report.json").display());

@@ -219,7 +219,7 @@ fn announce(db: &sled::Db, a: Announcement) {
 /// publication, with its probabilities.
 pub async fn enter_model(engine: &Engine, c: &Contest, now: i64) -> Result<Entry, ContestError> {
     let ids = c.pool.iter().map(|p| p.id.clone()).collect();
-    let route = Route { caller: Some("contests".into()), arm: None };
+    let route = Route { caller: Some("contests".into()), ..Route::default() };
     let msg = ForecastPapers { ids, mode: Mode::AtPublication, route };
     let answer = crate::engine::ask(&engine.model, msg, "model engine").await.map_err(engine_error)?;
     let mut forecasts: Vec<_> = answer.map_err(engine_error)?.into_iter().filter_map(Result::ok).collect();
@@ -305,7 +305,7 @@ async fn outcomes(engine: &Engine, c: &Contest) -> Result<Vec<(String, PaperOutc
     match c.target {
         Target::Top10Percent => {
             let ids = c.pool.iter().map(|p| p.id.clone()).collect();
-            let route = Route { caller: Some("contests".into()), arm: None };
+            let route = Route { caller: Some("contests".into()), ..Route::default() };
             let msg = ForecastPapers { ids, mode: Mode::AtPublication, route };
             let answer =
                 crate::engine::ask(&engine.model, msg, "model engine").await.map_err(engine_error)?;

@@ -65,3 +65,127 @@ pub async fn rollback(
             .await?,
     ))
 }
+
+/// `POST /admin/train` body: what to train on the live store.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainBody {
+    #[serde(default = "default_collection")]
+    collection: String,
+    /// `at_publication`, `early` or `both` (default).
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    /// Small settings, for trials and tests.
+    #[serde(default)]
+    quick: bool,
+    #[serde(default)]
+    label_months: Option<u32>,
+    #[serde(default)]
+    early_months: Option<u32>,
+}
+
+fn default_collection() -> String {
+    citecast_actors::store::DEFAULT_COLLECTION.to_string()
+}
+
+/// The corpus of one collection as the store holds it now.
+async fn live_corpus(state: &AppState, collection: &str) -> Result<super::training::Loaded, ApiError> {
+    let corpora = state.engine.store.send(citecast_actors::actors::BuildCollectionCorpus(collection.to_string()));
+    let corpus = corpora.await?.map_err(ApiError::internal)?.ok_or_else(|| ApiError::NotFound {
+        what: "collection",
+        id: collection.to_string(),
+    })?;
+    let data = super::training::Data::Corpus { corpus: std::sync::Arc::new(corpus), collection: collection.into() };
+    Ok(super::training::load(data)?)
+}
+
+/// `POST /admin/train`: trains on what the store holds for a collection (splits from the
+/// data) into `DATA_DIR/models` and loads the new versions as candidates: they serve
+/// only once promoted or rolled out, except in a mode that has no model at all. Audited.
+pub async fn train(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<TrainBody>,
+) -> Result<HttpResponse, ApiError> {
+    use citecast_actors::forecast::task::{Mode, TaskOptions};
+    use citecast_actors::forecast::train::TrainOptions;
+    let b = body.into_inner();
+    let modes = match b.mode.as_deref().unwrap_or("both") {
+        "both" => Mode::ALL.to_vec(),
+        m => vec![Mode::parse(m)
+            .ok_or_else(|| ApiError::InvalidBody(format!("'mode' must be at_publication, early or both, got '{m}'")))?],
+    };
+    let base = if b.quick { TrainOptions::quick() } else { TrainOptions::default() };
+    let opts = TrainOptions { seed: b.seed.unwrap_or(base.seed), ..base };
+    let defaults = TaskOptions::default();
+    let task_options = TaskOptions {
+        label_months: b.label_months.unwrap_or(defaults.label_months),
+        early_months: b.early_months.unwrap_or(defaults.early_months),
+        ..defaults
+    };
+    let loaded = live_corpus(&state, &b.collection).await?;
+    let models = state.models_dir.clone();
+    let out = crate::engine::blocking(
+        move || {
+            let task = super::training::task_for(&loaded, &task_options)?;
+            super::training::train(&loaded, &task, &models, &modes, &opts)
+        },
+        || super::TrainingError::Failed("the server is stopping".into()),
+    )
+    .await?;
+    let (loaded_versions, refused) =
+        crate::web::error::ask_within(&state.engine.model, citecast_actors::actors::RescanModels, "model engine", std::time::Duration::from_secs(600))
+            .await?
+            .map_err(ApiError::from)?;
+    let value = json!({ "models": out["models"], "loaded": loaded_versions, "refused": refused });
+    crate::web::auth::audit(&state, &req, "model.train", b.collection, None, &value).await;
+    Ok(HttpResponse::Ok().json(value))
+}
+
+/// `POST /admin/evaluate` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateBody {
+    #[serde(default = "default_collection")]
+    collection: String,
+    versions: Vec<String>,
+    /// Cutoffs of a rolling-origin backtest (0: none).
+    #[serde(default)]
+    backtest: usize,
+}
+
+/// `POST /admin/evaluate`: re-evaluates loaded models on the live store's collection
+/// (each on the task it was trained for), rewriting their reports; with `backtest`, also
+/// backtests them. Audited (it rewrites the reports).
+pub async fn evaluate(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<EvaluateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    if b.versions.is_empty() {
+        return Err(ApiError::InvalidBody("'versions' must name at least one model version".into()));
+    }
+    if b.backtest > 12 {
+        return Err(ApiError::InvalidBody("'backtest' may ask for at most 12 cutoffs".into()));
+    }
+    let listed = ask(&state.engine.model, citecast_actors::actors::ListModelDirs, "model engine").await?;
+    let mut dirs = Vec::new();
+    for v in &b.versions {
+        let dir = listed.iter().find(|(version, _)| version == v).map(|(_, d)| d.clone());
+        dirs.push(dir.ok_or_else(|| ApiError::NotFound { what: "model", id: v.clone() })?);
+    }
+    let loaded = live_corpus(&state, &b.collection).await?;
+    let backtest = b.backtest;
+    let out = crate::engine::blocking(
+        move || super::training::evaluate(&loaded, &dirs, backtest),
+        || super::TrainingError::Failed("the server is stopping".into()),
+    )
+    .await?;
+    crate::web::auth::audit(&state, &req, "model.evaluate", b.versions.join(","), None, &json!({ "versions": b.versions, "backtest": backtest })).await;
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -48,10 +48,31 @@ pub enum TrainingError {
     Io { path: String, source: std::io::Error },
     #[error("{0}")]
     Failed(String),
+    /// The data cannot train or evaluate a model as asked (too little of it, a
+    /// degenerate model, a model of another collection): the caller's to change.
+    #[error("{0}")]
+    Data(String),
 }
 
 impl TrainingError {
     pub fn from_display(e: impl std::fmt::Display) -> Self {
         TrainingError::Failed(e.to_string())
+    }
+}
+
+impl Coded for TrainingError {
+    fn code(&self) -> &'static str {
+        match self {
+            TrainingError::Data(_) => "cannot_train",
+            TrainingError::Io { .. } => "storage_failed",
+            TrainingError::Failed(_) => "internal",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            TrainingError::Data(_) => 422,
+            TrainingError::Io { .. } | TrainingError::Failed(_) => 500,
+        }
     }
 }

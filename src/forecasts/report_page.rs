@@ -18,6 +18,8 @@ struct Page<'a> {
     fn_count: u64,
     correlation_svg: String,
     calibration_svg: String,
+    /// Expected calibration error of the test curve.
+    ece: f64,
     headline: Headline,
 }
 
@@ -45,6 +47,7 @@ pub fn render_html(report: &Report) -> Result<String, askama::Error> {
         fn_count: report.served_test.confusion.r#fn,
         correlation_svg: correlation_svg(&report.correlation),
         calibration_svg: calibration_svg(&report.calibration),
+        ece: citecast_actors::forecast::metrics::expected_calibration_error(&report.calibration),
         headline: report.headline(),
     }
     .render()

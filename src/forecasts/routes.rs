@@ -70,6 +70,8 @@ pub fn site_routes() -> Vec<SiteRoute> {
         SiteRoute::get("/admin/models/{version}", || crate::web::get_or_head().to(admin::model_report)),
         SiteRoute::post("/admin/models/{version}/promote", || web::post().to(admin::promote)),
         SiteRoute::post("/admin/models/rollback/{mode}", || web::post().to(admin::rollback)),
+        SiteRoute::post("/admin/train", || web::post().to(admin::train)),
+        SiteRoute::post("/admin/evaluate", || web::post().to(admin::evaluate)),
     ]
 }
 
@@ -85,7 +87,7 @@ fn route_of(req: &HttpRequest, state: &AppState, mode: Mode) -> Route {
     let caller =
         req.extensions().get::<Principal>().map(|p| p.customer_id.clone().unwrap_or_else(|| p.id.clone()));
     let arm = caller.as_deref().and_then(|c| state.engine.routes.arm(mode, c));
-    Route { caller, arm }
+    Route { caller, arm, collection: None }
 }
 
 /// `GET /v1/papers/{id}/forecast?mode=`.
@@ -95,18 +97,24 @@ pub async fn paper_forecast(
     id: String,
 ) -> Result<HttpResponse, ApiError> {
     state.require_warm_models()?;
-    let p = Params::parse(req.query_string(), &["mode"])?;
+    let p = Params::parse(req.query_string(), &["mode", "collection"])?;
     let mode = mode_of(p.get("mode"), "mode")?;
+    let collection = p.get("collection").map(str::to_string);
     // The active model's generation is in the key: a promotion or rollback makes every
     // cached forecast of the old model unreachable at once.
     // So is the caller's rollout arm: the two arms' forecasts of one paper differ.
-    let route = route_of(req, state, mode);
+    let route = Route { collection: collection.clone(), ..route_of(req, state, mode) };
     let arm = match &route.arm {
         Some((_, Arm::Candidate)) => "k",
         Some((_, Arm::Control)) => "c",
         None => "-",
     };
-    let key = format!("{}:{}:{arm}:{id}", mode.as_str(), state.engine.models_version.get());
+    let key = format!(
+        "{}:{}:{arm}:{}:{id}",
+        mode.as_str(),
+        state.engine.models_version.get(),
+        collection.as_deref().unwrap_or("*")
+    );
     let generation = state.engine.data_version.get();
     if let Some(hit) = state.forecast_cache.get(&key) {
         if hit.generation == generation {
@@ -139,6 +147,10 @@ pub struct BatchBody {
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = "^(at_publication|early)$")]
     mode: Option<String>,
+    /// Only papers of this collection (`GET /v1/collections`); ids of other
+    /// collections are answered `not_found`. Default: whichever collection holds each id.
+    #[serde(default)]
+    collection: Option<String>,
 }
 
 /// `POST /v1/forecasts`: up to the tier's batch size of ids.
@@ -173,7 +185,7 @@ pub async fn batch(
             ))
         })?);
     }
-    let route = route_of(&req, &state, mode);
+    let route = Route { collection: body.collection, ..route_of(&req, &state, mode) };
     let results = state.engine.model.send(ForecastPapers { ids: ids.clone(), mode, route }).await??;
     let mut forecasts = Vec::new();
     let mut errors = Vec::new();
@@ -232,7 +244,10 @@ pub struct ScoreBody {
     /// Only `at_publication` (the default): a paper that is not stored has no citations.
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = "^at_publication$")]
-    mode: Option<String>,
+    mode: Option<String>,    /// The collection whose papers and model score it (default: `default`); see
+    /// `GET /v1/collections`.
+    #[serde(default)]
+    collection: Option<String>,
 }
 
 /// `POST /v1/forecasts/score`: a paper that is not stored.
@@ -246,6 +261,7 @@ pub async fn score(state: web::Data<AppState>, body: web::Json<ScoreBody>) -> Re
         authors: b.authors,
         date: b.date,
         references: b.references,
+        collection: b.collection,
     };
     let forecast = state.engine.model.send(ScoreNewPaper { paper, mode }).await??;
     state.metrics.forecast_served(&forecast.model_version);

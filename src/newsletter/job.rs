@@ -32,7 +32,7 @@ const GENERAL_ITEMS: usize = 5;
 /// issue's top ten: readers' subjects reach further down).
 async fn week_items(engine: &Engine, ids: Vec<String>) -> Result<Vec<super::Item>, (u64, String)> {
     use citecast_actors::actors::GetPaperRecord;
-    let route = Route { caller: Some("scheduler".into()), arm: None };
+    let route = Route { caller: Some("scheduler".into()), ..Route::default() };
     let msg = ForecastPapers { ids, mode: Mode::AtPublication, route };
     let mut forecasts: Vec<_> = engine
         .model
@@ -213,7 +213,7 @@ async fn newsletter(engine: &Engine, issues: &std::sync::Arc<dyn super::store::I
     let week_from = week_to - 6;
     let ids: Vec<String> =
         recent.into_iter().take_while(|(_, d)| *d >= week_from).map(|(id, _)| id).collect();
-    let route = Route { caller: Some("scheduler".into()), arm: None };
+    let route = Route { caller: Some("scheduler".into()), ..Route::default() };
     let msg = ForecastPapers { ids: ids.clone(), mode: Mode::AtPublication, route };
     let mut forecasts: Vec<_> = engine
         .model

@@ -99,7 +99,6 @@ impl Scheduler {
                 None
             }
         });
-        let fresh = saved.is_none();
         let mut book =
             saved.unwrap_or_else(|| JobBook::new(Vec::new(), now).expect("an empty book is valid"));
         let known: Vec<String> = book.jobs(now).into_iter().map(|j| j.name).collect();
@@ -108,10 +107,6 @@ impl Scheduler {
                 let name = s.name.clone();
                 if let Err(e) = book.upsert(s, now) {
                     tracing::error!(error = %e, job = name, "job not added");
-                }
-                // Retraining takes the CPU for minutes: an operator opts in.
-                if name == "retrain" && fresh {
-                    let _ = book.pause(&name);
                 }
             }
         }

@@ -403,7 +403,7 @@ async fn run(
             json!({ "active": ask_within(&engine.model, PromoteModel(version), MODEL, CHANGE_TIMEOUT).await?? })
         }
         OpRequest::Rollback { mode } => {
-            json!({ "active": ask_within(&engine.model, RollbackModel(mode_of(&mode)?), MODEL, CHANGE_TIMEOUT).await?? })
+            json!({ "active": ask_within(&engine.model, RollbackModel(mode_of(&mode)?, None), MODEL, CHANGE_TIMEOUT).await?? })
         }
         OpRequest::RescanModels => {
             let (loaded, refused) = ask_within(&engine.model, RescanModels, MODEL, CHANGE_TIMEOUT).await??;

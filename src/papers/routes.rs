@@ -25,6 +25,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ID,
         q("mode", "string", "at_publication (default) or early")
             .accepting(Accepts::OneOf(&["at_publication", "early"])),
+        q("collection", "string", "only this collection's papers (GET /v1/collections); default: any"),
     ];
     const CITATION_PARAMS: &[Param] = &[
         ID,

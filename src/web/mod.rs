@@ -96,6 +96,9 @@ pub struct AppState {
     pub started_at: i64,
     /// The monitor (alerts, SLOs, charts); set once the server has started it.
     pub monitor: std::sync::OnceLock<actix::Addr<crate::ops::monitor::Monitor>>,
+    /// Where models trained on the live store are written (`DATA_DIR/models`, one of the
+    /// directories the engine loads models from).
+    pub models_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -117,6 +120,7 @@ impl AppState {
         let sessions = session::SledSessions::open(&engine.db).expect("the store's session tree opens");
         let logins = crate::accounts::Logins::open(&engine.db).expect("the store's login trees open");
         AppState {
+            models_dir: config.data_dir.join("models"),
             logins,
             form_limits: crate::accounts::limits::FormLimits::default(),
             first_calls: std::sync::Mutex::new(std::collections::HashSet::new()),

@@ -43,7 +43,7 @@ async fn top_forecast(engine: &citecast_actors::Engine) -> crate::ops::jobs::Job
     let Some(&(_, week_to)) = recent.first() else { return Ok(0) };
     let ids: Vec<String> =
         recent.into_iter().take_while(|(_, d)| *d >= week_to - 6).map(|(id, _)| id).collect();
-    let route = Route { caller: Some("scheduler".into()), arm: None };
+    let route = Route { caller: Some("scheduler".into()), ..Route::default() };
     let msg = ForecastPapers { ids, mode: Mode::AtPublication, route };
     let forecasts = engine.model.send(msg).await.map_err(fail)?.map_err(fail)?;
     let Some(top) =

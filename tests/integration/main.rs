@@ -6,6 +6,7 @@
 mod common;
 
 mod accounts;
+mod any_corpus;
 mod billing;
 mod cli;
 mod community;

@@ -3,21 +3,21 @@
 
 use actix::prelude::*;
 
-use super::store::{AppendForecasts, BuildCorpus, ReadForecasts, StoreActor};
+use super::store::{AppendForecasts, BuildCorpora, ReadForecasts, StoreActor};
 
 use futures::executor::block_on as block;
 
 use crate::forecast::rollout::{Rollouts, RouteTable, Transition};
 use crate::forecast::service::{
-    Forecast, ForecastError, ForecastService, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
+    Collections, Forecast, ForecastError, ModelSummary, NewPaper, RolloutReport, RolloutSpec, Route,
 };
 use crate::forecast::task::Mode;
 use crate::Version;
 
-/// Owns the loaded forecast models and the corpus snapshot their features read; the
-/// snapshot is rebuilt when the store's data generation moves.
+/// Owns the loaded forecast models and the corpus snapshots their features read, one
+/// per collection; the snapshots are rebuilt when the store's data generation moves.
 pub struct ModelActor {
-    service: ForecastService,
+    services: Collections,
     store: Addr<StoreActor>,
     data_version: Version,
     /// Bumped when the active model of a mode changes; forecast caches compare it.
@@ -29,19 +29,19 @@ pub struct ModelActor {
 
 impl ModelActor {
     pub fn new(
-        service: ForecastService,
+        services: Collections,
         store: Addr<StoreActor>,
         data_version: Version,
         models_version: Version,
         routes: RouteTable,
     ) -> Self {
-        routes.set(service.routes());
-        ModelActor { service, store, data_version, models_version, corpus_generation: None, routes }
+        routes.set(services.routes());
+        ModelActor { services, store, data_version, models_version, corpus_generation: None, routes }
     }
 
     /// After any change to which model answers whom: new cache generation, new routes.
     fn routing_changed(&mut self) {
-        self.routes.set(self.service.routes());
+        self.routes.set(self.services.routes());
         self.models_version.bump();
     }
 
@@ -50,11 +50,14 @@ impl ModelActor {
         if self.corpus_generation == Some(generation) {
             return Ok(());
         }
-        let corpus = block(self.store.send(BuildCorpus))
+        let corpora = block(self.store.send(BuildCorpora))
             .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
             .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
-        tracing::info!(papers = corpus.len(), generation, "forecast corpus refreshed");
-        self.service.set_corpus(std::sync::Arc::new(corpus));
+        for (name, corpus) in &corpora {
+            tracing::info!(collection = %name, papers = corpus.len(), generation, "forecast corpus refreshed");
+        }
+        self.services
+            .set_corpora(corpora.into_iter().map(|(n, c)| (n, std::sync::Arc::new(c))).collect());
         self.corpus_generation = Some(generation);
         Ok(())
     }
@@ -80,13 +83,27 @@ impl Handler<ForecastPapers> for ModelActor {
     type Result = Result<Vec<Result<Forecast, ForecastError>>, ForecastError>;
     fn handle(&mut self, m: ForecastPapers, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        self.service.active(m.mode)?;
+        let only = m.route.collection.as_deref();
+        // A mode no collection (of the request) serves is refused as a whole.
+        match only {
+            Some(c) => {
+                self.services.service(c)?.active(m.mode)?;
+            }
+            None => {
+                if !self.services.names().iter().any(|n| {
+                    self.services.get(n).is_some_and(|s| s.active(m.mode).is_ok() && !s.corpus().is_empty())
+                }) {
+                    self.services.service(crate::store::DEFAULT_COLLECTION)?.active(m.mode)?;
+                }
+            }
+        }
         let mut log = Vec::new();
         let out = m
             .ids
             .iter()
             .map(|id| {
-                self.service.forecast_routed(id, m.mode, &m.route).map(|(f, record)| {
+                let collection = self.services.collection_of_paper(id, only)?;
+                self.services.service(&collection)?.forecast_routed(id, m.mode, &m.route).map(|(f, record)| {
                     log.push(record);
                     f
                 })
@@ -113,7 +130,8 @@ impl Handler<ScoreNewPaper> for ModelActor {
     type Result = Result<Forecast, ForecastError>;
     fn handle(&mut self, m: ScoreNewPaper, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        self.service.score_new(&m.paper, m.mode)
+        let collection = m.paper.collection.clone().unwrap_or_else(|| crate::store::DEFAULT_COLLECTION.into());
+        self.services.service(&collection)?.score_new(&m.paper, m.mode)
     }
 }
 
@@ -128,7 +146,7 @@ impl Handler<WarmModels> for ModelActor {
     type Result = Result<(), ForecastError>;
     fn handle(&mut self, _: WarmModels, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        self.service.warm();
+        self.services.warm();
         Ok(())
     }
 }
@@ -149,7 +167,7 @@ impl Handler<WarmStep> for ModelActor {
     type Result = Result<bool, ForecastError>;
     fn handle(&mut self, m: WarmStep, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        Ok(self.service.warm_step(m.papers))
+        Ok(self.services.warm_step(m.papers))
     }
 }
 
@@ -178,16 +196,18 @@ impl Message for PromoteModel {
 impl Handler<PromoteModel> for ModelActor {
     type Result = Result<ModelSummary, ForecastError>;
     fn handle(&mut self, m: PromoteModel, _: &mut Self::Context) -> Self::Result {
-        let summary = self.service.promote(&m.0)?;
+        let service = self.services.service_of_version(&m.0)?;
+        let summary = service.promote(&m.0)?;
+        service.warm();
         self.routing_changed();
-        self.service.warm();
         tracing::info!(version = %summary.version, "model promoted");
         Ok(summary)
     }
 }
 
-/// Puts back the model a mode served before its last promotion.
-pub struct RollbackModel(pub Mode);
+/// Puts back the model a mode served before its last promotion, in a collection (the
+/// default one when `None`).
+pub struct RollbackModel(pub Mode, pub Option<String>);
 
 impl Message for RollbackModel {
     type Result = Result<ModelSummary, ForecastError>;
@@ -196,7 +216,8 @@ impl Message for RollbackModel {
 impl Handler<RollbackModel> for ModelActor {
     type Result = Result<ModelSummary, ForecastError>;
     fn handle(&mut self, m: RollbackModel, _: &mut Self::Context) -> Self::Result {
-        let summary = self.service.rollback(m.0)?;
+        let collection = m.1.as_deref().unwrap_or(crate::store::DEFAULT_COLLECTION);
+        let summary = self.services.service(collection)?.rollback(m.0)?;
         self.routing_changed();
         tracing::warn!(version = %summary.version, "model rolled back");
         Ok(summary)
@@ -212,7 +233,21 @@ impl Message for ListModels {
 impl Handler<ListModels> for ModelActor {
     type Result = Vec<ModelSummary>;
     fn handle(&mut self, _: ListModels, _: &mut Self::Context) -> Self::Result {
-        self.service.summaries()
+        self.services.summaries()
+    }
+}
+
+/// (version, directory) of every loaded model.
+pub struct ListModelDirs;
+
+impl Message for ListModelDirs {
+    type Result = Vec<(String, std::path::PathBuf)>;
+}
+
+impl Handler<ListModelDirs> for ModelActor {
+    type Result = Vec<(String, std::path::PathBuf)>;
+    fn handle(&mut self, _: ListModelDirs, _: &mut Self::Context) -> Self::Result {
+        self.services.model_dirs()
     }
 }
 
@@ -226,7 +261,7 @@ impl Message for GetModelReport {
 impl Handler<GetModelReport> for ModelActor {
     type Result = Option<Result<crate::forecast::report::Report, String>>;
     fn handle(&mut self, m: GetModelReport, _: &mut Self::Context) -> Self::Result {
-        let model = self.service.model(&m.0)?;
+        let model = self.services.model(&m.0)?;
         Some(crate::forecast::registry::load_report(&model.dir).map_err(|e| e.to_string()))
     }
 }
@@ -244,7 +279,7 @@ impl Handler<StartRollout> for ModelActor {
     type Result = Result<crate::forecast::rollout::Rollout, ForecastError>;
     fn handle(&mut self, m: StartRollout, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        let r = self.service.start_rollout(m.0)?;
+        let r = self.services.start_rollout(m.0)?;
         self.routing_changed();
         tracing::info!(id = %r.id, candidate = %r.candidate, share = r.share(), "rollout started");
         Ok(r)
@@ -266,7 +301,7 @@ impl Message for StopRollout {
 impl Handler<AdvanceRollout> for ModelActor {
     type Result = Result<Transition, ForecastError>;
     fn handle(&mut self, m: AdvanceRollout, _: &mut Self::Context) -> Self::Result {
-        let t = self.service.advance_rollout(m.0)?;
+        let t = self.services.service_with_rollout(m.0).advance_rollout(m.0)?;
         self.routing_changed();
         tracing::info!(transition = ?t, "rollout advanced");
         Ok(t)
@@ -276,7 +311,7 @@ impl Handler<AdvanceRollout> for ModelActor {
 impl Handler<StopRollout> for ModelActor {
     type Result = Result<Transition, ForecastError>;
     fn handle(&mut self, m: StopRollout, _: &mut Self::Context) -> Self::Result {
-        let t = self.service.stop_rollout(m.0)?;
+        let t = self.services.service_with_rollout(m.0).stop_rollout(m.0)?;
         self.routing_changed();
         Ok(t)
     }
@@ -292,7 +327,7 @@ impl Message for TickRollouts {
 impl Handler<TickRollouts> for ModelActor {
     type Result = Vec<Transition>;
     fn handle(&mut self, _: TickRollouts, _: &mut Self::Context) -> Self::Result {
-        let t = self.service.tick_rollouts(crate::dates::now_secs());
+        let t = self.services.tick_rollouts(crate::dates::now_secs());
         if !t.is_empty() {
             for x in &t {
                 tracing::warn!(transition = ?x, "rollout changed on its own");
@@ -312,7 +347,7 @@ impl Message for ListRollouts {
 impl Handler<ListRollouts> for ModelActor {
     type Result = Result<Rollouts, ForecastError>;
     fn handle(&mut self, _: ListRollouts, _: &mut Self::Context) -> Self::Result {
-        Ok(self.service.rollouts().clone())
+        Ok(self.services.rollouts())
     }
 }
 
@@ -327,7 +362,7 @@ impl Handler<GetRolloutReport> for ModelActor {
     type Result = Result<Option<RolloutReport>, ForecastError>;
     fn handle(&mut self, m: GetRolloutReport, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        let Some(r) = self.service.rollouts().find(&m.0).cloned() else { return Ok(None) };
+        let Some(r) = self.services.rollouts().find(&m.0).cloned() else { return Ok(None) };
         let end = match r.state {
             crate::forecast::rollout::RolloutState::Running => i64::MAX,
             crate::forecast::rollout::RolloutState::Promoted { at }
@@ -338,7 +373,7 @@ impl Handler<GetRolloutReport> for ModelActor {
         let records = block(self.store.send(read))
             .map_err(|e| ForecastError::Unavailable(format!("store unavailable: {e}")))?
             .map_err(|e| ForecastError::Unavailable(format!("cannot read the corpus: {e}")))?;
-        Ok(self.service.rollout_report(&m.0, &records))
+        Ok(self.services.service_of_rollout(&m.0).and_then(|s| s.rollout_report(&m.0, &records)))
     }
 }
 
@@ -352,7 +387,7 @@ impl Message for GetDrift {
 impl Handler<GetDrift> for ModelActor {
     type Result = Result<Vec<(Mode, Option<f64>)>, ForecastError>;
     fn handle(&mut self, _: GetDrift, _: &mut Self::Context) -> Self::Result {
-        Ok(self.service.drift())
+        Ok(self.services.drift())
     }
 }
 
@@ -366,7 +401,7 @@ impl Message for RescanModels {
 impl Handler<RescanModels> for ModelActor {
     type Result = Result<(Vec<String>, Vec<String>), ForecastError>;
     fn handle(&mut self, _: RescanModels, _: &mut Self::Context) -> Self::Result {
-        let (loaded, errors) = self.service.rescan();
+        let (loaded, errors) = self.services.rescan();
         for e in &errors {
             tracing::error!(error = %e, "model refused; the serving ones are untouched");
         }

@@ -195,3 +195,25 @@ pub struct BuildCorpus;
 message!(StoreActor, store, BuildCorpus => Result<crate::forecast::corpus::Corpus, StoreError>, |s, _m| {
     crate::forecast::corpus::Corpus::from_store(s)
 });
+
+/// The corpus snapshot of one collection (`None`: the store has no such collection).
+pub struct BuildCollectionCorpus(pub String);
+message!(StoreActor, store, BuildCollectionCorpus => Result<Option<crate::forecast::corpus::Corpus>, StoreError>, |s, m| {
+    if !s.collections()?.iter().any(|c| c.name == m.0) {
+        return Ok(None);
+    }
+    crate::forecast::corpus::Corpus::from_store_collection(s, &m.0).map(Some)
+});
+
+/// One corpus snapshot per collection (the default collection always, even empty).
+pub struct BuildCorpora;
+message!(StoreActor, store, BuildCorpora => Result<Vec<(String, crate::forecast::corpus::Corpus)>, StoreError>, |s, _m| {
+    let mut names: Vec<String> = s.collections()?.into_iter().map(|c| c.name).collect();
+    if !names.iter().any(|n| n == crate::store::DEFAULT_COLLECTION) {
+        names.insert(0, crate::store::DEFAULT_COLLECTION.to_string());
+    }
+    names
+        .into_iter()
+        .map(|n| crate::forecast::corpus::Corpus::from_store_collection(s, &n).map(|c| (n, c)))
+        .collect()
+});

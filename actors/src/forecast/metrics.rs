@@ -210,6 +210,17 @@ pub fn calibration(probs: &[f64], labels: &[bool], bins: usize) -> Vec<Calibrati
         .collect()
 }
 
+/// Expected calibration error of a calibration curve: the mean gap between observed rate
+/// and mean predicted probability over the bins, weighted by their rows (0 is perfect).
+/// Computed from the bins alone, so every stored report has it.
+pub fn expected_calibration_error(bins: &[CalibrationBin]) -> f64 {
+    let n: usize = bins.iter().map(|b| b.count).sum();
+    if n == 0 {
+        return f64::NAN;
+    }
+    bins.iter().map(|b| b.count as f64 * (b.observed_rate - b.mean_predicted).abs()).sum::<f64>() / n as f64
+}
+
 /// A small deterministic generator (SplitMix64) for bootstraps and shuffles, so reports
 /// reproduce exactly from a seed.
 pub struct SplitMix(pub u64);
@@ -317,5 +328,15 @@ mod tests {
         assert!(s.gain > 0.1 && s.p_value < 0.01, "{s:?}");
         let s = paired_bootstrap_auc(&bad, &good, &labels, 200, 7);
         assert!(s.p_value > 0.9, "{s:?}");
+    }
+
+    #[test]
+    fn expected_calibration_error_weights_bins_by_rows() {
+        let probs = [0.1, 0.1, 0.9, 0.9];
+        let labels = [false, true, true, true];
+        let bins = calibration(&probs, &labels, 10);
+        // Bin 0.1: observed 0.5 (gap 0.4, 2 rows); bin 0.9: observed 1.0 (gap 0.1, 2 rows).
+        assert!((expected_calibration_error(&bins) - 0.25).abs() < 1e-12);
+        assert!(expected_calibration_error(&[]).is_nan());
     }
 }

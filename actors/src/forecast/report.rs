@@ -427,6 +427,37 @@ pub struct Report {
     /// Segments with at least [`MIN_SEGMENT`] rows considered for the improvement list.
     pub segments_considered: usize,
     pub improvements: Vec<Segment>,
+
+    // 12. Added by `citecast evaluate --backtest` and the retraining job.
+    /// Rolling-origin backtest over earlier cutoffs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<super::backtest::Backtest>,
+    /// The comparison with the model serving when this one was trained by the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// A retrained candidate against the model serving its mode, on the candidate's
+/// validation period (the same papers and labels for both), as the retraining job
+/// judged it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub candidate: String,
+    pub serving: String,
+    pub mode: Mode,
+    /// The validation period both were scored on, `YYYY-MM-DD`.
+    pub validation_from: String,
+    pub validation_to: String,
+    pub papers: usize,
+    pub positives: usize,
+    pub candidate_roc_auc: f64,
+    pub serving_roc_auc: f64,
+    /// Paired bootstrap of the ROC-AUC gain of the candidate.
+    pub significance: metrics::Significance,
+    /// Whether the gain is positive and significant at [`ALPHA`].
+    pub significant: bool,
+    /// What the retraining job did with it, in words.
+    pub decision: String,
 }
 
 /// Significance level the report's headline uses for "significantly better".
@@ -658,6 +689,8 @@ pub fn build(input: &ReportInput) -> Report {
         significance,
         segments_considered,
         improvements,
+        backtest: None,
+        comparison: None,
     }
 }
 

@@ -20,10 +20,12 @@ use crate::names;
 use crate::records::ForecastRecord;
 
 mod active;
+mod collections;
 mod drift;
 mod new_paper;
 mod rollouts;
 
+pub use collections::{model_collection, Collections};
 pub use new_paper::NewPaper;
 pub use rollouts::{RolloutReport, RolloutSpec};
 
@@ -119,11 +121,15 @@ impl From<RolloutError> for ForecastError {
 pub struct Route {
     pub caller: Option<String>,
     pub arm: Option<(String, Arm)>,
+    /// Only papers of this collection (`None`: whichever collection holds the paper).
+    pub collection: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
     pub version: String,
+    /// The collection the model was trained on and serves.
+    pub collection: String,
     pub mode: Mode,
     pub active: bool,
     pub threshold: f64,
@@ -133,6 +139,8 @@ pub struct ModelSummary {
 
 /// The models and the corpus snapshot they read. Owned by the model actor.
 pub struct ForecastService {
+    /// The collection whose papers this service forecasts (see `collections`).
+    collection: String,
     models: Vec<Arc<LoadedModel>>,
     active: HashMap<Mode, usize>,
     /// The model each mode served before the last promotion, for rollback.
@@ -196,6 +204,7 @@ impl ForecastService {
             active.insert(m.meta.mode, i);
         }
         let service = ForecastService {
+            collection: crate::store::DEFAULT_COLLECTION.to_string(),
             models,
             active,
             previous: HashMap::new(),
@@ -262,6 +271,7 @@ impl ForecastService {
             .enumerate()
             .map(|(i, m)| ModelSummary {
                 version: m.meta.version.clone(),
+                collection: self.collection.clone(),
                 mode: m.meta.mode,
                 active: self.active.get(&m.meta.mode) == Some(&i),
                 threshold: m.meta.threshold,

@@ -17,6 +17,9 @@ pub struct NewPaper {
     pub date: String,
     #[serde(default)]
     pub references: Vec<String>,
+    /// The collection whose corpus and model score it (default: `default`).
+    #[serde(default)]
+    pub collection: Option<String>,
 }
 
 impl ForecastService {

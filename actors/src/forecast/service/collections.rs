@@ -1,0 +1,311 @@
+//! Corpora side by side: one [`ForecastService`] per collection, each with its own corpus
+//! snapshot, cohort tables, labels, models, active choice and rollouts. A paper is
+//! forecast by the service of the collection it belongs to, so ingesting a second field
+//! leaves the first one's forecasts exactly as they were, and a model is only ever
+//! served for the collection it was trained and validated on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::*;
+use crate::store::DEFAULT_COLLECTION;
+
+/// The collection a model was trained on (`default` for models that do not say).
+pub fn model_collection(meta: &registry::ModelMeta) -> &str {
+    meta.collection.as_deref().unwrap_or(DEFAULT_COLLECTION)
+}
+
+/// Every collection's forecast service.
+pub struct Collections {
+    services: BTreeMap<String, ForecastService>,
+    dirs: Vec<PathBuf>,
+    /// Where each collection keeps its active choice and rollouts (`None`: not kept).
+    state_dir: Option<PathBuf>,
+}
+
+/// The state files of a collection: the default collection keeps the names earlier
+/// builds used.
+fn state_files(dir: &Path, collection: &str) -> (PathBuf, PathBuf) {
+    if collection == DEFAULT_COLLECTION {
+        (dir.join("active.json"), dir.join("rollouts.json"))
+    } else {
+        (dir.join(format!("active-{collection}.json")), dir.join(format!("rollouts-{collection}.json")))
+    }
+}
+
+impl Collections {
+    /// Loads every model under `dirs` into the service of its collection. The default
+    /// collection always has a service (it may hold no models).
+    pub fn load(dirs: &[&Path], state_dir: Option<&Path>) -> (Collections, Vec<String>) {
+        let mut c = Collections {
+            services: BTreeMap::new(),
+            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+            state_dir: state_dir.map(Path::to_path_buf),
+        };
+        let (all, errors) = ForecastService::load(dirs);
+        let mut by_collection: BTreeMap<String, Vec<Arc<LoadedModel>>> = BTreeMap::new();
+        by_collection.entry(DEFAULT_COLLECTION.to_string()).or_default();
+        for m in all.models {
+            by_collection.entry(model_collection(&m.meta).to_string()).or_default().push(m);
+        }
+        for (name, models) in by_collection {
+            let service = c.new_service(&name, models);
+            c.services.insert(name, service);
+        }
+        (c, errors)
+    }
+
+    fn new_service(&self, collection: &str, models: Vec<Arc<LoadedModel>>) -> ForecastService {
+        let mut s = ForecastService::with_models(models, &self.dirs, collection);
+        if let Some(dir) = &self.state_dir {
+            let (active, rollouts) = state_files(dir, collection);
+            s.persist_active_in(active);
+            s.persist_rollouts_in(rollouts, dates::now_secs());
+        }
+        s
+    }
+
+    /// The names of the collections with a service, default first.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.services.keys().cloned().collect();
+        names.sort_by_key(|n| (n != DEFAULT_COLLECTION, n.clone()));
+        names
+    }
+
+    /// Gives each collection its corpus snapshot; a collection new to the store gets a
+    /// service without models (it forecasts once a model is trained for it).
+    pub fn set_corpora(&mut self, corpora: Vec<(String, Arc<Corpus>)>) {
+        for (name, corpus) in corpora {
+            if !self.services.contains_key(&name) {
+                let s = self.new_service(&name, Vec::new());
+                self.services.insert(name.clone(), s);
+            }
+            if let Some(s) = self.services.get_mut(&name) {
+                s.set_corpus(corpus);
+            }
+        }
+    }
+
+    pub fn get(&self, collection: &str) -> Option<&ForecastService> {
+        self.services.get(collection)
+    }
+
+    /// The service of `collection`, or a clear refusal naming the collections there are.
+    pub fn service(&mut self, collection: &str) -> Result<&mut ForecastService, ForecastError> {
+        if !self.services.contains_key(collection) {
+            return Err(ForecastError::Invalid(format!(
+                "no collection '{collection}'; collections: {}",
+                self.names().join(", ")
+            )));
+        }
+        Ok(self.services.get_mut(collection).expect("checked above"))
+    }
+
+    /// The collection whose corpus holds paper `id` (canonical or alias), limited to
+    /// `collection` when given; the default collection is asked first.
+    pub fn collection_of_paper(&self, id: &str, collection: Option<&str>) -> Result<String, ForecastError> {
+        if let Some(c) = collection {
+            let s = self.services.get(c).ok_or_else(|| {
+                ForecastError::Invalid(format!("no collection '{c}'; collections: {}", self.names().join(", ")))
+            })?;
+            return match s.corpus().find(id) {
+                Some(_) => Ok(c.to_string()),
+                None => Err(ForecastError::UnknownPaper(id.to_string())),
+            };
+        }
+        self.names()
+            .into_iter()
+            .find(|n| self.services[n].corpus().find(id).is_some())
+            .ok_or_else(|| ForecastError::UnknownPaper(id.to_string()))
+    }
+
+    /// The service holding model `version`.
+    pub fn service_of_version(&mut self, version: &str) -> Result<&mut ForecastService, ForecastError> {
+        let name = self
+            .services
+            .iter()
+            .find(|(_, s)| s.model(version).is_some())
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| ForecastError::Invalid(format!("no loaded model '{version}'")))?;
+        Ok(self.services.get_mut(&name).expect("found above"))
+    }
+
+    pub fn model(&self, version: &str) -> Option<&Arc<LoadedModel>> {
+        self.services.values().find_map(|s| s.model(version))
+    }
+
+    /// (version, directory) of every loaded model.
+    pub fn model_dirs(&self) -> Vec<(String, PathBuf)> {
+        self.services.values().flat_map(|s| s.models.iter().map(|m| (m.meta.version.clone(), m.dir.clone()))).collect()
+    }
+
+    pub fn summaries(&self) -> Vec<ModelSummary> {
+        self.names().iter().flat_map(|n| self.services[n].summaries()).collect()
+    }
+
+    /// Running rollouts of every collection, for request routing. A mode runs at most
+    /// one rollout across collections (see [`Collections::start_rollout`]).
+    pub fn routes(&self) -> Vec<(Mode, String, u8)> {
+        self.services.values().flat_map(|s| s.routes()).collect()
+    }
+
+    /// Starts a rollout in the collection of its candidate. The HTTP layer routes callers
+    /// by mode, so a mode already running a rollout in another collection is refused.
+    pub fn start_rollout(&mut self, spec: RolloutSpec) -> Result<rollout::Rollout, ForecastError> {
+        let candidate = self
+            .model(&spec.candidate)
+            .cloned()
+            .ok_or_else(|| ForecastError::Invalid(format!("no loaded model '{}'", spec.candidate)))?;
+        let collection = model_collection(&candidate.meta).to_string();
+        if let Some((other, r)) = self
+            .services
+            .iter()
+            .filter(|(n, _)| **n != collection)
+            .find_map(|(n, s)| s.rollouts().get(candidate.meta.mode).map(|r| (n.clone(), r.clone())))
+        {
+            return Err(ForecastError::Invalid(format!(
+                "rollout {} of collection '{other}' is running in {} mode; finish or stop it first",
+                r.id,
+                candidate.meta.mode.as_str()
+            )));
+        }
+        self.service(&collection)?.start_rollout(spec)
+    }
+
+    /// The service running a rollout in `mode` (the default collection when none does,
+    /// so the refusal names the mode as before).
+    pub fn service_with_rollout(&mut self, mode: Mode) -> &mut ForecastService {
+        let name = self
+            .services
+            .iter()
+            .find(|(_, s)| s.rollouts().get(mode).is_some())
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
+        if !self.services.contains_key(&name) {
+            let s = self.new_service(&name, Vec::new());
+            self.services.insert(name.clone(), s);
+        }
+        self.services.get_mut(&name).expect("inserted above")
+    }
+
+    pub fn tick_rollouts(&mut self, now: i64) -> Vec<Transition> {
+        self.services.values_mut().flat_map(|s| s.tick_rollouts(now)).collect()
+    }
+
+    /// Every collection's rollouts: running ones by mode, finished ones newest last.
+    pub fn rollouts(&self) -> Rollouts {
+        let mut all = Rollouts::default();
+        for s in self.services.values() {
+            let r = s.rollouts();
+            for (mode, running) in &r.running {
+                all.running.insert(*mode, running.clone());
+            }
+            all.finished.extend(r.finished.iter().cloned());
+        }
+        all.finished.sort_by_key(|r| r.started_at);
+        all
+    }
+
+    /// The service holding rollout `id`.
+    pub fn service_of_rollout(&mut self, id: &str) -> Option<&mut ForecastService> {
+        self.services.values_mut().find(|s| s.rollouts().find(id).is_some())
+    }
+
+    /// One bounded warm-up step over the collections, default first; true when all are warm.
+    pub fn warm_step(&mut self, papers: usize) -> bool {
+        for name in self.names() {
+            if let Some(s) = self.services.get_mut(&name) {
+                if !s.warm_step(papers) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    pub fn warm(&mut self) {
+        while !self.warm_step(usize::MAX) {}
+    }
+
+    /// Drift per mode: the first collection (default first) with a judged drift for it.
+    pub fn drift(&mut self) -> Vec<(Mode, Option<f64>)> {
+        let mut out: Vec<(Mode, Option<f64>)> = Vec::new();
+        for name in self.names() {
+            let Some(s) = self.services.get_mut(&name) else { continue };
+            for (mode, psi) in s.drift() {
+                match out.iter_mut().find(|(m, _)| *m == mode) {
+                    Some(slot) if slot.1.is_none() => slot.1 = psi,
+                    Some(_) => {}
+                    None => out.push((mode, psi)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Loads model directories that appeared since the start into their collections'
+    /// services (as candidates: a mode that already has a serving model keeps it).
+    pub fn rescan(&mut self) -> (Vec<String>, Vec<String>) {
+        let (mut loaded, mut errors) = (Vec::new(), Vec::new());
+        let known: Vec<PathBuf> = self.model_dirs().into_iter().map(|(_, d)| d).collect();
+        for root in self.dirs.clone() {
+            for dir in registry::list(&root) {
+                if known.contains(&dir) {
+                    continue;
+                }
+                match registry::load(&dir) {
+                    Ok(m) if self.model(&m.meta.version).is_some() => errors.push(format!(
+                        "{}: version {} is already loaded",
+                        dir.display(),
+                        m.meta.version
+                    )),
+                    Ok(m) => {
+                        let name = model_collection(&m.meta).to_string();
+                        if !self.services.contains_key(&name) {
+                            let s = self.new_service(&name, Vec::new());
+                            self.services.insert(name.clone(), s);
+                        }
+                        loaded.push(m.meta.version.clone());
+                        self.services.get_mut(&name).expect("inserted above").add_model(Arc::new(m), false);
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        (loaded, errors)
+    }
+}
+
+impl ForecastService {
+    /// A service over `models` (all of one collection) with the first model of each mode
+    /// active; `dirs` are where its rescans look.
+    fn with_models(models: Vec<Arc<LoadedModel>>, dirs: &[PathBuf], collection: &str) -> ForecastService {
+        let (mut s, _) = ForecastService::load(&[]);
+        s.dirs = dirs.to_vec();
+        s.collection = collection.to_string();
+        for m in models {
+            s.add_model(m, true);
+        }
+        s
+    }
+
+    /// Adds a loaded model. At load (`newest_serves`) the newest of each mode serves,
+    /// as [`ForecastService::load`] does; later (a rescan) it is a candidate, except for
+    /// a mode without any model, which starts serving it.
+    fn add_model(&mut self, m: Arc<LoadedModel>, newest_serves: bool) {
+        let mode = m.meta.mode;
+        self.models.push(m);
+        let last = self.models.len() - 1;
+        if newest_serves {
+            self.active.insert(mode, last);
+        } else {
+            self.active.entry(mode).or_insert(last);
+        }
+    }
+
+    /// The collection this service forecasts.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+}
