@@ -92,6 +92,26 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
+/// `day` moved by `n` calendar months (negative: back), the day of the month clamped to
+/// the target month's end: 2000-01-31 + 1 month is 2000-02-29, 2001-01-31 + 1 is
+/// 2001-02-28. Windows counted this way keep their calendar meaning across leap days.
+pub fn add_months(day: Day, n: i32) -> Day {
+    let (y, m, d) = to_ymd(day);
+    let months = y * 12 + (m as i32 - 1) + n;
+    let (ty, tm) = (months.div_euclid(12), months.rem_euclid(12) as u32 + 1);
+    from_ymd(ty, tm, d.min(days_in_month(ty, tm)))
+}
+
+/// The first day of `day`'s year.
+pub fn year_start(day: Day) -> Day {
+    from_ymd(year_of(day), 1, 1)
+}
+
+/// The last day of `day`'s year.
+pub fn year_end(day: Day) -> Day {
+    from_ymd(year_of(day), 12, 31)
+}
+
 /// Seconds after midnight of a `YYYY-MM-DDTHH:MM:SS[Z]` timestamp; `None` without a time.
 pub fn parse_time_of_day(s: &str) -> Option<u32> {
     let (_, time) = s.trim().split_once(['T', ' '])?;
@@ -146,5 +166,24 @@ mod tests {
         assert_eq!(parse_time_of_day("1991-12-31"), None);
         assert_eq!(parse_time_of_day("1991-12-31T25:00:00Z"), None);
         assert!(parse("1900-02-29").is_none());
+    }
+
+    #[test]
+    fn add_months_counts_calendar_months_and_clamps_the_day() {
+        let d = |y, m, dd| from_ymd(y, m, dd);
+        assert_eq!(add_months(d(2000, 1, 31), 1), d(2000, 2, 29));
+        assert_eq!(add_months(d(2001, 1, 31), 1), d(2001, 2, 28));
+        assert_eq!(add_months(d(1999, 3, 15), 24), d(2001, 3, 15));
+        assert_eq!(add_months(d(1999, 11, 30), 3), d(2000, 2, 29));
+        assert_eq!(add_months(d(2000, 2, 29), 12), d(2001, 2, 28));
+        assert_eq!(add_months(d(2000, 2, 29), 48), d(2004, 2, 29));
+        assert_eq!(add_months(d(2000, 3, 31), -1), d(2000, 2, 29));
+        assert_eq!(add_months(d(2000, 1, 15), -13), d(1998, 12, 15));
+        assert_eq!(add_months(d(1969, 12, 31), 0), d(1969, 12, 31));
+        // Two years from a day in a leap year is 731 days, from other days 730.
+        assert_eq!(add_months(d(1999, 7, 1), 24) - d(1999, 7, 1), 731);
+        assert_eq!(add_months(d(2001, 7, 1), 24) - d(2001, 7, 1), 730);
+        assert_eq!(year_start(d(1996, 7, 1)), d(1996, 1, 1));
+        assert_eq!(year_end(d(1996, 7, 1)), d(1996, 12, 31));
     }
 }

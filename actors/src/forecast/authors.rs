@@ -15,8 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::corpus::{AuthorNo, Corpus, PaperNo};
-use super::task::{self, Labels};
-use crate::dates::{self, Day};
+use super::task::{Labels, TaskSpec};
+use crate::dates::Day;
 
 /// Rows of variable length in one allocation (a vector per author costs more than
 /// its contents for the many authors with one paper).
@@ -95,15 +95,18 @@ pub struct AuthorIndex {
     /// the collaborators' citations (max of the first joint day and the citation's own
     /// day), sorted.
     hubs: Mutex<HashMap<AuthorNo, Arc<Vec<Day>>>>,
-}
-
-/// The day from which a paper's label is public: its year's 730-day window closed.
-fn label_known(day: Day) -> Day {
-    dates::from_ymd(dates::year_of(day), 12, 31) + task::LABEL_WINDOW + 1
+    /// When a paper's early wait ends and its label becomes public.
+    spec: TaskSpec,
 }
 
 impl AuthorIndex {
-    pub fn new(corpus: Arc<Corpus>, c182: &[u32], r182: &[f32], labels: &Labels) -> AuthorIndex {
+    pub fn new(
+        corpus: Arc<Corpus>,
+        c182: &[u32],
+        r182: &[f32],
+        labels: &Labels,
+        spec: &TaskSpec,
+    ) -> AuthorIndex {
         let c = &*corpus;
         let authors = c.author_papers.len();
         let mut days = Rows::new();
@@ -176,6 +179,7 @@ impl AuthorIndex {
             by_final,
             coauthors,
             hubs: Mutex::new(HashMap::new()),
+            spec: spec.clone(),
         }
     }
 
@@ -238,8 +242,9 @@ impl AuthorIndex {
         s.citations = citations as f64;
         s.recent_citations = recent as f64;
 
-        // Six-month figures of the papers whose six months ended by `a` (a prefix).
-        let k2 = days.partition_point(|d| *d + task::EARLY_DAYS <= a);
+        // Early-wait figures of the papers whose wait ended by `a` (a prefix: the end is
+        // monotone in the paper's day).
+        let k2 = days.partition_point(|d| self.spec.early_end(*d) <= a);
         let (mut n2, mut e_sum, mut hi) =
             (k2, upto(self.c182_sum.row(au), k2), upto(self.hi182_sum.row(au), k2));
         let r_sum = match pos.filter(|&j| j < k2) {
@@ -264,7 +269,7 @@ impl AuthorIndex {
         s.hi182 = f64::from(hi);
 
         // Labels become public in date order too.
-        let k3 = days.partition_point(|d| label_known(*d) <= a);
+        let k3 = days.partition_point(|d| self.spec.label_known(*d) <= a);
         let mut high = upto(self.high_sum.row(au), k3);
         if let Some(j) = pos.filter(|&j| j < k3) {
             high -= upto(self.high_sum.row(au), j + 1) - upto(self.high_sum.row(au), j);
@@ -349,8 +354,10 @@ pub mod reference {
     use super::*;
 
     /// The walk over an author's papers this index replaces (the definition).
+    #[allow(clippy::too_many_arguments)]
     pub fn stats_by_walk(
         c: &Corpus,
+        spec: &TaskSpec,
         c182: &[u32],
         r182: &[f32],
         labels: &Labels,
@@ -373,14 +380,14 @@ pub mod reference {
             s.papers += 1.0;
             s.citations += cites as f64;
             s.recent_citations += c.citations_between(q, a - 364, a) as f64;
-            if qd + task::EARLY_DAYS <= a {
+            if spec.early_end(qd) <= a {
                 e182.push(c182[q as usize] as f64);
                 rr.push(r182[q as usize] as f64);
                 if r182[q as usize] >= 0.9 {
                     s.hi182 += 1.0;
                 }
             }
-            if label_known(qd) <= a && labels.label[q as usize] == Some(true) {
+            if spec.label_known(qd) <= a && labels.label[q as usize] == Some(true) {
                 s.high_impact += 1.0;
             }
             if s.first_day.is_none() {
@@ -420,6 +427,8 @@ pub mod reference {
 mod tests {
     use super::reference::{collaborators_by_walk, stats_by_walk};
     use super::*;
+    use crate::dates;
+    use crate::forecast::task::{Resolution, Span};
     use crate::records::{AuthorRef, Citation, Paper};
 
     /// A corpus with one prolific author key (a hub with many co-authors), papers on
@@ -468,19 +477,19 @@ mod tests {
         Corpus::build(papers, citations)
     }
 
-    fn compare(c: Arc<Corpus>) -> usize {
-        let labels = Labels::compute(&c);
+    fn compare(c: Arc<Corpus>, spec: &TaskSpec) -> usize {
+        let labels = Labels::compute(&c, spec);
         let n = c.len();
         let c182: Vec<u32> =
-            (0..n).map(|p| c.citations_by(p as PaperNo, c.day[p] + task::EARLY_DAYS) as u32).collect();
+            (0..n).map(|p| c.citations_by(p as PaperNo, spec.early_end(c.day[p])) as u32).collect();
         let r182: Vec<f32> = (0..n).map(|p| ((p * 37) % 101) as f32 / 100.0).collect();
-        let index = AuthorIndex::new(c.clone(), &c182, &r182, &labels);
+        let index = AuthorIndex::new(c.clone(), &c182, &r182, &labels, spec);
         let mut checked = 0;
         for p in 0..n {
-            for a in [c.day[p] - 1, c.day[p] + task::EARLY_DAYS, c.day[p] + 2000] {
+            for a in [c.day[p] - 1, spec.early_end(c.day[p]), c.day[p] + 2000] {
                 for &au in &c.authors[p] {
                     for exclude in [None, Some(p as PaperNo)] {
-                        let want = stats_by_walk(&c, &c182, &r182, &labels, au, a, exclude);
+                        let want = stats_by_walk(&c, spec, &c182, &r182, &labels, au, a, exclude);
                         let got = index.stats(au, a, exclude, &r182);
                         // Bit for bit, NaN-free: `==` on every field.
                         assert_eq!(got, want, "paper {p} author {au} as of {a} exclude {exclude:?}");
@@ -504,10 +513,11 @@ mod tests {
         let hub = c.author_by_key["smith_j"] as usize;
         assert!(c.author_papers[hub].len() > 200);
         let index_rows = {
-            let labels = Labels::compute(&c);
+            let spec = TaskSpec::bundled();
+            let labels = Labels::compute(&c, &spec);
             let zeros = vec![0u32; c.len()];
             let r = vec![0f32; c.len()];
-            AuthorIndex::new(c.clone(), &zeros, &r, &labels).coauthors.row(hub).len()
+            AuthorIndex::new(c.clone(), &zeros, &r, &labels, &spec).coauthors.row(hub).len()
         };
         assert!(index_rows > HUB_DEGREE, "the hub path is exercised");
         let mut forward = 0;
@@ -515,7 +525,16 @@ mod tests {
             forward += c.cited_by[p].iter().filter(|(d, _)| *d < c.day[p]).count();
         }
         assert!(forward > 100, "citations from earlier papers are exercised ({forward})");
-        assert!(compare(c) > 1000);
+        assert!(compare(c.clone(), &TaskSpec::bundled()) > 1000);
+        // Calendar-month and whole-year windows keep the prefix searches exact too.
+        let months = TaskSpec {
+            label_window: Span::Months(24),
+            early_wait: Span::Months(6),
+            ..TaskSpec::bundled()
+        };
+        assert!(compare(c.clone(), &months) > 1000);
+        let years = TaskSpec { resolution: Resolution::Year, ..months };
+        assert!(compare(c, &years) > 1000);
     }
 
     #[test]
@@ -523,6 +542,6 @@ mod tests {
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
         let c =
             Corpus::from_files(&[fixtures.join("papers.jsonl"), fixtures.join("citations.tsv.gz")]).unwrap();
-        assert!(compare(Arc::new(c)) > 500);
+        assert!(compare(Arc::new(c), &TaskSpec::bundled()) > 500);
     }
 }

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dates::Day;
 
-/// Days of papers before `t0` a score is ranked among.
+/// Days of papers before `t0` a score is ranked among in the bundled task (day-dated
+/// data); year-dated data ranks among the previous year (`TaskSpec::cohort_days`).
 pub const WINDOW_DAYS: Day = 182;
 
 /// How a model turns its raw score into the served probability: the cohort rank, mapped
@@ -118,6 +119,17 @@ impl Table<'_> {
 
     pub fn ranks(&self, days: &[Day], scores: &[f64], window_days: Day) -> Vec<f64> {
         days.iter().zip(scores).map(|(&t0, &s)| self.rank(t0, s, window_days)).collect()
+    }
+}
+
+/// The served probability of a raw score `s` of a paper submitted on `t0`: its rank
+/// among `table`'s scores of the cohort window before it (ties broken by `s`, as training
+/// figured it), calibrated; without a cohort rank (models before it), `s` itself.
+/// Training's figures and `ForecastService` both serve through this one function.
+pub fn served_probability(rank: Option<&CohortRank>, table: &Table, t0: Day, s: f64) -> f64 {
+    match rank {
+        Some(c) => c.probability(table.rank(t0, s, c.window_days)),
+        None => s,
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authors::{AuthorIndex, AuthorStats};
 use super::corpus::{AuthorNo, Corpus, PaperNo};
-use super::task::{self, Labels, Mode};
+use super::task::{self, Labels, Mode, Resolution, TaskSpec};
 use super::text::{self, TextModel};
 use crate::dates::{self, Day};
 
@@ -106,13 +106,11 @@ const COUPLING_MIN_WINDOW: usize = 22;
 const COUPLING_TOP: usize = 10;
 
 /// The as-of date for a paper submitted on `t0`: the day before for `at_publication`
-/// (nothing from its own day, so same-day papers don't see each other), `t0 + 182` for
-/// `early`.
-pub fn cutoff(mode: Mode, t0: Day) -> Day {
-    match mode {
-        Mode::AtPublication => t0 - 1,
-        Mode::Early => t0 + task::EARLY_DAYS,
-    }
+/// (nothing from its own day, so same-day papers don't see each other; with year-only
+/// dates nothing from its own year), the end of the early wait for `early`
+/// ([`TaskSpec::cutoff`]).
+pub fn cutoff(spec: &TaskSpec, mode: Mode, t0: Day) -> Day {
+    spec.cutoff(mode, t0)
 }
 
 /// Per-term statistics of the year before the start of one month.
@@ -165,10 +163,13 @@ pub struct Subject<'s> {
 pub struct FeatureContext {
     pub corpus: Arc<Corpus>,
     pub text: Arc<TextModel>,
+    /// The task the features serve: as-of dates, windows, labels.
+    spec: TaskSpec,
     labels: Labels,
-    /// Citations in the first 182 days.
+    /// Citations in the early wait (182 days in the bundled task).
     c182: Vec<u32>,
-    /// Mid-rank of `c182` among papers of the preceding year (known at t0 + 182).
+    /// Mid-rank of `c182` among papers of the preceding year (known at the end of the
+    /// early wait).
     r182: Vec<f32>,
     /// Term ids per paper (from the fitted vocabulary).
     terms: Vec<Vec<u32>>,
@@ -192,16 +193,16 @@ fn month_start(day: Day) -> Day {
 }
 
 impl FeatureContext {
-    pub fn new(corpus: Arc<Corpus>, text: Arc<TextModel>) -> FeatureContext {
+    pub fn new(corpus: Arc<Corpus>, text: Arc<TextModel>, spec: &TaskSpec) -> FeatureContext {
         let n = corpus.len();
-        let labels = Labels::compute(&corpus);
-        let c182: Vec<u32> = (0..n)
-            .map(|p| corpus.citations_by(p as PaperNo, corpus.day[p] + task::EARLY_DAYS) as u32)
-            .collect();
+        let spec = spec.clone();
+        let labels = Labels::compute(&corpus, &spec);
+        let c182: Vec<u32> =
+            (0..n).map(|p| corpus.citations_by(p as PaperNo, spec.early_end(corpus.day[p])) as u32).collect();
         // Papers are in date order, so each cohort is a contiguous range.
         let mut r182 = vec![0.5f32; n];
         for p in 0..n {
-            let lo = corpus.day.partition_point(|d| *d < corpus.day[p] - 365);
+            let lo = corpus.day.partition_point(|d| *d < corpus.day[p] - spec.year_days());
             let hi = corpus.day.partition_point(|d| *d <= corpus.day[p]);
             let w = &c182[lo..hi];
             let below = w.iter().filter(|c| **c < c182[p]).count() as f32;
@@ -221,8 +222,9 @@ impl FeatureContext {
                 corpus.refs[p].iter().filter(|&&r| corpus.day[r as usize] <= corpus.day[p]).count() as u32
             })
             .collect();
-        let authors = AuthorIndex::new(corpus.clone(), &c182, &r182, &labels);
+        let authors = AuthorIndex::new(corpus.clone(), &c182, &r182, &labels, &spec);
         FeatureContext {
+            spec,
             authors,
             corpus,
             text,
@@ -363,7 +365,11 @@ impl FeatureContext {
         &self.labels
     }
 
-    /// Citations of `p` in its first 182 days.
+    pub fn spec(&self) -> &TaskSpec {
+        &self.spec
+    }
+
+    /// Citations of `p` in its early wait (its first 182 days in the bundled task).
     pub fn c182(&self, p: PaperNo) -> u32 {
         self.c182[p as usize]
     }
@@ -400,7 +406,7 @@ impl FeatureContext {
     pub fn features_of(&self, s: &Subject, mode: Mode) -> Vec<f32> {
         let c = &*self.corpus;
         let t0 = s.day;
-        let a = cutoff(mode, t0);
+        let a = self.spec.cutoff(mode, t0);
         let mut f: HashMap<&'static str, f64> = HashMap::with_capacity(64);
 
         // Authors.
@@ -459,7 +465,8 @@ impl FeatureContext {
         } else {
             let rc: Vec<f64> = refs.iter().map(|&r| c.citations_by(r, a) as f64).collect();
             let rrc: Vec<f64> = refs.iter().map(|&r| c.citations_between(r, a - 364, a) as f64).collect();
-            let mut age: Vec<f64> = refs.iter().map(|&r| (t0 - c.day[r as usize]) as f64 / 365.0).collect();
+            let mut age: Vec<f64> =
+                refs.iter().map(|&r| self.spec.years_between(c.day[r as usize], t0)).collect();
             age.sort_by(f64::total_cmp);
             let n = refs.len() as f64;
             f.insert("ref_cit_mean", rc.iter().map(|x| log1p(*x)).sum::<f64>() / n);
@@ -505,11 +512,13 @@ impl FeatureContext {
         f.insert("abs_len", log1p(s.abstract_text.split_whitespace().count() as f64));
         f.insert("title_len", s.title.split_whitespace().count() as f64);
 
-        // Temporal.
+        // Temporal: with year-only dates the day, weekday and time are unknown (0).
+        let day_known = self.spec.resolution == Resolution::Day;
         let (y, _, _) = dates::to_ymd(t0);
-        f.insert("doy", (t0 - dates::from_ymd(y, 1, 1)) as f64 / 365.0);
-        f.insert("weekend", ((t0 + 3).rem_euclid(7) >= 5) as u8 as f64);
-        let after = hours_after_deadline(t0, s.secs);
+        let doy = if day_known { (t0 - dates::from_ymd(y, 1, 1)) as f64 / 365.0 } else { 0.0 };
+        f.insert("doy", doy);
+        f.insert("weekend", (day_known && (t0 + 3).rem_euclid(7) >= 5) as u8 as f64);
+        let after = hours_after_deadline(t0, s.secs.filter(|_| day_known));
         for k in [1.0, 2.0] {
             let angle = 2.0 * std::f64::consts::PI * k * after / 24.0;
             f.insert(if k == 1.0 { "tod_sin1" } else { "tod_sin2" }, angle.sin());
@@ -525,13 +534,13 @@ impl FeatureContext {
         feature_names(mode).iter().map(|(name, _)| f.get(name).copied().unwrap_or(0.0) as f32).collect()
     }
 
-    /// Citation velocity in the first six months.
+    /// Citation velocity in the early wait (`a`, its end, is the cutoff).
     fn velocity(&self, s: &Subject, a: Day, f: &mut HashMap<&'static str, f64>) {
         let c = &*self.corpus;
         let t0 = s.day;
         let cited_by = s.cited_by;
-        let upto = |d: Day| cited_by.partition_point(|(x, _)| *x <= d);
-        let k182 = upto(t0 + task::EARLY_DAYS);
+        let upto = |d: Day| cited_by.partition_point(|(x, _)| *x <= d.min(a));
+        let k182 = upto(a);
         let c91 = upto(t0 + 91);
         f.insert("e_c30", log1p(upto(t0 + 30) as f64));
         f.insert("e_c91", log1p(c91 as f64));
@@ -562,9 +571,9 @@ impl FeatureContext {
         let logs: Vec<f64> = prominence.iter().map(|x| log1p(*x)).collect();
         f.insert("e_citer_prom_mean", mean(&logs));
         f.insert("e_citer_cit_sum", log1p(citers.iter().map(|&q| c.citations_by(q, a) as f64).sum()));
-        // The paper against its cohort: papers of the year before it, whose six-month
+        // The paper against its cohort: papers of the year before it, whose early-wait
         // counts are all known by the cutoff.
-        let lo = c.day.partition_point(|d| *d < t0 - 365);
+        let lo = c.day.partition_point(|d| *d < t0 - self.spec.year_days());
         let hi = c.day.partition_point(|d| *d <= t0);
         let mut cohort: Vec<u32> = self.c182[lo..hi].to_vec();
         cohort.sort_unstable();
@@ -689,7 +698,7 @@ mod tests {
         let docs: Vec<(&str, &str)> =
             (0..corpus.len()).map(|p| (corpus.title[p].as_str(), corpus.abstract_text[p].as_str())).collect();
         let text = Arc::new(TextModel::fit(&docs, 7));
-        FeatureContext::new(Arc::new(corpus), text)
+        FeatureContext::new(Arc::new(corpus), text, &TaskSpec::bundled())
     }
 
     /// Column indexes of the coupling features in at_publication order.
@@ -701,7 +710,7 @@ mod tests {
     /// The coupling features straight from their definition, scanning every paper of the
     /// window (the study's way), before the log1p of the counts.
     fn coupling_by_scan(c: &Corpus, p: usize) -> [f64; 5] {
-        let a = cutoff(Mode::AtPublication, c.day[p]);
+        let a = cutoff(&TaskSpec::bundled(), Mode::AtPublication, c.day[p]);
         let st = month_start(a);
         let win: Vec<usize> = (0..c.len()).filter(|&q| c.day[q] >= st - 365 && c.day[q] < st).collect();
         if win.len() < COUPLING_MIN_WINDOW {
@@ -827,7 +836,7 @@ mod tests {
                 continue;
             }
             // The paper itself is known from its day; its features look only before it.
-            let tctx = FeatureContext::new(Arc::new(c.truncated(c.day[p])), ctx.text.clone());
+            let tctx = FeatureContext::new(Arc::new(c.truncated(c.day[p])), ctx.text.clone(), ctx.spec());
             let y = tctx.features(tctx.corpus.by_id[&c.ids[p]], Mode::AtPublication);
             for &j in &cols {
                 assert_eq!(x[j].to_bits(), y[j].to_bits(), "{} column {j}", c.ids[p]);

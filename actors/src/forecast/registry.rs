@@ -22,7 +22,7 @@ use super::linear::Logistic;
 use super::metrics::Scorecard;
 use super::mlp::{Mlp, MlpConfig, TrainLog};
 use super::report::Report;
-use super::task::Mode;
+use super::task::{Mode, TaskSpec};
 use super::text::TextModel;
 use super::train::{Blend, Candidate, Forecaster, Outcome, Served, TrainOptions};
 use crate::codec;
@@ -73,6 +73,13 @@ pub struct ModelMeta {
     pub validation_window: String,
     pub test_window: String,
     pub options: TrainOptions,
+    /// The task the model was trained and judged for (absent in models saved before
+    /// tasks were derived from the data: they were made for [`TaskSpec::bundled`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSpec>,
+    /// The collection of papers the model was trained on (`None`: the default one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     pub data_fingerprint: String,
     pub rows: (usize, usize, usize),
     pub validation: Scorecard,
@@ -89,6 +96,12 @@ pub struct ModelMeta {
     /// Every served candidate's validation figures; the best PR-AUC serves.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+}
+
+/// The task a model serves: the one recorded in its card, or for models saved without
+/// one the bundled task they were made for.
+pub fn task_of(meta: &ModelMeta) -> TaskSpec {
+    meta.task.clone().unwrap_or_else(TaskSpec::bundled)
 }
 
 /// A model loaded and ready to forecast.
@@ -116,9 +129,11 @@ pub fn fingerprint(corpus: &Corpus) -> String {
 pub const PIPELINE_REVISION: u32 = 3;
 
 /// A short digest of how a model is trained: the pipeline revision, the mode's feature
-/// list and the options other than the seed. Part of the version name, so a model
-/// trained differently on the same data never takes an existing model's name.
-pub fn recipe(mode: Mode, options: &TrainOptions) -> String {
+/// list, the options other than the seed and the task (its windows and splits; the
+/// bundled task adds nothing, so its models keep the names they had). Part of the
+/// version name, so a model trained differently on the same data never takes an
+/// existing model's name.
+pub fn recipe(mode: Mode, options: &TrainOptions, task: &TaskSpec) -> String {
     let mut h = Sha256::new();
     h.update(PIPELINE_REVISION.to_le_bytes());
     for (name, group) in feature_names(mode) {
@@ -127,6 +142,10 @@ pub fn recipe(mode: Mode, options: &TrainOptions) -> String {
     }
     let options = TrainOptions { seed: 0, ..options.clone() };
     h.update(serde_json::to_string(&options).unwrap_or_default().as_bytes());
+    if *task != TaskSpec::bundled() {
+        h.update(b"task");
+        h.update(serde_json::to_string(task).unwrap_or_default().as_bytes());
+    }
     hex(&h.finalize()[..2])
 }
 
@@ -301,13 +320,16 @@ pub fn seal(dir: &Path) -> Result<LoadedModel, RegistryError> {
     load(dir)
 }
 
-/// Writes a trained model into `root/<version>/` atomically (a temp dir renamed in place).
+/// Writes a trained model into `root/<version>/` atomically (a temp dir renamed in place),
+/// with the task it was trained for and the collection (`None`: the default) of `corpus`.
 pub fn save(
     root: &Path,
     version: &str,
     outcome: &Outcome,
     corpus: &Corpus,
     options: &TrainOptions,
+    task: &TaskSpec,
+    collection: Option<&str>,
 ) -> Result<PathBuf, RegistryError> {
     let f = &outcome.forecaster;
     let dir = root.join(version);
@@ -339,10 +361,16 @@ pub fn save(
         threshold: f.threshold,
         rule_quantiles: f.rule_quantiles.clone(),
         cohort: f.cohort,
-        training_window: format!("{}-01-01..1998-12-31", options.train_from_year),
-        validation_window: "1999-01-01..1999-12-31".into(),
-        test_window: "2000-01-01..2001-04-30".into(),
+        training_window: if *task == TaskSpec::bundled() {
+            format!("{}-01-01..1998-12-31", options.train_from_year)
+        } else {
+            task.train.to_string()
+        },
+        validation_window: task.validation.to_string(),
+        test_window: task.test.to_string(),
         options: options.clone(),
+        task: Some(task.clone()),
+        collection: collection.map(str::to_string),
         data_fingerprint: fingerprint(corpus),
         rows: outcome.rows,
         validation: outcome.validation.clone(),

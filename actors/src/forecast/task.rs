@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::corpus::{Corpus, PaperNo};
 use crate::dates::{self, Day};
 
-/// Citations counted for the label: those dated at most this many days after submission.
+/// The bundled task's label window: citations dated at most this many days after submission.
 pub const LABEL_WINDOW: Day = 730;
 /// "High impact": at or above this quantile of the label count among same-year papers.
 pub const LABEL_QUANTILE: f64 = 0.9;
-/// Days after submission the `early` mode waits for.
+/// Days after submission the `early` mode waits for in the bundled task.
 pub const EARLY_DAYS: Day = 182;
 
 #[derive(
@@ -22,7 +22,8 @@ pub const EARLY_DAYS: Day = 182;
 pub enum Mode {
     /// As of the submission day: nothing dated later is used.
     AtPublication,
-    /// As of 182 days after submission: adds the paper's first six months of citations.
+    /// As of the end of the early wait (182 days in the bundled task): adds the paper's
+    /// first citations.
     Early,
 }
 
@@ -44,7 +45,8 @@ impl Mode {
         }
     }
 
-    /// The date a forecast for a paper submitted on `t0` is made as of.
+    /// The date a forecast for a paper submitted on `t0` is made as of, in the bundled
+    /// task ([`TaskSpec::as_of`] for any task).
     pub fn as_of(self, t0: Day) -> Day {
         match self {
             Mode::AtPublication => t0,
@@ -61,15 +63,22 @@ pub enum Split {
     Test,
 }
 
-/// Train 1992-1998, validation 1999, test 2000-01-01..2001-04-30; others unlabelled.
-pub fn split_of(day: Day) -> Option<Split> {
-    let year = dates::year_of(day);
-    match year {
-        1992..=1998 => Some(Split::Train),
-        1999 => Some(Split::Validation),
-        _ if day >= dates::from_ymd(2000, 1, 1) && day <= last_labelled_day() => Some(Split::Test),
-        _ => None,
+impl Split {
+    pub const ALL: [Split; 3] = [Split::Train, Split::Validation, Split::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
     }
+}
+
+/// The bundled task's split: train 1992-1998, validation 1999, test
+/// 2000-01-01..2001-04-30; others unlabelled. [`TaskSpec::split_of`] for any task.
+pub fn split_of(day: Day) -> Option<Split> {
+    TaskSpec::bundled().split_of(day)
 }
 
 /// The last submission day with a full 730-day window in the bundled data.
@@ -77,7 +86,428 @@ pub fn last_labelled_day() -> Day {
     dates::from_ymd(2001, 4, 30)
 }
 
-/// Labels of every paper submitted by [`last_labelled_day`], with the per-year thresholds.
+/// How precisely the corpus dates its papers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Papers carry their submission day.
+    Day,
+    /// Papers carry only their year (stored on one and the same month-day): windows
+    /// count whole years, and nothing dated in a paper's own year is known at its
+    /// publication (the order within a year is unknown).
+    Year,
+}
+
+/// A span of time after a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Span {
+    /// A fixed number of days (the bundled task's 730 and 182).
+    Days(i32),
+    /// Calendar months, the day clamped to the month's end (no drift with leap days).
+    Months(i32),
+}
+
+impl Span {
+    /// The last day of the span starting on `day`.
+    pub fn after(self, day: Day) -> Day {
+        match self {
+            Span::Days(n) => day + n,
+            Span::Months(n) => dates::add_months(day, n),
+        }
+    }
+
+    /// Whole years the span covers (24 months: 2), for year-resolution windows.
+    pub fn whole_years(self) -> i32 {
+        match self {
+            Span::Days(n) => n / 365,
+            Span::Months(n) => n.div_euclid(12),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Span::Days(n) => format!("{n}-day"),
+            Span::Months(n) => format!("{n}-month"),
+        }
+    }
+}
+
+/// Days from `from` to `to`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub from: Day,
+    pub to: Day,
+}
+
+impl Period {
+    pub fn contains(&self, day: Day) -> bool {
+        self.from <= day && day <= self.to
+    }
+
+    /// The period moved back by `n` calendar months (both ends; a month's last day stays
+    /// its last day).
+    fn shifted_months(&self, n: i32) -> Period {
+        Period { from: dates::add_months(self.from, -n), to: month_end_shift(self.to, -n) }
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", dates::format(self.from), dates::format(self.to))
+    }
+}
+
+/// `day` moved by `n` months, keeping a month's last day its last day (2001-04-30 back
+/// 12 months is 2000-04-30, 2000-02-29 back 12 is 1999-02-28).
+fn month_end_shift(day: Day, n: i32) -> Day {
+    if dates::to_ymd(day + 1).2 == 1 {
+        dates::add_months(day + 1, n) - 1
+    } else {
+        dates::add_months(day, n)
+    }
+}
+
+/// The forecasting task over one corpus: what "high impact" means, the as-of dates of
+/// the two modes, the cohort served ranks are taken in, and the time-based split. Every
+/// feature, label and figure is computed through one spec, so a model is judged on the
+/// same task it was trained for; models saved without one use [`TaskSpec::bundled`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub resolution: Resolution,
+    /// Citations counted for the label: those dated within this span after submission.
+    pub label_window: Span,
+    /// What the `early` mode waits for after submission.
+    pub early_wait: Span,
+    /// Days of papers before a paper's date its served score is ranked among.
+    pub cohort_days: Day,
+    /// "High impact": at or above this quantile of the label count among same-year papers.
+    pub label_quantile: f64,
+    pub train: Period,
+    pub validation: Period,
+    pub test: Period,
+    /// The last submission day whose label window lies inside the data.
+    pub last_labelled: Day,
+}
+
+/// How [`TaskSpec::derive`] reads a corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskOptions {
+    /// Calendar months of citations the label counts.
+    pub label_months: i32,
+    /// Calendar months the `early` mode waits.
+    pub early_months: i32,
+    /// Length of the test period (the last fully labelled months), and of validation
+    /// (the months before it); with year-resolution data whole years of them.
+    pub test_months: i32,
+    pub validation_months: i32,
+    /// Training starts here (default: the first paper).
+    pub train_from: Option<Day>,
+    /// Training needs at least this many months of papers.
+    pub min_train_months: i32,
+    /// Each split needs at least this many high-impact papers.
+    pub min_positives: usize,
+    pub label_quantile: f64,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        TaskOptions {
+            label_months: 24,
+            early_months: 6,
+            test_months: 12,
+            validation_months: 12,
+            train_from: None,
+            min_train_months: 12,
+            min_positives: 5,
+            label_quantile: LABEL_QUANTILE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    #[error("the corpus is empty: there is nothing to train on")]
+    Empty,
+    #[error(
+        "the data covers {covers}; a {window} label window needs data spanning at least {needed}: \
+         {train} of training, {validation} of validation and {test} of test papers, and the \
+         window after the last of them"
+    )]
+    TooLittleData { covers: String, window: String, needed: String, train: String, validation: String, test: String },
+    #[error(
+        "the {split} period {period} has {positives} high-impact papers out of {papers}; at least \
+         {needed} are needed to fit and judge a model"
+    )]
+    TooFewPositives { split: &'static str, period: String, papers: usize, positives: usize, needed: usize },
+    #[error("invalid task options: {0}")]
+    Invalid(String),
+}
+
+impl TaskSpec {
+    /// The task the bundled hep-th snapshot and the shipped models were made for: 730-day
+    /// label window, 182-day early wait and cohort, train 1992-1998, validation 1999, test
+    /// 2000-01-01..2001-04-30.
+    pub fn bundled() -> TaskSpec {
+        TaskSpec {
+            resolution: Resolution::Day,
+            label_window: Span::Days(LABEL_WINDOW),
+            early_wait: Span::Days(EARLY_DAYS),
+            cohort_days: super::cohort::WINDOW_DAYS,
+            label_quantile: LABEL_QUANTILE,
+            train: Period { from: dates::from_ymd(1992, 1, 1), to: dates::from_ymd(1998, 12, 31) },
+            validation: Period { from: dates::from_ymd(1999, 1, 1), to: dates::from_ymd(1999, 12, 31) },
+            test: Period { from: dates::from_ymd(2000, 1, 1), to: last_labelled_day() },
+            last_labelled: last_labelled_day(),
+        }
+    }
+
+    /// The date resolution of a corpus: [`Resolution::Year`] when every paper falls on
+    /// one and the same month-day and the papers span at least two years.
+    pub fn resolution_of(corpus: &Corpus) -> Resolution {
+        let (Some(&first), Some(&last)) = (corpus.day.first(), corpus.day.last()) else {
+            return Resolution::Day;
+        };
+        let (_, m, d) = dates::to_ymd(first);
+        let same = corpus.day.iter().all(|&x| {
+            let (_, m2, d2) = dates::to_ymd(x);
+            (m2, d2) == (m, d)
+        });
+        if same && dates::year_of(last) > dates::year_of(first) {
+            Resolution::Year
+        } else {
+            Resolution::Day
+        }
+    }
+
+    /// The task a corpus supports: its date resolution, label window and early wait from
+    /// `opts`, the test period the last fully labelled months, validation the months
+    /// before, training everything earlier. Refuses data too short for the three periods
+    /// and splits with too few high-impact papers.
+    pub fn derive(corpus: &Corpus, opts: &TaskOptions) -> Result<TaskSpec, TaskError> {
+        if opts.label_months < 1
+            || opts.early_months < 1
+            || opts.early_months > opts.label_months
+            || opts.test_months < 1
+            || opts.validation_months < 1
+            || !(0.0..1.0).contains(&opts.label_quantile)
+        {
+            return Err(TaskError::Invalid(format!(
+                "label_months {}, early_months {} (1..=label_months), test_months {}, validation_months {} \
+                 must be positive and label_quantile {} in [0, 1)",
+                opts.label_months, opts.early_months, opts.test_months, opts.validation_months, opts.label_quantile
+            )));
+        }
+        let (Some(&first), Some(&last)) = (corpus.day.first(), corpus.day.last()) else {
+            return Err(TaskError::Empty);
+        };
+        let resolution = Self::resolution_of(corpus);
+        let year = resolution == Resolution::Year;
+        let mut spec = TaskSpec {
+            resolution,
+            label_window: Span::Months(opts.label_months),
+            early_wait: Span::Months(opts.early_months),
+            cohort_days: if year { 366 } else { super::cohort::WINDOW_DAYS },
+            label_quantile: opts.label_quantile,
+            train: Period { from: first, to: first },
+            validation: Period { from: first, to: first },
+            test: Period { from: first, to: first },
+            last_labelled: first,
+        };
+        let data_end = spec.data_end(corpus).unwrap_or(last);
+        let covers = if year {
+            format!("{}–{}", dates::year_of(first), dates::year_of(last))
+        } else {
+            format!("{} to {}", dates::format(first), dates::format(last))
+        };
+        let train_from = opts.train_from.unwrap_or(first).max(first);
+        // With year-resolution data every period is whole years.
+        let (test_m, val_m, train_m) = if year {
+            let whole = |m: i32| m.div_euclid(12).max(1) * 12;
+            (whole(opts.test_months), whole(opts.validation_months), whole(opts.min_train_months))
+        } else {
+            (opts.test_months, opts.validation_months, opts.min_train_months.max(1))
+        };
+        let too_little = || {
+            let (unit, k) = if year { ("years", 12) } else { ("months", 1) };
+            let label = if year { spec.label_window.whole_years() * 12 } else { opts.label_months };
+            TaskError::TooLittleData {
+                covers: covers.clone(),
+                window: spec.label_window.describe(),
+                needed: format!("{} {unit}", (train_m + val_m + test_m + label) / k),
+                train: format!("{} {unit}", train_m / k),
+                validation: format!("{} {unit}", val_m / k),
+                test: format!("{} {unit}", test_m / k),
+            }
+        };
+        // The latest paper day whose whole label window is in the data.
+        let last_labelled = corpus
+            .day
+            .iter()
+            .rev()
+            .copied()
+            .find(|&d| spec.label_end(d) <= data_end)
+            .ok_or_else(too_little)?;
+        let last_labelled = if year { dates::year_end(last_labelled) } else { last_labelled };
+        let test = Period { from: dates::add_months(last_labelled + 1, -test_m), to: last_labelled };
+        let validation = Period { from: dates::add_months(test.from, -val_m), to: test.from - 1 };
+        let train = Period { from: if year { dates::year_start(train_from) } else { train_from }, to: validation.from - 1 };
+        if dates::add_months(train.from, train_m) > train.to + 1 {
+            return Err(too_little());
+        }
+        spec.train = train;
+        spec.validation = validation;
+        spec.test = test;
+        spec.last_labelled = last_labelled;
+        spec.check_positives(corpus, opts.min_positives)?;
+        Ok(spec)
+    }
+
+    /// Refuses a spec with a split holding fewer than `needed` labelled papers or
+    /// high-impact papers.
+    pub fn check_positives(&self, corpus: &Corpus, needed: usize) -> Result<(), TaskError> {
+        let labels = Labels::compute(corpus, self);
+        for split in Split::ALL {
+            let papers = labels.papers_in(corpus, self, split);
+            let positives = papers.iter().filter(|&&p| labels.label[p as usize] == Some(true)).count();
+            if positives < needed {
+                return Err(TaskError::TooFewPositives {
+                    split: split.as_str(),
+                    period: self.period(split).to_string(),
+                    papers: papers.len(),
+                    positives,
+                    needed,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn period(&self, split: Split) -> Period {
+        match split {
+            Split::Train => self.train,
+            Split::Validation => self.validation,
+            Split::Test => self.test,
+        }
+    }
+
+    /// The split a paper submitted on `day` belongs to (`None`: unlabelled or outside).
+    pub fn split_of(&self, day: Day) -> Option<Split> {
+        if day > self.last_labelled {
+            return None;
+        }
+        Split::ALL.into_iter().find(|&s| self.period(s).contains(day))
+    }
+
+    /// The last day the corpus holds data for: its latest paper's day, or with year
+    /// resolution the end of that paper's year.
+    pub fn data_end(&self, corpus: &Corpus) -> Option<Day> {
+        corpus.last_day().map(|d| match self.resolution {
+            Resolution::Day => d,
+            Resolution::Year => dates::year_end(d),
+        })
+    }
+
+    /// The last citing day the label of a paper submitted on `t0` counts.
+    pub fn label_end(&self, t0: Day) -> Day {
+        match self.resolution {
+            Resolution::Day => self.label_window.after(t0),
+            Resolution::Year => year_end_of(dates::year_of(t0) + self.label_window.whole_years()),
+        }
+    }
+
+    /// The end of the early wait of a paper submitted on `t0` (with year resolution,
+    /// the end of its first year).
+    pub fn early_end(&self, t0: Day) -> Day {
+        match self.resolution {
+            Resolution::Day => self.early_wait.after(t0),
+            Resolution::Year => year_end_of(dates::year_of(t0) + self.early_wait.whole_years()),
+        }
+    }
+
+    /// The last day whose data a forecast for a paper submitted on `t0` may read: the day
+    /// before for `at_publication` (with year resolution, the end of the year before),
+    /// the end of the early wait for `early`.
+    pub fn cutoff(&self, mode: Mode, t0: Day) -> Day {
+        match (mode, self.resolution) {
+            (Mode::AtPublication, Resolution::Day) => t0 - 1,
+            (Mode::AtPublication, Resolution::Year) => dates::year_start(t0) - 1,
+            (Mode::Early, _) => self.early_end(t0),
+        }
+    }
+
+    /// The date a forecast is made as of, as shown to people.
+    pub fn as_of(&self, mode: Mode, t0: Day) -> Day {
+        match mode {
+            Mode::AtPublication => t0,
+            Mode::Early => self.early_end(t0),
+        }
+    }
+
+    /// The day from which a paper's label is public: the label windows of every paper of
+    /// its year have closed (thresholds are per year).
+    pub fn label_known(&self, day: Day) -> Day {
+        self.label_end(dates::year_end(day)) + 1
+    }
+
+    /// Days a "year before" look-back spans: 365, or 366 with year resolution so the
+    /// previous year is always inside whatever the leap days.
+    pub fn year_days(&self) -> Day {
+        match self.resolution {
+            Resolution::Day => 365,
+            Resolution::Year => 366,
+        }
+    }
+
+    /// Years from `from` to `to`: days / 365, or whole calendar years with year resolution.
+    pub fn years_between(&self, from: Day, to: Day) -> f64 {
+        match self.resolution {
+            Resolution::Day => (to - from) as f64 / 365.0,
+            Resolution::Year => (dates::year_of(to) - dates::year_of(from)) as f64,
+        }
+    }
+
+    /// The length of the test period in calendar months (rounded to whole months).
+    pub fn test_months(&self) -> i32 {
+        let (y0, m0, _) = dates::to_ymd(self.test.from);
+        let (y1, m1, _) = dates::to_ymd(self.test.to + 1);
+        ((y1 - y0) * 12 + m1 as i32 - m0 as i32).max(1)
+    }
+
+    /// The task as it stood `months` earlier: validation, test and the last labelled day
+    /// moved back, training ending where validation now starts (its start kept).
+    pub fn shifted_back(&self, months: i32) -> TaskSpec {
+        let validation = self.validation.shifted_months(months);
+        let test = self.test.shifted_months(months);
+        TaskSpec {
+            train: Period { from: self.train.from, to: validation.from - 1 },
+            validation,
+            test,
+            last_labelled: month_end_shift(self.last_labelled, -months),
+            ..self.clone()
+        }
+    }
+
+    /// A short text of the periods, for model cards.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?} resolution, {} label window, {} early wait; train {}, validation {}, test {}",
+            self.resolution,
+            self.label_window.describe(),
+            self.early_wait.describe(),
+            self.train,
+            self.validation,
+            self.test
+        )
+    }
+}
+
+fn year_end_of(year: i32) -> Day {
+    dates::from_ymd(year, 12, 31)
+}
+
+/// Labels of every paper submitted by the task's last labelled day, with the per-year
+/// thresholds.
 #[derive(Debug, Clone)]
 pub struct Labels {
     /// `None` for papers without a full window.
@@ -98,15 +528,15 @@ pub fn quantile(sorted: &[u32], q: f64) -> f64 {
 }
 
 impl Labels {
-    pub fn compute(corpus: &Corpus) -> Labels {
+    pub fn compute(corpus: &Corpus, spec: &TaskSpec) -> Labels {
         let n = corpus.len();
-        let last = last_labelled_day();
-        // Every citation dated at most 730 days after t0 counts, including the few dated
-        // before t0 (they come from later revisions of the citing paper).
+        let last = spec.last_labelled;
+        // Every citation dated by the end of the label window counts, including the few
+        // dated before t0 (they come from later revisions of the citing paper).
         let count: Vec<u32> = (0..n)
             .map(|p| {
-                let t0 = corpus.day[p];
-                corpus.cited_by[p].partition_point(|(d, _)| *d <= t0 + LABEL_WINDOW) as u32
+                let end = spec.label_end(corpus.day[p]);
+                corpus.cited_by[p].partition_point(|(d, _)| *d <= end) as u32
             })
             .collect();
         let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
@@ -119,7 +549,7 @@ impl Labels {
             .into_iter()
             .map(|(y, mut c)| {
                 c.sort_unstable();
-                (y, quantile(&c, LABEL_QUANTILE))
+                (y, quantile(&c, spec.label_quantile))
             })
             .collect();
         let label = (0..n)
@@ -132,9 +562,9 @@ impl Labels {
     }
 
     /// Labelled papers of one split, in date order.
-    pub fn papers_in(&self, corpus: &Corpus, split: Split) -> Vec<PaperNo> {
+    pub fn papers_in(&self, corpus: &Corpus, spec: &TaskSpec, split: Split) -> Vec<PaperNo> {
         (0..corpus.len())
-            .filter(|&p| self.label[p].is_some() && split_of(corpus.day[p]) == Some(split))
+            .filter(|&p| self.label[p].is_some() && spec.split_of(corpus.day[p]) == Some(split))
             .map(|p| p as PaperNo)
             .collect()
     }

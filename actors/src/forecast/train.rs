@@ -14,9 +14,29 @@ use super::linear::Logistic;
 use super::metrics::{choose_threshold, pr_auc, roc_auc, Scorecard};
 use super::mlp::{Mlp, MlpConfig, Objective, Target, TrainLog};
 use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
-use super::task::{Mode, Split};
+use super::task::{Mode, Split, TaskError, TaskSpec};
 use super::text::TextModel;
 use crate::dates::{self, Day};
+
+/// Why training refused to produce a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// The data does not support the task (too short, too few high-impact papers).
+    #[error("{0}")]
+    Task(#[from] TaskError),
+    /// The model would serve (nearly) one probability for every paper, or rank no
+    /// better than chance: it is not shipped.
+    #[error("refusing to ship a degenerate {mode} model: {reason}")]
+    Degenerate { mode: &'static str, reason: String },
+}
+
+/// Served validation probabilities with fewer distinct values than this (on at least
+/// this many papers) make a model degenerate.
+const MIN_DISTINCT_PROBABILITIES: usize = 10;
+/// Served validation probabilities spread over less than this make a model degenerate.
+const MIN_PROBABILITY_SPREAD: f64 = 1e-6;
+/// A calibration slope below this maps every rank to about one probability.
+const MIN_CALIBRATION_SLOPE: f64 = 1e-3;
 
 /// Largest false-positive rate the decision threshold may give on validation.
 pub fn max_fpr(mode: Mode) -> f64 {
@@ -29,7 +49,9 @@ pub fn max_fpr(mode: Mode) -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOptions {
     pub seed: u64,
-    /// Training rows start this year (older years fit the later regime worse).
+    /// Training rows start this year (older years fit the later regime worse). Applies
+    /// to the bundled task only ([`TaskSpec::bundled`]); any other task trains from its
+    /// train period's start.
     pub train_from_year: i32,
     /// Hidden sizes and weight decays tried for the MLP.
     pub hidden_sizes: Vec<usize>,
@@ -218,12 +240,10 @@ impl Forecaster {
     }
 
     /// The served probability of a raw score `s` (from [`Forecaster::predict_std`]) of a
-    /// paper submitted on `t0`, with `table` the raw scores of the corpus's papers.
+    /// paper submitted on `t0`, with `table` the raw scores of the corpus's papers: the
+    /// one function training's figures and `ForecastService` both serve through.
     pub fn served_probability(&self, table: &cohort::Table, t0: Day, s: f64) -> f64 {
-        match &self.cohort {
-            Some(c) => c.probability(table.rank(t0, s, c.window_days)),
-            None => s,
-        }
+        cohort::served_probability(self.cohort.as_ref(), table, t0, s)
     }
 
     /// Per-feature contributions (logit scale) for one standardised row.
@@ -410,8 +430,19 @@ pub struct Candidate {
     pub validation_roc_auc: f64,
 }
 
+/// The served probability of one paper, as the figures were computed from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperForecast {
+    pub id: String,
+    pub day: Day,
+    pub probability: f64,
+    pub label: bool,
+}
+
 /// Training's full outcome: the forecaster, its card figures and the report.
 pub struct Outcome {
+    /// The served probability of every test paper the test figures are computed from.
+    pub test_forecasts: Vec<PaperForecast>,
     pub forecaster: Forecaster,
     /// Every served candidate's validation figures (on the cohort-rank scale).
     pub candidates: Vec<Candidate>,
@@ -532,28 +563,43 @@ impl Prepared {
     }
 }
 
+/// The first day of training rows: the task's train start, and for the bundled task not
+/// before `opts.train_from_year`.
+fn train_rows_from(spec: &TaskSpec, opts: &TrainOptions) -> Day {
+    if *spec == TaskSpec::bundled() {
+        spec.train.from.max(dates::from_ymd(opts.train_from_year, 1, 1))
+    } else {
+        spec.train.from
+    }
+}
+
 /// Feature rows of the three splits under `text`'s vocabulary (standardised later).
-fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &TrainOptions) -> Prepared {
-    let ctx = FeatureContext::new(corpus.clone(), text.clone());
+fn prepare(
+    corpus: &Arc<Corpus>,
+    spec: &TaskSpec,
+    mode: Mode,
+    text: &Arc<TextModel>,
+    opts: &TrainOptions,
+) -> Prepared {
+    let ctx = FeatureContext::new(corpus.clone(), text.clone(), spec);
     let d = feature_names(mode).len();
     let labels = ctx.labels().clone();
+    let rows_from = train_rows_from(spec, opts);
     let split_papers = |split: Split| -> Vec<PaperNo> {
         labels
-            .papers_in(corpus, split)
+            .papers_in(corpus, spec, split)
             .into_iter()
-            .filter(|&p| {
-                split != Split::Train || dates::year_of(corpus.day[p as usize]) >= opts.train_from_year
-            })
+            .filter(|&p| split != Split::Train || corpus.day[p as usize] >= rows_from)
             .collect()
     };
     // Features are computed once for every paper a split row or its cohort can reach
-    // (scorable papers from half a year before the first training row), in corpus order.
+    // (scorable papers from a cohort window before the first training row), in corpus order.
     let splits = [split_papers(Split::Train), split_papers(Split::Validation), split_papers(Split::Test)];
-    let last = corpus.last_day().unwrap_or(Day::MIN);
-    let from = splits.iter().flatten().map(|&p| corpus.day[p as usize]).min().unwrap_or(Day::MAX)
-        - cohort::WINDOW_DAYS;
+    let last = spec.data_end(corpus).unwrap_or(Day::MIN);
+    let from =
+        splits.iter().flatten().map(|&p| corpus.day[p as usize]).min().unwrap_or(Day::MAX) - spec.cohort_days;
     let mut cohort_papers: Vec<PaperNo> = (0..corpus.len() as PaperNo)
-        .filter(|&p| corpus.day[p as usize] >= from && features::cutoff(mode, corpus.day[p as usize]) <= last)
+        .filter(|&p| corpus.day[p as usize] >= from && spec.cutoff(mode, corpus.day[p as usize]) <= last)
         .chain(splits.iter().flatten().copied())
         .collect();
     cohort_papers.sort_unstable();
@@ -589,14 +635,39 @@ fn prepare(corpus: &Arc<Corpus>, mode: Mode, text: &Arc<TextModel>, opts: &Train
     Prepared { ctx, d, tr, va, te, cohort_papers, cohort_x }
 }
 
-/// Trains `mode` on `corpus` and evaluates it. The test split is scored once, at the end.
-pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions) -> Outcome {
+/// Trains `mode` on `corpus` for the task `spec` and evaluates it. The test split is
+/// scored once, at the end. Refuses a split without high-impact papers and a model whose
+/// served probabilities are (nearly) constant or rank no better than chance.
+pub fn train(
+    corpus: Arc<Corpus>,
+    spec: &TaskSpec,
+    mode: Mode,
+    version: &str,
+    opts: &TrainOptions,
+) -> Result<Outcome, TrainError> {
     let train_docs: Vec<(&str, &str)> = (0..corpus.len())
-        .filter(|&p| super::task::split_of(corpus.day[p]) == Some(Split::Train))
+        .filter(|&p| spec.split_of(corpus.day[p]) == Some(Split::Train))
         .map(|p| (corpus.title[p].as_str(), corpus.abstract_text[p].as_str()))
         .collect();
     let text = Arc::new(TextModel::fit(&train_docs, opts.seed));
-    let mut prep = prepare(&corpus, mode, &text, opts);
+    let mut prep = prepare(&corpus, spec, mode, &text, opts);
+    for (split, rows) in [(Split::Train, &prep.tr), (Split::Validation, &prep.va), (Split::Test, &prep.te)] {
+        let positives = rows.y.iter().filter(|y| **y).count();
+        if positives == 0 {
+            let period = match split {
+                Split::Train => super::task::Period { from: train_rows_from(spec, opts), to: spec.train.to },
+                _ => spec.period(split),
+            };
+            return Err(TaskError::TooFewPositives {
+                split: split.as_str(),
+                period: period.to_string(),
+                papers: rows.y.len(),
+                positives,
+                needed: 1,
+            }
+            .into());
+        }
+    }
     let d = prep.d;
     let normaliser = Normaliser::fit(&prep.tr.raw, d);
     for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
@@ -646,7 +717,7 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         forecaster.served = kind;
         let scores = prep.cohort_scores(&corpus, &forecaster);
         let table = cohort::Table { days: &corpus.day, scores: &scores };
-        let ranks = table.ranks(&va.days, &forecaster.predict_std(&va.x), cohort::WINDOW_DAYS);
+        let ranks = table.ranks(&va.days, &forecaster.predict_std(&va.x), spec.cohort_days);
         let pr = pr_auc(&ranks, &va.y);
         tracing::info!(?kind, val_pr_auc = pr, "served candidate");
         candidates.push(Candidate {
@@ -660,8 +731,11 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
     }
     let (served, ranks, _) = best.expect("candidates");
     forecaster.served = served;
-    let calibrated = CohortRank::fit(cohort::WINDOW_DAYS, &ranks, &va.y);
+    let calibrated = CohortRank::fit(spec.cohort_days, &ranks, &va.y);
     let val_probs: Vec<f64> = ranks.iter().map(|&r| calibrated.probability(r)).collect();
+    if let Some(reason) = degenerate(&val_probs, &va.y, &calibrated) {
+        return Err(TrainError::Degenerate { mode: mode.as_str(), reason });
+    }
     forecaster.threshold = choose_threshold(&val_probs, &va.y, max_fpr(mode));
     if !forecaster.threshold.is_finite() {
         // Even the top-scored validation group breaks the FPR limit: label nothing high
@@ -669,8 +743,9 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         forecaster.threshold = f64::MAX;
     }
     forecaster.cohort = Some(calibrated);
-    let (validation, test, report) = assess(&corpus, &prep, &forecaster, version, opts);
-    Outcome {
+    let (validation, test, report, test_forecasts) = assess(&corpus, &prep, &forecaster, version, opts);
+    Ok(Outcome {
+        test_forecasts,
         candidates,
         rows: (prep.tr.y.len(), prep.va.y.len(), prep.te.y.len()),
         forecaster,
@@ -678,22 +753,62 @@ pub fn train(corpus: Arc<Corpus>, mode: Mode, version: &str, opts: &TrainOptions
         validation,
         test,
         report,
-    }
+    })
 }
 
-/// Re-evaluates a saved forecaster on `corpus`: its scorecards and full report.
+/// Why served validation probabilities make a model degenerate, if they do: (nearly)
+/// one value for every paper, a calibration that flattens the ranks, or a ranking no
+/// better than chance.
+fn degenerate(probs: &[f64], labels: &[bool], calibration: &CohortRank) -> Option<String> {
+    let mut sorted: Vec<f64> = probs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let spread = sorted.last().zip(sorted.first()).map_or(0.0, |(hi, lo)| hi - lo);
+    sorted.dedup();
+    let n = probs.len();
+    if n >= MIN_DISTINCT_PROBABILITIES && sorted.len() < MIN_DISTINCT_PROBABILITIES {
+        return Some(format!(
+            "it serves only {} distinct probabilities on {n} validation papers (at least \
+             {MIN_DISTINCT_PROBABILITIES} needed)",
+            sorted.len()
+        ));
+    }
+    if spread < MIN_PROBABILITY_SPREAD || !spread.is_finite() {
+        return Some(format!(
+            "its validation probabilities span {spread:.3e} (at least {MIN_PROBABILITY_SPREAD:e} needed): \
+             every paper gets about the same forecast"
+        ));
+    }
+    if calibration.calibration[0] < MIN_CALIBRATION_SLOPE {
+        return Some(format!(
+            "its calibration slope is {:.3e}: every rank maps to about the same probability",
+            calibration.calibration[0]
+        ));
+    }
+    let auc = roc_auc(probs, labels);
+    if !(auc > 0.5) {
+        return Some(format!(
+            "its validation ROC-AUC is {auc:.3}: it ranks high-impact papers no better than chance"
+        ));
+    }
+    None
+}
+
+/// Re-evaluates a saved forecaster on `corpus` for the task `spec`: its scorecards and
+/// full report.
 pub fn evaluate(
     corpus: Arc<Corpus>,
+    spec: &TaskSpec,
     forecaster: &Forecaster,
     version: &str,
     opts: &TrainOptions,
 ) -> (Scorecard, Scorecard, Report) {
-    let mut prep = prepare(&corpus, forecaster.mode, &forecaster.text, opts);
+    let mut prep = prepare(&corpus, spec, forecaster.mode, &forecaster.text, opts);
     for r in [&mut prep.tr, &mut prep.va, &mut prep.te] {
         forecaster.normaliser.apply(&mut r.x);
     }
     forecaster.normaliser.apply(&mut prep.cohort_x);
-    assess(&corpus, &prep, forecaster, version, opts)
+    let (validation, test, report, _) = assess(&corpus, &prep, forecaster, version, opts);
+    (validation, test, report)
 }
 
 fn assess(
@@ -702,7 +817,7 @@ fn assess(
     forecaster: &Forecaster,
     version: &str,
     opts: &TrainOptions,
-) -> (Scorecard, Scorecard, Report) {
+) -> (Scorecard, Scorecard, Report, Vec<PaperForecast>) {
     let (tr, va, te, d, mode) = (&prep.tr, &prep.va, &prep.te, prep.d, forecaster.mode);
     let names = &forecaster.feature_names;
     let mut baselines = vec![BaselineScores {
@@ -733,7 +848,15 @@ fn assess(
     let scores = prep.cohort_scores(corpus, forecaster);
     let served = Ranked { forecaster, table: cohort::Table { days: &corpus.day, scores: &scores } };
     let validation = Scorecard::new(&served.score_set(&va.x, d, &va.days), &va.y, threshold);
-    let test = Scorecard::new(&served.score_set(&te.x, d, &te.days), &te.y, threshold);
+    let test_probs = served.score_set(&te.x, d, &te.days);
+    let test = Scorecard::new(&test_probs, &te.y, threshold);
+    let test_forecasts = te
+        .ids
+        .iter()
+        .zip(&te.days)
+        .zip(test_probs.iter().zip(&te.y))
+        .map(|((id, &day), (&probability, &label))| PaperForecast { id: id.clone(), day, probability, label })
+        .collect();
     let mlp_config = forecaster.mlp_config.clone();
     // Ablations and cross-validation retrain the served family (trees: one seed).
     let retrain = |keep: &[usize], t: &EvalSet, v: &EvalSet| -> Box<dyn Scorer> {
@@ -797,7 +920,7 @@ fn assess(
         resamples: opts.bootstrap_resamples,
         permutation_repeats: opts.permutation_repeats,
     };
-    (validation, test, report::build(&input))
+    (validation, test, report::build(&input), test_forecasts)
 }
 
 fn tr_scores(m: &Logistic, x: &[f32], d: usize) -> Vec<f64> {

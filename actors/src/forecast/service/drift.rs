@@ -13,8 +13,9 @@ impl ForecastService {
         if self.corpus.is_empty() {
             return None;
         }
-        let labels = self.labels();
-        let papers = labels.papers_in(&self.corpus, crate::forecast::task::Split::Validation);
+        // The labels and validation period of the model's own task.
+        let ctx = self.context(model);
+        let papers = ctx.labels().papers_in(&self.corpus, ctx.spec(), crate::forecast::task::Split::Validation);
         if papers.is_empty() {
             return None;
         }

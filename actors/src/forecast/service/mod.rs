@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::cohort;
 use super::corpus::Corpus;
-use super::features::{self, cutoff, FeatureContext, Subject};
+use super::features::{self, FeatureContext, Subject};
 use super::metrics::Scorecard;
 use super::registry::{self, LoadedModel};
 use super::rollout::{self, Arm, Rollout, RolloutError, Rollouts, Scored, StartRequest, Transition};
-use super::task::{Labels, Mode};
+use super::task::Mode;
 use crate::dates::{self, Day};
 use crate::names;
 use crate::records::ForecastRecord;
@@ -158,8 +158,6 @@ pub struct ForecastService {
     dirs: Vec<PathBuf>,
     rollouts: Rollouts,
     rollouts_file: Option<PathBuf>,
-    /// Labels of the current corpus, for rollout AUCs (computed on first use).
-    labels: Option<Arc<Labels>>,
     /// Per model version, the histogram of its scores on validation papers: what drift
     /// is measured against.
     reference: HashMap<String, [u64; rollout::SCORE_BINS]>,
@@ -215,7 +213,6 @@ impl ForecastService {
             dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
             rollouts: Rollouts::default(),
             rollouts_file: None,
-            labels: None,
             reference: HashMap::new(),
             warm_cursor: HashMap::new(),
             live: HashMap::new(),
@@ -258,7 +255,6 @@ impl ForecastService {
         self.contexts.clear();
         self.cohort_scores.clear();
         self.warm_cursor.clear();
-        self.labels = None;
     }
 
     pub fn corpus(&self) -> &Arc<Corpus> {
@@ -296,7 +292,11 @@ impl ForecastService {
         self.contexts
             .entry(model.meta.version.clone())
             .or_insert_with(|| {
-                Arc::new(FeatureContext::new(self.corpus.clone(), model.forecaster.text.clone()))
+                Arc::new(FeatureContext::new(
+                    self.corpus.clone(),
+                    model.forecaster.text.clone(),
+                    &registry::task_of(&model.meta),
+                ))
             })
             .clone()
     }
@@ -305,12 +305,13 @@ impl ForecastService {
     /// (those old enough to be scored in the model's mode).
     fn fill_cohort(&mut self, model: &LoadedModel, range: std::ops::Range<usize>) {
         let n = self.corpus.len();
-        let last = self.corpus.last_day().unwrap_or(Day::MIN);
+        let spec = registry::task_of(&model.meta);
+        let last = spec.data_end(&self.corpus).unwrap_or(Day::MIN);
         let mode = model.meta.mode;
         let scores =
             self.cohort_scores.entry(model.meta.version.clone()).or_insert_with(|| vec![f32::NAN; n]);
         let missing: Vec<u32> = range
-            .filter(|&p| scores[p].is_nan() && cutoff(mode, self.corpus.day[p]) <= last)
+            .filter(|&p| scores[p].is_nan() && spec.cutoff(mode, self.corpus.day[p]) <= last)
             .map(|p| p as u32)
             .collect();
         if missing.is_empty() {
@@ -325,13 +326,14 @@ impl ForecastService {
         }
     }
 
-    /// What `model` serves for a raw score `s` of a paper submitted on `t0`.
+    /// What `model` serves for a raw score `s` of a paper submitted on `t0`: through
+    /// [`cohort::served_probability`], as training's figures were computed.
     fn served_probability(&mut self, model: &LoadedModel, t0: Day, s: f64) -> f64 {
         let Some(c) = model.forecaster.cohort else { return s };
         let range = cohort::window(&self.corpus.day, t0, c.window_days);
-        self.fill_cohort(model, range.clone());
-        let scores = &self.cohort_scores[&model.meta.version];
-        c.probability(cohort::mid_rank(&scores[range], s))
+        self.fill_cohort(model, range);
+        let table = cohort::Table { days: &self.corpus.day, scores: &self.cohort_scores[&model.meta.version] };
+        model.forecaster.served_probability(&table, t0, s)
     }
 
     fn answer(&mut self, model: &LoadedModel, id: String, mode: Mode, t0: Day, raw: Vec<f32>) -> Forecast {
@@ -345,7 +347,7 @@ impl ForecastService {
         Forecast {
             paper_id: id,
             mode,
-            as_of: dates::format(mode.as_of(t0)),
+            as_of: dates::format(registry::task_of(&model.meta).as_of(mode, t0)),
             probability,
             label: if probability >= f.threshold { "high" } else { "low" }.into(),
             threshold: f.threshold,
@@ -372,14 +374,16 @@ impl ForecastService {
         }
     }
 
-    /// What happened to corpus paper `p`, when its two-year window is in the data.
-    fn outcome_of(&mut self, p: u32) -> Option<Outcome> {
-        let labels = self.labels();
+    /// What happened to corpus paper `p`, when its label window (under `model`'s task)
+    /// is in the data.
+    fn outcome_of(&mut self, model: &LoadedModel, p: u32) -> Option<Outcome> {
+        let ctx = self.context(model);
+        let labels = ctx.labels();
         let reached = labels.label.get(p as usize).copied().flatten()?;
         let day = self.corpus.day[p as usize];
         Some(Outcome {
             citations_in_window: labels.count[p as usize],
-            window_ends: dates::format(day + super::task::LABEL_WINDOW),
+            window_ends: dates::format(ctx.spec().label_end(day)),
             top_10_percent_needed: labels.thresholds.get(&dates::year_of(day)).copied(),
             reached_top_10_percent: reached,
         })
@@ -424,11 +428,6 @@ impl ForecastService {
         true
     }
 
-    /// The current corpus's labels, computed once per corpus.
-    fn labels(&mut self) -> Arc<Labels> {
-        self.labels.get_or_insert_with(|| Arc::new(Labels::compute(&self.corpus))).clone()
-    }
-
     /// Forecasts a stored paper by id (canonical or alias) with the active model.
     pub fn forecast(&mut self, id: &str, mode: Mode) -> Result<Forecast, ForecastError> {
         self.forecast_routed(id, mode, &Route::default()).map(|(f, _)| f)
@@ -444,7 +443,7 @@ impl ForecastService {
         route: &Route,
     ) -> Result<(Forecast, ForecastRecord), ForecastError> {
         let active = self.active(mode)?;
-        let (p, t0) = self.locate(id, mode)?;
+        let (p, t0) = self.locate(id, mode, &active)?;
         let arms = self.rollouts.get(mode).and_then(|r| {
             let control = self.model(&r.control)?.clone();
             let candidate = self.model(&r.candidate)?.clone();
@@ -519,20 +518,22 @@ impl ForecastService {
             high: f.label == "high",
             micros: started.elapsed().as_micros() as u64,
         };
-        f.outcome = self.outcome_of(p);
+        f.outcome = self.outcome_of(model, p);
         (f, scored)
     }
 
-    /// The paper number and submission day of `id`, or why it cannot be forecast in `mode`.
-    fn locate(&self, id: &str, mode: Mode) -> Result<(u32, Day), ForecastError> {
+    /// The paper number and submission day of `id`, or why it cannot be forecast in `mode`
+    /// (under `model`'s task).
+    fn locate(&self, id: &str, mode: Mode, model: &LoadedModel) -> Result<(u32, Day), ForecastError> {
         let p = self.corpus.find(id).ok_or_else(|| ForecastError::UnknownPaper(id.to_string()))?;
         let t0 = self.corpus.day[p as usize];
-        let last = self.corpus.last_day().unwrap_or(t0);
-        if cutoff(mode, t0) > last {
+        let spec = registry::task_of(&model.meta);
+        let last = spec.data_end(&self.corpus).unwrap_or(t0);
+        if spec.cutoff(mode, t0) > last {
             return Err(ForecastError::TooYoung {
                 id: self.corpus.ids[p as usize].clone(),
                 submitted: dates::format(t0),
-                as_of: dates::format(cutoff(mode, t0)),
+                as_of: dates::format(spec.cutoff(mode, t0)),
                 data_ends: dates::format(last),
             });
         }

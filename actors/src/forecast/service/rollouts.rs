@@ -139,7 +139,10 @@ impl ForecastService {
     /// The comparison of a rollout's arms, from its counters and its forecast-log records.
     pub fn rollout_report(&mut self, id: &str, records: &[ForecastRecord]) -> Option<RolloutReport> {
         let r = self.rollouts.find(id)?.clone();
-        let labels = self.labels();
+        // Labels under the control model's task (the task both arms forecast).
+        let model = self.model(&r.control).cloned().or_else(|| self.active(r.mode).ok())?;
+        let ctx = self.context(&model);
+        let labels = ctx.labels();
         let mut seen = std::collections::HashSet::new();
         let (mut served_c, mut served_k, mut both_c, mut both_k) = (vec![], vec![], vec![], vec![]);
         let mut labelled = 0;
