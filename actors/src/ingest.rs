@@ -790,7 +790,14 @@ pub fn ingest_file_with(
         .collection
         .clone()
         .unwrap_or_else(|| format.map_or(DEFAULT_COLLECTION, Format::default_collection).to_string());
-    let report = IngestReport { file, format, collection: Some(collection.clone()), ..Default::default() };
+    // A file of citations adds no papers to any collection.
+    let citations_only = matches!(format, Some(Format::CitationsTsv | Format::EdgeList));
+    let report = IngestReport {
+        file,
+        format,
+        collection: (!citations_only || options.collection.is_some()).then(|| collection.clone()),
+        ..Default::default()
+    };
     let mut run = Run {
         report,
         batch: WriteBatch::default(),
@@ -826,7 +833,7 @@ pub fn ingest_file_with(
             Ok::<_, IngestError>(())
         });
         match read {
-            Ok(result) => result?,
+            Ok(result) => run.report.lines = run.report.lines.max(result?),
             // A broken document ends the file; what came before it is imported.
             Err((line, reason)) => {
                 run.report.lines = line;

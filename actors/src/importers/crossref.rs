@@ -153,12 +153,12 @@ impl<R: Read> Read for LineCounter<R> {
 
 /// Calls `f(line, item)` for each element of `message.items` of a Crossref API response,
 /// in order, holding one item at a time. `line` is the (1-based) line on which the item
-/// ends. A document that is not JSON stops the reading with `Err(line, reason)`; an
-/// error of `f` stops it with that error.
+/// ends; the lines of the document are returned at the end. A document that is not JSON
+/// stops the reading with `Err(line, reason)`; an error of `f` stops it with that error.
 pub fn for_each_item<R: Read, E>(
     reader: R,
     mut f: impl FnMut(u64, serde_json::Value) -> Result<(), E>,
-) -> Result<Result<(), E>, (u64, String)> {
+) -> Result<Result<u64, E>, (u64, String)> {
     let counter = std::cell::RefCell::new(LineCounter { inner: reader, line: 1 });
     let mut stopped: Option<E> = None;
     let outcome = {
@@ -176,7 +176,8 @@ pub fn for_each_item<R: Read, E>(
         return Ok(Err(e));
     }
     match outcome {
-        Ok(true) => Ok(Ok(())),
+        // The count started at line 1, so a final newline ends the last line.
+        Ok(true) => Ok(Ok(line.saturating_sub(1).max(1))),
         Ok(false) => Err((line, "the document has no message.items array (a Crossref API response)".into())),
         Err(e) => Err((line, format!("invalid Crossref API response: {e}"))),
     }
@@ -350,5 +351,7 @@ mod tests {
         assert!(none.unwrap_err().1.contains("no message.items"));
         let stopped = for_each_item(doc.as_bytes(), |_, _| Err("full"));
         assert_eq!(stopped.unwrap(), Err("full"));
+        let lines = for_each_item(doc.as_bytes(), |_, _| Ok::<_, ()>(())).unwrap().unwrap();
+        assert_eq!(lines, 5);
     }
 }
