@@ -406,7 +406,13 @@ mod tests {
             comments: None,
             report_no: None,
         };
-        store.apply(WriteBatch { papers: vec![paper("x"), paper("y")], citations: vec![] }).unwrap();
+        store
+            .apply(WriteBatch {
+                papers: vec![paper("x"), paper("y")],
+                citations: vec![],
+                ..Default::default()
+            })
+            .unwrap();
         store.db().open_tree("usage").unwrap().insert(b"k", b"v").unwrap();
         let file = dir.path().join("b.backup");
         let summary = backup(&store, &file).unwrap();

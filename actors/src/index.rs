@@ -48,6 +48,7 @@ struct Fields {
     subject: Field,
     day: Field,
     year: Field,
+    collection: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -61,6 +62,7 @@ fn schema() -> (Schema, Fields) {
         subject: b.add_text_field("subject", TEXT),
         day: b.add_i64_field("day", INDEXED | FAST | STORED),
         year: b.add_facet_field("year", FacetOptions::default()),
+        collection: b.add_text_field("collection", STRING | STORED),
     };
     (b.build(), fields)
 }
@@ -73,6 +75,8 @@ pub struct SearchRequest {
     pub to: Option<Day>,
     /// Author key (see [`crate::names`]).
     pub author_key: Option<String>,
+    /// Only papers of this collection (see [`crate::store::DEFAULT_COLLECTION`]).
+    pub collection: Option<String>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -146,11 +150,12 @@ impl TopicIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn document(&self, p: &Paper) -> TantivyDocument {
+    fn document(&self, p: &Paper, collection: &str) -> TantivyDocument {
         let f = self.fields;
         let year = dates::year_of(p.submitted);
         let mut d = doc!(
             f.id => p.id.as_str(),
+            f.collection => collection,
             f.title => crate::names::latex_to_unicode(&p.title),
             f.abstract_text => p.abstract_text.as_str(),
             f.day => p.submitted as i64,
@@ -166,12 +171,13 @@ impl TopicIndex {
         d
     }
 
-    /// Adds or replaces papers. Not visible to searches until [`TopicIndex::commit`].
-    pub fn upsert(&self, papers: &[Paper]) -> Result<()> {
+    /// Adds or replaces papers of one collection. Not visible to searches until
+    /// [`TopicIndex::commit`].
+    pub fn upsert(&self, papers: &[Paper], collection: &str) -> Result<()> {
         let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
         for p in papers {
             writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
-            writer.add_document(self.document(p))?;
+            writer.add_document(self.document(p, collection))?;
         }
         Ok(())
     }
@@ -217,6 +223,10 @@ impl TopicIndex {
             let term = Term::from_field_text(f.author_key, key);
             clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
         }
+        if let Some(name) = &req.collection {
+            let term = Term::from_field_text(f.collection, name);
+            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+        }
         let query = BooleanQuery::new(clauses);
 
         let mut years = FacetCollector::for_field("year");
@@ -256,5 +266,52 @@ impl TopicIndex {
     /// The tantivy index, for diagnostics (segment counts, sizes).
     pub fn inner(&self) -> &Index {
         &self.index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::AuthorRef;
+
+    fn paper(id: &str, title: &str) -> Paper {
+        Paper {
+            id: id.into(),
+            aliases: vec![],
+            title: title.into(),
+            authors: vec![AuthorRef { raw: "J. Kim".into(), display: "J. Kim".into(), key: "kim_j".into() }],
+            submitted: 10_000,
+            submitted_secs: None,
+            revised: vec![],
+            abstract_text: "black holes".into(),
+            subject: None,
+            journal_ref: None,
+            comments: None,
+            report_no: None,
+        }
+    }
+
+    #[test]
+    fn search_can_be_limited_to_one_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = TopicIndex::open(dir.path()).unwrap();
+        index.upsert(&[paper("a", "Black hole entropy")], "default").unwrap();
+        index.upsert(&[paper("b", "Black hole mergers"), paper("c", "Black hole spin")], "astro").unwrap();
+        index.commit().unwrap();
+        let ids = |collection: Option<&str>| {
+            let req = SearchRequest {
+                query: "black hole".into(),
+                collection: collection.map(str::to_string),
+                limit: 10,
+                ..Default::default()
+            };
+            let mut ids: Vec<String> = index.search(&req).unwrap().hits.into_iter().map(|h| h.id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(None), vec!["a", "b", "c"]);
+        assert_eq!(ids(Some("astro")), vec!["b", "c"]);
+        assert_eq!(ids(Some("default")), vec!["a"]);
+        assert!(ids(Some("other")).is_empty());
     }
 }

@@ -2,6 +2,11 @@
 //! gzip or plain. Each record is validated; a bad line is counted and reported with
 //! its line number and reason, and never stops the import. The format is documented
 //! in `docs/ingest-format.md`.
+//!
+//! Besides citecast's own format, records of open scholarly dumps (OpenAlex works, the
+//! arXiv metadata snapshot, Crossref works and API responses) are mapped by
+//! [`crate::importers`]; `--format auto` sniffs the first record. Every file's papers go
+//! to one named collection.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -12,16 +17,21 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::dates::{self, Day};
+use crate::importers::{self, Mapped};
 use crate::names;
 use crate::records::{AuthorRef, Paper};
-use crate::store::{BatchOutcome, CitationInput, Rejection, StoreError, WriteBatch};
+use crate::store::{
+    AliasConflict, BatchOutcome, CitationInput, Rejection, StoreError, WriteBatch, DEFAULT_COLLECTION,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path}: unrecognised format ({why}); expected papers as JSON Lines or citations as TSV")]
+    #[error("{path}: unrecognised format ({why}); expected papers as JSON Lines (citecast, OpenAlex, arXiv or Crossref) or citations as TSV")]
     UnknownFormat { path: String, why: String },
+    #[error("{0}")]
+    InvalidCollection(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -61,6 +71,10 @@ pub struct IngestOptions {
     /// Where spill files go (owner-only, removed after the import); `None` uses the
     /// system temporary directory.
     pub spill_dir: Option<PathBuf>,
+    /// How paper records are read; files of citations are recognised whatever it says.
+    pub format: SourceFormat,
+    /// The collection papers go to; `None`: the format's own ([`Format::default_collection`]).
+    pub collection: Option<String>,
 }
 
 impl Default for IngestOptions {
@@ -69,7 +83,54 @@ impl Default for IngestOptions {
             max_refs_per_paper: DEFAULT_MAX_REFS_PER_PAPER,
             max_pending_refs: DEFAULT_MAX_PENDING_REFS,
             spill_dir: None,
+            format: SourceFormat::Auto,
+            collection: None,
         }
+    }
+}
+
+/// The format asked for (`citecast ingest --format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Sniffed from the first record: OpenAlex (`https://openalex.org/`), Crossref
+    /// (`"DOI"` or an API response's `"message"`), arXiv (`authors_parsed`, `versions`),
+    /// otherwise citecast's own formats.
+    #[default]
+    Auto,
+    /// citecast's papers JSON Lines, citations TSV or edge list.
+    Citecast,
+    Openalex,
+    Arxiv,
+    Crossref,
+}
+
+impl SourceFormat {
+    pub const ALL: [SourceFormat; 5] = [
+        SourceFormat::Auto,
+        SourceFormat::Citecast,
+        SourceFormat::Openalex,
+        SourceFormat::Arxiv,
+        SourceFormat::Crossref,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Auto => "auto",
+            SourceFormat::Citecast => "citecast",
+            SourceFormat::Openalex => "openalex",
+            SourceFormat::Arxiv => "arxiv",
+            SourceFormat::Crossref => "crossref",
+        }
+    }
+}
+
+impl std::str::FromStr for SourceFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SourceFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            format!("unknown format '{s}': expected auto, citecast, openalex, arxiv or crossref")
+        })
     }
 }
 
@@ -125,6 +186,11 @@ impl PendingRefs {
             memory: Vec::new(),
             spill: None,
         }
+    }
+
+    /// Holds nothing and never spills (what a finished import leaves behind).
+    fn empty() -> Self {
+        PendingRefs { limit: usize::MAX, dir: PathBuf::new(), memory: Vec::new(), spill: None }
     }
 
     fn push(&mut self, c: CitationInput) -> std::io::Result<()> {
@@ -244,6 +310,27 @@ pub enum Format {
     CitationsTsv,
     /// SNAP edge list: `citing<TAB>cited`, `#` comments.
     EdgeList,
+    /// OpenAlex works, one per line.
+    Openalex,
+    /// The arXiv metadata snapshot, one record per line.
+    Arxiv,
+    /// Crossref works, one per line.
+    Crossref,
+    /// One Crossref REST API response, `{"message":{"items":[...]}}`.
+    CrossrefResponse,
+}
+
+impl Format {
+    /// The collection a file of this format goes to unless one is named: the format's
+    /// name for the open-data formats, [`DEFAULT_COLLECTION`] for citecast's own.
+    pub fn default_collection(self) -> &'static str {
+        match self {
+            Format::Openalex => "openalex",
+            Format::Arxiv => "arxiv",
+            Format::Crossref | Format::CrossrefResponse => "crossref",
+            Format::PapersJsonl | Format::CitationsTsv | Format::EdgeList => DEFAULT_COLLECTION,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -263,6 +350,19 @@ pub struct IngestReport {
     /// Pending references that went through a spill file to bound memory.
     #[serde(default)]
     pub references_spilled: u64,
+    /// The collection the file's papers went to.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// References without a usable id (a Crossref reference without DOI), skipped.
+    #[serde(default)]
+    pub references_skipped: u64,
+    /// Aliases claimed by a paper that another paper already held: not overwritten, left
+    /// ambiguous (resolving to no paper) or with the paper whose id they are.
+    #[serde(default)]
+    pub aliases_ambiguous: u64,
+    /// The first of those clashes, with the line and both papers.
+    #[serde(default)]
+    pub alias_conflicts: Vec<AliasConflict>,
 }
 
 impl IngestReport {
@@ -278,6 +378,9 @@ impl IngestReport {
     }
 
     fn add(&mut self, o: BatchOutcome) {
+        self.aliases_ambiguous += o.alias_conflicts.len() as u64;
+        let room = MAX_ERROR_SAMPLES.saturating_sub(self.alias_conflicts.len());
+        self.alias_conflicts.extend(o.alias_conflicts.into_iter().take(room));
         self.papers_new += o.papers_new;
         self.papers_updated += o.papers_updated;
         self.papers_unchanged += o.papers_unchanged;
@@ -317,10 +420,11 @@ pub struct IndexedStoreSink<'a> {
 
 impl Sink for IndexedStoreSink<'_> {
     fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
+        let collection = batch.collection.clone().unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
         let mut outcome = self.store.apply(batch)?;
         if !outcome.changed_papers.is_empty() {
             let papers = std::mem::take(&mut outcome.changed_papers);
-            self.index.upsert(&papers)?;
+            self.index.upsert(&papers, &collection)?;
         }
         Ok(outcome)
     }
@@ -416,6 +520,71 @@ fn detect(first: &str) -> Result<Format, String> {
     }
 }
 
+/// Recognises an open-data record from the start of a file (the first record, or the
+/// first bytes of a pretty-printed document): `None` for citecast's own formats.
+fn sniff_record(head: &str) -> Option<Format> {
+    let t = head.trim_start_matches('\u{feff}').trim_start();
+    if !t.starts_with('{') {
+        return None;
+    }
+    let first = first_record(t);
+    if first.contains("\"https://openalex.org/") {
+        Some(Format::Openalex)
+    } else if is_crossref_response(t) {
+        Some(Format::CrossrefResponse)
+    } else if first.contains("\"DOI\"") {
+        Some(Format::Crossref)
+    } else if first.contains("\"authors_parsed\"") || first.contains("\"versions\"") {
+        Some(Format::Arxiv)
+    } else {
+        None
+    }
+}
+
+/// The first line, or the whole head when that line is not a whole record (a
+/// pretty-printed document).
+fn first_record(t: &str) -> &str {
+    let line = t.lines().next().unwrap_or_default();
+    if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
+        line
+    } else {
+        t
+    }
+}
+
+/// An API response wraps its works in `message`; a work never has that key.
+fn is_crossref_response(t: &str) -> bool {
+    let first = first_record(t);
+    match serde_json::from_str::<serde_json::Value>(first) {
+        Ok(v) => v.get("message").is_some(),
+        // Pretty-printed or longer than the head: look for the envelope's keys.
+        Err(_) => t.contains("\"message\"") && (t.contains("\"message-type\"") || t.contains("\"items\"")),
+    }
+}
+
+/// The format of a file: what `choice` asks for, or sniffed for `auto`. Citation files
+/// (a TSV header or edge list) are recognised whatever the choice, so an arXiv import
+/// may name its citations file in the same command.
+fn choose_format(choice: SourceFormat, head: &str) -> Result<Format, String> {
+    let t = head.trim_start_matches('\u{feff}').trim_start();
+    let record = t.starts_with('{');
+    match choice {
+        SourceFormat::Auto => match sniff_record(t) {
+            Some(f) => Ok(f),
+            None => detect(t.lines().next().unwrap_or_default()),
+        },
+        SourceFormat::Citecast => detect(t.lines().next().unwrap_or_default()),
+        _ if !record => match detect(t.lines().next().unwrap_or_default())? {
+            Format::PapersJsonl => Err("expected a JSON object".into()),
+            citations => Ok(citations),
+        },
+        SourceFormat::Openalex => Ok(Format::Openalex),
+        SourceFormat::Arxiv => Ok(Format::Arxiv),
+        SourceFormat::Crossref if is_crossref_response(t) => Ok(Format::CrossrefResponse),
+        SourceFormat::Crossref => Ok(Format::Crossref),
+    }
+}
+
 /// A paper record as it appears in a JSON Lines file.
 #[derive(Debug, Deserialize)]
 struct PaperRecord {
@@ -446,7 +615,8 @@ struct PaperRecord {
     references: Vec<String>,
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), String> {
+/// Checks an id: 1 to 128 characters without whitespace or control characters.
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err(format!("{what} is empty"));
     }
@@ -459,6 +629,11 @@ fn check_id(what: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `YYYY-MM-DD` date of 1900-2100, for the importers.
+pub(crate) fn check_date_range(field: &str, s: &str) -> Result<Day, String> {
+    check_date(field, s)
+}
+
 fn check_date(field: &str, s: &str) -> Result<Day, String> {
     let day = dates::parse(s)
         .ok_or_else(|| format!("{field} '{s}' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"))?;
@@ -469,9 +644,10 @@ fn check_date(field: &str, s: &str) -> Result<Day, String> {
     Ok(day)
 }
 
-/// Other ids a paper is known by: the source id and, for `archive/NNNNNNN`, the number
-/// with and without leading zeros (the SNAP files drop them).
-fn aliases_of(canonical: &str, source_id: &str) -> Vec<String> {
+/// Other ids a paper is known by: the source id and, for an old-style arXiv id
+/// (`archive/NNNNNNN`), the number with and without leading zeros (the SNAP files drop
+/// them). Only those: the part after a DOI's slash (`10.1000/0123`) is no id at all.
+pub(crate) fn aliases_of(canonical: &str, source_id: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |s: &str| {
         if !s.is_empty() && s != canonical && !out.iter().any(|o: &String| o == s) {
@@ -479,7 +655,7 @@ fn aliases_of(canonical: &str, source_id: &str) -> Vec<String> {
         }
     };
     push(source_id);
-    if let Some((_, number)) = canonical.rsplit_once('/') {
+    if let Some((_, number)) = canonical.rsplit_once('/').filter(|_| importers::is_old_arxiv_id(canonical)) {
         push(number);
         if number.bytes().all(|b| b.is_ascii_digit()) {
             push(number.trim_start_matches('0'));
@@ -489,7 +665,7 @@ fn aliases_of(canonical: &str, source_id: &str) -> Vec<String> {
 }
 
 /// Splits a free-form author list ("A. B, C. D and E. F") when no array is given.
-fn split_authors(raw: &str) -> Vec<String> {
+pub(crate) fn split_authors(raw: &str) -> Vec<String> {
     raw.replace(" and ", ",")
         .replace(" & ", ",")
         .split([',', ';'])
@@ -586,25 +762,51 @@ pub fn ingest_file(
     ingest_file_with(path, sink, progress, &IngestOptions::default())
 }
 
-/// [`ingest_file`] with explicit memory bounds.
+/// [`ingest_file`] with explicit memory bounds, format and collection.
 pub fn ingest_file_with(
     path: &Path,
     sink: &mut dyn Sink,
     progress: Option<&ProgressFn>,
     options: &IngestOptions,
 ) -> Result<IngestReport, IngestError> {
+    if let Some(name) = &options.collection {
+        crate::store::check_collection_name(name).map_err(IngestError::InvalidCollection)?;
+    }
     let bytes_total = std::fs::metadata(path).map_err(io_err(path))?.len();
     let count = Arc::new(AtomicU64::new(0));
     let mut reader = open(path, count.clone())?;
-    let mut report = IngestReport { file: path.display().to_string(), ..Default::default() };
-    let mut batch = WriteBatch::default();
-    let mut references = PendingRefs::new(options);
-    let spill_err = |source| IngestError::Io {
-        path: format!("spill file in {}", references_dir(options).display()),
-        source,
+    let file = path.display().to_string();
+    // The first bytes (at most one buffer) decide the format; nothing is consumed.
+    let head = String::from_utf8_lossy(reader.fill_buf().map_err(io_err(path))?).into_owned();
+    let format = if head.trim_start_matches('\u{feff}').trim().is_empty() {
+        None
+    } else {
+        Some(
+            choose_format(options.format, &head)
+                .map_err(|why| IngestError::UnknownFormat { path: file.clone(), why })?,
+        )
     };
-    let mut format = None;
-    let mut buf = Vec::new();
+    let collection = options
+        .collection
+        .clone()
+        .unwrap_or_else(|| format.map_or(DEFAULT_COLLECTION, Format::default_collection).to_string());
+    // A file of citations adds no papers to any collection.
+    let citations_only = matches!(format, Some(Format::CitationsTsv | Format::EdgeList));
+    let report = IngestReport {
+        file,
+        format,
+        collection: (!citations_only || options.collection.is_some()).then(|| collection.clone()),
+        ..Default::default()
+    };
+    let mut run = Run {
+        report,
+        batch: WriteBatch::default(),
+        references: PendingRefs::new(options),
+        spill_dir: references_dir(options),
+        collection,
+        sink,
+        max_refs: options.max_refs_per_paper,
+    };
     let tick = |report: &IngestReport| {
         if let Some(p) = progress {
             p(&Progress {
@@ -616,68 +818,156 @@ pub fn ingest_file_with(
         }
     };
 
-    while let Some(line) = next_line(&mut *reader, &mut buf).map_err(io_err(path))? {
-        report.lines += 1;
-        let n = report.lines;
-        let line = match line {
-            Ok(l) => l,
-            Err(reason) => {
-                report.reject(n, reason);
+    if format == Some(Format::CrossrefResponse) {
+        let max_refs = run.max_refs;
+        let mut item_no = 0u64;
+        let read = importers::crossref::for_each_item(&mut *reader, |line, item| {
+            item_no += 1;
+            run.report.lines = line;
+            let mapped = importers::crossref::map_value(item, max_refs)
+                .map_err(|reason| format!("item {item_no}: {reason}"));
+            run.paper(line, mapped)?;
+            if run.flush_if_full()? {
+                tick(&run.report);
+            }
+            Ok::<_, IngestError>(())
+        });
+        match read {
+            Ok(result) => run.report.lines = run.report.lines.max(result?),
+            // A broken document ends the file; what came before it is imported.
+            Err((line, reason)) => {
+                run.report.lines = line;
+                run.report.reject(line, reason);
+            }
+        }
+    } else {
+        let mut header_pending = format == Some(Format::CitationsTsv);
+        let mut buf = Vec::new();
+        while let Some(line) = next_line(&mut *reader, &mut buf).map_err(io_err(path))? {
+            run.report.lines += 1;
+            let n = run.report.lines;
+            let line = match line {
+                Ok(l) => l,
+                Err(reason) => {
+                    run.report.reject(n, reason);
+                    continue;
+                }
+            };
+            if line.trim().is_empty() {
                 continue;
             }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fmt = match format {
-            Some(f) => f,
-            None => {
-                let f = detect(&line)
-                    .map_err(|why| IngestError::UnknownFormat { path: report.file.clone(), why })?;
-                format = Some(f);
-                report.format = Some(f);
-                if f == Format::CitationsTsv {
-                    continue; // header row
-                }
-                f
+            let Some(fmt) = format else { continue };
+            if header_pending {
+                header_pending = false;
+                continue;
             }
-        };
-        match fmt {
-            Format::PapersJsonl => match parse_paper(&line, options.max_refs_per_paper) {
-                Ok((paper, refs)) => {
-                    for cited in refs {
-                        references
-                            .push(CitationInput { line: n, citing: paper.id.clone(), cited })
-                            .map_err(spill_err)?;
-                    }
-                    batch.papers.push(paper);
+            let max_refs = run.max_refs;
+            match fmt {
+                Format::PapersJsonl => {
+                    let mapped = parse_paper(&line, max_refs).map(|(paper, references)| Mapped {
+                        paper,
+                        references,
+                        references_skipped: 0,
+                    });
+                    run.paper(n, mapped)?;
                 }
-                Err(reason) => report.reject(n, reason),
-            },
-            Format::EdgeList if line.starts_with('#') => {}
-            Format::CitationsTsv | Format::EdgeList => match parse_citation(fmt, n, &line) {
-                Ok(c) => batch.citations.push(c),
-                Err(reason) => report.reject(n, reason),
-            },
-        }
-        if batch.papers.len() >= PAPER_BATCH || batch.citations.len() >= CITATION_BATCH {
-            report.add(sink.write(std::mem::take(&mut batch))?);
-            tick(&report);
+                Format::Openalex => run.paper(n, importers::openalex::map(&line, max_refs))?,
+                Format::Arxiv => run.paper(n, importers::arxiv::map(&line))?,
+                Format::Crossref | Format::CrossrefResponse => {
+                    run.paper(n, importers::crossref::map(&line, max_refs))?
+                }
+                Format::EdgeList if line.starts_with('#') => {}
+                Format::CitationsTsv | Format::EdgeList => match parse_citation(fmt, n, &line) {
+                    Ok(c) => run.batch.citations.push(c),
+                    Err(reason) => run.report.reject(n, reason),
+                },
+            }
+            if run.flush_if_full()? {
+                tick(&run.report);
+            }
         }
     }
-    // References may point forward in the file, so they are written after every paper.
-    if !batch.papers.is_empty() || !batch.citations.is_empty() {
-        report.add(sink.write(std::mem::take(&mut batch))?);
-    }
-    report.references_spilled = references.spilled();
-    references.drain(CITATION_BATCH, |citations| {
-        report.add(sink.write(WriteBatch { papers: Vec::new(), citations })?);
-        Ok(())
-    })?;
-    sink.commit()?;
+    let mut report = run.finish()?;
     tick(&report);
     report.error_samples.sort_by_key(|r| r.line);
+    report.alias_conflicts.sort_by_key(|c| c.line);
     Ok(report)
+}
+
+/// One file's import in progress: the report, the batch being filled and the
+/// references waiting for the end of the file.
+struct Run<'a> {
+    report: IngestReport,
+    batch: WriteBatch,
+    references: PendingRefs,
+    spill_dir: PathBuf,
+    collection: String,
+    sink: &'a mut dyn Sink,
+    max_refs: usize,
+}
+
+impl Run<'_> {
+    fn spill_err(&self, source: std::io::Error) -> IngestError {
+        IngestError::Io { path: format!("spill file in {}", self.spill_dir.display()), source }
+    }
+
+    /// Takes one mapped paper record (or its rejection) from line `line`.
+    fn paper(&mut self, line: u64, mapped: Result<Mapped, String>) -> Result<(), IngestError> {
+        let Mapped { mut paper, references, references_skipped } = match mapped {
+            Ok(m) => m,
+            Err(reason) => {
+                self.report.reject(line, reason);
+                return Ok(());
+            }
+        };
+        self.report.references_skipped += references_skipped;
+        for a in &mut paper.authors {
+            a.key = crate::store::author_key_in(&a.key, &self.collection);
+        }
+        for cited in references {
+            let c = CitationInput { line, citing: paper.id.clone(), cited };
+            self.references.push(c).map_err(|e| self.spill_err(e))?;
+        }
+        self.batch.papers.push(paper);
+        self.batch.paper_lines.push(line);
+        Ok(())
+    }
+
+    fn take_batch(&mut self) -> WriteBatch {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.collection = Some(self.collection.clone());
+        batch
+    }
+
+    /// Writes the batch once it is full; says whether it did.
+    fn flush_if_full(&mut self) -> Result<bool, IngestError> {
+        if self.batch.papers.len() >= PAPER_BATCH || self.batch.citations.len() >= CITATION_BATCH {
+            let batch = self.take_batch();
+            let outcome = self.sink.write(batch)?;
+            self.report.add(outcome);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Writes what is left, then the references (they may point forward in the file, so
+    /// they are written after every paper), and commits.
+    fn finish(mut self) -> Result<IngestReport, IngestError> {
+        if !self.batch.papers.is_empty() || !self.batch.citations.is_empty() {
+            let batch = self.take_batch();
+            let outcome = self.sink.write(batch)?;
+            self.report.add(outcome);
+        }
+        self.report.references_spilled = self.references.spilled();
+        let references = std::mem::replace(&mut self.references, PendingRefs::empty());
+        let (sink, report) = (&mut *self.sink, &mut self.report);
+        references.drain(CITATION_BATCH, |citations| {
+            report.add(sink.write(WriteBatch { citations, ..Default::default() })?);
+            Ok(())
+        })?;
+        self.sink.commit()?;
+        Ok(self.report)
+    }
 }
 
 /// Where spill files go: the configured directory, else the system's temporary one.

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod dates;
 pub mod files;
 pub mod forecast;
+pub mod importers;
 pub mod imports;
 pub mod index;
 pub mod ingest;

@@ -22,7 +22,7 @@ const VERSION_KEY: &[u8] = b"schema_version";
 
 /// Trees whose values go through the codec (the others hold empty values, counters or
 /// compressed chunks with their own inner version bytes).
-const CODEC_TREES: [&str; 5] = ["papers", "aliases", "authors", "forecast_log", "audit"];
+const CODEC_TREES: [&str; 6] = ["papers", "aliases", "authors", "forecast_log", "audit", "ambiguous_aliases"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationReport {

@@ -13,6 +13,19 @@
 //! | `in_count`      | id                                    | u32 BE         |
 //! | `authors`       | author key                            | [`AuthorRecord`] |
 //! | `author_papers` | author key · 0 · day · id             | -              |
+//! | `ambiguous_aliases` | alias claimed by several papers   | their canonical ids (`Vec<String>`) |
+//! | `collection_of` | canonical id                          | collection name (UTF-8) |
+//! | `collection_papers` | collection name · 0 · day · id    | -              |
+//!
+//! Aliases never collide silently: an alias a second paper claims moves from `aliases`
+//! to `ambiguous_aliases`, where it resolves to nothing (a lookup says "not found", a
+//! citation naming it is rejected with both ids), and the ingest report names the clash.
+//! A canonical id always resolves to its own paper, whatever aliases say.
+//!
+//! Collections: every paper belongs to one named collection (one per ingested source).
+//! A paper without a `collection_of` entry (stores written before collections existed)
+//! belongs to [`DEFAULT_COLLECTION`]; at open such papers are added to the
+//! `collection_papers` index once, so per-collection counts and dates stay cheap.
 //!
 //! Crash safety without multi-tree transactions: each write applies the derived trees
 //! first and the primary record (`papers`, `cit_out`) last, and "already stored" is
@@ -50,6 +63,49 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// How many citing papers a paper view lists.
 pub const TOP_CITING: usize = 10;
 
+/// The collection of the bundled data, of files in citecast's own format, and of every
+/// paper stored before collections existed.
+pub const DEFAULT_COLLECTION: &str = "default";
+
+/// Longest collection name.
+pub const MAX_COLLECTION_LEN: usize = 40;
+
+/// Checks a collection name: 1 to 40 of `[a-z0-9-]`, so it is safe in keys, URLs and
+/// author keys (`kim_j@physics-x`).
+pub fn check_collection_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > MAX_COLLECTION_LEN {
+        return Err(format!(
+            "collection name must be 1 to {MAX_COLLECTION_LEN} characters, got {}",
+            name.len()
+        ));
+    }
+    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(format!("collection name '{name}' may only hold a-z, 0-9 and '-'"));
+    }
+    Ok(())
+}
+
+/// An author's key within a collection: the default collection's keys are the plain
+/// name keys (`witten_e`), any other collection's carry its name (`kim_j@physics-x`),
+/// so authors of different collections never merge.
+pub fn author_key_in(key: &str, collection: &str) -> String {
+    if collection == DEFAULT_COLLECTION {
+        key.to_string()
+    } else {
+        format!("{key}@{collection}")
+    }
+}
+
+/// One collection as `GET /v1/collections` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub papers: u64,
+    /// Day number of the earliest submission (see [`crate::dates`]).
+    pub first_day: Option<Day>,
+    pub last_day: Option<Day>,
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// sled page cache; sled's default (1 GiB) is far more than the corpus needs.
@@ -72,6 +128,9 @@ struct Trees {
     in_count: sled::Tree,
     authors: sled::Tree,
     author_papers: sled::Tree,
+    ambiguous: sled::Tree,
+    collection_of: sled::Tree,
+    collection_papers: sled::Tree,
 }
 
 #[derive(Default)]
@@ -79,6 +138,8 @@ struct Counts {
     papers: AtomicU64,
     citations: AtomicU64,
     authors: AtomicU64,
+    /// Papers per collection name, from the `collection_papers` index.
+    collections: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Handle to the store. Cheap to clone; all clones share one database.
@@ -107,12 +168,29 @@ pub struct CitationInput {
 pub struct WriteBatch {
     pub papers: Vec<Paper>,
     pub citations: Vec<CitationInput>,
+    /// The collection the papers belong to; `None` is [`DEFAULT_COLLECTION`]. A stored
+    /// paper written again in another collection moves to it.
+    pub collection: Option<String>,
+    /// Source line of each paper, in the order of `papers`, for reports (missing: 0).
+    pub paper_lines: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub line: u64,
     pub reason: String,
+}
+
+/// An alias a paper claims that another paper already holds: it is not overwritten but
+/// becomes ambiguous (or, when it is the other paper's canonical id, stays with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasConflict {
+    pub line: u64,
+    pub alias: String,
+    /// The paper whose record claimed the alias.
+    pub paper: String,
+    /// The paper(s) already holding it, comma-separated.
+    pub other: String,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +201,8 @@ pub struct BatchOutcome {
     pub citations_new: u64,
     pub citations_unchanged: u64,
     pub rejected: Vec<Rejection>,
+    /// Aliases left ambiguous (or with another paper) instead of being overwritten.
+    pub alias_conflicts: Vec<AliasConflict>,
     /// New and updated papers, for the topic index.
     pub changed_papers: Vec<Paper>,
 }
@@ -256,6 +336,19 @@ fn date_key(day: Day, id: &str) -> Vec<u8> {
     k
 }
 
+/// `collection · 0 · day · id`: a paper's entry in the collection index.
+fn collection_key(collection: &str, day: Day, id: &str) -> Vec<u8> {
+    edge_key(collection, day, id)
+}
+
+/// What an alias resolves to while a batch is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AliasState {
+    Free,
+    Owner(String),
+    Ambiguous(Vec<String>),
+}
+
 fn count_value(n: u64) -> [u8; 4] {
     (n.min(u32::MAX as u64) as u32).to_be_bytes()
 }
@@ -276,18 +369,125 @@ impl Store {
             in_count: db.open_tree("in_count")?,
             authors: db.open_tree("authors")?,
             author_papers: db.open_tree("author_papers")?,
+            ambiguous: db.open_tree("ambiguous_aliases")?,
+            collection_of: db.open_tree("collection_of")?,
+            collection_papers: db.open_tree("collection_papers")?,
         };
         let counts = Counts::default();
         counts.papers.store(trees.papers.len() as u64, Ordering::Relaxed);
         counts.citations.store(trees.cit_out.len() as u64, Ordering::Relaxed);
         counts.authors.store(trees.authors.len() as u64, Ordering::Relaxed);
-        Ok(Store {
+        let store = Store {
             db,
             trees,
             counts: Arc::new(counts),
             generation: Version::default(),
             write_lock: Arc::new(Mutex::new(())),
+        };
+        store.count_collections()?;
+        Ok(store)
+    }
+
+    /// Derives the per-collection counts from the `collection_papers` index, first adding
+    /// to it the papers stored before collections existed (the default collection's).
+    fn count_collections(&self) -> Result<()> {
+        let t = &self.trees;
+        let count = || -> Result<BTreeMap<String, u64>> {
+            let mut per: BTreeMap<String, u64> = BTreeMap::new();
+            for kv in t.collection_papers.iter() {
+                let (k, _) = kv?;
+                let nul = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+                *per.entry(String::from_utf8_lossy(&k[..nul]).into_owned()).or_default() += 1;
+            }
+            Ok(per)
+        };
+        let mut per = count()?;
+        if per.values().sum::<u64>() < self.paper_count() {
+            let mut batch = sled::Batch::default();
+            for kv in t.by_date.iter() {
+                let (k, _) = kv?;
+                let id = String::from_utf8_lossy(&k[4..]).into_owned();
+                if t.collection_of.contains_key(id.as_bytes())? {
+                    continue;
+                }
+                batch.insert(collection_key(DEFAULT_COLLECTION, day_from_bytes(&k), &id), &[]);
+            }
+            t.collection_papers.apply_batch(batch)?;
+            per = count()?;
+        }
+        *self.counts.collections.lock().map_err(|_| StoreError::Poisoned)? = per;
+        Ok(())
+    }
+
+    /// The collection a paper belongs to (`id` may be an alias); `None` for an unknown
+    /// paper.
+    pub fn collection_of(&self, id: &str) -> Result<Option<String>> {
+        let Some(id) = self.resolve(id)? else { return Ok(None) };
+        Ok(Some(self.stored_collection(&id)?))
+    }
+
+    /// The collection of a stored canonical id (the default one without an entry).
+    fn stored_collection(&self, id: &str) -> Result<String> {
+        Ok(match self.trees.collection_of.get(id.as_bytes())? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => DEFAULT_COLLECTION.to_string(),
         })
+    }
+
+    /// Every collection holding papers, by name, with its paper count and first and last
+    /// submission day. Cost: the counts are kept in memory (derived at open) and each
+    /// collection's dates are the two ends of its index range, so a call is
+    /// O(collections · log papers): cheap enough for every admin request.
+    pub fn collections(&self) -> Result<Vec<CollectionInfo>> {
+        let per = self.counts.collections.lock().map_err(|_| StoreError::Poisoned)?.clone();
+        let mut out = Vec::with_capacity(per.len());
+        for (name, papers) in per {
+            if papers == 0 {
+                continue;
+            }
+            let prefix = owner_prefix(&name);
+            let day = |kv: Option<(sled::IVec, sled::IVec)>| {
+                kv.and_then(|(k, _)| edge_tail(&k[prefix.len()..])).map(|(day, _)| day)
+            };
+            let first_day = day(self.trees.collection_papers.scan_prefix(&prefix).next().transpose()?);
+            let last_day = day(self.trees.collection_papers.scan_prefix(&prefix).next_back().transpose()?);
+            out.push(CollectionInfo { name, papers, first_day, last_day });
+        }
+        Ok(out)
+    }
+
+    /// Canonical ids of a collection's papers, oldest first (O(papers in it)).
+    pub fn collection_paper_ids(&self, collection: &str) -> Result<Vec<String>> {
+        let prefix = owner_prefix(collection);
+        let mut ids = Vec::new();
+        for kv in self.trees.collection_papers.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some((_, id)) = edge_tail(&k[prefix.len()..]) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Canonical ids of the papers `id` cites, in date order.
+    pub fn references_of(&self, id: &str) -> Result<Vec<String>> {
+        let prefix = owner_prefix(id);
+        let mut ids = Vec::new();
+        for kv in self.trees.cit_out.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some((_, cited)) = edge_tail(&k[prefix.len()..]) {
+                ids.push(cited);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The papers an alias is ambiguous between, when several claimed it.
+    pub fn ambiguous_alias(&self, alias: &str) -> Result<Option<Vec<String>>> {
+        match self.trees.ambiguous.get(alias.as_bytes())? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
     }
 
     /// Runs `f` while no batch is being written (backups want one consistent state).
@@ -323,8 +523,20 @@ impl Store {
         Ok(())
     }
 
-    /// The canonical id for `id`, which may be canonical already or an alias.
+    /// The canonical id for `id`, which may be canonical already or an alias. An
+    /// ambiguous alias (claimed by several papers) resolves to `None`. A DOI is also
+    /// found as written by people: any case, with `https://doi.org/` or `doi:`.
     pub fn resolve(&self, id: &str) -> Result<Option<String>> {
+        if let Some(found) = self.resolve_exact(id)? {
+            return Ok(Some(found));
+        }
+        match crate::importers::normalise_doi(id) {
+            Some(doi) if doi != id => self.resolve_exact(&doi),
+            _ => Ok(None),
+        }
+    }
+
+    fn resolve_exact(&self, id: &str) -> Result<Option<String>> {
         if self.trees.papers.contains_key(id)? {
             return Ok(Some(id.to_string()));
         }
@@ -522,12 +734,24 @@ impl Store {
         Ok(out)
     }
 
+    /// As [`Store::papers_after`], each paper with its collection.
+    pub fn collected_papers_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(Paper, String)>> {
+        let papers = self.papers_after(after, limit)?;
+        let mut out = Vec::with_capacity(papers.len());
+        for p in papers {
+            let collection = self.stored_collection(&p.id)?;
+            out.push((p, collection));
+        }
+        Ok(out)
+    }
+
     /// Writes a batch: papers first (so citations in the same batch can refer to them),
     /// then citations. Unknown citation endpoints are rejected, not stored.
     pub fn apply(&self, batch: WriteBatch) -> Result<BatchOutcome> {
         let _guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
         let mut outcome = BatchOutcome::default();
-        self.apply_papers(batch.papers, &mut outcome)?;
+        let collection = batch.collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
+        self.apply_papers(batch.papers, &batch.paper_lines, &collection, &mut outcome)?;
         self.apply_citations(batch.citations, &mut outcome)?;
         if outcome.papers_new + outcome.papers_updated + outcome.citations_new > 0 {
             self.generation.bump();
@@ -535,29 +759,166 @@ impl Store {
         Ok(outcome)
     }
 
-    fn apply_papers(&self, papers: Vec<Paper>, outcome: &mut BatchOutcome) -> Result<()> {
+    /// What `alias` resolves to, staged changes of this batch first.
+    fn alias_state(&self, staged: &mut HashMap<String, AliasState>, alias: &str) -> Result<AliasState> {
+        if let Some(s) = staged.get(alias) {
+            return Ok(s.clone());
+        }
+        let state = if let Some(ids) = self.ambiguous_alias(alias)? {
+            AliasState::Ambiguous(ids)
+        } else if let Some(v) = self.trees.aliases.get(alias.as_bytes())? {
+            AliasState::Owner(codec::decode(&v)?)
+        } else {
+            AliasState::Free
+        };
+        staged.insert(alias.to_string(), state.clone());
+        Ok(state)
+    }
+
+    /// Whether `id` is the canonical id of a stored paper or of one in this batch.
+    fn is_canonical(&self, pending: &HashMap<String, Paper>, id: &str) -> Result<bool> {
+        Ok(pending.contains_key(id) || self.trees.papers.contains_key(id.as_bytes())?)
+    }
+
+    /// Gives `alias` to `id` unless another paper holds it: then it is reported, and
+    /// becomes ambiguous unless it is the other paper's canonical id (which always wins).
+    fn claim_alias(
+        &self,
+        staged: &mut HashMap<String, AliasState>,
+        pending: &HashMap<String, Paper>,
+        id: &str,
+        alias: &str,
+        line: u64,
+        outcome: &mut BatchOutcome,
+    ) -> Result<()> {
+        if alias == id {
+            return Ok(());
+        }
+        let conflict =
+            |other: String| AliasConflict { line, alias: alias.to_string(), paper: id.to_string(), other };
+        if self.is_canonical(pending, alias)? {
+            outcome.alias_conflicts.push(conflict(alias.to_string()));
+            return Ok(());
+        }
+        match self.alias_state(staged, alias)? {
+            AliasState::Free => {
+                staged.insert(alias.to_string(), AliasState::Owner(id.to_string()));
+            }
+            AliasState::Owner(owner) if owner == id => {}
+            AliasState::Owner(owner) => {
+                outcome.alias_conflicts.push(conflict(owner.clone()));
+                staged.insert(alias.to_string(), AliasState::Ambiguous(vec![owner, id.to_string()]));
+            }
+            AliasState::Ambiguous(mut ids) => {
+                let others: Vec<&str> = ids.iter().map(String::as_str).filter(|o| *o != id).collect();
+                outcome.alias_conflicts.push(conflict(others.join(", ")));
+                if !ids.iter().any(|o| o == id) {
+                    ids.push(id.to_string());
+                    staged.insert(alias.to_string(), AliasState::Ambiguous(ids));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `alias` back from `id` (its record no longer lists it); an ambiguous alias
+    /// left with one claimant resolves to it again.
+    fn release_alias(&self, staged: &mut HashMap<String, AliasState>, id: &str, alias: &str) -> Result<()> {
+        let next = match self.alias_state(staged, alias)? {
+            AliasState::Owner(owner) if owner == id => AliasState::Free,
+            AliasState::Ambiguous(mut ids) if ids.iter().any(|o| o == id) => {
+                ids.retain(|o| o != id);
+                if ids.len() == 1 {
+                    AliasState::Owner(ids.remove(0))
+                } else {
+                    AliasState::Ambiguous(ids)
+                }
+            }
+            _ => return Ok(()),
+        };
+        staged.insert(alias.to_string(), next);
+        Ok(())
+    }
+
+    /// Reports the aliases of an unchanged paper that do not resolve to it, so importing
+    /// a file again reports the same clashes.
+    fn report_alias_clashes(
+        &self,
+        staged: &mut HashMap<String, AliasState>,
+        pending: &HashMap<String, Paper>,
+        paper: &Paper,
+        line: u64,
+        outcome: &mut BatchOutcome,
+    ) -> Result<()> {
+        for alias in paper.aliases.iter().filter(|a| **a != paper.id) {
+            let other = if self.is_canonical(pending, alias)? {
+                Some(alias.clone())
+            } else {
+                match self.alias_state(staged, alias)? {
+                    AliasState::Owner(owner) if owner == paper.id => None,
+                    AliasState::Owner(owner) => Some(owner),
+                    AliasState::Ambiguous(ids) => Some(
+                        ids.iter()
+                            .map(String::as_str)
+                            .filter(|o| *o != paper.id)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    AliasState::Free => None,
+                }
+            };
+            if let Some(other) = other {
+                outcome.alias_conflicts.push(AliasConflict {
+                    line,
+                    alias: alias.clone(),
+                    paper: paper.id.clone(),
+                    other,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_papers(
+        &self,
+        papers: Vec<Paper>,
+        lines: &[u64],
+        collection: &str,
+        outcome: &mut BatchOutcome,
+    ) -> Result<()> {
         if papers.is_empty() {
             return Ok(());
         }
         let t = &self.trees;
         let mut primary = sled::Batch::default();
         let mut by_date = sled::Batch::default();
-        let mut aliases = sled::Batch::default();
         let mut author_papers = sled::Batch::default();
+        let mut collection_of = sled::Batch::default();
+        let mut collection_papers = sled::Batch::default();
+        let mut staged: HashMap<String, AliasState> = HashMap::new();
         // Author records touched by this batch, written back if changed.
         let mut authors: BTreeMap<String, (AuthorRecord, bool)> = BTreeMap::new();
         let mut pending: HashMap<String, Paper> = HashMap::new();
+        let mut pending_collection: HashMap<String, String> = HashMap::new();
+        let mut count_moves: Vec<(String, i64)> = Vec::new();
         let mut date_moves: Vec<(String, Day, Day)> = Vec::new();
         let mut new_authors = 0u64;
 
-        for paper in papers {
+        for (i, paper) in papers.into_iter().enumerate() {
+            let line = lines.get(i).copied().unwrap_or(0);
             let old = match pending.get(&paper.id) {
                 Some(p) => Some(p.clone()),
                 None => self.paper(&paper.id)?,
             };
+            let old_collection = match (&old, pending_collection.get(&paper.id)) {
+                (None, _) => None,
+                (Some(_), Some(c)) => Some(c.clone()),
+                (Some(_), None) => Some(self.stored_collection(&paper.id)?),
+            };
             match &old {
-                Some(old) if *old == paper => {
+                Some(old) if *old == paper && old_collection.as_deref() == Some(collection) => {
                     outcome.papers_unchanged += 1;
+                    self.report_alias_clashes(&mut staged, &pending, &paper, line, outcome)?;
                     continue;
                 }
                 Some(old) => {
@@ -567,18 +928,40 @@ impl Store {
                         author_papers.remove(edge_key(&a.key, old.submitted, &old.id));
                     }
                     for alias in old.aliases.iter().filter(|a| !paper.aliases.contains(a)) {
-                        aliases.remove(alias.as_bytes());
+                        self.release_alias(&mut staged, &old.id, alias)?;
                     }
                     if old.submitted != paper.submitted {
                         date_moves.push((paper.id.clone(), old.submitted, paper.submitted));
                     }
+                    let old_collection = old_collection.clone().unwrap_or_default();
+                    collection_papers.remove(collection_key(&old_collection, old.submitted, &old.id));
+                    count_moves.push((old_collection, -1));
                 }
-                None => outcome.papers_new += 1,
+                None => {
+                    outcome.papers_new += 1;
+                    // Its id may have been another paper's alias: the id wins from now on.
+                    if let AliasState::Owner(owner) = self.alias_state(&mut staged, &paper.id)? {
+                        if owner != paper.id {
+                            outcome.alias_conflicts.push(AliasConflict {
+                                line,
+                                alias: paper.id.clone(),
+                                paper: paper.id.clone(),
+                                other: owner,
+                            });
+                        }
+                    }
+                }
             }
             by_date.insert(date_key(paper.submitted, &paper.id), &[]);
-            let canonical = codec::encode(&paper.id)?;
+            collection_papers.insert(collection_key(collection, paper.submitted, &paper.id), &[]);
+            collection_of.insert(paper.id.as_bytes(), collection.as_bytes());
+            count_moves.push((collection.to_string(), 1));
+            // Staged before its aliases are claimed, so a paper claiming its own id as an
+            // alias, or a later paper of the batch claiming this id, is seen.
+            pending.insert(paper.id.clone(), paper.clone());
+            pending_collection.insert(paper.id.clone(), collection.to_string());
             for alias in &paper.aliases {
-                aliases.insert(alias.as_bytes(), canonical.clone());
+                self.claim_alias(&mut staged, &pending, &paper.id, alias, line, outcome)?;
             }
             for a in &paper.authors {
                 author_papers.insert(edge_key(&a.key, paper.submitted, &paper.id), &[]);
@@ -599,7 +982,6 @@ impl Store {
                 *dirty |= record.add_variant(&a.raw);
             }
             primary.insert(paper.id.as_bytes(), codec::encode(&paper)?);
-            pending.insert(paper.id.clone(), paper.clone());
             outcome.changed_papers.push(paper);
         }
 
@@ -609,16 +991,42 @@ impl Store {
                 author_batch.insert(key.as_bytes(), codec::encode(record)?);
             }
         }
+        let mut aliases = sled::Batch::default();
+        let mut ambiguous = sled::Batch::default();
+        for (alias, state) in staged {
+            match state {
+                AliasState::Free => {
+                    aliases.remove(alias.as_bytes());
+                    ambiguous.remove(alias.as_bytes());
+                }
+                AliasState::Owner(owner) => {
+                    aliases.insert(alias.as_bytes(), codec::encode(&owner)?);
+                    ambiguous.remove(alias.as_bytes());
+                }
+                AliasState::Ambiguous(ids) => {
+                    aliases.remove(alias.as_bytes());
+                    ambiguous.insert(alias.as_bytes(), codec::encode(&ids)?);
+                }
+            }
+        }
         t.by_date.apply_batch(by_date)?;
+        t.ambiguous.apply_batch(ambiguous)?;
         t.aliases.apply_batch(aliases)?;
         t.author_papers.apply_batch(author_papers)?;
         t.authors.apply_batch(author_batch)?;
+        t.collection_papers.apply_batch(collection_papers)?;
+        t.collection_of.apply_batch(collection_of)?;
         for (id, old_day, new_day) in date_moves {
             self.move_citation_dates(&id, old_day, new_day)?;
         }
         t.papers.apply_batch(primary)?;
         self.counts.papers.fetch_add(outcome.papers_new, Ordering::Relaxed);
         self.counts.authors.fetch_add(new_authors, Ordering::Relaxed);
+        let mut per = self.counts.collections.lock().map_err(|_| StoreError::Poisoned)?;
+        for (name, delta) in count_moves {
+            let n = per.entry(name).or_default();
+            *n = n.saturating_add_signed(delta);
+        }
         Ok(())
     }
 
@@ -679,10 +1087,14 @@ impl Store {
             }
             let [Some(citing), Some(cited)] = resolved else {
                 let unknown = if ids[&c.citing].is_none() { &c.citing } else { &c.cited };
-                outcome.rejected.push(Rejection {
-                    line: c.line,
-                    reason: format!("unknown paper id '{unknown}': ingest its paper record first"),
-                });
+                let reason = match self.ambiguous_alias(unknown)? {
+                    Some(claimants) => format!(
+                        "paper id '{unknown}' is ambiguous (an alias of {}): cite the paper by its canonical id",
+                        claimants.join(", ")
+                    ),
+                    None => format!("unknown paper id '{unknown}': ingest its paper record first"),
+                };
+                outcome.rejected.push(Rejection { line: c.line, reason });
                 continue;
             };
             let out_key = edge_key(&citing, days[&cited], &cited);
@@ -788,6 +1200,7 @@ mod tests {
         let batch = || WriteBatch {
             papers: vec![paper("hep-th/9701001", 100, &["a"]), paper("hep-th/9801001", 500, &["a", "b"])],
             citations: vec![cite(1, "9801001", "9701001"), cite(2, "9801001", "nope")],
+            ..Default::default()
         };
         let first = store.apply(batch()).unwrap();
         assert_eq!((first.papers_new, first.citations_new), (2, 1));
@@ -820,15 +1233,23 @@ mod tests {
             .apply(WriteBatch {
                 papers: vec![paper("x", 10, &["a"]), paper("y", 20, &["b"])],
                 citations: vec![cite(1, "y", "x")],
+                ..Default::default()
             })
             .unwrap();
-        let out =
-            store.apply(WriteBatch { papers: vec![paper("x", 15, &["a"])], citations: vec![] }).unwrap();
+        let out = store
+            .apply(WriteBatch {
+                papers: vec![paper("x", 15, &["a"])],
+                citations: vec![],
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(out.papers_updated, 1);
         let page = store.citations("y", Direction::Out, None, 10).unwrap();
         assert_eq!(page.items[0].date, dates::format(15));
         // Re-sending the citation finds it stored under the new date.
-        let again = store.apply(WriteBatch { papers: vec![], citations: vec![cite(1, "y", "x")] }).unwrap();
+        let again = store
+            .apply(WriteBatch { papers: vec![], citations: vec![cite(1, "y", "x")], ..Default::default() })
+            .unwrap();
         assert_eq!(again.citations_unchanged, 1);
     }
 
@@ -842,7 +1263,7 @@ mod tests {
             papers.push(paper(&format!("c{i:02}"), 10 + i, &["b"]));
             cites.push(cite(i as u64, &format!("c{i:02}"), "target"));
         }
-        store.apply(WriteBatch { papers, citations: cites }).unwrap();
+        store.apply(WriteBatch { papers, citations: cites, ..Default::default() }).unwrap();
         let mut cursor: Option<Vec<u8>> = None;
         let mut got = vec![];
         loop {
@@ -856,5 +1277,167 @@ mod tests {
         }
         let expected: Vec<String> = (0..25).map(|i| format!("c{i:02}")).collect();
         assert_eq!(got, expected);
+    }
+
+    fn with_aliases(mut p: Paper, aliases: &[&str]) -> Paper {
+        p.aliases = aliases.iter().map(|a| a.to_string()).collect();
+        p
+    }
+
+    #[test]
+    fn a_clashing_alias_becomes_ambiguous_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        // Before the fix both DOIs claimed "123" (everything after the slash).
+        let a = with_aliases(paper("10.1000/0123", 10, &["a"]), &["123", "W1"]);
+        let b = with_aliases(paper("10.2000/123", 20, &["b"]), &["123", "W2"]);
+        let out = store
+            .apply(WriteBatch { papers: vec![a.clone()], paper_lines: vec![1], ..Default::default() })
+            .unwrap();
+        assert!(out.alias_conflicts.is_empty());
+        assert_eq!(store.resolve("123").unwrap().as_deref(), Some("10.1000/0123"));
+        let out = store
+            .apply(WriteBatch {
+                papers: vec![b.clone(), paper("c", 30, &["c"])],
+                paper_lines: vec![7, 8],
+                citations: vec![cite(9, "c", "123"), cite(10, "c", "W2")],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            out.alias_conflicts,
+            vec![AliasConflict {
+                line: 7,
+                alias: "123".into(),
+                paper: "10.2000/123".into(),
+                other: "10.1000/0123".into()
+            }]
+        );
+        // Neither paper answers to it; each still answers to its own ids.
+        assert_eq!(store.resolve("123").unwrap(), None);
+        assert_eq!(store.ambiguous_alias("123").unwrap().unwrap(), vec!["10.1000/0123", "10.2000/123"]);
+        assert_eq!(store.resolve("W2").unwrap().as_deref(), Some("10.2000/123"));
+        assert_eq!(store.resolve("10.2000/123").unwrap().as_deref(), Some("10.2000/123"));
+        assert_eq!(store.resolve("https://doi.org/10.2000/123").unwrap().as_deref(), Some("10.2000/123"));
+        // A citation naming the ambiguous alias is rejected with both ids, not stored.
+        assert_eq!(out.citations_new, 1);
+        assert_eq!(out.rejected.len(), 1);
+        assert!(out.rejected[0].reason.contains("ambiguous"), "{:?}", out.rejected);
+        assert!(out.rejected[0].reason.contains("10.1000/0123, 10.2000/123"), "{:?}", out.rejected);
+
+        // Importing the same records again changes nothing and reports the same clash.
+        let generation = store.generation();
+        let again = store
+            .apply(WriteBatch {
+                papers: vec![a.clone(), b.clone()],
+                paper_lines: vec![1, 7],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(again.papers_unchanged, 2);
+        assert_eq!(again.alias_conflicts.len(), 2);
+        assert_eq!(store.generation(), generation);
+
+        // When one of them drops the alias, it resolves to the other again.
+        let b2 = with_aliases(paper("10.2000/123", 20, &["b"]), &["W2"]);
+        store.apply(WriteBatch { papers: vec![b2], ..Default::default() }).unwrap();
+        assert_eq!(store.resolve("123").unwrap().as_deref(), Some("10.1000/0123"));
+        assert_eq!(store.ambiguous_alias("123").unwrap(), None);
+    }
+
+    #[test]
+    fn an_alias_never_takes_over_another_papers_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let out = store
+            .apply(WriteBatch {
+                papers: vec![paper("x1", 10, &["a"]), with_aliases(paper("x2", 20, &["b"]), &["x1", "same"])],
+                paper_lines: vec![1, 2],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(out.alias_conflicts.len(), 1);
+        assert_eq!(
+            (out.alias_conflicts[0].alias.as_str(), out.alias_conflicts[0].other.as_str()),
+            ("x1", "x1")
+        );
+        assert_eq!(store.resolve("x1").unwrap().as_deref(), Some("x1"));
+        assert_eq!(store.resolve("same").unwrap().as_deref(), Some("x2"));
+    }
+
+    #[test]
+    fn collections_count_their_papers_and_keep_authors_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        // A store from before collections: papers without an entry are the default's.
+        store.apply(WriteBatch { papers: vec![paper("old", 5, &["kim_j"])], ..Default::default() }).unwrap();
+        store.trees.collection_of.clear().unwrap();
+        store.trees.collection_papers.clear().unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.collection_of("old").unwrap().as_deref(), Some(DEFAULT_COLLECTION));
+        assert_eq!(store.collection_of("nope").unwrap(), None);
+
+        let in_physics = |id: &str, day| {
+            let mut p = paper(id, day, &["kim_j"]);
+            for a in &mut p.authors {
+                a.key = author_key_in(&a.key, "physics-x");
+            }
+            p
+        };
+        let batch = || WriteBatch {
+            papers: vec![in_physics("p1", 100), in_physics("p2", 300)],
+            citations: vec![cite(1, "p2", "p1"), cite(2, "p2", "old")],
+            collection: Some("physics-x".into()),
+            ..Default::default()
+        };
+        store.apply(batch()).unwrap();
+        assert_eq!(store.apply(batch()).unwrap().papers_unchanged, 2, "idempotent");
+        assert_eq!(store.collection_of("p1").unwrap().as_deref(), Some("physics-x"));
+        let list = store.collections().unwrap();
+        assert_eq!(
+            list,
+            vec![
+                CollectionInfo { name: "default".into(), papers: 1, first_day: Some(5), last_day: Some(5) },
+                CollectionInfo {
+                    name: "physics-x".into(),
+                    papers: 2,
+                    first_day: Some(100),
+                    last_day: Some(300)
+                },
+            ]
+        );
+        // Two fields' kim_j are two people.
+        assert_eq!(store.author_view("kim_j").unwrap().unwrap().papers.len(), 1);
+        assert_eq!(store.author_view("kim_j@physics-x").unwrap().unwrap().papers.len(), 2);
+
+        // The collection's corpus holds its papers and only the citations among them.
+        let corpus = crate::forecast::corpus::Corpus::from_store_collection(&store, "physics-x").unwrap();
+        assert_eq!(corpus.ids, vec!["p1", "p2"]);
+        assert_eq!(corpus.refs[1], vec![0]);
+        assert!(corpus.author_by_key.contains_key("kim_j@physics-x"));
+        assert!(crate::forecast::corpus::Corpus::from_store_collection(&store, "none").unwrap().is_empty());
+
+        // A paper written again in another collection moves there; counts follow at reopen too.
+        store.apply(WriteBatch { papers: vec![paper("p1", 100, &["kim_j"])], ..Default::default() }).unwrap();
+        let counts = |s: &Store| {
+            s.collections().unwrap().iter().map(|c| (c.name.clone(), c.papers)).collect::<Vec<_>>()
+        };
+        assert_eq!(counts(&store), vec![("default".into(), 2), ("physics-x".into(), 1)]);
+        drop(store);
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(counts(&store), vec![("default".into(), 2), ("physics-x".into(), 1)]);
+        assert_eq!(store.collection_paper_ids("physics-x").unwrap(), vec!["p2"]);
+    }
+
+    #[test]
+    fn collection_names_are_checked() {
+        assert!(check_collection_name("physics-x").is_ok());
+        assert!(check_collection_name(&"a".repeat(40)).is_ok());
+        for bad in ["", "Physics", "a b", "a_b", "a@b", &"a".repeat(41)] {
+            assert!(check_collection_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(author_key_in("kim_j", DEFAULT_COLLECTION), "kim_j");
+        assert_eq!(author_key_in("kim_j", "bio"), "kim_j@bio");
     }
 }

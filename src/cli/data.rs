@@ -5,19 +5,22 @@ use std::time::Duration;
 
 use citecast_actors::actors::{GetStats, IngestFiles, ListImports};
 use citecast_actors::imports::ImportRecord;
-use citecast_actors::ingest::IngestReport;
+use citecast_actors::ingest::{IngestReport, SourceFormat};
 use citecast_actors::store::Stats;
 use citecast_actors::Engine;
 
 use super::{admin_json, running_server, CliError};
 use crate::config::Config;
 
-pub fn ingest(
-    config: Config,
-    files: Vec<PathBuf>,
-    json: bool,
-    max_refs_per_paper: Option<usize>,
-) -> Result<(), CliError> {
+/// What `citecast ingest` was asked for besides the files.
+pub struct IngestChoice {
+    pub max_refs_per_paper: Option<usize>,
+    pub format: SourceFormat,
+    pub collection: Option<String>,
+}
+
+pub fn ingest(config: Config, files: Vec<PathBuf>, json: bool, choice: IngestChoice) -> Result<(), CliError> {
+    let IngestChoice { max_refs_per_paper, format, collection } = choice;
     let mut paths = Vec::with_capacity(files.len());
     for f in files {
         let abs = std::fs::canonicalize(&f).map_err(|e| CliError::io(&f, e))?;
@@ -25,9 +28,12 @@ pub fn ingest(
     }
     let reports: Vec<IngestReport> = if let Some(info) = running_server(&config) {
         eprintln!("server running at {} (pid {}): importing through it", info.addr, info.pid);
-        let mut body = serde_json::json!({ "paths": paths });
+        let mut body = serde_json::json!({ "paths": paths, "format": format });
         if let Some(n) = max_refs_per_paper {
             body["max_refs_per_paper"] = n.into();
+        }
+        if let Some(c) = &collection {
+            body["collection"] = c.as_str().into();
         }
         let body = body.to_string();
         let value = admin_json(&info, "POST", "/admin/ingest", Some(&body), Duration::from_secs(3600))?;
@@ -40,7 +46,7 @@ pub fn ingest(
             let progress = Some(crate::cli::progress::reporter());
             engine
                 .ingest
-                .send(IngestFiles { paths, progress, max_refs_per_paper })
+                .send(IngestFiles { paths, progress, max_refs_per_paper, format, collection })
                 .await
                 .map_err(CliError::engine)?
                 .map_err(CliError::engine)
@@ -52,6 +58,11 @@ pub fn ingest(
     }
     for r in &reports {
         println!("{}", r.file);
+        if let (Some(f), Some(c)) = (r.format, &r.collection) {
+            let f =
+                serde_json::to_value(f).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            println!("  format {f}, collection {c}");
+        }
         println!(
             "  lines {}, papers: {} new, {} updated, {} unchanged; citations: {} new, {} unchanged",
             r.lines,
@@ -61,6 +72,15 @@ pub fn ingest(
             r.citations_new,
             r.citations_unchanged
         );
+        if r.references_skipped > 0 {
+            println!("  {} references without a usable id skipped", r.references_skipped);
+        }
+        if r.aliases_ambiguous > 0 {
+            println!("  {} aliases already held by another paper (left ambiguous):", r.aliases_ambiguous);
+            for c in &r.alias_conflicts {
+                println!("    line {}: '{}' of {} is also claimed by {}", c.line, c.alias, c.paper, c.other);
+            }
+        }
         if r.errors > 0 {
             println!("  {} lines rejected:", r.errors);
             for e in &r.error_samples {

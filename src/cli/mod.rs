@@ -70,8 +70,9 @@ pub enum Command {
     /// Serve the JSON API. An empty data directory is first filled with the bundled
     /// hep-th data (about 30 s); meanwhile /healthz answers and /readyz says 503.
     Serve(Box<serve::ServeArgs>),
-    /// Import papers (JSON Lines) and citations (TSV or SNAP edge list), gzip or plain.
-    /// Papers before the citations that refer to them. See docs/ingest-format.md.
+    /// Import papers (citecast JSON Lines, OpenAlex works, the arXiv metadata snapshot,
+    /// Crossref works) and citations (TSV or SNAP edge list), gzip or plain. Papers
+    /// before the citations that refer to them. See docs/ingest-format.md.
     /// Goes through the running server when one holds the data directory.
     Ingest {
         #[command(flatten)]
@@ -79,6 +80,15 @@ pub enum Command {
         /// Files to import, in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// How paper records are read: auto (sniffed from each file's first record),
+        /// citecast, openalex, arxiv or crossref. Citation files (TSV, edge list) are
+        /// recognised whatever the format.
+        #[arg(long, default_value = "auto", value_parser = parse_format)]
+        format: citecast_actors::ingest::SourceFormat,
+        /// The collection the papers go to, 1-40 of a-z, 0-9 and '-'. Default: the
+        /// format's name (openalex, arxiv, crossref), or "default" for citecast files.
+        #[arg(long, value_parser = parse_collection)]
+        collection: Option<String>,
         /// A paper record listing more references than this is rejected (reported with
         /// its line); the rest of the file is imported. Default: the running server's
         /// setting, or 10000.
@@ -243,12 +253,23 @@ pub enum Command {
     },
 }
 
+fn parse_format(s: &str) -> Result<citecast_actors::ingest::SourceFormat, String> {
+    s.parse()
+}
+
+fn parse_collection(s: &str) -> Result<String, String> {
+    citecast_actors::store::check_collection_name(s).map(|_| s.to_string())
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(*args),
-        Command::Ingest { dir, files, json, max_refs_per_paper } => {
-            data::ingest(dir.config()?, files, json, max_refs_per_paper)
-        }
+        Command::Ingest { dir, files, json, max_refs_per_paper, format, collection } => data::ingest(
+            dir.config()?,
+            files,
+            json,
+            data::IngestChoice { max_refs_per_paper, format, collection },
+        ),
         Command::Stats { dir, json } => data::stats(dir.config()?, json),
         Command::Customers { dir, action } => customers::operate(dir.config()?, action.into_op()),
         Command::Billing { dir, action } => customers::operate(dir.config()?, action.into_op()),

@@ -102,6 +102,7 @@ async fn resolve_pool(
             from,
             to,
             author_key: None,
+            collection: None,
             offset: 0,
             limit: MAX_POOL + 1,
         };

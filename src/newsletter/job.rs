@@ -118,6 +118,7 @@ async fn personal_issues(
             from: Some(from),
             to: Some(to),
             author_key: None,
+            collection: None,
             offset: 0,
             limit: 1000,
         };

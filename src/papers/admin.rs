@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use citecast_actors::actors::IngestFiles;
+use citecast_actors::ingest::SourceFormat;
+use citecast_actors::store::check_collection_name;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,6 +21,12 @@ pub struct IngestBody {
     /// Cap on references per paper for this import (default: the server's setting).
     #[serde(default)]
     max_refs_per_paper: Option<usize>,
+    /// How paper records are read (default `auto`).
+    #[serde(default)]
+    format: SourceFormat,
+    /// The collection the papers go to (default: the format's own).
+    #[serde(default)]
+    collection: Option<String>,
 }
 
 pub async fn ingest(
@@ -27,7 +35,10 @@ pub async fn ingest(
     state: web::Data<AppState>,
     body: web::Json<IngestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let IngestBody { paths, max_refs_per_paper } = body.into_inner();
+    let IngestBody { paths, max_refs_per_paper, format, collection } = body.into_inner();
+    if let Some(name) = &collection {
+        check_collection_name(name).map_err(|e| ApiError::InvalidBody(format!("'collection': {e}")))?;
+    }
     if max_refs_per_paper == Some(0) {
         return Err(ApiError::InvalidBody("'max_refs_per_paper' must be at least 1".into()));
     }
@@ -43,8 +54,8 @@ pub async fn ingest(
         }
     }
     let target = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-    let reports =
-        state.engine.ingest.send(IngestFiles { paths, progress: None, max_refs_per_paper }).await??;
+    let msg = IngestFiles { paths, progress: None, max_refs_per_paper, format, collection };
+    let reports = state.engine.ingest.send(msg).await??;
     let new: u64 = reports.iter().map(|r| r.new_records()).sum();
     audit(&state, &req, "data.ingest", target, None, &json!({ "new_records": new })).await;
     if new > 0 {

@@ -9,7 +9,9 @@ use crate::error::Coded;
 impl Coded for IngestError {
     fn code(&self) -> &'static str {
         match self {
-            IngestError::Io { .. } | IngestError::UnknownFormat { .. } => "invalid_body",
+            IngestError::Io { .. }
+            | IngestError::UnknownFormat { .. }
+            | IngestError::InvalidCollection(_) => "invalid_body",
             IngestError::Mailbox(_) => "unavailable",
             IngestError::Store(_) | IngestError::Index(_) => "storage_failed",
         }
@@ -17,7 +19,9 @@ impl Coded for IngestError {
 
     fn status(&self) -> u16 {
         match self {
-            IngestError::Io { .. } | IngestError::UnknownFormat { .. } => 400,
+            IngestError::Io { .. }
+            | IngestError::UnknownFormat { .. }
+            | IngestError::InvalidCollection(_) => 400,
             IngestError::Mailbox(_) => 503,
             IngestError::Store(_) | IngestError::Index(_) => 500,
         }

@@ -27,7 +27,7 @@ async fn ingest_inbox(engine: &Engine, config: &JobsConfig) -> JobResult {
         let name = f.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         let result = engine
             .ingest
-            .send(IngestFiles { paths: vec![f.clone()], progress: None, max_refs_per_paper: None })
+            .send(IngestFiles { paths: vec![f.clone()], ..Default::default() })
             .await
             .map_err(fail)?;
         match result {

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use citecast_actors::actors::{GetAuthor, GetCitations, GetPaper};
+use citecast_actors::actors::{GetAuthor, GetCitations, GetPaper, ListCollections};
 use citecast_actors::dates;
 use citecast_actors::store::{AuthorView, Direction, PaperView};
 use percent_encoding::percent_decode_str;
@@ -19,8 +19,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     use crate::accounts::tiers::Group::*;
     use crate::web::openapi::{path, q, schema_of, Accepts, Op, Param, CURSOR, LIMIT};
     use citecast_actors::forecast::service::Forecast;
-    const ID: Param = path("id", "hep-th/9711200, 9711200 or URL-encoded");
-    const AUTHOR_PARAMS: &[Param] = &[path("key", "e.g. witten_e")];
+    const ID: Param = path("id", "hep-th/9711200, 9711200, a DOI, an OpenAlex id (W123) or URL-encoded");
+    const AUTHOR_PARAMS: &[Param] = &[path("key", "e.g. witten_e, or kim_j@physics-x in a collection")];
     const FORECAST_PARAMS: &[Param] = &[
         ID,
         q("mode", "string", "at_publication (default) or early")
@@ -34,6 +34,21 @@ pub fn endpoints() -> Vec<Endpoint> {
         CURSOR,
     ];
     vec![
+        Endpoint {
+            path: "/collections",
+            route: || get_or_head().to(collections),
+            ops: &[Op {
+                method: "GET",
+                path: "/v1/collections",
+                summary: "The collections (one per ingested source) with paper counts and date ranges",
+                group: Papers,
+                params: &[],
+                body: None,
+                success: 200,
+                also: &[],
+                response: Some(schema_of::<CollectionsResponse>),
+            }],
+        },
         Endpoint {
             path: "/authors/{key}",
             route: || get_or_head().to(author),
@@ -154,7 +169,7 @@ async fn paper(req: &HttpRequest, state: &AppState, id: String) -> Result<HttpRe
 pub struct PaperResponse {
     pub id: String,
     pub aliases: Vec<String>,
-    /// The paper's arXiv page (for arXiv ids).
+    /// The paper's page: doi.org for a DOI, OpenAlex for a work id, else arXiv.
     pub url: String,
     /// The title with LaTeX accents and symbols as Unicode.
     pub title: String,
@@ -196,12 +211,23 @@ pub struct CitationsResponse {
     pub next_cursor: Option<String>,
 }
 
+/// Where a paper lives on the web, from the shape of its canonical id.
+fn paper_url(id: &str) -> String {
+    if id.starts_with("10.") {
+        format!("https://doi.org/{id}")
+    } else if id.len() > 1 && id.starts_with('W') && id[1..].bytes().all(|b| b.is_ascii_digit()) {
+        format!("https://openalex.org/{id}")
+    } else {
+        format!("https://arxiv.org/abs/{id}")
+    }
+}
+
 pub fn paper_json(v: &PaperView) -> PaperResponse {
     let p = &v.paper;
     PaperResponse {
         id: p.id.clone(),
         aliases: p.aliases.clone(),
-        url: format!("https://arxiv.org/abs/{}", p.id),
+        url: paper_url(&p.id),
         title: citecast_actors::names::latex_to_unicode(&p.title),
         title_raw: p.title.clone(),
         authors: p
@@ -271,6 +297,42 @@ pub async fn author(
     let view = state.engine.store.send(GetAuthor { key: key.clone() }).await??;
     let view = view.ok_or(ApiError::NotFound { what: "author", id: key })?;
     Ok(cache::json_value(&req, &author_json(&view), MAX_AGE_SECS))
+}
+
+/// `GET /v1/collections`: every collection holding papers, by name.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CollectionsResponse {
+    pub collections: Vec<CollectionEntry>,
+}
+
+/// One collection: its name (the `collection` of `/v1/search`), papers and dates.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CollectionEntry {
+    pub name: String,
+    pub papers: u64,
+    /// Earliest submission, `YYYY-MM-DD`.
+    pub first_submitted: Option<String>,
+    /// Latest submission, `YYYY-MM-DD`.
+    pub last_submitted: Option<String>,
+}
+
+pub async fn collections(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.require_ready()?;
+    Params::parse(req.query_string(), &[])?;
+    let list = state.engine.store.send(ListCollections).await??;
+    let body = CollectionsResponse {
+        collections: list
+            .into_iter()
+            .map(|c| CollectionEntry {
+                name: c.name,
+                papers: c.papers,
+                first_submitted: c.first_day.map(dates::format),
+                last_submitted: c.last_day.map(dates::format),
+            })
+            .collect(),
+    };
+    let body = serde_json::to_value(&body).map_err(ApiError::internal)?;
+    Ok(cache::json_value(&req, &body, MAX_AGE_SECS))
 }
 
 /// `GET /v1/authors/{key}` (its OpenAPI schema is derived from this type).

@@ -2,9 +2,10 @@
 //! and cursor pagination.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use citecast_actors::actors::Search;
+use citecast_actors::actors::{ListCollections, Search};
 use citecast_actors::index::SearchRequest;
 use citecast_actors::names;
+use citecast_actors::store::check_collection_name;
 
 use crate::web::error::ApiError;
 use crate::web::params::{encode_cursor, Params};
@@ -20,7 +21,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         Param { required: true, ..q("q", "string", "words to search for").accepting(Accepts::Length(500)) },
         date("from", "submitted on or after YYYY-MM-DD"),
         date("to", "submitted on or before YYYY-MM-DD"),
-        q("author", "string", "author key (witten_e) or name").accepting(Accepts::Length(200)),
+        q("author", "string", "author key (witten_e, kim_j@physics-x) or name")
+            .accepting(Accepts::Length(200)),
+        q("collection", "string", "only papers of this collection (see /v1/collections)")
+            .accepting(Accepts::Length(40)),
         LIMIT,
         CURSOR,
     ];
@@ -48,9 +52,19 @@ fn decode_offset(bytes: &[u8]) -> Option<usize> {
     std::str::from_utf8(bytes).ok()?.strip_prefix("o:")?.parse().ok()
 }
 
+/// Whether `a` is an author key as the API returns it: `[a-z0-9_]`, then for a paper of
+/// a collection other than the default one `@` and the collection's name.
+fn is_author_key(a: &str) -> bool {
+    let (key, collection) = a.split_once('@').unwrap_or((a, ""));
+    !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && (!a.contains('@') || check_collection_name(collection).is_ok())
+}
+
 pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.require_ready()?;
-    let p = Params::parse(req.query_string(), &["q", "from", "to", "author", "limit", "cursor"])?;
+    let p =
+        Params::parse(req.query_string(), &["q", "from", "to", "author", "collection", "limit", "cursor"])?;
     let query = p.get("q").map(str::trim).unwrap_or_default().to_string();
     if query.is_empty() {
         return Err(ApiError::param("q", "'q' is required: the words to search for"));
@@ -66,18 +80,28 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     }
     let author_key = match p.get("author") {
         None => None,
-        // A key as returned by the API ("witten_e"), or a name to normalise ("E. Witten").
-        Some(a)
-            if !a.is_empty()
-                && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
-        {
-            Some(a.to_string())
-        }
+        // A key as returned by the API ("witten_e", "kim_j@physics-x" in a collection), or
+        // a name to normalise ("E. Witten").
+        Some(a) if is_author_key(a) => Some(a.to_string()),
         Some(a) => Some(
             names::normalise_author(a)
                 .ok_or_else(|| ApiError::param("author", format!("'author' has no usable name: '{a}'")))?
                 .key,
         ),
+    };
+    let collection = match p.get("collection") {
+        None => None,
+        Some(name) => {
+            let known = state.engine.store.send(ListCollections).await??;
+            if check_collection_name(name).is_err() || !known.iter().any(|c| c.name == name) {
+                let names: Vec<&str> = known.iter().map(|c| c.name.as_str()).collect();
+                return Err(ApiError::param(
+                    "collection",
+                    format!("unknown collection '{name}': expected one of {}", names.join(", ")),
+                ));
+            }
+            Some(name.to_string())
+        }
     };
     let limit = p.int("limit", 10, 1, MAX_LIMIT)?;
     let offset = match p.cursor()? {
@@ -86,8 +110,15 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             ApiError::param("cursor", "'cursor' is not a search cursor returned by this API")
         })?,
     };
-    let request =
-        SearchRequest { query: query.clone(), from, to, author_key: author_key.clone(), offset, limit };
+    let request = SearchRequest {
+        query: query.clone(),
+        from,
+        to,
+        author_key: author_key.clone(),
+        collection: collection.clone(),
+        offset,
+        limit,
+    };
     let results = state.engine.index.send(Search(request)).await??;
     let next = offset + results.hits.len();
     let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
@@ -97,6 +128,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             from: p.get("from").map(str::to_string),
             to: p.get("to").map(str::to_string),
             author: author_key,
+            collection,
         },
         total: results.total,
         hits: results.hits,
@@ -125,6 +157,8 @@ pub struct Filters {
     pub to: Option<String>,
     /// The author key the `author` parameter resolved to.
     pub author: Option<String>,
+    /// The collection searched, when limited to one.
+    pub collection: Option<String>,
 }
 
 /// Hits per submission year.

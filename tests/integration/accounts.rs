@@ -271,7 +271,7 @@ async fn etags_answer_304_and_change_with_the_data() {
     h.state
         .engine
         .ingest
-        .send(IngestFiles { paths: vec![file], progress: None, max_refs_per_paper: None })
+        .send(IngestFiles { paths: vec![file], ..Default::default() })
         .await
         .unwrap()
         .unwrap();

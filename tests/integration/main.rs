@@ -16,6 +16,7 @@ mod demo;
 mod economics;
 mod forecasts;
 mod growth;
+mod importers;
 mod journey;
 mod mail;
 mod newsletter;

@@ -112,13 +112,8 @@ async fn malformed_lines_are_reported_and_damage_nothing() {
     // A file in no known format is refused as a whole, before anything is written.
     let junk = dir.path().join("junk.txt");
     std::fs::write(&junk, "hello there world\n").unwrap();
-    let err = h
-        .state
-        .engine
-        .ingest
-        .send(IngestFiles { paths: vec![junk], progress: None, max_refs_per_paper: None })
-        .await
-        .unwrap();
+    let err =
+        h.state.engine.ingest.send(IngestFiles { paths: vec![junk], ..Default::default() }).await.unwrap();
     assert!(err.unwrap_err().to_string().contains("unrecognised format"));
 }
 

@@ -25,8 +25,12 @@ impl Actor for IndexActor {
 pub struct Search(pub SearchRequest);
 message!(IndexActor, index, Search => Result<SearchResults, IndexError>, |ix, m| ix.search(&m.0));
 
-pub struct UpsertPapers(pub Vec<Paper>);
-message!(IndexActor, index, UpsertPapers => Result<(), IndexError>, |ix, m| ix.upsert(&m.0));
+/// Adds or replaces papers, all of one collection.
+pub struct UpsertPapers {
+    pub papers: Vec<Paper>,
+    pub collection: String,
+}
+message!(IndexActor, index, UpsertPapers => Result<(), IndexError>, |ix, m| ix.upsert(&m.papers, &m.collection));
 
 pub struct CommitIndex;
 message!(IndexActor, index, CommitIndex => Result<(), IndexError>, |ix, _m| ix.commit());

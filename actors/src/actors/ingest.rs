@@ -12,8 +12,9 @@ use super::store::{ApplyBatch, FlushStore, GetStats, PapersAfter, StoreActor};
 use futures::executor::block_on as block;
 
 use crate::imports::Imports;
+use crate::ingest::SourceFormat;
 use crate::ingest::{self, IngestError, IngestOptions, IngestReport, ProgressFn, Sink};
-use crate::store::{BatchOutcome, WriteBatch};
+use crate::store::{BatchOutcome, WriteBatch, DEFAULT_COLLECTION};
 
 /// Runs imports one at a time, writing through the store and index actors.
 pub struct IngestActor {
@@ -39,12 +40,17 @@ impl IngestActor {
         source: &str,
         paths: &[PathBuf],
         progress: Option<ProgressFn>,
-        max_refs_per_paper: Option<usize>,
+        choice: Choice,
     ) -> Result<Vec<IngestReport>, IngestError> {
         let mut options = self.options.clone();
-        if let Some(n) = max_refs_per_paper {
+        if let Some(n) = choice.max_refs_per_paper {
             options.max_refs_per_paper = n;
         }
+        if let Some(name) = &choice.collection {
+            crate::store::check_collection_name(name).map_err(IngestError::InvalidCollection)?;
+        }
+        options.format = choice.format;
+        options.collection = choice.collection;
         let files = paths.iter().map(|p| p.display().to_string()).collect();
         let record = self.imports.start(source, files)?;
         let (imports, id) = (self.imports.clone(), record.id.clone());
@@ -95,6 +101,14 @@ impl IngestActor {
     }
 }
 
+/// What one import overrides of the engine's ingest options.
+#[derive(Default)]
+struct Choice {
+    max_refs_per_paper: Option<usize>,
+    format: SourceFormat,
+    collection: Option<String>,
+}
+
 impl Actor for IngestActor {
     type Context = SyncContext<Self>;
 }
@@ -112,10 +126,11 @@ fn mailbox(e: MailboxError) -> IngestError {
 
 impl Sink for ActorSink {
     fn write(&mut self, batch: WriteBatch) -> Result<BatchOutcome, IngestError> {
+        let collection = batch.collection.clone().unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
         let mut outcome = block(self.store.send(ApplyBatch(batch))).map_err(mailbox)??;
         if !outcome.changed_papers.is_empty() {
             let papers = std::mem::take(&mut outcome.changed_papers);
-            block(self.index.send(UpsertPapers(papers))).map_err(mailbox)??;
+            block(self.index.send(UpsertPapers { papers, collection })).map_err(mailbox)??;
         }
         Ok(outcome)
     }
@@ -128,11 +143,16 @@ impl Sink for ActorSink {
 }
 
 /// Imports files in order and reports on each.
+#[derive(Default)]
 pub struct IngestFiles {
     pub paths: Vec<PathBuf>,
     pub progress: Option<ProgressFn>,
     /// Overrides the engine's cap on references per paper for this import.
     pub max_refs_per_paper: Option<usize>,
+    /// How paper records are read (`auto` sniffs each file).
+    pub format: SourceFormat,
+    /// The collection the papers go to; `None`: each file's format's own.
+    pub collection: Option<String>,
 }
 
 impl Message for IngestFiles {
@@ -142,7 +162,12 @@ impl Message for IngestFiles {
 impl Handler<IngestFiles> for IngestActor {
     type Result = Result<Vec<IngestReport>, IngestError>;
     fn handle(&mut self, msg: IngestFiles, _: &mut Self::Context) -> Self::Result {
-        self.import(crate::imports::SOURCE_INGEST, &msg.paths, msg.progress, msg.max_refs_per_paper)
+        let choice = Choice {
+            max_refs_per_paper: msg.max_refs_per_paper,
+            format: msg.format,
+            collection: msg.collection,
+        };
+        self.import(crate::imports::SOURCE_INGEST, &msg.paths, msg.progress, choice)
     }
 }
 
@@ -160,7 +185,7 @@ impl Message for ImportBundled {
 impl Handler<ImportBundled> for IngestActor {
     type Result = Result<Vec<IngestReport>, IngestError>;
     fn handle(&mut self, msg: ImportBundled, _: &mut Self::Context) -> Self::Result {
-        self.import(crate::imports::SOURCE_BUNDLED, &msg.paths, msg.progress, None)
+        self.import(crate::imports::SOURCE_BUNDLED, &msg.paths, msg.progress, Choice::default())
     }
 }
 
@@ -194,10 +219,17 @@ impl Handler<Reconcile> for IngestActor {
         loop {
             let chunk = block(sink.store.send(PapersAfter { after: after.take(), limit: 2_000 }))
                 .map_err(mailbox)??;
-            let Some(last) = chunk.last() else { break };
+            let Some((last, _)) = chunk.last() else { break };
             after = Some(last.id.clone());
             done += chunk.len() as u64;
-            block(sink.index.send(UpsertPapers(chunk))).map_err(mailbox)??;
+            // The index files each paper under its collection, as an ingest does.
+            let mut by_collection: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+            for (paper, collection) in chunk {
+                by_collection.entry(collection).or_default().push(paper);
+            }
+            for (collection, papers) in by_collection {
+                block(sink.index.send(UpsertPapers { papers, collection })).map_err(mailbox)??;
+            }
             if let Some(p) = &msg.progress {
                 p(&ingest::Progress {
                     file: "index rebuild".into(),

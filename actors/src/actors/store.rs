@@ -89,14 +89,27 @@ message!(StoreActor, store, GetStats => Result<Stats, StoreError>, |s, _m| s.sta
 pub struct ApplyBatch(pub WriteBatch);
 message!(StoreActor, store, ApplyBatch => Result<BatchOutcome, StoreError>, |s, m| s.apply(m.0));
 
-/// Papers in id order after `after`, for rebuilding the index in chunks.
+/// Papers in id order after `after`, each with its collection, for rebuilding the index
+/// in chunks.
 pub struct PapersAfter {
     pub after: Option<String>,
     pub limit: usize,
 }
-message!(StoreActor, store, PapersAfter => Result<Vec<Paper>, StoreError>, |s, m| {
-    s.papers_after(m.after.as_deref(), m.limit)
+message!(StoreActor, store, PapersAfter => Result<Vec<(Paper, String)>, StoreError>, |s, m| {
+    s.collected_papers_after(m.after.as_deref(), m.limit)
 });
+
+/// The collections holding papers, with counts and dates.
+pub struct ListCollections;
+message!(StoreActor, store, ListCollections => Result<Vec<crate::store::CollectionInfo>, StoreError>, |s, _m| {
+    s.collections()
+});
+
+/// The collection a paper belongs to (`id` may be an alias); `None` for an unknown paper.
+pub struct GetCollectionOf {
+    pub id: String,
+}
+message!(StoreActor, store, GetCollectionOf => Result<Option<String>, StoreError>, |s, m| s.collection_of(&m.id));
 
 /// Writes a consistent backup of the store to a file.
 pub struct BackupTo(pub PathBuf);

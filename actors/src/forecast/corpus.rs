@@ -103,6 +103,32 @@ impl Corpus {
         Ok(Corpus::build(papers, citations))
     }
 
+    /// The corpus of one collection: its papers and the citations among them (citations
+    /// to or from other collections are left out). An unknown collection gives an empty
+    /// corpus. Cost: one read per paper of the collection and per reference it makes.
+    pub fn from_store_collection(store: &Store, collection: &str) -> Result<Corpus, StoreError> {
+        let ids = store.collection_paper_ids(collection)?;
+        let members: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut papers = Vec::with_capacity(ids.len());
+        let mut citations = Vec::new();
+        for id in &ids {
+            // An index entry whose paper record is missing (an interrupted write) is skipped.
+            let Some(paper) = store.paper(id)? else { continue };
+            for cited in store.references_of(id)? {
+                if members.contains(cited.as_str()) {
+                    citations.push(Citation {
+                        citing: id.clone(),
+                        cited,
+                        citing_date: paper.submitted,
+                        cited_date: 0,
+                    });
+                }
+            }
+            papers.push(paper);
+        }
+        Ok(Corpus::build(papers, citations))
+    }
+
     /// Reads corpus files (as `citecast ingest` takes them) through a temporary store,
     /// so training reproduces from the bundled data alone.
     pub fn from_files(paths: &[std::path::PathBuf]) -> Result<Corpus, crate::ingest::IngestError> {

@@ -83,13 +83,7 @@ impl Harness {
     }
 
     pub async fn ingest(&self, paths: Vec<PathBuf>) -> Vec<IngestReport> {
-        self.state
-            .engine
-            .ingest
-            .send(IngestFiles { paths, progress: None, max_refs_per_paper: None })
-            .await
-            .unwrap()
-            .unwrap()
+        self.state.engine.ingest.send(IngestFiles { paths, ..Default::default() }).await.unwrap().unwrap()
     }
 
     /// A new customer on `tier`; returns (customer id, key id, secret).
