@@ -88,7 +88,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let labels = Labels::compute(&c);
+    let labels = Labels::compute(&c, &citecast_actors::forecast::task::TaskSpec::bundled());
     let c182: Vec<u32> =
         (0..c.len()).map(|p| c.citations_by(p as PaperNo, c.day[p] + task::EARLY_DAYS) as u32).collect();
     let r182: Vec<f32> = (0..c.len()).map(|p| ((p * 37) % 101) as f32 / 100.0).collect();
@@ -134,7 +134,7 @@ fn main() {
         (0..c.len()).map(|p| (c.title[p].as_str(), c.abstract_text[p].as_str())).collect();
     let text = Arc::new(TextModel::fit(&docs, 7));
     let t = Instant::now();
-    let ctx = FeatureContext::new(c.clone(), text);
+    let ctx = FeatureContext::new(c.clone(), text, &citecast_actors::forecast::task::TaskSpec::bundled());
     let context = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut sum = 0.0f64;

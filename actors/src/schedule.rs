@@ -1453,7 +1453,7 @@ mod tests {
         assert_eq!(m.to_string(), "monthly 1 03:00");
         assert!(Schedule::parse("monthly 31 03:00").unwrap_err().to_string().contains("1 to 28"));
         assert!(Schedule::parse("monthly 03:00").is_err());
-        let secs = |y, mo, d, h| i64::from(crate::dates::from_ymd(y, mo, d)) * 86_400 + h * 3600;
+        let secs = |y, mo, d, h: i64| i64::from(crate::dates::from_ymd(y, mo, d)) * 86_400 + h * 3600;
         assert_eq!(m.next_after(secs(2026, 12, 4, 0)), secs(2027, 1, 1, 3));
         assert_eq!(m.next_after(secs(2027, 1, 1, 2)), secs(2027, 1, 1, 3));
         assert_eq!(m.next_after(secs(2027, 1, 1, 3)), secs(2027, 2, 1, 3));

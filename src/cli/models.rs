@@ -176,10 +176,10 @@ pub struct TrainArgs {
     quick: bool,
     /// Months of citations the label counts (derived tasks).
     #[arg(long, default_value_t = 24)]
-    label_months: u32,
+    label_months: i32,
     /// Months the early mode waits after publication (derived tasks).
     #[arg(long, default_value_t = 6)]
-    early_months: u32,
+    early_months: i32,
 }
 
 impl TrainArgs {

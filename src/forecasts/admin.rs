@@ -81,9 +81,9 @@ pub struct TrainBody {
     #[serde(default)]
     quick: bool,
     #[serde(default)]
-    label_months: Option<u32>,
+    label_months: Option<i32>,
     #[serde(default)]
-    early_months: Option<u32>,
+    early_months: Option<i32>,
 }
 
 fn default_collection() -> String {

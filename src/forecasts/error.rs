@@ -8,6 +8,7 @@ impl Coded for ForecastError {
     fn code(&self) -> &'static str {
         match self {
             ForecastError::UnknownPaper(_) => "not_found",
+            ForecastError::UnknownCollection { .. } => "unknown_collection",
             ForecastError::TooYoung { .. } => "too_young",
             ForecastError::NoModel(_) => "no_model",
             ForecastError::Invalid(_) => "invalid_body",
@@ -18,7 +19,7 @@ impl Coded for ForecastError {
 
     fn status(&self) -> u16 {
         match self {
-            ForecastError::UnknownPaper(_) => 404,
+            ForecastError::UnknownPaper(_) | ForecastError::UnknownCollection { .. } => 404,
             ForecastError::TooYoung { .. } => 422,
             ForecastError::Invalid(_) => 400,
             // The server's own failures are never the caller's.

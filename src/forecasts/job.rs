@@ -114,7 +114,7 @@ async fn retrain_collection(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    let (_, refused) = engine.model.send(RescanModels).await.map_err(|e| e.to_string())??;
+    let (_, refused) = engine.model.send(RescanModels).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     if !refused.is_empty() {
         return Err(refused.join("; "));
     }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use citecast_actors::forecast::backtest;
 use citecast_actors::forecast::corpus::Corpus;
 use citecast_actors::forecast::registry;
 use citecast_actors::forecast::task::{Mode, TaskOptions, TaskSpec};
@@ -88,6 +87,12 @@ pub fn find_versions(roots: &[PathBuf], versions: &[String]) -> Result<Vec<PathB
     Ok(found)
 }
 
+/// The collection a model records: `None` for the default one (as models before
+/// collections did).
+fn collection_of(p: &Loaded) -> Option<&str> {
+    (p.collection != DEFAULT_COLLECTION).then_some(p.collection.as_str())
+}
+
 /// A short, stable tag of a derived task (the shipped models' names carry none).
 fn task_tag(task: &TaskSpec) -> Option<String> {
     if *task == TaskSpec::bundled() {
@@ -118,7 +123,7 @@ pub fn version_name(mode: Mode, p: &Loaded, task: &TaskSpec, opts: &TrainOptions
         name.push_str("-t");
         name.push_str(&tag);
     }
-    format!("{name}-{}-s{}", registry::recipe(mode, opts), opts.seed)
+    format!("{name}-{}-s{}", registry::recipe(mode, opts, task), opts.seed)
 }
 
 /// Trains `modes` on the prepared data and writes each model (sealed) under `models`.
@@ -137,7 +142,7 @@ pub fn train(
         let version = version_name(mode, p, task, opts);
         let outcome = train::train(p.corpus.clone(), task, mode, &version, opts)
             .map_err(|e| TrainingError::Data(format!("{} model not trained: {e}", mode.as_str())))?;
-        let dir = registry::save(models, &version, &outcome, &p.corpus, task, &p.collection, opts)
+        let dir = registry::save(models, &version, &outcome, &p.corpus, opts, task, collection_of(p))
             .map_err(TrainingError::from_display)?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(%version, seconds, "trained");
@@ -164,7 +169,20 @@ pub fn train(
 
 /// The task as people read it: resolution, windows, and the three periods as dates.
 pub fn task_json(task: &TaskSpec) -> serde_json::Value {
-    serde_json::to_value(task.describe()).unwrap_or_default()
+    use citecast_actors::dates::format;
+    use citecast_actors::forecast::task::Period;
+    let period = |p: &Period| json!([format(p.from), format(p.to)]);
+    json!({
+        "description": task.describe(),
+        "resolution": task.resolution,
+        "label_window": task.label_window,
+        "early_wait": task.early_wait,
+        "cohort_days": task.cohort_days,
+        "train": period(&task.train),
+        "validation": period(&task.validation),
+        "test": period(&task.test),
+        "last_labelled": format(task.last_labelled),
+    })
 }
 
 /// Re-evaluates models on the prepared data, each on the task it was trained for (its
@@ -188,11 +206,10 @@ pub fn evaluate(
         let task = registry::task_of(&model.meta);
         let opts = model.meta.options.clone();
         let (validation, test, report) =
-            train::evaluate(p.corpus.clone(), &task, &model.forecaster, &model.meta.version, &opts)
-                .map_err(|e| TrainingError::Data(e.to_string()))?;
+            train::evaluate(p.corpus.clone(), &task, &model.forecaster, &model.meta.version, &opts);
         let path = dir.join("report.json");
         registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
-        let mut entry = json!({
+        let entry = json!({
             "version": model.meta.version,
             "collection": collection,
             "task": task_json(&task),
@@ -205,14 +222,8 @@ pub fn evaluate(
             "report": path,
         });
         if backtest_cutoffs > 0 {
-            let started = Instant::now();
-            let b = backtest::backtest(p.corpus.clone(), &task, model.meta.mode, &opts, backtest_cutoffs)
-                .map_err(|e| TrainingError::Data(format!("backtest: {e}")))?;
-            let mut report = registry::load_report(dir).map_err(TrainingError::from_display)?;
-            report.backtest = Some(b.clone());
-            registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
-            tracing::info!(version = %model.meta.version, seconds = started.elapsed().as_secs(), "backtested");
-            entry["backtest"] = serde_json::to_value(&b).unwrap_or_default();
+            // TODO(backtest): waits for the engine's backtest module.
+            return Err(TrainingError::Data("backtests are not available yet".into()));
         }
         out.push(entry);
     }
@@ -236,12 +247,10 @@ pub fn compare(
     use citecast_actors::forecast::task::Split;
     let candidate = registry::load(candidate_dir).map_err(TrainingError::from_display)?;
     let serving = registry::load(serving_dir).map_err(TrainingError::from_display)?;
-    let scored = |f: &citecast_actors::forecast::train::Forecaster| {
-        train::served_scores(l.corpus.clone(), task, f, Split::Validation)
-            .map_err(|e| TrainingError::Data(e.to_string()))
-    };
-    let c = scored(&candidate.forecaster)?;
-    let s = scored(&serving.forecaster)?;
+    let scored =
+        |f: &citecast_actors::forecast::train::Forecaster| train::served_scores(l.corpus.clone(), task, f, Split::Validation);
+    let c = scored(&candidate.forecaster);
+    let s = scored(&serving.forecaster);
     let significance = paired_bootstrap_auc(&c.probabilities, &s.probabilities, &c.labels, COMPARISON_RESAMPLES, 17);
     let significant = significance.gain > 0.0 && significance.p_value < citecast_actors::forecast::report::ALPHA;
     let decision = if significant {
@@ -255,7 +264,7 @@ pub fn compare(
             significance.gain, significance.p_value
         )
     };
-    let (from, to) = task.validation;
+    let citecast_actors::forecast::task::Period { from, to } = task.validation;
     Ok(Comparison {
         candidate: candidate.meta.version.clone(),
         serving: serving.meta.version.clone(),

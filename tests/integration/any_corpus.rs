@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 
 fn json_of(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -43,29 +47,47 @@ const SURNAMES: [&str; 24] = [
     "Fischer", "Moretti",
 ];
 const WORDS: [&str; 16] = [
-    "soil", "carbon", "drought", "yield", "nitrogen", "root", "microbial", "crop", "rotation", "tillage",
-    "irrigation", "wheat", "maize", "erosion", "biochar", "legume",
+    "soil",
+    "carbon",
+    "drought",
+    "yield",
+    "nitrogen",
+    "root",
+    "microbial",
+    "crop",
+    "rotation",
+    "tillage",
+    "irrigation",
+    "wheat",
+    "maize",
+    "erosion",
+    "biochar",
+    "legume",
 ];
 
 /// A year-only corpus of another field (1990–2004, DOIs as ids): authors have a hidden
 /// quality; a paper's appeal is its team's, and later papers cite appealing, recent ones.
 /// Written in the citecast format, papers and a citation edge list.
-fn field_corpus(dir: &Path) -> (PathBuf, PathBuf, Vec<(String, i32)>) {
-    let mut rng = Rng(2026);
+fn field_corpus(dir: &Path, name: &str, year_only: bool) -> (PathBuf, PathBuf, Vec<(String, i32, String)>) {
+    let mut rng = Rng(2026 + year_only as u64);
     let authors: Vec<(String, f64)> = (0..260)
         .map(|i| {
             let name = format!("{}. {}", (b'A' + (i % 26) as u8) as char, SURNAMES[i % SURNAMES.len()]);
             // Distinct people may share a key (`kim_a`) only within this field.
-            (format!("{name}{}", if i >= 26 * 2 { format!(" {}", i / 26) } else { String::new() }), rng.unit())
+            (
+                format!("{name}{}", if i >= 26 * 2 { format!(" {}", i / 26) } else { String::new() }),
+                rng.unit(),
+            )
         })
         .collect();
     let mut papers: Vec<(String, i32, f64)> = Vec::new();
+    let mut dated: Vec<(String, i32, String)> = Vec::new();
     let mut lines = String::new();
     let mut edges = String::new();
     for year in 1990..=2004 {
         let n = 90 + (year - 1990) * 6;
         for k in 0..n {
-            let id = format!("10.5555/agro.{year}.{k:03}");
+            let id = format!("10.5555/{name}.{year}.{k:03}");
             let team: Vec<usize> = (0..1 + rng.below(3)).map(|_| rng.below(authors.len())).collect();
             let appeal = team.iter().map(|&a| authors[a].1).fold(0.0, f64::max) + 0.35 * rng.unit();
             let title = format!(
@@ -92,12 +114,21 @@ fn field_corpus(dir: &Path) -> (PathBuf, PathBuf, Vec<(String, i32)>) {
             for r in &refs {
                 edges.push_str(&format!("{id}\t{r}\n"));
             }
+            let submitted = if year_only {
+                format!("{year}-07-01")
+            } else {
+                // Spread over the year (citations only go to earlier years).
+                let doy = 1 + (k * 364 / n) as u32;
+                let (m, d) = (1 + (doy - 1) / 31, 1 + (doy - 1) % 28);
+                format!("{year}-{:02}-{d:02}", m.min(12))
+            };
+            dated.push((id.clone(), year, submitted.clone()));
             lines.push_str(
                 &json!({
                     "id": id,
                     "title": title,
                     "authors": names,
-                    "submitted_utc": format!("{year}-07-01"),
+                    "submitted_utc": submitted,
                     "abstract": format!("We study {} in {} systems.", WORDS[rng.below(16)], WORDS[rng.below(16)]),
                 })
                 .to_string(),
@@ -106,10 +137,10 @@ fn field_corpus(dir: &Path) -> (PathBuf, PathBuf, Vec<(String, i32)>) {
             papers.push((id, year, appeal));
         }
     }
-    let (p, c) = (dir.join("agro-papers.jsonl"), dir.join("agro-citations.tsv"));
+    let (p, c) = (dir.join(format!("{name}-papers.jsonl")), dir.join(format!("{name}-citations.tsv")));
     std::fs::write(&p, lines).unwrap();
     std::fs::write(&c, format!("citing\tcited\n{edges}")).unwrap();
-    (p, c, papers.into_iter().map(|(id, y, _)| (id, y)).collect())
+    (p, c, dated)
 }
 
 fn admin(info: &citecast::server::ServerInfo, method: &str, path: &str, body: Option<&str>) -> Value {
@@ -139,6 +170,63 @@ fn forecasts(info: &citecast::server::ServerInfo, key: &str, ids: &[String], mod
         .collect()
 }
 
+/// The figures the report of `version` states for its test period are those of the
+/// probabilities the API serves for the same papers, read exactly from the forecast log.
+fn served_equals_reported(
+    info: &citecast::server::ServerInfo,
+    key: &str,
+    version: &str,
+    test_ids: &[String],
+    mode: &str,
+) {
+    let from = citecast_actors::dates::now_secs() - 1;
+    let served = forecasts(info, key, test_ids, mode);
+    let mut distinct = BTreeMap::new();
+    let mut labels = BTreeMap::new();
+    for f in &served {
+        assert_eq!(f["model_version"], version, "{f}");
+        *distinct.entry(f["probability"].to_string()).or_insert(0) += 1;
+        labels.insert(
+            f["paper_id"].as_str().unwrap().to_string(),
+            f["outcome"]["reached_top_10_percent"].as_bool().unwrap(),
+        );
+    }
+    assert!(distinct.len() > 30, "{mode}: near-constant served probabilities: {} values", distinct.len());
+    // The forecast log keeps each served probability unrounded (written just after).
+    let mut exact: BTreeMap<String, f64> = BTreeMap::new();
+    for _ in 0..50 {
+        let body =
+            json!({ "op": "forecast_log", "from": from, "to": from + 3600, "limit": 100000 }).to_string();
+        let log = admin(info, "POST", "/admin/op", Some(&body));
+        exact = log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["model_version"] == version && r["mode"] == mode)
+            .map(|r| (r["paper_id"].as_str().unwrap().to_string(), r["probability"].as_f64().unwrap()))
+            .collect();
+        if exact.len() >= labels.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(exact.len(), labels.len(), "{mode}: every served forecast is in the log");
+    let scored: Vec<(f64, bool)> = labels.iter().map(|(id, y)| (exact[id], *y)).collect();
+    let report = admin(info, "GET", &format!("/admin/models/{version}?format=json"), None);
+    let reported = report["served_test"]["roc_auc"].as_f64().unwrap();
+    let recomputed = roc_auc(&scored);
+    assert!(
+        (reported - recomputed).abs() < 1e-9,
+        "{mode}: the report says ROC-AUC {reported}, the served probabilities give {recomputed}"
+    );
+    assert_eq!(
+        report["counts"]["test"]["n"],
+        json!(scored.len()),
+        "{mode}: the report's test papers are these"
+    );
+    assert!(reported > 0.7, "{mode}: ROC-AUC {reported} on a corpus built to be learnable");
+}
+
 /// ROC-AUC with ties counted half (as the report computes it).
 fn roc_auc(scored: &[(f64, bool)]) -> f64 {
     let pos: Vec<f64> = scored.iter().filter(|s| s.1).map(|s| s.0).collect();
@@ -163,7 +251,7 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let bundled = bundled_fixture(tmp.path());
-    let (papers_file, citations_file, papers) = field_corpus(tmp.path());
+    let (papers_file, citations_file, papers) = field_corpus(tmp.path(), "agro", true);
     let server = start(&data, &bundled);
     let key = json_of(&run(
         &["customers", "add", "--name", "Agro lab", "--email", "agro@example.org", "--tier", "enterprise"],
@@ -188,7 +276,8 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b["probability"], a["probability"], "a bundled forecast moved: {b} / {a}");
     }
-    let collections = admin(&server.info, "GET", "/v1/collections", None);
+    let (status, collections) = get(&server.info, &key, "/v1/collections");
+    assert_eq!(status, 200, "{collections}");
     assert!(collections.to_string().contains("\"agro\""), "{collections}");
 
     // Train on the live store: splits from the data, year resolution.
@@ -212,33 +301,51 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     let again = forecasts(&server.info, &key, &hep[..5], "at_publication");
     assert_eq!(again[0]["model_version"], before[0]["model_version"]);
 
-    // Served equals reported, on the test year.
+    // Served equals reported, on the test year, in both modes.
     for mode in ["at_publication", "early"] {
         let v = version(mode);
         run(&["models", "promote", &v], &data);
-        let report = admin(&server.info, "GET", &format!("/admin/models/{v}?format=json"), None);
-        let test_ids: Vec<String> = papers.iter().filter(|(_, y)| *y == 2002).map(|(id, _)| id.clone()).collect();
-        let served = forecasts(&server.info, &key, &test_ids, mode);
-        let mut distinct = BTreeMap::new();
-        let scored: Vec<(f64, bool)> = served
-            .iter()
-            .map(|f| {
-                assert!(f.get("error").is_none(), "{f}");
-                assert_eq!(f["model_version"], v.as_str());
-                let p = f["probability"].as_f64().unwrap();
-                *distinct.entry(format!("{p:.6}")).or_insert(0) += 1;
-                (p, f["outcome"]["reached_top_10_percent"].as_bool().unwrap())
-            })
-            .collect();
-        assert!(distinct.len() > 50, "{mode}: near-constant served probabilities: {} values", distinct.len());
-        let reported = report["served_test"]["roc_auc"].as_f64().unwrap();
-        let recomputed = roc_auc(&scored);
-        assert!(
-            (reported - recomputed).abs() < 2e-3,
-            "{mode}: the report says ROC-AUC {reported}, the served probabilities give {recomputed}"
-        );
-        assert!(reported > 0.7, "{mode}: ROC-AUC {reported} on a corpus built to be learnable");
+        let test_ids: Vec<String> =
+            papers.iter().filter(|(_, y, _)| *y == 2002).map(|(id, _, _)| id.clone()).collect();
+        served_equals_reported(&server.info, &key, &v, &test_ids, mode);
     }
+
+    // A second corpus, dated to the day, in a third collection: its own task and model.
+    let (p2, c2, soil) = field_corpus(tmp.path(), "soil", false);
+    run(&["ingest", "--collection", "soil", p2.to_str().unwrap(), c2.to_str().unwrap()], &data);
+    let trained = json_of(&run(
+        &["train", "--collection", "soil", "--mode", "at_publication", "--quick", "--seed", "5"],
+        &data,
+    ));
+    let soil_model = &trained["models"][0];
+    assert_eq!(soil_model["task"]["resolution"], "day", "{soil_model}");
+    let (from, to) = (
+        soil_model["task"]["test"][0].as_str().unwrap().to_string(),
+        soil_model["task"]["test"][1].as_str().unwrap().to_string(),
+    );
+    let v = soil_model["version"].as_str().unwrap().to_string();
+    let body = json!({ "ids": [soil[0].0], "mode": "at_publication" }).to_string();
+    let r = admin_client::request_as(
+        &server.info.addr,
+        Some(&key),
+        "POST",
+        "/v1/forecasts",
+        Some(&body),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let first: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        first["forecasts"][0]["model_version"],
+        v.as_str(),
+        "the soil model serves soil papers: {first}"
+    );
+    let test_ids: Vec<String> = soil
+        .iter()
+        .filter(|(_, _, d)| d.as_str() >= from.as_str() && d.as_str() <= to.as_str())
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    served_equals_reported(&server.info, &key, &v, &test_ids, "at_publication");
 
     // Backtests over two earlier cutoffs, on the same live store.
     let evaluated = json_of(&run(

@@ -4,6 +4,7 @@
 pub mod authors;
 pub mod cohort;
 pub mod corpus;
+pub mod coverage;
 pub mod features;
 pub mod gbdt;
 pub mod glossary;

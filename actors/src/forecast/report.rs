@@ -431,7 +431,7 @@ pub struct Report {
     // 12. Added by `citecast evaluate --backtest` and the retraining job.
     /// Rolling-origin backtest over earlier cutoffs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backtest: Option<super::backtest::Backtest>,
+    pub backtest: Option<serde_json::Value>, // TODO(backtest type)
     /// The comparison with the model serving when this one was trained by the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,

@@ -811,6 +811,34 @@ pub fn evaluate(
     (validation, test, report)
 }
 
+/// The probabilities a forecaster serves for the labelled papers of one split of a task,
+/// with their labels: two models compared on the same papers read these.
+#[derive(Debug, Clone)]
+pub struct SplitScores {
+    pub ids: Vec<String>,
+    pub probabilities: Vec<f64>,
+    pub labels: Vec<bool>,
+}
+
+/// What `forecaster` serves (cohort-ranked and calibrated, as the service computes it)
+/// for the labelled papers of `split` of `spec` on `corpus`.
+pub fn served_scores(corpus: Arc<Corpus>, spec: &TaskSpec, forecaster: &Forecaster, split: Split) -> SplitScores {
+    let mut prep = prepare(&corpus, spec, forecaster.mode, &forecaster.text, &TrainOptions::default());
+    forecaster.normaliser.apply(&mut prep.cohort_x);
+    let scores = prep.cohort_scores(&corpus, forecaster);
+    let rows = match split {
+        Split::Train => &mut prep.tr,
+        Split::Validation => &mut prep.va,
+        Split::Test => &mut prep.te,
+    };
+    forecaster.normaliser.apply(&mut rows.x);
+    let table = cohort::Table { days: &corpus.day, scores: &scores };
+    let raw = forecaster.predict_std(&rows.x);
+    let probabilities =
+        rows.days.iter().zip(raw).map(|(&t0, s)| forecaster.served_probability(&table, t0, s)).collect();
+    SplitScores { ids: rows.ids.clone(), probabilities, labels: rows.y.clone() }
+}
+
 fn assess(
     corpus: &Corpus,
     prep: &Prepared,

@@ -91,13 +91,14 @@ impl Collections {
         self.services.get(collection)
     }
 
+    fn unknown(&self, name: &str) -> ForecastError {
+        ForecastError::UnknownCollection { name: name.to_string(), names: self.names().join(", ") }
+    }
+
     /// The service of `collection`, or a clear refusal naming the collections there are.
     pub fn service(&mut self, collection: &str) -> Result<&mut ForecastService, ForecastError> {
         if !self.services.contains_key(collection) {
-            return Err(ForecastError::Invalid(format!(
-                "no collection '{collection}'; collections: {}",
-                self.names().join(", ")
-            )));
+            return Err(self.unknown(collection));
         }
         Ok(self.services.get_mut(collection).expect("checked above"))
     }
@@ -106,9 +107,7 @@ impl Collections {
     /// `collection` when given; the default collection is asked first.
     pub fn collection_of_paper(&self, id: &str, collection: Option<&str>) -> Result<String, ForecastError> {
         if let Some(c) = collection {
-            let s = self.services.get(c).ok_or_else(|| {
-                ForecastError::Invalid(format!("no collection '{c}'; collections: {}", self.names().join(", ")))
-            })?;
+            let s = self.services.get(c).ok_or_else(|| self.unknown(c))?;
             return match s.corpus().find(id) {
                 Some(_) => Ok(c.to_string()),
                 None => Err(ForecastError::UnknownPaper(id.to_string())),

@@ -14,7 +14,8 @@ use super::features::{self, FeatureContext, Subject};
 use super::metrics::Scorecard;
 use super::registry::{self, LoadedModel};
 use super::rollout::{self, Arm, Rollout, RolloutError, Rollouts, Scored, StartRequest, Transition};
-use super::task::Mode;
+use super::coverage::Coverage;
+use super::task::{Mode, Resolution, TaskSpec};
 use crate::dates::{self, Day};
 use crate::names;
 use crate::records::ForecastRecord;
@@ -78,6 +79,11 @@ pub struct Forecast {
     /// For a paper whose outcome is in the data: what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The data about the paper's time is complete up to this day (`YYYY-MM-DD`): the end
+    /// of the period the collection covers around it. Nothing later is known, and nothing
+    /// unknown is read as "not cited".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_complete_until: Option<String>,
 }
 
 impl Forecast {
@@ -98,6 +104,9 @@ pub enum ForecastError {
     TooYoung { id: String, submitted: String, as_of: String, data_ends: String },
     #[error("no {0} model is loaded")]
     NoModel(String),
+    /// `names` lists the collections there are.
+    #[error("no collection '{name}'; collections: {names}")]
+    UnknownCollection { name: String, names: String },
     #[error("{0}")]
     Invalid(String),
     /// A part of the engine could not be reached (the store's mailbox): the server's
@@ -141,6 +150,8 @@ pub struct ModelSummary {
 pub struct ForecastService {
     /// The collection whose papers this service forecasts (see `collections`).
     collection: String,
+    /// What the corpus covers (computed on first use per corpus).
+    coverage: Option<Arc<Coverage>>,
     models: Vec<Arc<LoadedModel>>,
     active: HashMap<Mode, usize>,
     /// The model each mode served before the last promotion, for rollback.
@@ -203,6 +214,7 @@ impl ForecastService {
         }
         let service = ForecastService {
             collection: crate::store::DEFAULT_COLLECTION.to_string(),
+            coverage: None,
             models,
             active,
             previous: HashMap::new(),
@@ -252,6 +264,7 @@ impl ForecastService {
 
     pub fn set_corpus(&mut self, corpus: Arc<Corpus>) {
         self.corpus = corpus;
+        self.coverage = None;
         self.contexts.clear();
         self.cohort_scores.clear();
         self.warm_cursor.clear();
@@ -306,12 +319,16 @@ impl ForecastService {
     fn fill_cohort(&mut self, model: &LoadedModel, range: std::ops::Range<usize>) {
         let n = self.corpus.len();
         let spec = registry::task_of(&model.meta);
-        let last = spec.data_end(&self.corpus).unwrap_or(Day::MIN);
+        let coverage = self.coverage();
         let mode = model.meta.mode;
         let scores =
             self.cohort_scores.entry(model.meta.version.clone()).or_insert_with(|| vec![f32::NAN; n]);
+        // Scorable: the paper's features up to its as-of date lie in covered time.
         let missing: Vec<u32> = range
-            .filter(|&p| scores[p].is_nan() && spec.cutoff(mode, self.corpus.day[p]) <= last)
+            .filter(|&p| {
+                let day = self.corpus.day[p];
+                scores[p].is_nan() && coverage.observed(day, spec.cutoff(mode, day))
+            })
             .map(|p| p as u32)
             .collect();
         if missing.is_empty() {
@@ -371,6 +388,7 @@ impl ForecastService {
                 })
                 .collect(),
             outcome: None,
+            data_complete_until: None,
         }
     }
 
@@ -519,25 +537,37 @@ impl ForecastService {
             micros: started.elapsed().as_micros() as u64,
         };
         f.outcome = self.outcome_of(model, p);
+        f.data_complete_until = self.coverage().complete_until(t0).map(dates::format);
         (f, scored)
     }
 
     /// The paper number and submission day of `id`, or why it cannot be forecast in `mode`
     /// (under `model`'s task).
-    fn locate(&self, id: &str, mode: Mode, model: &LoadedModel) -> Result<(u32, Day), ForecastError> {
+    fn locate(&mut self, id: &str, mode: Mode, model: &LoadedModel) -> Result<(u32, Day), ForecastError> {
         let p = self.corpus.find(id).ok_or_else(|| ForecastError::UnknownPaper(id.to_string()))?;
         let t0 = self.corpus.day[p as usize];
         let spec = registry::task_of(&model.meta);
-        let last = spec.data_end(&self.corpus).unwrap_or(t0);
-        if spec.cutoff(mode, t0) > last {
+        let coverage = self.coverage();
+        let as_of = spec.cutoff(mode, t0);
+        if !coverage.observed(t0, as_of) {
+            let ends = coverage.complete_until(t0).or(self.corpus.last_day()).unwrap_or(t0);
             return Err(ForecastError::TooYoung {
                 id: self.corpus.ids[p as usize].clone(),
                 submitted: dates::format(t0),
-                as_of: dates::format(spec.cutoff(mode, t0)),
-                data_ends: dates::format(last),
+                as_of: dates::format(as_of),
+                data_ends: dates::format(ends),
             });
         }
         Ok((p, t0))
+    }
+
+    /// What the current corpus covers, computed once per corpus.
+    fn coverage(&mut self) -> Arc<Coverage> {
+        if self.coverage.is_none() {
+            let year_only = TaskSpec::resolution_of(&self.corpus) == Resolution::Year;
+            self.coverage = Some(Arc::new(Coverage::of(&self.corpus.day, year_only)));
+        }
+        self.coverage.clone().expect("set above")
     }
 }
 
