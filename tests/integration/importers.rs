@@ -190,6 +190,10 @@ async fn the_api_answers_to_every_alias_and_keeps_collections_apart() {
         .iter()
         .all(|id| ["10.5555/oa.1", "W1002", "10.5555/oa.3"].contains(&id.as_str())));
     assert_eq!(by_author["total"], 3, "{by_author}");
+    // A name searched within a collection means that collection's author.
+    let (_, named) = get!(app, h, "/v1/search?q=entropy&author=Jin+Kim&collection=crossref&limit=100");
+    assert_eq!(named["filters"]["author"], "kim_j@crossref", "{named}");
+    assert_eq!(named["total"], 3, "{named}");
     let (status, body) = get!(app, h, "/v1/search?q=entropy&collection=nope");
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_parameter");
