@@ -1188,6 +1188,52 @@ mod tests {
     }
 
     #[test]
+    fn a_clashing_alias_is_reported_by_line_and_a_reference_to_it_is_not_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rec = |id: &str, arxiv_id: &str, refs: &str| {
+            format!(
+                r#"{{"id":"{id}","arxiv_id":"{arxiv_id}","title":"t","authors":["A. B"],"submitted_utc":"1999-01-01","references":[{refs}]}}"#
+            )
+        };
+        let text = [
+            // Two DOIs whose suffixes once both became the alias "123".
+            rec("10.1000/0123", "", ""),
+            rec("10.2000/123", "", r#""123""#),
+            // Two records naming the same source id for different papers.
+            rec("s1", "A1", ""),
+            rec("s1", "B1", r#""s1""#),
+        ]
+        .join("\n");
+        let file = tmp.path().join("p.jsonl");
+        std::fs::write(&file, text).unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("s"), &Default::default()).unwrap();
+        let mut sink = StoreSink(store.clone());
+        let report = ingest_file(&file, &mut sink, None).unwrap();
+        assert_eq!(report.papers_new, 4);
+        assert_eq!(report.aliases_ambiguous, 1);
+        assert_eq!(
+            report.alias_conflicts,
+            vec![AliasConflict { line: 4, alias: "s1".into(), paper: "B1".into(), other: "A1".into() }]
+        );
+        // "123" is no alias of anything; "s1" is ambiguous: both references are refused.
+        assert_eq!(report.citations_new, 0);
+        let reasons: Vec<(u64, &str)> =
+            report.error_samples.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].0 == 2 && reasons[0].1.contains("unknown paper id '123'"), "{reasons:?}");
+        assert!(
+            reasons[1].0 == 4 && reasons[1].1.contains("'s1' is ambiguous (an alias of A1, B1)"),
+            "{reasons:?}"
+        );
+        assert_eq!(store.resolve("s1").unwrap(), None);
+        assert_eq!(store.resolve("123").unwrap(), None);
+        // Importing again stores nothing new; the clash is now reported on both papers'
+        // lines, as each of them claims an alias that does not resolve to it.
+        let again = ingest_file(&file, &mut sink, None).unwrap();
+        assert_eq!((again.papers_unchanged, again.aliases_ambiguous, again.errors), (4, 2, 2));
+    }
+
+    #[test]
     fn aliases_cover_snap_ids() {
         assert_eq!(aliases_of("hep-th/0001001", "1001"), vec!["1001".to_string(), "0001001".to_string()]);
         // Only old-style arXiv ids: a DOI's suffix is no id of its own.
