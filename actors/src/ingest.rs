@@ -467,7 +467,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IngestError + '_ {
 /// Opens a file, transparently decompressing gzip (detected by its magic bytes).
 fn open(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn BufRead>, IngestError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let mut raw = BufReader::new(CountingReader { inner: file, count });
+    // A buffer large enough to hold the first record of most dumps, for sniffing.
+    let mut raw = BufReader::with_capacity(1 << 16, CountingReader { inner: file, count });
     let head = raw.fill_buf().map_err(io_err(path))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(raw))))
@@ -527,14 +528,34 @@ fn sniff_record(head: &str) -> Option<Format> {
     if !t.starts_with('{') {
         return None;
     }
+    if is_crossref_response(t) {
+        return Some(Format::CrossrefResponse);
+    }
     let first = first_record(t);
-    if first.contains("\"https://openalex.org/") {
+    // A whole first record is judged by its keys, so words quoted inside a citecast
+    // abstract ("versions") cannot mislead it; a record longer than the head by the
+    // keys' quoted names, which such records give early.
+    let (openalex, doi, arxiv) = match serde_json::from_str::<serde_json::Value>(first) {
+        Ok(serde_json::Value::Object(map)) => {
+            let id = map.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+            (
+                id.starts_with("https://openalex.org/"),
+                map.contains_key("DOI"),
+                map.contains_key("authors_parsed") || map.contains_key("versions"),
+            )
+        }
+        Ok(_) => (false, false, false),
+        Err(_) => (
+            first.contains("\"https://openalex.org/"),
+            first.contains("\"DOI\""),
+            first.contains("\"authors_parsed\"") || first.contains("\"versions\""),
+        ),
+    };
+    if openalex {
         Some(Format::Openalex)
-    } else if is_crossref_response(t) {
-        Some(Format::CrossrefResponse)
-    } else if first.contains("\"DOI\"") {
+    } else if doi {
         Some(Format::Crossref)
-    } else if first.contains("\"authors_parsed\"") || first.contains("\"versions\"") {
+    } else if arxiv {
         Some(Format::Arxiv)
     } else {
         None
@@ -1111,8 +1132,112 @@ mod tests {
     }
 
     #[test]
+    fn auto_recognises_each_format_by_its_first_record() {
+        let sniff = |head: &str| choose_format(SourceFormat::Auto, head).unwrap();
+        assert_eq!(sniff(r#"{"id":"https://openalex.org/W1","doi":null}"#), Format::Openalex);
+        assert_eq!(sniff(r#"{"DOI":"10.1/x","title":["t"]}"#), Format::Crossref);
+        assert_eq!(
+            sniff("{\n  \"status\": \"ok\",\n  \"message\": {\n    \"items\": ["),
+            Format::CrossrefResponse
+        );
+        assert_eq!(sniff(r#"{"status":"ok","message":{"items":[]}}"#), Format::CrossrefResponse);
+        assert_eq!(sniff(r#"{"id":"0704.0001","authors_parsed":[],"versions":[]}"#), Format::Arxiv);
+        // Quoted words inside a citecast record's text do not count.
+        let citecast = r#"{"id":"x","title":"t","abstract":"two \"versions\" and a \"DOI\""}"#;
+        assert_eq!(sniff(citecast), Format::PapersJsonl);
+        assert_eq!(sniff("citing\tcited\n1\t2"), Format::CitationsTsv);
+        // A chosen format still takes a citations file as citations, and refuses other text.
+        assert_eq!(choose_format(SourceFormat::Arxiv, "citing\tcited").unwrap(), Format::CitationsTsv);
+        assert_eq!(choose_format(SourceFormat::Openalex, "1001 1002").unwrap(), Format::EdgeList);
+        assert_eq!(
+            choose_format(SourceFormat::Crossref, r#"{"message":{"items":[]}}"#).unwrap(),
+            Format::CrossrefResponse
+        );
+        assert!(choose_format(SourceFormat::Openalex, "hello there world").is_err());
+    }
+
+    #[test]
+    fn an_open_data_file_goes_to_its_collection_with_namespaced_authors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("works.jsonl");
+        let work = |n: u32, refs: &str| {
+            format!(
+                r#"{{"id":"https://openalex.org/W{n}","display_name":"Paper {n}","publication_date":"2020-01-0{n}","authorships":[{{"author":{{"display_name":"Jin Kim"}}}}],"referenced_works":[{refs}]}}"#
+            )
+        };
+        std::fs::write(&file, format!("{}\n{}\n", work(1, ""), work(2, r#""https://openalex.org/W1""#)))
+            .unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("s"), &Default::default()).unwrap();
+        let mut sink = StoreSink(store.clone());
+        let report = ingest_file(&file, &mut sink, None).unwrap();
+        assert_eq!((report.papers_new, report.citations_new, report.errors), (2, 1, 0), "{report:?}");
+        assert_eq!(report.collection.as_deref(), Some("openalex"));
+        assert_eq!(store.collection_of("https://openalex.org/W2").unwrap().as_deref(), Some("openalex"));
+        assert!(store.author("kim_j").unwrap().is_none());
+        assert_eq!(store.author_paper_ids("kim_j@openalex").unwrap(), vec!["W1", "W2"]);
+        // Named explicitly, the same file goes to that collection instead.
+        let options = IngestOptions { collection: Some("physics-x".into()), ..Default::default() };
+        let moved = ingest_file_with(&file, &mut sink, None, &options).unwrap();
+        assert_eq!(moved.papers_updated, 2);
+        assert_eq!(store.author_paper_ids("kim_j@physics-x").unwrap(), vec!["W1", "W2"]);
+        let bad = IngestOptions { collection: Some("Physics".into()), ..Default::default() };
+        assert!(matches!(
+            ingest_file_with(&file, &mut sink, None, &bad),
+            Err(IngestError::InvalidCollection(_))
+        ));
+    }
+
+    #[test]
+    fn a_clashing_alias_is_reported_by_line_and_a_reference_to_it_is_not_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rec = |id: &str, arxiv_id: &str, refs: &str| {
+            format!(
+                r#"{{"id":"{id}","arxiv_id":"{arxiv_id}","title":"t","authors":["A. B"],"submitted_utc":"1999-01-01","references":[{refs}]}}"#
+            )
+        };
+        let text = [
+            // Two DOIs whose suffixes once both became the alias "123".
+            rec("10.1000/0123", "", ""),
+            rec("10.2000/123", "", r#""123""#),
+            // Two records naming the same source id for different papers.
+            rec("s1", "A1", ""),
+            rec("s1", "B1", r#""s1""#),
+        ]
+        .join("\n");
+        let file = tmp.path().join("p.jsonl");
+        std::fs::write(&file, text).unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("s"), &Default::default()).unwrap();
+        let mut sink = StoreSink(store.clone());
+        let report = ingest_file(&file, &mut sink, None).unwrap();
+        assert_eq!(report.papers_new, 4);
+        assert_eq!(report.aliases_ambiguous, 1);
+        assert_eq!(
+            report.alias_conflicts,
+            vec![AliasConflict { line: 4, alias: "s1".into(), paper: "B1".into(), other: "A1".into() }]
+        );
+        // "123" is no alias of anything; "s1" is ambiguous: both references are refused.
+        assert_eq!(report.citations_new, 0);
+        let reasons: Vec<(u64, &str)> =
+            report.error_samples.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].0 == 2 && reasons[0].1.contains("unknown paper id '123'"), "{reasons:?}");
+        assert!(
+            reasons[1].0 == 4 && reasons[1].1.contains("'s1' is ambiguous (an alias of A1, B1)"),
+            "{reasons:?}"
+        );
+        assert_eq!(store.resolve("s1").unwrap(), None);
+        assert_eq!(store.resolve("123").unwrap(), None);
+        // Importing again stores nothing new; the clash is now reported on both papers'
+        // lines, as each of them claims an alias that does not resolve to it.
+        let again = ingest_file(&file, &mut sink, None).unwrap();
+        assert_eq!((again.papers_unchanged, again.aliases_ambiguous, again.errors), (4, 2, 2));
+    }
+
+    #[test]
     fn aliases_cover_snap_ids() {
         assert_eq!(aliases_of("hep-th/0001001", "1001"), vec!["1001".to_string(), "0001001".to_string()]);
+        // Only old-style arXiv ids: a DOI's suffix is no id of its own.
+        assert!(aliases_of("10.1000/0123", "10.1000/0123").is_empty());
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             Some(name.to_string())
         }
     };
+    // Authors are keyed per collection: a plain key or name searched within a
+    // collection means that collection's author.
+    let author_key = match (author_key, &collection) {
+        (Some(key), Some(c)) if !key.contains('@') => Some(citecast_actors::store::author_key_in(&key, c)),
+        (key, _) => key,
+    };
     let limit = p.int("limit", 10, 1, MAX_LIMIT)?;
     let offset = match p.cursor()? {
         None => 0,
