@@ -6,11 +6,6 @@
 /// Days since 1970-01-01 (negative before).
 pub type Day = i32;
 
-/// Days in each window the API reports citation counts for ("within 6, 12, 24 months").
-pub const WINDOW_6M: Day = 182;
-pub const WINDOW_12M: Day = 365;
-pub const WINDOW_24M: Day = 730;
-
 /// Day number of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
 pub fn from_ymd(y: i32, m: u32, d: u32) -> Day {
     let y = if m <= 2 { y - 1 } else { y };

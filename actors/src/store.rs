@@ -586,12 +586,17 @@ impl Store {
         let Some(paper) = self.paper(id)? else { return Ok(None) };
         let citing = self.citation_dates(id)?;
         let t0 = paper.submitted;
-        let within = |days: Day| citing.iter().filter(|(d, _)| *d - t0 <= days).count() as u64;
+        // Calendar months: "within 24 months" of 2000-03-01 ends on 2002-03-01 whatever
+        // leap days lie between.
+        let within = |months: i32| {
+            let end = dates::add_months(t0, months);
+            citing.iter().filter(|(d, _)| *d <= end).count() as u64
+        };
         let citations = CitationCounts {
             total: citing.len() as u64,
-            within_6_months: within(dates::WINDOW_6M),
-            within_12_months: within(dates::WINDOW_12M),
-            within_24_months: within(dates::WINDOW_24M),
+            within_6_months: within(6),
+            within_12_months: within(12),
+            within_24_months: within(24),
         };
         // Rank citers by their own citation counts, then take the few we show.
         let mut ranked = Vec::with_capacity(citing.len());

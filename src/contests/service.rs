@@ -321,7 +321,7 @@ async fn outcomes(engine: &Engine, c: &Contest) -> Result<Vec<(String, PaperOutc
             for slot in out.iter_mut() {
                 let view = engine.store.send(GetPaper { id: slot.0.clone() }).await.map_err(engine_error)?;
                 if let Some(v) = view.map_err(engine_error)? {
-                    if v.paper.submitted + dates::WINDOW_6M <= data_ends {
+                    if dates::add_months(v.paper.submitted, 6) <= data_ends {
                         slot.1.citations_6m = Some(v.citations.within_6_months);
                     }
                 }

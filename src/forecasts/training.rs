@@ -140,8 +140,9 @@ pub fn train(
     for &mode in modes {
         let started = Instant::now();
         let version = version_name(mode, p, task, opts);
-        let outcome = train::train(p.corpus.clone(), task, mode, &version, opts)
+        let mut outcome = train::train(p.corpus.clone(), task, mode, &version, opts)
             .map_err(|e| TrainingError::Data(format!("{} model not trained: {e}", mode.as_str())))?;
+        outcome.report.task = Some(task.describe());
         let dir = registry::save(models, &version, &outcome, &p.corpus, opts, task, collection_of(p))
             .map_err(TrainingError::from_display)?;
         let seconds = started.elapsed().as_secs_f64();
@@ -205,8 +206,14 @@ pub fn evaluate(
         }
         let task = registry::task_of(&model.meta);
         let opts = model.meta.options.clone();
-        let (validation, test, report) =
+        let (validation, test, mut report) =
             train::evaluate(p.corpus.clone(), &task, &model.forecaster, &model.meta.version, &opts);
+        report.task = Some(task.describe());
+        // A re-evaluation keeps what the retraining job and earlier backtests recorded.
+        if let Ok(old) = registry::load_report(dir) {
+            report.comparison = old.comparison;
+            report.backtest = old.backtest;
+        }
         let path = dir.join("report.json");
         registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
         let entry = json!({

@@ -428,7 +428,10 @@ pub struct Report {
     pub segments_considered: usize,
     pub improvements: Vec<Segment>,
 
-    // 12. Added by `citecast evaluate --backtest` and the retraining job.
+    // 12. Added by training, `citecast evaluate --backtest` and the retraining job.
+    /// The task, in words: resolution, windows and the three periods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// Rolling-origin backtest over earlier cutoffs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backtest: Option<serde_json::Value>, // TODO(backtest type)
@@ -689,6 +692,7 @@ pub fn build(input: &ReportInput) -> Report {
         significance,
         segments_considered,
         improvements,
+        task: None,
         backtest: None,
         comparison: None,
     }
