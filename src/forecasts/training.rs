@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use citecast_actors::forecast::corpus::Corpus;
 use citecast_actors::forecast::registry;
-use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::task::{Mode, TaskSpec};
 use citecast_actors::forecast::train::{self, TrainOptions};
 use citecast_actors::ingest;
 use serde_json::json;
@@ -37,7 +37,7 @@ pub fn version_name(mode: Mode, corpus: &Corpus, opts: &TrainOptions) -> String 
         "{}-{}-{}-s{}",
         mode.as_str(),
         &registry::fingerprint(corpus)[..8],
-        registry::recipe(mode, opts),
+        registry::recipe(mode, opts, &TaskSpec::bundled()),
         opts.seed
     )
 }
@@ -55,9 +55,12 @@ pub fn train(
     for &mode in modes {
         let started = Instant::now();
         let version = version_name(mode, &corpus, opts);
-        let outcome = train::train(corpus.clone(), mode, &version, opts);
-        let dir =
-            registry::save(models, &version, &outcome, &corpus, opts).map_err(TrainingError::from_display)?;
+        // The bundled data's task (the shipped models' splits and windows).
+        let task = TaskSpec::bundled();
+        let outcome =
+            train::train(corpus.clone(), &task, mode, &version, opts).map_err(TrainingError::from_display)?;
+        let dir = registry::save(models, &version, &outcome, &corpus, opts, &task, None)
+            .map_err(TrainingError::from_display)?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(%version, seconds, "trained");
         out.push(json!({
@@ -83,8 +86,13 @@ pub fn evaluate(bundled: &Path, model_dirs: &[PathBuf]) -> Result<serde_json::Va
     for dir in model_dirs {
         let model = registry::load(dir).map_err(TrainingError::from_display)?;
         let opts = model.meta.options.clone();
-        let (validation, test, report) =
-            train::evaluate(corpus.clone(), &model.forecaster, &model.meta.version, &opts);
+        let (validation, test, report) = train::evaluate(
+            corpus.clone(),
+            &registry::task_of(&model.meta),
+            &model.forecaster,
+            &model.meta.version,
+            &opts,
+        );
         let path = dir.join("report.json");
         registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
         out.push(json!({

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::test;
 use citecast_actors::forecast::corpus::Corpus;
 use citecast_actors::forecast::registry;
-use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::task::{Mode, TaskSpec};
 use citecast_actors::forecast::train::{self, TrainOptions};
 use serde_json::{json, Value};
 
@@ -28,8 +28,9 @@ fn models() -> &'static (tempfile::TempDir, Vec<String>) {
         let mut versions = Vec::new();
         for mode in Mode::ALL {
             let version = format!("{}-test", mode.as_str());
-            let outcome = train::train(corpus.clone(), mode, &version, &opts);
-            registry::save(dir.path(), &version, &outcome, &corpus, &opts).unwrap();
+            let outcome = train::train(corpus.clone(), &TaskSpec::bundled(), mode, &version, &opts).unwrap();
+            registry::save(dir.path(), &version, &outcome, &corpus, &opts, &TaskSpec::bundled(), None)
+                .unwrap();
             versions.push(version);
         }
         (dir, versions)
@@ -211,9 +212,10 @@ fn training_is_reproducible_and_corrupt_models_are_refused() {
     // Same data, same seed: the same weights.
     let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
     let opts = TrainOptions::quick();
-    let again = train::train(corpus.clone(), Mode::AtPublication, "again", &opts);
+    let again =
+        train::train(corpus.clone(), &TaskSpec::bundled(), Mode::AtPublication, "again", &opts).unwrap();
     let out = tempfile::tempdir().unwrap();
-    registry::save(out.path(), "again", &again, &corpus, &opts).unwrap();
+    registry::save(out.path(), "again", &again, &corpus, &opts, &TaskSpec::bundled(), None).unwrap();
     let second = registry::load(&out.path().join("again")).unwrap();
     // (burnpack files carry random parameter ids, so compare behaviour, not bytes.)
     assert_eq!(first.meta.threshold, second.meta.threshold);
@@ -249,8 +251,24 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let extra = tempfile::tempdir().unwrap();
     let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
     let opts = TrainOptions { seed: 99, ..TrainOptions::quick() };
-    let outcome = train::train(corpus.clone(), Mode::AtPublication, "at_publication-z-candidate", &opts);
-    registry::save(extra.path(), "at_publication-z-candidate", &outcome, &corpus, &opts).unwrap();
+    let outcome = train::train(
+        corpus.clone(),
+        &TaskSpec::bundled(),
+        Mode::AtPublication,
+        "at_publication-z-candidate",
+        &opts,
+    )
+    .unwrap();
+    registry::save(
+        extra.path(),
+        "at_publication-z-candidate",
+        &outcome,
+        &corpus,
+        &opts,
+        &TaskSpec::bundled(),
+        None,
+    )
+    .unwrap();
 
     let h = harness_with("pro", vec![models().0.path().to_path_buf(), extra.path().to_path_buf()]).await;
     let app = app!(h);
@@ -346,7 +364,7 @@ fn the_served_probability_is_the_calibrated_rank_among_the_half_year_before() {
     service.set_corpus(corpus.clone());
 
     // Recomputed here from scratch: every paper's raw score at its own as-of date.
-    let ctx = FeatureContext::new(corpus.clone(), model.forecaster.text.clone());
+    let ctx = FeatureContext::new(corpus.clone(), model.forecaster.text.clone(), &TaskSpec::bundled());
     let raw_of = |p: usize| {
         let mut x = ctx.features(p as u32, Mode::AtPublication);
         model.forecaster.normaliser.apply(&mut x);
@@ -438,7 +456,7 @@ async fn forecasts_speak_plain_words_round_probabilities_and_say_what_happened()
     }
     // hep-th/9711200 (1997) has its two-year window in the fixture: the forecast says how it went.
     let corpus = Corpus::from_files(&fixtures()).unwrap();
-    let labels = citecast_actors::forecast::task::Labels::compute(&corpus);
+    let labels = citecast_actors::forecast::task::Labels::compute(&corpus, &TaskSpec::bundled());
     let no = corpus.by_id["hep-th/9711200"] as usize;
     let outcome = &f["outcome"];
     assert_eq!(outcome["citations_in_window"], labels.count[no], "{f}");

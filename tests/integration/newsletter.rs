@@ -109,7 +109,7 @@ fn item_of<'a>(page: &'a str, id: &str) -> &'a str {
 async fn with_issues() -> (Harness, Corpus, Labels, Vec<Issue>) {
     let h = Harness::new().await;
     let corpus = Corpus::from_files(&fixture_files()).unwrap();
-    let labels = Labels::compute(&corpus);
+    let labels = Labels::compute(&corpus, &citecast_actors::forecast::task::TaskSpec::bundled());
     for i in 0..MADE {
         let issue = made_issue(&corpus, &labels, i);
         let (n, new) = h.state.issues.save(issue).unwrap();

@@ -229,19 +229,10 @@ impl Default for TaskOptions {
 pub enum TaskError {
     #[error("the corpus is empty: there is nothing to train on")]
     Empty,
-    #[error(
-        "the data covers {covers}; a {window} label window needs data spanning at least {needed}: \
-         {train} of training, {validation} of validation and {test} of test papers, and the \
-         window after the last of them"
-    )]
-    TooLittleData {
-        covers: String,
-        window: String,
-        needed: String,
-        train: String,
-        validation: String,
-        test: String,
-    },
+    /// The data is shorter than the label window and the three periods need (the
+    /// message names the span found and each part needed).
+    #[error("{0}")]
+    TooLittleData(String),
     #[error(
         "the {split} period {period} has {positives} high-impact papers out of {papers}; at least \
          {needed} are needed to fit and judge a model"
@@ -342,14 +333,16 @@ impl TaskSpec {
         let too_little = || {
             let (unit, k) = if year { ("years", 12) } else { ("months", 1) };
             let label = if year { spec.label_window.whole_years() * 12 } else { opts.label_months };
-            TaskError::TooLittleData {
-                covers: covers.clone(),
-                window: spec.label_window.describe(),
-                needed: format!("{} {unit}", (train_m + val_m + test_m + label) / k),
-                train: format!("{} {unit}", train_m / k),
-                validation: format!("{} {unit}", val_m / k),
-                test: format!("{} {unit}", test_m / k),
-            }
+            TaskError::TooLittleData(format!(
+                "the data covers {covers}; a {} label window needs data spanning at least {} {unit}: \
+                 {} {unit} of training, {} {unit} of validation and {} {unit} of test papers, and \
+                 the window after the last of them",
+                spec.label_window.describe(),
+                (train_m + val_m + test_m + label) / k,
+                train_m / k,
+                val_m / k,
+                test_m / k,
+            ))
         };
         // The latest paper day whose whole label window is in the data.
         let last_labelled = corpus
@@ -847,7 +840,7 @@ mod tests {
     fn too_little_data_is_refused_naming_what_is_missing() {
         let corpus = synthetic::year_only(1995..=1997, 40, 3);
         let err = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap_err();
-        assert!(matches!(err, TaskError::TooLittleData { .. }), "{err}");
+        assert!(matches!(err, TaskError::TooLittleData(_)), "{err}");
         let text = err.to_string();
         for part in ["1995–1997", "24-month", "5 years", "1 years of training", "1 years of validation"] {
             assert!(text.contains(part), "{part}: {text}");
@@ -856,7 +849,7 @@ mod tests {
         let corpus = synthetic::year_only(1995..=1998, 40, 3);
         assert!(matches!(
             TaskSpec::derive(&corpus, &TaskOptions::default()),
-            Err(TaskError::TooLittleData { .. })
+            Err(TaskError::TooLittleData(_))
         ));
         assert_eq!(TaskSpec::derive(&Corpus::default(), &TaskOptions::default()), Err(TaskError::Empty));
         let short = daily(d(2000, 1, 1), d(2002, 6, 30));

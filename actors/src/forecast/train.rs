@@ -785,7 +785,7 @@ fn degenerate(probs: &[f64], labels: &[bool], calibration: &CohortRank) -> Optio
         ));
     }
     let auc = roc_auc(probs, labels);
-    if !(auc > 0.5) {
+    if auc.is_nan() || auc <= 0.5 {
         return Some(format!(
             "its validation ROC-AUC is {auc:.3}: it ranks high-impact papers no better than chance"
         ));
