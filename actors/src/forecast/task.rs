@@ -1,5 +1,7 @@
-//! The forecasting task, fixed so every figure is comparable: what "high impact"
-//! means, the two forecast modes, and the time-based split.
+//! The forecasting task, fixed per model so every figure is comparable: what "high
+//! impact" means, the two forecast modes, the as-of dates and the time-based split.
+//! [`TaskSpec::bundled`] is the task of the bundled hep-th snapshot (and of the shipped
+//! models); [`TaskSpec::derive`] reads one from any corpus, day- or year-dated.
 
 use std::collections::BTreeMap;
 
