@@ -147,10 +147,11 @@ impl Period {
         self.from <= day && day <= self.to
     }
 
-    /// The period moved back by `n` calendar months (both ends; a month's last day stays
-    /// its last day).
-    fn shifted_months(&self, n: i32) -> Period {
-        Period { from: dates::add_months(self.from, -n), to: month_end_shift(self.to, -n) }
+    /// Calendar months from the start to the day after the end (at least 1).
+    pub fn months(&self) -> i32 {
+        let (y0, m0, _) = dates::to_ymd(self.from);
+        let (y1, m1, _) = dates::to_ymd(self.to + 1);
+        ((y1 - y0) * 12 + m1 as i32 - m0 as i32).max(1)
     }
 }
 
@@ -478,21 +479,24 @@ impl TaskSpec {
 
     /// The length of the test period in calendar months (rounded to whole months).
     pub fn test_months(&self) -> i32 {
-        let (y0, m0, _) = dates::to_ymd(self.test.from);
-        let (y1, m1, _) = dates::to_ymd(self.test.to + 1);
-        ((y1 - y0) * 12 + m1 as i32 - m0 as i32).max(1)
+        self.test.months()
     }
 
-    /// The task as it stood `months` earlier: validation, test and the last labelled day
-    /// moved back, training ending where validation now starts (its start kept).
+    /// The task as it stood `months` earlier: the last labelled day moved back (a month's
+    /// last day stays its last day), test and validation as long as before and right
+    /// before it, training ending where validation starts (its start kept). The periods
+    /// stay contiguous whatever the leap days.
     pub fn shifted_back(&self, months: i32) -> TaskSpec {
-        let validation = self.validation.shifted_months(months);
-        let test = self.test.shifted_months(months);
+        let last_labelled = month_end_shift(self.last_labelled, -months);
+        let test =
+            Period { from: dates::add_months(last_labelled + 1, -self.test.months()), to: last_labelled };
+        let validation =
+            Period { from: dates::add_months(test.from, -self.validation.months()), to: test.from - 1 };
         TaskSpec {
             train: Period { from: self.train.from, to: validation.from - 1 },
             validation,
             test,
-            last_labelled: month_end_shift(self.last_labelled, -months),
+            last_labelled,
             ..self.clone()
         }
     }
@@ -798,6 +802,22 @@ mod tests {
         assert_eq!(back.validation, Period { from: d(1997, 3, 1), to: d(1998, 2, 28) });
         assert_eq!(back.train, Period { from: d(1995, 1, 1), to: d(1997, 2, 28) });
         assert_eq!(back.last_labelled, d(1999, 2, 28));
+        // The bundled task a test period (16 months) back: contiguous, same lengths.
+        let b = TaskSpec::bundled().shifted_back(16);
+        assert_eq!(b.test, Period { from: d(1998, 9, 1), to: d(1999, 12, 31) });
+        assert_eq!(b.validation, Period { from: d(1997, 9, 1), to: d(1998, 8, 31) });
+        assert_eq!((b.train.from, b.train.to), (d(1992, 1, 1), d(1997, 8, 31)));
+        // A test period starting on a leap day shifts without overlap.
+        let leap = TaskSpec {
+            test: Period { from: d(2000, 2, 29), to: d(2001, 2, 27) },
+            validation: Period { from: d(1999, 2, 28), to: d(2000, 2, 28) },
+            last_labelled: d(2001, 2, 27),
+            ..spec.clone()
+        };
+        let back = leap.shifted_back(12);
+        assert_eq!(back.test.to, d(2000, 2, 27));
+        assert_eq!(back.validation.to + 1, back.test.from);
+        assert_eq!(back.train.to + 1, back.validation.from);
         // A later training start.
         let opts = TaskOptions { train_from: Some(d(1996, 1, 1)), ..no_positive_check() };
         assert_eq!(TaskSpec::derive(&corpus, &opts).unwrap().train.from, d(1996, 1, 1));
