@@ -938,27 +938,26 @@ mod tests {
         Arc::new(synthetic::day_dated(dates::from_ymd(1990, 1, 1), dates::from_ymd(2001, 12, 31), 70, 5))
     }
 
-    #[test]
-    fn served_probabilities_equal_the_ones_the_test_figures_are_computed_from() {
-        let corpus = day_corpus();
-        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+    /// Trains `mode` for `spec`, saves and loads the model into a `ForecastService`, and
+    /// checks that every test paper is served exactly the probability the test figures
+    /// were computed from.
+    fn served_equals_reported(corpus: &Arc<Corpus>, spec: &TaskSpec, mode: Mode) {
         let opts = TrainOptions { bootstrap_resamples: 20, ..TrainOptions::quick() };
-        let mode = Mode::AtPublication;
-        let outcome = train(corpus.clone(), &spec, mode, "served-check", &opts).unwrap();
+        let version = format!("served-check-{}", mode.as_str());
+        let outcome = train(corpus.clone(), spec, mode, &version, &opts).unwrap();
         assert!(outcome.test_forecasts.len() >= 50);
         let dir = tempfile::tempdir().unwrap();
-        registry::save(dir.path(), "served-check", &outcome, &corpus, &opts, &spec, Some("synthetic"))
-            .unwrap();
+        registry::save(dir.path(), &version, &outcome, corpus, &opts, spec, Some("synthetic")).unwrap();
         let (mut service, errors) = ForecastService::load(&[dir.path()]);
         assert!(errors.is_empty(), "{errors:?}");
         service.set_corpus(corpus.clone());
-        let model = service.model("served-check").unwrap().clone();
-        assert_eq!(registry::task_of(&model.meta), spec);
+        let model = service.model(&version).unwrap().clone();
+        assert_eq!(registry::task_of(&model.meta), *spec);
         assert_eq!(model.meta.collection.as_deref(), Some("synthetic"));
         let mut served = Vec::new();
         for f in &outcome.test_forecasts {
             let answer = service.forecast(&f.id, mode).unwrap();
-            assert_eq!(answer.probability.to_bits(), f.probability.to_bits(), "{}", f.id);
+            assert_eq!(answer.probability.to_bits(), f.probability.to_bits(), "{mode:?} {}", f.id);
             served.push(answer.probability);
         }
         let labels: Vec<bool> = outcome.test_forecasts.iter().map(|f| f.label).collect();
@@ -968,7 +967,21 @@ mod tests {
         let mut distinct = served.clone();
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
-        assert!(distinct.len() >= 20, "{}", distinct.len());
+        assert!(distinct.len() >= 20, "{mode:?}: {}", distinct.len());
+    }
+
+    #[test]
+    fn served_probabilities_equal_the_ones_the_test_figures_are_computed_from() {
+        let corpus = day_corpus();
+        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+        for mode in Mode::ALL {
+            served_equals_reported(&corpus, &spec, mode);
+        }
+        // Year-only dates: the data runs to the end of the last year, the cohort is the
+        // previous year.
+        let years = Arc::new(synthetic::year_only(1988..=2001, 60, 9));
+        let spec = TaskSpec::derive(&years, &TaskOptions::default()).unwrap();
+        served_equals_reported(&years, &spec, Mode::Early);
     }
 
     #[test]
