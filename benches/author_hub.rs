@@ -19,7 +19,7 @@ use citecast_actors::dates::{self, Day};
 use citecast_actors::forecast::authors::{reference, AuthorIndex};
 use citecast_actors::forecast::corpus::{Corpus, PaperNo};
 use citecast_actors::forecast::features::{cutoff, FeatureContext};
-use citecast_actors::forecast::task::{self, Labels, Mode};
+use citecast_actors::forecast::task::{Labels, Mode, TaskSpec};
 use citecast_actors::forecast::text::TextModel;
 use citecast_actors::records::{AuthorRef, Citation, Paper};
 
@@ -88,12 +88,13 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let labels = Labels::compute(&c, &citecast_actors::forecast::task::TaskSpec::bundled());
+    let spec = TaskSpec::bundled();
+    let labels = Labels::compute(&c, &spec);
     let c182: Vec<u32> =
-        (0..c.len()).map(|p| c.citations_by(p as PaperNo, c.day[p] + task::EARLY_DAYS) as u32).collect();
+        (0..c.len()).map(|p| c.citations_by(p as PaperNo, spec.early_end(c.day[p])) as u32).collect();
     let r182: Vec<f32> = (0..c.len()).map(|p| ((p * 37) % 101) as f32 / 100.0).collect();
     let t = Instant::now();
-    let index = AuthorIndex::new(c.clone(), &c182, &r182, &labels);
+    let index = AuthorIndex::new(c.clone(), &c182, &r182, &labels, &spec);
     println!("index build: {:.2} s", t.elapsed().as_secs_f64());
 
     // The figures the feature code asks for, per hub paper, in both modes.
@@ -101,7 +102,7 @@ fn main() {
     let t = Instant::now();
     for &p in &hub_papers {
         for mode in Mode::ALL {
-            let a = cutoff(mode, c.day[p as usize]);
+            let a = cutoff(&spec, mode, c.day[p as usize]);
             for &au in &c.authors[p as usize] {
                 checksum.0 += index.stats(au, a, Some(p), &r182).h_index;
                 checksum.0 += index.collaborators(au, a).1 as f64;
@@ -112,9 +113,10 @@ fn main() {
     let t = Instant::now();
     for &p in &hub_papers {
         for mode in Mode::ALL {
-            let a = cutoff(mode, c.day[p as usize]);
+            let a = cutoff(&spec, mode, c.day[p as usize]);
             for &au in &c.authors[p as usize] {
-                checksum.1 += reference::stats_by_walk(&c, &c182, &r182, &labels, au, a, Some(p)).h_index;
+                checksum.1 +=
+                    reference::stats_by_walk(&c, &spec, &c182, &r182, &labels, au, a, Some(p)).h_index;
                 checksum.1 += reference::collaborators_by_walk(&c, au, a).1 as f64;
             }
         }
@@ -134,7 +136,7 @@ fn main() {
         (0..c.len()).map(|p| (c.title[p].as_str(), c.abstract_text[p].as_str())).collect();
     let text = Arc::new(TextModel::fit(&docs, 7));
     let t = Instant::now();
-    let ctx = FeatureContext::new(c.clone(), text, &citecast_actors::forecast::task::TaskSpec::bundled());
+    let ctx = FeatureContext::new(c.clone(), text, &spec);
     let context = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut sum = 0.0f64;

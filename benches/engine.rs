@@ -570,7 +570,8 @@ fn forecast_benches(c: &mut Criterion, fx: &Fixture) {
     let mut contexts: Vec<(String, FeatureContext)> = Vec::new();
     for m in &models {
         if !contexts.iter().any(|(sha, _)| *sha == m.meta.text_sha256) {
-            let ctx = FeatureContext::new(corpus.clone(), m.forecaster.text.clone(), &citecast_actors::forecast::registry::task_of(&m.meta));
+            let ctx =
+                FeatureContext::new(corpus.clone(), m.forecaster.text.clone(), &registry::task_of(&m.meta));
             contexts.push((m.meta.text_sha256.clone(), ctx));
         }
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use citecast_actors::forecast::backtest;
 use citecast_actors::forecast::corpus::Corpus;
 use citecast_actors::forecast::registry;
 use citecast_actors::forecast::task::{Mode, TaskOptions, TaskSpec};
@@ -216,7 +217,7 @@ pub fn evaluate(
         }
         let path = dir.join("report.json");
         registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
-        let entry = json!({
+        let mut entry = json!({
             "version": model.meta.version,
             "collection": collection,
             "task": task_json(&task),
@@ -229,8 +230,13 @@ pub fn evaluate(
             "report": path,
         });
         if backtest_cutoffs > 0 {
-            // TODO(backtest): waits for the engine's backtest module.
-            return Err(TrainingError::Data("backtests are not available yet".into()));
+            let started = Instant::now();
+            let b = backtest::backtest(&p.corpus, &task, model.meta.mode, &opts, backtest_cutoffs)
+                .map_err(|e| TrainingError::Data(format!("backtest: {e}")))?;
+            tracing::info!(version = %model.meta.version, seconds = started.elapsed().as_secs(), "backtested");
+            entry["backtest"] = serde_json::to_value(&b).unwrap_or_default();
+            report.backtest = Some(b);
+            registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
         }
         out.push(entry);
     }

@@ -356,8 +356,23 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     let periods = evaluated["models"][0]["backtest"]["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 2, "{evaluated}");
     for p in periods {
-        assert!(p["roc_auc"].as_f64().unwrap() > 0.5, "{p}");
-        assert!(p["roc_auc_ci"][0].as_f64().unwrap() <= p["roc_auc"].as_f64().unwrap(), "{p}");
+        let auc = p["roc_auc"]["value"].as_f64().unwrap();
+        assert!(auc > 0.5, "{p}");
+        assert!(p["roc_auc"]["lo"].as_f64().unwrap() <= auc && auc <= p["roc_auc"]["hi"].as_f64().unwrap(), "{p}");
+        assert!(p["brier"]["value"].as_f64().unwrap() < 0.25, "{p}");
+    }
+    // The report page shows them, with the reliability diagram and its error.
+    let page = admin_client::request(
+        &server.info,
+        "GET",
+        &format!("/admin/models/{}", version("at_publication")),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(page.status, 200);
+    for part in ["id=\"backtest\"", "Expected calibration error", "Task: Year resolution"] {
+        assert!(page.body.contains(part), "the report page lacks {part}");
     }
     stop_gracefully(server);
 }

@@ -28,9 +28,9 @@ fn models() -> &'static (tempfile::TempDir, Vec<String>) {
         let mut versions = Vec::new();
         for mode in Mode::ALL {
             let version = format!("{}-test", mode.as_str());
-            let task = TaskSpec::bundled();
-            let outcome = train::train(corpus.clone(), &task, mode, &version, &opts).unwrap();
-            registry::save(dir.path(), &version, &outcome, &corpus, &opts, &task, None).unwrap();
+            let outcome = train::train(corpus.clone(), &TaskSpec::bundled(), mode, &version, &opts).unwrap();
+            registry::save(dir.path(), &version, &outcome, &corpus, &opts, &TaskSpec::bundled(), None)
+                .unwrap();
             versions.push(version);
         }
         (dir, versions)
@@ -212,7 +212,8 @@ fn training_is_reproducible_and_corrupt_models_are_refused() {
     // Same data, same seed: the same weights.
     let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
     let opts = TrainOptions::quick();
-    let again = train::train(corpus.clone(), &TaskSpec::bundled(), Mode::AtPublication, "again", &opts).unwrap();
+    let again =
+        train::train(corpus.clone(), &TaskSpec::bundled(), Mode::AtPublication, "again", &opts).unwrap();
     let out = tempfile::tempdir().unwrap();
     registry::save(out.path(), "again", &again, &corpus, &opts, &TaskSpec::bundled(), None).unwrap();
     let second = registry::load(&out.path().join("again")).unwrap();
@@ -250,11 +251,24 @@ async fn promotion_and_rollback_swap_the_serving_model_without_a_restart() {
     let extra = tempfile::tempdir().unwrap();
     let corpus = Arc::new(Corpus::from_files(&fixtures()).unwrap());
     let opts = TrainOptions { seed: 99, ..TrainOptions::quick() };
-    let outcome =
-        train::train(corpus.clone(), &TaskSpec::bundled(), Mode::AtPublication, "at_publication-z-candidate", &opts)
-            .unwrap();
-    registry::save(extra.path(), "at_publication-z-candidate", &outcome, &corpus, &opts, &TaskSpec::bundled(), None)
-        .unwrap();
+    let outcome = train::train(
+        corpus.clone(),
+        &TaskSpec::bundled(),
+        Mode::AtPublication,
+        "at_publication-z-candidate",
+        &opts,
+    )
+    .unwrap();
+    registry::save(
+        extra.path(),
+        "at_publication-z-candidate",
+        &outcome,
+        &corpus,
+        &opts,
+        &TaskSpec::bundled(),
+        None,
+    )
+    .unwrap();
 
     let h = harness_with("pro", vec![models().0.path().to_path_buf(), extra.path().to_path_buf()]).await;
     let app = app!(h);

@@ -527,11 +527,8 @@ mod tests {
         assert!(forward > 100, "citations from earlier papers are exercised ({forward})");
         assert!(compare(c.clone(), &TaskSpec::bundled()) > 1000);
         // Calendar-month and whole-year windows keep the prefix searches exact too.
-        let months = TaskSpec {
-            label_window: Span::Months(24),
-            early_wait: Span::Months(6),
-            ..TaskSpec::bundled()
-        };
+        let months =
+            TaskSpec { label_window: Span::Months(24), early_wait: Span::Months(6), ..TaskSpec::bundled() };
         assert!(compare(c.clone(), &months) > 1000);
         let years = TaskSpec { resolution: Resolution::Year, ..months };
         assert!(compare(c, &years) > 1000);

@@ -2,6 +2,7 @@
 //! a date, models, evaluation and the versioned model registry.
 
 pub mod authors;
+pub mod backtest;
 pub mod cohort;
 pub mod corpus;
 pub mod coverage;

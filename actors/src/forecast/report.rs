@@ -434,7 +434,7 @@ pub struct Report {
     pub task: Option<String>,
     /// Rolling-origin backtest over earlier cutoffs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backtest: Option<serde_json::Value>, // TODO(backtest type)
+    pub backtest: Option<super::backtest::Backtest>,
     /// The comparison with the model serving when this one was trained by the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,

@@ -1,5 +1,7 @@
-//! The forecasting task, fixed so every figure is comparable: what "high impact"
-//! means, the two forecast modes, and the time-based split.
+//! The forecasting task, fixed per model so every figure is comparable: what "high
+//! impact" means, the two forecast modes, the as-of dates and the time-based split.
+//! [`TaskSpec::bundled`] is the task of the bundled hep-th snapshot (and of the shipped
+//! models); [`TaskSpec::derive`] reads one from any corpus, day- or year-dated.
 
 use std::collections::BTreeMap;
 
@@ -145,10 +147,11 @@ impl Period {
         self.from <= day && day <= self.to
     }
 
-    /// The period moved back by `n` calendar months (both ends; a month's last day stays
-    /// its last day).
-    fn shifted_months(&self, n: i32) -> Period {
-        Period { from: dates::add_months(self.from, -n), to: month_end_shift(self.to, -n) }
+    /// Calendar months from the start to the day after the end (at least 1).
+    pub fn months(&self) -> i32 {
+        let (y0, m0, _) = dates::to_ymd(self.from);
+        let (y1, m1, _) = dates::to_ymd(self.to + 1);
+        ((y1 - y0) * 12 + m1 as i32 - m0 as i32).max(1)
     }
 }
 
@@ -229,12 +232,10 @@ impl Default for TaskOptions {
 pub enum TaskError {
     #[error("the corpus is empty: there is nothing to train on")]
     Empty,
-    #[error(
-        "the data covers {covers}; a {window} label window needs data spanning at least {needed}: \
-         {train} of training, {validation} of validation and {test} of test papers, and the \
-         window after the last of them"
-    )]
-    TooLittleData { covers: String, window: String, needed: String, train: String, validation: String, test: String },
+    /// The data is shorter than the label window and the three periods need (the
+    /// message names the span found and each part needed).
+    #[error("{0}")]
+    TooLittleData(String),
     #[error(
         "the {split} period {period} has {positives} high-impact papers out of {papers}; at least \
          {needed} are needed to fit and judge a model"
@@ -295,7 +296,11 @@ impl TaskSpec {
             return Err(TaskError::Invalid(format!(
                 "label_months {}, early_months {} (1..=label_months), test_months {}, validation_months {} \
                  must be positive and label_quantile {} in [0, 1)",
-                opts.label_months, opts.early_months, opts.test_months, opts.validation_months, opts.label_quantile
+                opts.label_months,
+                opts.early_months,
+                opts.test_months,
+                opts.validation_months,
+                opts.label_quantile
             )));
         }
         let (Some(&first), Some(&last)) = (corpus.day.first(), corpus.day.last()) else {
@@ -331,14 +336,16 @@ impl TaskSpec {
         let too_little = || {
             let (unit, k) = if year { ("years", 12) } else { ("months", 1) };
             let label = if year { spec.label_window.whole_years() * 12 } else { opts.label_months };
-            TaskError::TooLittleData {
-                covers: covers.clone(),
-                window: spec.label_window.describe(),
-                needed: format!("{} {unit}", (train_m + val_m + test_m + label) / k),
-                train: format!("{} {unit}", train_m / k),
-                validation: format!("{} {unit}", val_m / k),
-                test: format!("{} {unit}", test_m / k),
-            }
+            TaskError::TooLittleData(format!(
+                "the data covers {covers}; a {} label window needs data spanning at least {} {unit}: \
+                 {} {unit} of training, {} {unit} of validation and {} {unit} of test papers, and \
+                 the window after the last of them",
+                spec.label_window.describe(),
+                (train_m + val_m + test_m + label) / k,
+                train_m / k,
+                val_m / k,
+                test_m / k,
+            ))
         };
         // The latest paper day whose whole label window is in the data.
         let last_labelled = corpus
@@ -351,7 +358,10 @@ impl TaskSpec {
         let last_labelled = if year { dates::year_end(last_labelled) } else { last_labelled };
         let test = Period { from: dates::add_months(last_labelled + 1, -test_m), to: last_labelled };
         let validation = Period { from: dates::add_months(test.from, -val_m), to: test.from - 1 };
-        let train = Period { from: if year { dates::year_start(train_from) } else { train_from }, to: validation.from - 1 };
+        let train = Period {
+            from: if year { dates::year_start(train_from) } else { train_from },
+            to: validation.from - 1,
+        };
         if dates::add_months(train.from, train_m) > train.to + 1 {
             return Err(too_little());
         }
@@ -469,21 +479,24 @@ impl TaskSpec {
 
     /// The length of the test period in calendar months (rounded to whole months).
     pub fn test_months(&self) -> i32 {
-        let (y0, m0, _) = dates::to_ymd(self.test.from);
-        let (y1, m1, _) = dates::to_ymd(self.test.to + 1);
-        ((y1 - y0) * 12 + m1 as i32 - m0 as i32).max(1)
+        self.test.months()
     }
 
-    /// The task as it stood `months` earlier: validation, test and the last labelled day
-    /// moved back, training ending where validation now starts (its start kept).
+    /// The task as it stood `months` earlier: the last labelled day moved back (a month's
+    /// last day stays its last day), test and validation as long as before and right
+    /// before it, training ending where validation starts (its start kept). The periods
+    /// stay contiguous whatever the leap days.
     pub fn shifted_back(&self, months: i32) -> TaskSpec {
-        let validation = self.validation.shifted_months(months);
-        let test = self.test.shifted_months(months);
+        let last_labelled = month_end_shift(self.last_labelled, -months);
+        let test =
+            Period { from: dates::add_months(last_labelled + 1, -self.test.months()), to: last_labelled };
+        let validation =
+            Period { from: dates::add_months(test.from, -self.validation.months()), to: test.from - 1 };
         TaskSpec {
             train: Period { from: self.train.from, to: validation.from - 1 },
             validation,
             test,
-            last_labelled: month_end_shift(self.last_labelled, -months),
+            last_labelled,
             ..self.clone()
         }
     }
@@ -570,6 +583,111 @@ impl Labels {
     }
 }
 
+/// Small synthetic corpora for tests (here, in `train`, `backtest` and
+/// `tests/leakage.rs`): non-arXiv ids (`10.1234/abc-17`), authors of whom some are
+/// "stars" whose papers draw most citations (so authors' records predict the label),
+/// references to recent papers, titles from a small vocabulary. Deterministic.
+#[doc(hidden)]
+pub mod synthetic {
+    use super::super::corpus::Corpus;
+    use super::super::metrics::SplitMix;
+    use crate::dates::{self, Day};
+    use crate::records::{AuthorRef, Citation, Paper};
+
+    /// Papers dated `days` (one paper per entry, any order).
+    pub fn corpus_on(days: &[Day], seed: u64) -> Corpus {
+        let mut days = days.to_vec();
+        days.sort_unstable();
+        let mut rng = SplitMix(seed);
+        let words = [
+            "gauge", "string", "brane", "lattice", "flow", "duality", "entropy", "vacuum", "soliton",
+            "anomaly",
+        ];
+        let n = days.len();
+        let mut papers = Vec::with_capacity(n);
+        let mut star = Vec::with_capacity(n);
+        for (i, &day) in days.iter().enumerate() {
+            let k = 1 + rng.below(3);
+            let mut authors = Vec::new();
+            let mut is_star = false;
+            for _ in 0..k {
+                let a = rng.below(60);
+                is_star |= a < 6;
+                let key = format!("author{a}");
+                if !authors.iter().any(|x: &AuthorRef| x.key == key) {
+                    authors.push(AuthorRef { raw: key.clone(), display: key.clone(), key });
+                }
+            }
+            star.push(is_star);
+            let (w1, w2) = (words[rng.below(words.len())], words[rng.below(words.len())]);
+            papers.push(Paper {
+                id: format!("10.1234/abc-{i}"),
+                aliases: vec![],
+                title: format!("{w1} {w2} and the {} problem", words[i % words.len()]),
+                authors,
+                submitted: day,
+                submitted_secs: None,
+                revised: vec![],
+                abstract_text: format!(
+                    "we study {w1} with {w2} in a {} setting",
+                    words[(i / 3) % words.len()]
+                ),
+                subject: None,
+                journal_ref: None,
+                comments: None,
+                report_no: None,
+            });
+        }
+        // Each paper cites up to 6 papers of the three years up to its day, a star's
+        // paper ten times as likely as another.
+        let mut citations = Vec::new();
+        for i in 0..n {
+            let lo = days.partition_point(|&d| d < days[i] - 3 * 366);
+            let pool: Vec<usize> = (lo..i).collect();
+            if pool.is_empty() {
+                continue;
+            }
+            let weight = |q: usize| if star[q] { 10.0 } else { 1.0 };
+            let total: f64 = pool.iter().map(|&q| weight(q)).sum();
+            for _ in 0..6 {
+                let mut x = rng.unit() * total;
+                let mut pick = pool[pool.len() - 1];
+                for &q in &pool {
+                    x -= weight(q);
+                    if x <= 0.0 {
+                        pick = q;
+                        break;
+                    }
+                }
+                citations.push(Citation {
+                    citing: papers[i].id.clone(),
+                    cited: papers[pick].id.clone(),
+                    citing_date: 0,
+                    cited_date: 0,
+                });
+            }
+        }
+        citations.sort_by(|a, b| (&a.citing, &a.cited).cmp(&(&b.citing, &b.cited)));
+        citations.dedup_by(|a, b| a.citing == b.citing && a.cited == b.cited);
+        Corpus::build(papers, citations)
+    }
+
+    /// `per_year` papers a year over `years`, all dated YYYY-07-01 (year-only dates).
+    pub fn year_only(years: std::ops::RangeInclusive<i32>, per_year: usize, seed: u64) -> Corpus {
+        let days: Vec<Day> =
+            years.flat_map(|y| std::iter::repeat_n(dates::from_ymd(y, 7, 1), per_year)).collect();
+        corpus_on(&days, seed)
+    }
+
+    /// `per_year` papers a year spread over the days of each year from `from` to `to`.
+    pub fn day_dated(from: Day, to: Day, per_year: usize, seed: u64) -> Corpus {
+        let span = (to - from + 1) as usize;
+        let n = (span * per_year).div_ceil(365).max(1);
+        let days: Vec<Day> = (0..n).map(|i| from + ((i * span) / n) as Day).collect();
+        corpus_on(&days, seed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,6 +697,196 @@ mod tests {
         // np.quantile([0,1,2,3,10], 0.9) == 7.2
         assert!((quantile(&[0, 1, 2, 3, 10], 0.9) - 7.2).abs() < 1e-12);
         assert_eq!(quantile(&[5], 0.9), 5.0);
+    }
+
+    fn d(y: i32, m: u32, dd: u32) -> Day {
+        dates::from_ymd(y, m, dd)
+    }
+
+    /// One paper a day from `from` to `to`, no citations.
+    fn daily(from: Day, to: Day) -> Corpus {
+        synthetic::corpus_on(&(from..=to).collect::<Vec<_>>(), 1)
+    }
+
+    fn no_positive_check() -> TaskOptions {
+        TaskOptions { min_positives: 0, ..TaskOptions::default() }
+    }
+
+    #[test]
+    fn the_bundled_spec_is_todays_task() {
+        let b = TaskSpec::bundled();
+        for day in [d(1991, 12, 31), d(1992, 1, 1), d(1998, 12, 31), d(1999, 1, 1), d(1999, 12, 31)] {
+            assert_eq!(b.split_of(day), split_of(day));
+        }
+        assert_eq!(b.split_of(d(2000, 1, 1)), Some(Split::Test));
+        assert_eq!(b.split_of(d(2001, 4, 30)), Some(Split::Test));
+        assert_eq!(b.split_of(d(2001, 5, 1)), None);
+        let t0 = d(1997, 11, 27);
+        assert_eq!(b.label_end(t0), t0 + 730);
+        assert_eq!(b.cutoff(Mode::AtPublication, t0), t0 - 1);
+        assert_eq!(b.cutoff(Mode::Early, t0), t0 + 182);
+        assert_eq!(b.as_of(Mode::Early, t0), Mode::Early.as_of(t0));
+        assert_eq!(b.label_known(t0), d(1997, 12, 31) + 731);
+        assert_eq!(b.cohort_days, 182);
+        // A card without a task reads as the bundled one; a card with one round-trips.
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<TaskSpec>(&json).unwrap(), b);
+    }
+
+    /// The labels as computed before tasks were derived (730-day window, fixed last day).
+    fn labels_by_the_old_constants(corpus: &Corpus) -> (Vec<Option<bool>>, Vec<u32>, BTreeMap<i32, f64>) {
+        let last = last_labelled_day();
+        let count: Vec<u32> = (0..corpus.len())
+            .map(|p| corpus.cited_by[p].partition_point(|(d, _)| *d <= corpus.day[p] + 730) as u32)
+            .collect();
+        let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (&day, &c) in corpus.day.iter().zip(&count) {
+            if day <= last {
+                by_year.entry(dates::year_of(day)).or_default().push(c);
+            }
+        }
+        let thresholds: BTreeMap<i32, f64> = by_year
+            .into_iter()
+            .map(|(y, mut c)| {
+                c.sort_unstable();
+                (y, quantile(&c, 0.9))
+            })
+            .collect();
+        let label = (0..corpus.len())
+            .map(|p| {
+                let day = corpus.day[p];
+                (day <= last).then(|| count[p] as f64 >= thresholds[&dates::year_of(day)])
+            })
+            .collect();
+        (label, count, thresholds)
+    }
+
+    #[test]
+    fn bundled_labels_equal_the_old_constants_on_the_fixture() {
+        let f = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let corpus = Corpus::from_files(&[f.join("papers.jsonl"), f.join("citations.tsv.gz")]).unwrap();
+        let labels = Labels::compute(&corpus, &TaskSpec::bundled());
+        let (label, count, thresholds) = labels_by_the_old_constants(&corpus);
+        assert_eq!(labels.label, label);
+        assert_eq!(labels.count, count);
+        assert_eq!(labels.thresholds, thresholds);
+        assert!(label.iter().filter(|l| **l == Some(true)).count() >= 20);
+    }
+
+    #[test]
+    fn day_resolution_splits_count_calendar_months_across_a_leap_day() {
+        // Papers every day from 1995-01-01 to 2002-02-28: the last day whose 24-month
+        // window fits is 2000-02-29 (2002-02-28 is its window's end, the month clamped).
+        let corpus = daily(d(1995, 1, 1), d(2002, 2, 28));
+        let spec = TaskSpec::derive(&corpus, &no_positive_check()).unwrap();
+        assert_eq!(spec.resolution, Resolution::Day);
+        assert_eq!(spec.label_window, Span::Months(24));
+        assert_eq!(spec.last_labelled, d(2000, 2, 29));
+        assert_eq!(spec.test, Period { from: d(1999, 3, 1), to: d(2000, 2, 29) });
+        assert_eq!(spec.validation, Period { from: d(1998, 3, 1), to: d(1999, 2, 28) });
+        assert_eq!(spec.train, Period { from: d(1995, 1, 1), to: d(1998, 2, 28) });
+        assert_eq!(spec.cohort_days, 182);
+        assert_eq!(spec.test_months(), 12);
+        // Windows in calendar months: no drift with the leap day.
+        assert_eq!(spec.label_end(d(1999, 7, 1)), d(2001, 7, 1));
+        assert_eq!(spec.label_end(d(2000, 2, 29)), d(2002, 2, 28));
+        assert_eq!(spec.early_end(d(1999, 8, 31)), d(2000, 2, 29));
+        assert_eq!(spec.cutoff(Mode::AtPublication, d(1999, 7, 1)), d(1999, 6, 30));
+        assert_eq!(spec.label_known(d(1998, 3, 5)), d(2000, 12, 31) + 1);
+        // One day later in the data moves nothing; the first of March moves the end.
+        let later = daily(d(1995, 1, 1), d(2002, 3, 1));
+        assert_eq!(TaskSpec::derive(&later, &no_positive_check()).unwrap().last_labelled, d(2000, 3, 1));
+        // Shifted back a period: a month's end stays its end.
+        let back = spec.shifted_back(12);
+        assert_eq!(back.test, Period { from: d(1998, 3, 1), to: d(1999, 2, 28) });
+        assert_eq!(back.validation, Period { from: d(1997, 3, 1), to: d(1998, 2, 28) });
+        assert_eq!(back.train, Period { from: d(1995, 1, 1), to: d(1997, 2, 28) });
+        assert_eq!(back.last_labelled, d(1999, 2, 28));
+        // The bundled task a test period (16 months) back: contiguous, same lengths.
+        let b = TaskSpec::bundled().shifted_back(16);
+        assert_eq!(b.test, Period { from: d(1998, 9, 1), to: d(1999, 12, 31) });
+        assert_eq!(b.validation, Period { from: d(1997, 9, 1), to: d(1998, 8, 31) });
+        assert_eq!((b.train.from, b.train.to), (d(1992, 1, 1), d(1997, 8, 31)));
+        // A test period starting on a leap day shifts without overlap.
+        let leap = TaskSpec {
+            test: Period { from: d(2000, 2, 29), to: d(2001, 2, 27) },
+            validation: Period { from: d(1999, 2, 28), to: d(2000, 2, 28) },
+            last_labelled: d(2001, 2, 27),
+            ..spec.clone()
+        };
+        let back = leap.shifted_back(12);
+        assert_eq!(back.test.to, d(2000, 2, 27));
+        assert_eq!(back.validation.to + 1, back.test.from);
+        assert_eq!(back.train.to + 1, back.validation.from);
+        // A later training start.
+        let opts = TaskOptions { train_from: Some(d(1996, 1, 1)), ..no_positive_check() };
+        assert_eq!(TaskSpec::derive(&corpus, &opts).unwrap().train.from, d(1996, 1, 1));
+    }
+
+    #[test]
+    fn year_resolution_counts_whole_years() {
+        let corpus = synthetic::year_only(1990..=2000, 60, 3);
+        assert_eq!(TaskSpec::resolution_of(&corpus), Resolution::Year);
+        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+        assert_eq!(spec.resolution, Resolution::Year);
+        // Data through 2000; a 24-month window on a 1998 paper counts citing years 1998..2000.
+        assert_eq!(spec.last_labelled, d(1998, 12, 31));
+        assert_eq!(spec.test, Period { from: d(1998, 1, 1), to: d(1998, 12, 31) });
+        assert_eq!(spec.validation, Period { from: d(1997, 1, 1), to: d(1997, 12, 31) });
+        assert_eq!(spec.train, Period { from: d(1990, 1, 1), to: d(1996, 12, 31) });
+        assert_eq!(spec.cohort_days, 366);
+        let t0 = d(1996, 7, 1);
+        assert_eq!(spec.label_end(t0), d(1998, 12, 31));
+        assert_eq!(spec.early_end(t0), d(1996, 12, 31));
+        // Nothing of its own year is known at publication.
+        assert_eq!(spec.cutoff(Mode::AtPublication, t0), d(1995, 12, 31));
+        assert_eq!(spec.cutoff(Mode::Early, t0), d(1996, 12, 31));
+        assert_eq!(spec.label_known(t0), d(1999, 1, 1));
+        assert_eq!(spec.data_end(&corpus), Some(d(2000, 12, 31)));
+        // The label counts exactly the citations of years 1996..=1998.
+        let labels = Labels::compute(&corpus, &spec);
+        for p in (0..corpus.len()).filter(|&p| corpus.day[p] == t0) {
+            let want = corpus.cited_by[p].iter().filter(|(d, _)| dates::year_of(*d) <= 1998).count();
+            assert_eq!(labels.count[p] as usize, want);
+        }
+        assert!(labels.label.iter().any(|l| l.is_none()));
+        assert_eq!(labels.papers_in(&corpus, &spec, Split::Test).len(), 60);
+        // Leap years change nothing: the cohort of a 2000 paper holds 1999, not 1998.
+        let c = super::super::cohort::window(&corpus.day, d(2000, 7, 1), spec.cohort_days);
+        assert!(c.clone().all(|p| dates::year_of(corpus.day[p]) == 1999) && c.len() == 60);
+        // A day-dated corpus in one year is not year-only.
+        assert_eq!(TaskSpec::resolution_of(&synthetic::year_only(1990..=1990, 5, 1)), Resolution::Day);
+    }
+
+    #[test]
+    fn too_little_data_is_refused_naming_what_is_missing() {
+        let corpus = synthetic::year_only(1995..=1997, 40, 3);
+        let err = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap_err();
+        assert!(matches!(err, TaskError::TooLittleData(_)), "{err}");
+        let text = err.to_string();
+        for part in ["1995–1997", "24-month", "5 years", "1 years of training", "1 years of validation"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // Four years: the label window fits but training has nothing left.
+        let corpus = synthetic::year_only(1995..=1998, 40, 3);
+        assert!(matches!(
+            TaskSpec::derive(&corpus, &TaskOptions::default()),
+            Err(TaskError::TooLittleData(_))
+        ));
+        assert_eq!(TaskSpec::derive(&Corpus::default(), &TaskOptions::default()), Err(TaskError::Empty));
+        let short = daily(d(2000, 1, 1), d(2002, 6, 30));
+        let err = TaskSpec::derive(&short, &no_positive_check()).unwrap_err();
+        assert!(err.to_string().contains("60 months"), "{err}");
+        // Enough years but too few high-impact papers in a split.
+        let corpus = synthetic::year_only(1990..=2000, 60, 3);
+        let opts = TaskOptions { min_positives: 30, ..TaskOptions::default() };
+        let err = TaskSpec::derive(&corpus, &opts).unwrap_err();
+        assert!(matches!(err, TaskError::TooFewPositives { needed: 30, .. }), "{err}");
+        assert!(err.to_string().contains("high-impact papers"), "{err}");
+        assert!(matches!(
+            TaskSpec::derive(&corpus, &TaskOptions { early_months: 0, ..TaskOptions::default() }),
+            Err(TaskError::Invalid(_))
+        ));
     }
 
     #[test]

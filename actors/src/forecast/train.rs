@@ -14,7 +14,7 @@ use super::linear::Logistic;
 use super::metrics::{choose_threshold, pr_auc, roc_auc, Scorecard};
 use super::mlp::{Mlp, MlpConfig, Objective, Target, TrainLog};
 use super::report::{self, BaselineScores, EvalSet, Report, Scorer};
-use super::task::{Mode, Split, TaskError, TaskSpec};
+use super::task::{self, Mode, Split, TaskError, TaskSpec};
 use super::text::TextModel;
 use crate::dates::{self, Day};
 
@@ -655,7 +655,7 @@ pub fn train(
         let positives = rows.y.iter().filter(|y| **y).count();
         if positives == 0 {
             let period = match split {
-                Split::Train => super::task::Period { from: train_rows_from(spec, opts), to: spec.train.to },
+                Split::Train => task::Period { from: train_rows_from(spec, opts), to: spec.train.to },
                 _ => spec.period(split),
             };
             return Err(TaskError::TooFewPositives {
@@ -785,7 +785,7 @@ fn degenerate(probs: &[f64], labels: &[bool], calibration: &CohortRank) -> Optio
         ));
     }
     let auc = roc_auc(probs, labels);
-    if !(auc > 0.5) {
+    if auc.is_nan() || auc <= 0.5 {
         return Some(format!(
             "its validation ROC-AUC is {auc:.3}: it ranks high-impact papers no better than chance"
         ));
@@ -953,4 +953,130 @@ fn assess(
 
 fn tr_scores(m: &Logistic, x: &[f32], d: usize) -> Vec<f64> {
     x.chunks(d).map(|r| m.predict(r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::registry;
+    use crate::forecast::service::ForecastService;
+    use crate::forecast::task::{synthetic, TaskOptions};
+
+    fn day_corpus() -> Arc<Corpus> {
+        Arc::new(synthetic::day_dated(dates::from_ymd(1990, 1, 1), dates::from_ymd(2001, 12, 31), 70, 5))
+    }
+
+    /// Trains `mode` for `spec`, saves and loads the model into a `ForecastService`, and
+    /// checks that every test paper is served exactly the probability the test figures
+    /// were computed from.
+    fn served_equals_reported(corpus: &Arc<Corpus>, spec: &TaskSpec, mode: Mode) {
+        let opts = TrainOptions { bootstrap_resamples: 20, ..TrainOptions::quick() };
+        let version = format!("served-check-{}", mode.as_str());
+        let outcome = train(corpus.clone(), spec, mode, &version, &opts).unwrap();
+        assert!(outcome.test_forecasts.len() >= 50);
+        let dir = tempfile::tempdir().unwrap();
+        registry::save(dir.path(), &version, &outcome, corpus, &opts, spec, Some("synthetic")).unwrap();
+        let (mut service, errors) = ForecastService::load(&[dir.path()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        service.set_corpus(corpus.clone());
+        let model = service.model(&version).unwrap().clone();
+        assert_eq!(registry::task_of(&model.meta), *spec);
+        assert_eq!(model.meta.collection.as_deref(), Some("synthetic"));
+        let mut served = Vec::new();
+        for f in &outcome.test_forecasts {
+            let answer = service.forecast(&f.id, mode).unwrap();
+            assert_eq!(answer.probability.to_bits(), f.probability.to_bits(), "{mode:?} {}", f.id);
+            served.push(answer.probability);
+        }
+        let labels: Vec<bool> = outcome.test_forecasts.iter().map(|f| f.label).collect();
+        let card = Scorecard::new(&served, &labels, outcome.forecaster.threshold);
+        assert_eq!(serde_json::to_string(&card).unwrap(), serde_json::to_string(&outcome.test).unwrap());
+        // The probabilities are not one value for all.
+        let mut distinct = served.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        assert!(distinct.len() >= 20, "{mode:?}: {}", distinct.len());
+    }
+
+    #[test]
+    fn served_probabilities_equal_the_ones_the_test_figures_are_computed_from() {
+        let corpus = day_corpus();
+        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+        for mode in Mode::ALL {
+            served_equals_reported(&corpus, &spec, mode);
+        }
+        // Year-only dates: the data runs to the end of the last year, the cohort is the
+        // previous year.
+        let years = Arc::new(synthetic::year_only(1988..=2001, 60, 9));
+        let spec = TaskSpec::derive(&years, &TaskOptions::default()).unwrap();
+        served_equals_reported(&years, &spec, Mode::Early);
+    }
+
+    #[test]
+    fn a_year_only_corpus_trains_with_ranks_among_the_previous_year() {
+        let corpus = Arc::new(synthetic::year_only(1988..=2001, 60, 9));
+        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+        assert_eq!(spec.cohort_days, 366);
+        let opts = TrainOptions { bootstrap_resamples: 20, ..TrainOptions::quick() };
+        let outcome = train(corpus.clone(), &spec, Mode::AtPublication, "years", &opts).unwrap();
+        let mut p: Vec<f64> = outcome.test_forecasts.iter().map(|f| f.probability).collect();
+        p.sort_by(f64::total_cmp);
+        p.dedup();
+        assert!(p.len() >= 20, "{}", p.len());
+        // The old half-year cohort is empty for year-only dates: every paper would get
+        // rank 0.5, one probability for all. Training refuses to ship that.
+        let half_year = TaskSpec { cohort_days: 182, ..spec };
+        match train(corpus, &half_year, Mode::AtPublication, "years-182", &opts) {
+            Err(TrainError::Degenerate { reason, .. }) => {
+                assert!(reason.contains("distinct") || reason.contains("span"), "{reason}")
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a constant model was accepted"),
+        }
+    }
+
+    #[test]
+    fn degenerate_probabilities_are_named() {
+        let rank = CohortRank { window_days: 182, calibration: [1.0, 0.0] };
+        let labels: Vec<bool> = (0..100).map(|i| i % 7 == 0).collect();
+        let constant = vec![0.3; 100];
+        assert!(degenerate(&constant, &labels, &rank).unwrap().contains("distinct"));
+        let nearly: Vec<f64> = (0..100).map(|i| 0.3 + i as f64 * 1e-9).collect();
+        assert!(degenerate(&nearly, &labels, &rank).unwrap().contains("span"));
+        let good: Vec<f64> =
+            (0..100).map(|i| if labels[i] { 0.5 + i as f64 / 1000.0 } else { i as f64 / 1000.0 }).collect();
+        assert_eq!(degenerate(&good, &labels, &rank), None);
+        let flat = CohortRank { window_days: 182, calibration: [1e-5, 0.0] };
+        assert!(degenerate(&good, &labels, &flat).unwrap().contains("slope"));
+        // Labels unrelated to the scores (here: reversed) rank no better than chance.
+        let reversed: Vec<f64> = good.iter().map(|p| 1.0 - p).collect();
+        assert!(degenerate(&reversed, &labels, &rank).unwrap().contains("chance"));
+    }
+
+    #[test]
+    fn a_split_without_high_impact_papers_is_refused() {
+        let corpus = day_corpus();
+        let spec = TaskSpec::derive(&corpus, &TaskOptions::default()).unwrap();
+        // Training rows from after the data: nothing to train on.
+        let late = TaskSpec { train: task::Period { from: spec.validation.from, to: spec.train.to }, ..spec };
+        let err = train(corpus, &late, Mode::AtPublication, "none", &TrainOptions::quick()).err().unwrap();
+        assert!(matches!(err, TrainError::Task(TaskError::TooFewPositives { split: "train", .. })), "{err}");
+    }
+
+    #[test]
+    fn new_task_recipes_differ_and_the_bundled_one_is_unchanged() {
+        let opts = TrainOptions::default();
+        let bundled = TaskSpec::bundled();
+        let shifted = bundled.shifted_back(12);
+        let mode = Mode::AtPublication;
+        assert_ne!(registry::recipe(mode, &opts, &bundled), registry::recipe(mode, &opts, &shifted));
+        // The shipped models' names: `<mode>-<fingerprint>-<recipe>-s17`.
+        let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        for dir in registry::list(&models) {
+            let m = registry::load(&dir).unwrap();
+            assert_eq!(registry::task_of(&m.meta), bundled);
+            let recipe = registry::recipe(m.meta.mode, &m.meta.options, &bundled);
+            assert!(m.meta.version.contains(&format!("-{recipe}-")), "{} {recipe}", m.meta.version);
+        }
+    }
 }

@@ -15,7 +15,8 @@ impl ForecastService {
         }
         // The labels and validation period of the model's own task.
         let ctx = self.context(model);
-        let papers = ctx.labels().papers_in(&self.corpus, ctx.spec(), crate::forecast::task::Split::Validation);
+        let papers =
+            ctx.labels().papers_in(&self.corpus, ctx.spec(), crate::forecast::task::Split::Validation);
         if papers.is_empty() {
             return None;
         }

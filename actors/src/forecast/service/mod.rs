@@ -349,7 +349,8 @@ impl ForecastService {
         let Some(c) = model.forecaster.cohort else { return s };
         let range = cohort::window(&self.corpus.day, t0, c.window_days);
         self.fill_cohort(model, range);
-        let table = cohort::Table { days: &self.corpus.day, scores: &self.cohort_scores[&model.meta.version] };
+        let table =
+            cohort::Table { days: &self.corpus.day, scores: &self.cohort_scores[&model.meta.version] };
         model.forecaster.served_probability(&table, t0, s)
     }
 
