@@ -319,13 +319,17 @@ impl TaskSpec {
             test: Period { from: first, to: first },
             last_labelled: first,
         };
-        let data_end = spec.data_end(corpus).unwrap_or(last);
-        let covers = if year {
+        // What the data covers: a stray paper far after the rest adds a period of its own,
+        // never years of "nobody cited anything". The task lives in the latest covered
+        // period long enough to hold it.
+        let coverage = super::coverage::Coverage::of(&corpus.day, year);
+        let covers = if year && coverage.periods.len() <= 1 {
             format!("{}–{}", dates::year_of(first), dates::year_of(last))
-        } else {
+        } else if coverage.periods.len() <= 1 {
             format!("{} to {}", dates::format(first), dates::format(last))
+        } else {
+            format!("the periods {}", coverage.describe())
         };
-        let train_from = opts.train_from.unwrap_or(first).max(first);
         // With year-resolution data every period is whole years.
         let (test_m, val_m, train_m) = if year {
             let whole = |m: i32| m.div_euclid(12).max(1) * 12;
@@ -347,24 +351,34 @@ impl TaskSpec {
                 test_m / k,
             ))
         };
-        // The latest paper day whose whole label window is in the data.
-        let last_labelled = corpus
-            .day
-            .iter()
-            .rev()
-            .copied()
-            .find(|&d| spec.label_end(d) <= data_end)
-            .ok_or_else(too_little)?;
-        let last_labelled = if year { dates::year_end(last_labelled) } else { last_labelled };
-        let test = Period { from: dates::add_months(last_labelled + 1, -test_m), to: last_labelled };
-        let validation = Period { from: dates::add_months(test.from, -val_m), to: test.from - 1 };
-        let train = Period {
-            from: if year { dates::year_start(train_from) } else { train_from },
-            to: validation.from - 1,
-        };
-        if dates::add_months(train.from, train_m) > train.to + 1 {
-            return Err(too_little());
+        let mut found = None;
+        for &(start, end) in coverage.periods.iter().rev() {
+            let data_end = if year { dates::year_end(end) } else { end };
+            // The latest paper day of the period whose whole label window is in it.
+            let Some(last_labelled) = corpus
+                .day
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&d| d >= start && d <= end)
+                .find(|&d| spec.label_end(d) <= data_end)
+            else {
+                continue;
+            };
+            let last_labelled = if year { dates::year_end(last_labelled) } else { last_labelled };
+            let test = Period { from: dates::add_months(last_labelled + 1, -test_m), to: last_labelled };
+            let validation = Period { from: dates::add_months(test.from, -val_m), to: test.from - 1 };
+            let train_from = opts.train_from.unwrap_or(start).max(start);
+            let train = Period {
+                from: if year { dates::year_start(train_from) } else { train_from },
+                to: validation.from - 1,
+            };
+            if dates::add_months(train.from, train_m) <= train.to + 1 {
+                found = Some((train, validation, test, last_labelled));
+                break;
+            }
         }
+        let (train, validation, test, last_labelled) = found.ok_or_else(too_little)?;
         spec.train = train;
         spec.validation = validation;
         spec.test = test;
@@ -771,6 +785,18 @@ mod tests {
         assert_eq!(labels.count, count);
         assert_eq!(labels.thresholds, thresholds);
         assert!(label.iter().filter(|l| **l == Some(true)).count() >= 20);
+    }
+
+    #[test]
+    fn a_stray_paper_years_later_does_not_label_the_years_before_it() {
+        // The same daily data, plus one paper 20 years after it: the gap is not read as
+        // years of "no citations", so the splits are those of the data without it.
+        let mut days: Vec<Day> = (d(1995, 1, 1)..=d(2002, 2, 28)).collect();
+        days.push(d(2022, 11, 20));
+        let corpus = synthetic::corpus_on(&days, 3);
+        let spec = TaskSpec::derive(&corpus, &no_positive_check()).unwrap();
+        assert_eq!(spec.last_labelled, d(2000, 2, 29));
+        assert_eq!(spec.test, Period { from: d(1999, 3, 1), to: d(2000, 2, 29) });
     }
 
     #[test]
