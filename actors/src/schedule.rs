@@ -99,17 +99,16 @@ impl Schedule {
                 Err(bad("'weekly' takes a weekday and a UTC time, e.g. 'weekly mon 06:00'".into()))
             }
             ("monthly", [day, time]) => {
-                let day: u8 = day
-                    .parse()
-                    .ok()
-                    .filter(|d| (1..=28).contains(d))
-                    .ok_or_else(|| bad(format!("day '{day}' is not 1 to 28 (every month has those days)")))?;
+                let day: u8 =
+                    day.parse().ok().filter(|d| (1..=28).contains(d)).ok_or_else(|| {
+                        bad(format!("day '{day}' is not 1 to 28 (every month has those days)"))
+                    })?;
                 let (hour, minute) = parse_time(time).map_err(bad)?;
                 Ok(Schedule::Monthly { day, hour, minute })
             }
-            ("monthly", _) => {
-                Err(bad("'monthly' takes a day of the month (1-28) and a UTC time, e.g. 'monthly 1 03:00'".into()))
-            }
+            ("monthly", _) => Err(bad(
+                "'monthly' takes a day of the month (1-28) and a UTC time, e.g. 'monthly 1 03:00'".into(),
+            )),
             (other, _) => Err(bad(format!("unknown kind '{other}'; {USAGE}"))),
         }
     }
@@ -124,7 +123,9 @@ impl Schedule {
             {
                 "hour is not 0-23"
             }
-            Schedule::Daily { minute, .. } | Schedule::Weekly { minute, .. } | Schedule::Monthly { minute, .. }
+            Schedule::Daily { minute, .. }
+            | Schedule::Weekly { minute, .. }
+            | Schedule::Monthly { minute, .. }
                 if minute > 59 =>
             {
                 "minute is not 0-59"

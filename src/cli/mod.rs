@@ -293,7 +293,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Restore { dir, file } => data::restore(dir.config()?, file),
         Command::Train { dir, train } => models::train(dir, train),
         Command::Evaluate { dir, models, models_dir, bundled_data, from, collection, backtest } => {
-            models::evaluate(dir, models::EvaluateArgs { models, models_dir, bundled_data, from, collection, backtest })
+            models::evaluate(
+                dir,
+                models::EvaluateArgs { models, models_dir, bundled_data, from, collection, backtest },
+            )
         }
     }
 }

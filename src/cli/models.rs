@@ -198,7 +198,11 @@ impl TrainArgs {
     }
 
     fn task(&self) -> TaskOptions {
-        TaskOptions { label_months: self.label_months, early_months: self.early_months, ..TaskOptions::default() }
+        TaskOptions {
+            label_months: self.label_months,
+            early_months: self.early_months,
+            ..TaskOptions::default()
+        }
     }
 }
 
@@ -249,7 +253,13 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
                 "early_months": args.early_months,
             })
             .to_string();
-            super::admin_json(&info, "POST", "/admin/train", Some(&body), std::time::Duration::from_secs(4 * 3600))?
+            super::admin_json(
+                &info,
+                "POST",
+                "/admin/train",
+                Some(&body),
+                std::time::Duration::from_secs(4 * 3600),
+            )?
         } else {
             let models = args.models_dir.clone().unwrap_or_else(|| config.data_dir.join("models"));
             let data = store_corpus(&config, &args.collection)?;
@@ -275,7 +285,11 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
     let models = args.models_dir.clone().unwrap_or_else(training::default_models_dir);
     let loaded = training::load(data)?;
     let task = training::task_for(&loaded, &args.task())?;
-    eprintln!("training on {} papers; models will be written under {}", loaded.corpus.len(), models.display());
+    eprintln!(
+        "training on {} papers; models will be written under {}",
+        loaded.corpus.len(),
+        models.display()
+    );
     let v = training::train(&loaded, &task, &models, &modes, &opts)?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     eprintln!(
@@ -300,7 +314,9 @@ pub fn evaluate(dir: DataDir, args: EvaluateArgs) -> Result<(), CliError> {
     if live(&dir) {
         let config = dir.config()?;
         if args.models.is_empty() {
-            return Err(CliError::Usage("name the model versions to evaluate (`citecast models list`)".into()));
+            return Err(CliError::Usage(
+                "name the model versions to evaluate (`citecast models list`)".into(),
+            ));
         }
         let v = if let Some(info) = super::running_server(&config) {
             eprintln!("server running at {} (pid {}): evaluating through it", info.addr, info.pid);
@@ -310,7 +326,13 @@ pub fn evaluate(dir: DataDir, args: EvaluateArgs) -> Result<(), CliError> {
                 "backtest": args.backtest,
             })
             .to_string();
-            super::admin_json(&info, "POST", "/admin/evaluate", Some(&body), std::time::Duration::from_secs(4 * 3600))?
+            super::admin_json(
+                &info,
+                "POST",
+                "/admin/evaluate",
+                Some(&body),
+                std::time::Duration::from_secs(4 * 3600),
+            )?
         } else {
             let mut roots = vec![config.data_dir.join("models"), training::default_models_dir()];
             if let Some(d) = &args.models_dir {

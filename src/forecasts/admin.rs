@@ -92,12 +92,14 @@ fn default_collection() -> String {
 
 /// The corpus of one collection as the store holds it now.
 async fn live_corpus(state: &AppState, collection: &str) -> Result<super::training::Loaded, ApiError> {
-    let corpora = state.engine.store.send(citecast_actors::actors::BuildCollectionCorpus(collection.to_string()));
-    let corpus = corpora.await?.map_err(ApiError::internal)?.ok_or_else(|| ApiError::NotFound {
-        what: "collection",
-        id: collection.to_string(),
-    })?;
-    let data = super::training::Data::Corpus { corpus: std::sync::Arc::new(corpus), collection: collection.into() };
+    let corpora =
+        state.engine.store.send(citecast_actors::actors::BuildCollectionCorpus(collection.to_string()));
+    let corpus = corpora
+        .await?
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound { what: "collection", id: collection.to_string() })?;
+    let data =
+        super::training::Data::Corpus { corpus: std::sync::Arc::new(corpus), collection: collection.into() };
     Ok(super::training::load(data)?)
 }
 
@@ -115,8 +117,9 @@ pub async fn train(
     let b = body.into_inner();
     let modes = match b.mode.as_deref().unwrap_or("both") {
         "both" => Mode::ALL.to_vec(),
-        m => vec![Mode::parse(m)
-            .ok_or_else(|| ApiError::InvalidBody(format!("'mode' must be at_publication, early or both, got '{m}'")))?],
+        m => vec![Mode::parse(m).ok_or_else(|| {
+            ApiError::InvalidBody(format!("'mode' must be at_publication, early or both, got '{m}'"))
+        })?],
     };
     let base = if b.quick { TrainOptions::quick() } else { TrainOptions::default() };
     let opts = TrainOptions { seed: b.seed.unwrap_or(base.seed), ..base };
@@ -136,10 +139,14 @@ pub async fn train(
         || super::TrainingError::Failed("the server is stopping".into()),
     )
     .await?;
-    let (loaded_versions, refused) =
-        crate::web::error::ask_within(&state.engine.model, citecast_actors::actors::RescanModels, "model engine", std::time::Duration::from_secs(600))
-            .await?
-            .map_err(ApiError::from)?;
+    let (loaded_versions, refused) = crate::web::error::ask_within(
+        &state.engine.model,
+        citecast_actors::actors::RescanModels,
+        "model engine",
+        std::time::Duration::from_secs(600),
+    )
+    .await?
+    .map_err(ApiError::from)?;
     let value = json!({ "models": out["models"], "loaded": loaded_versions, "refused": refused });
     crate::web::auth::audit(&state, &req, "model.train", b.collection, None, &value).await;
     Ok(HttpResponse::Ok().json(value))
@@ -186,6 +193,14 @@ pub async fn evaluate(
         || super::TrainingError::Failed("the server is stopping".into()),
     )
     .await?;
-    crate::web::auth::audit(&state, &req, "model.evaluate", b.versions.join(","), None, &json!({ "versions": b.versions, "backtest": backtest })).await;
+    crate::web::auth::audit(
+        &state,
+        &req,
+        "model.evaluate",
+        b.versions.join(","),
+        None,
+        &json!({ "versions": b.versions, "backtest": backtest }),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(out))
 }

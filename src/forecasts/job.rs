@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use citecast_actors::actors::{
-    BuildCollectionCorpus, ForecastPapers, ListModelDirs, ListModels, RecentPaperIds, RescanModels, StartRollout,
-    TickRollouts,
+    BuildCollectionCorpus, ForecastPapers, ListModelDirs, ListModels, RecentPaperIds, RescanModels,
+    StartRollout, TickRollouts,
 };
-use citecast_actors::forecast::rollout::{Guards, Strategy};
-use citecast_actors::forecast::train::TrainOptions;
 use citecast_actors::dates::now_secs;
+use citecast_actors::forecast::rollout::{Guards, Strategy};
 use citecast_actors::forecast::service::{RolloutSpec, Route};
 use citecast_actors::forecast::task::Mode;
+use citecast_actors::forecast::train::TrainOptions;
 use citecast_actors::Engine;
 
 use crate::ops::jobs::{fail, spec, Job, JobResult, JobsConfig};
@@ -68,7 +68,8 @@ async fn rescore(engine: &Engine, budget: Option<u64>) -> JobResult {
 async fn retrain(engine: &Engine, config: &JobsConfig) -> JobResult {
     let models = config.data_dir.join("models");
     let summaries = engine.model.send(ListModels).await.map_err(fail)?;
-    let mut collections: Vec<String> = summaries.iter().filter(|m| m.active).map(|m| m.collection.clone()).collect();
+    let mut collections: Vec<String> =
+        summaries.iter().filter(|m| m.active).map(|m| m.collection.clone()).collect();
     collections.sort();
     collections.dedup();
     let mut trained = 0;
@@ -99,9 +100,11 @@ async fn retrain_collection(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the store has no collection '{collection}'"))?;
-    let loaded =
-        training::load(training::Data::Corpus { corpus: Arc::new(corpus), collection: collection.to_string() })
-            .map_err(|e| e.to_string())?;
+    let loaded = training::load(training::Data::Corpus {
+        corpus: Arc::new(corpus),
+        collection: collection.to_string(),
+    })
+    .map_err(|e| e.to_string())?;
     let loaded = Arc::new(loaded);
     let seed = now_secs() as u64;
     let (l, dir) = (loaded.clone(), models.to_path_buf());
@@ -114,7 +117,8 @@ async fn retrain_collection(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    let (_, refused) = engine.model.send(RescanModels).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let (_, refused) =
+        engine.model.send(RescanModels).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     if !refused.is_empty() {
         return Err(refused.join("; "));
     }
@@ -124,8 +128,10 @@ async fn retrain_collection(
         let (Some(version), Some(dir)) = (m["version"].as_str(), m["dir"].as_str()) else { continue };
         let mode = m["mode"].as_str().and_then(Mode::parse).unwrap_or(Mode::AtPublication);
         audit(engine, "model.retrain", version, &m).await;
-        let Some(serving) =
-            summaries.iter().find(|s| s.active && s.collection == collection && s.mode == mode).map(|s| s.version.clone())
+        let Some(serving) = summaries
+            .iter()
+            .find(|s| s.active && s.collection == collection && s.mode == mode)
+            .map(|s| s.version.clone())
         else {
             continue;
         };
@@ -156,9 +162,18 @@ async fn retrain_collection(
                 guards: Guards::default(),
             };
             match engine.model.send(StartRollout(spec)).await.map_err(|e| e.to_string())? {
-                Ok(r) => audit(engine, "rollout.start", version, &serde_json::json!({ "rollout": r, "by": "retrain" })).await,
+                Ok(r) => {
+                    audit(
+                        engine,
+                        "rollout.start",
+                        version,
+                        &serde_json::json!({ "rollout": r, "by": "retrain" }),
+                    )
+                    .await
+                }
                 Err(e) => {
-                    audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() })).await
+                    audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() }))
+                        .await
                 }
             }
         }

@@ -244,7 +244,8 @@ pub struct ScoreBody {
     /// Only `at_publication` (the default): a paper that is not stored has no citations.
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = "^at_publication$")]
-    mode: Option<String>,    /// The collection whose papers and model score it (default: `default`); see
+    mode: Option<String>,
+    /// The collection whose papers and model score it (default: `default`); see
     /// `GET /v1/collections`.
     #[serde(default)]
     collection: Option<String>,

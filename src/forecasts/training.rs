@@ -55,7 +55,9 @@ fn load_files(paths: &[PathBuf]) -> Result<Arc<Corpus>, TrainingError> {
 /// Reads the data.
 pub fn load(data: Data) -> Result<Loaded, TrainingError> {
     let (corpus, collection, bundled) = match data {
-        Data::Bundled(dir) => (load_files(&ingest::bundled_files(&dir))?, DEFAULT_COLLECTION.to_string(), true),
+        Data::Bundled(dir) => {
+            (load_files(&ingest::bundled_files(&dir))?, DEFAULT_COLLECTION.to_string(), true)
+        }
         Data::Files(paths) => (load_files(&paths)?, DEFAULT_COLLECTION.to_string(), false),
         Data::Corpus { corpus, collection } => (corpus, collection, false),
     };
@@ -82,7 +84,12 @@ pub fn find_versions(roots: &[PathBuf], versions: &[String]) -> Result<Vec<PathB
             .iter()
             .flat_map(|r| registry::list(r))
             .find(|d| registry::load(d).is_ok_and(|m| m.meta.version == *v))
-            .ok_or_else(|| format!("no model version '{v}' under {}", roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")))?;
+            .ok_or_else(|| {
+                format!(
+                    "no model version '{v}' under {}",
+                    roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                )
+            })?;
         found.push(dir);
     }
     Ok(found)
@@ -260,12 +267,15 @@ pub fn compare(
     use citecast_actors::forecast::task::Split;
     let candidate = registry::load(candidate_dir).map_err(TrainingError::from_display)?;
     let serving = registry::load(serving_dir).map_err(TrainingError::from_display)?;
-    let scored =
-        |f: &citecast_actors::forecast::train::Forecaster| train::served_scores(l.corpus.clone(), task, f, Split::Validation);
+    let scored = |f: &citecast_actors::forecast::train::Forecaster| {
+        train::served_scores(l.corpus.clone(), task, f, Split::Validation)
+    };
     let c = scored(&candidate.forecaster);
     let s = scored(&serving.forecaster);
-    let significance = paired_bootstrap_auc(&c.probabilities, &s.probabilities, &c.labels, COMPARISON_RESAMPLES, 17);
-    let significant = significance.gain > 0.0 && significance.p_value < citecast_actors::forecast::report::ALPHA;
+    let significance =
+        paired_bootstrap_auc(&c.probabilities, &s.probabilities, &c.labels, COMPARISON_RESAMPLES, 17);
+    let significant =
+        significance.gain > 0.0 && significance.p_value < citecast_actors::forecast::report::ALPHA;
     let decision = if significant {
         format!(
             "better by {:.4} ROC-AUC (p = {:.3}): a canary starts",

@@ -358,7 +358,10 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     for p in periods {
         let auc = p["roc_auc"]["value"].as_f64().unwrap();
         assert!(auc > 0.5, "{p}");
-        assert!(p["roc_auc"]["lo"].as_f64().unwrap() <= auc && auc <= p["roc_auc"]["hi"].as_f64().unwrap(), "{p}");
+        assert!(
+            p["roc_auc"]["lo"].as_f64().unwrap() <= auc && auc <= p["roc_auc"]["hi"].as_f64().unwrap(),
+            "{p}"
+        );
         assert!(p["brier"]["value"].as_f64().unwrap() < 0.25, "{p}");
     }
     // The report page shows them, with the reliability diagram and its error.

@@ -56,8 +56,7 @@ impl ModelActor {
         for (name, corpus) in &corpora {
             tracing::info!(collection = %name, papers = corpus.len(), generation, "forecast corpus refreshed");
         }
-        self.services
-            .set_corpora(corpora.into_iter().map(|(n, c)| (n, std::sync::Arc::new(c))).collect());
+        self.services.set_corpora(corpora.into_iter().map(|(n, c)| (n, std::sync::Arc::new(c))).collect());
         self.corpus_generation = Some(generation);
         Ok(())
     }
@@ -103,10 +102,12 @@ impl Handler<ForecastPapers> for ModelActor {
             .iter()
             .map(|id| {
                 let collection = self.services.collection_of_paper(id, only)?;
-                self.services.service(&collection)?.forecast_routed(id, m.mode, &m.route).map(|(f, record)| {
-                    log.push(record);
-                    f
-                })
+                self.services.service(&collection)?.forecast_routed(id, m.mode, &m.route).map(
+                    |(f, record)| {
+                        log.push(record);
+                        f
+                    },
+                )
             })
             .collect();
         if !log.is_empty() {
@@ -130,7 +131,8 @@ impl Handler<ScoreNewPaper> for ModelActor {
     type Result = Result<Forecast, ForecastError>;
     fn handle(&mut self, m: ScoreNewPaper, _: &mut Self::Context) -> Self::Result {
         self.refresh()?;
-        let collection = m.paper.collection.clone().unwrap_or_else(|| crate::store::DEFAULT_COLLECTION.into());
+        let collection =
+            m.paper.collection.clone().unwrap_or_else(|| crate::store::DEFAULT_COLLECTION.into());
         self.services.service(&collection)?.score_new(&m.paper, m.mode)
     }
 }

@@ -113,7 +113,10 @@ mod tests {
         let days: Vec<Day> =
             [1995, 1996, 1997, 1999].iter().flat_map(|&y| [ymd(y, 7, 1), ymd(y, 7, 1)]).collect();
         let c = Coverage::of(&days, true);
-        assert_eq!(c.periods, vec![(ymd(1995, 1, 1), ymd(1997, 12, 31)), (ymd(1999, 1, 1), ymd(1999, 12, 31))]);
+        assert_eq!(
+            c.periods,
+            vec![(ymd(1995, 1, 1), ymd(1997, 12, 31)), (ymd(1999, 1, 1), ymd(1999, 12, 31))]
+        );
         assert!(c.observed(ymd(1995, 7, 1), ymd(1997, 7, 1)));
         assert!(!c.observed(ymd(1997, 7, 1), ymd(1999, 7, 1)));
     }

@@ -822,7 +822,12 @@ pub struct SplitScores {
 
 /// What `forecaster` serves (cohort-ranked and calibrated, as the service computes it)
 /// for the labelled papers of `split` of `spec` on `corpus`.
-pub fn served_scores(corpus: Arc<Corpus>, spec: &TaskSpec, forecaster: &Forecaster, split: Split) -> SplitScores {
+pub fn served_scores(
+    corpus: Arc<Corpus>,
+    spec: &TaskSpec,
+    forecaster: &Forecaster,
+    split: Split,
+) -> SplitScores {
     let mut prep = prepare(&corpus, spec, forecaster.mode, &forecaster.text, &TrainOptions::default());
     forecaster.normaliser.apply(&mut prep.cohort_x);
     let scores = prep.cohort_scores(&corpus, forecaster);

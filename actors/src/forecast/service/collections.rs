@@ -136,7 +136,10 @@ impl Collections {
 
     /// (version, directory) of every loaded model.
     pub fn model_dirs(&self) -> Vec<(String, PathBuf)> {
-        self.services.values().flat_map(|s| s.models.iter().map(|m| (m.meta.version.clone(), m.dir.clone()))).collect()
+        self.services
+            .values()
+            .flat_map(|s| s.models.iter().map(|m| (m.meta.version.clone(), m.dir.clone())))
+            .collect()
     }
 
     pub fn summaries(&self) -> Vec<ModelSummary> {

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::cohort;
 use super::corpus::Corpus;
+use super::coverage::Coverage;
 use super::features::{self, FeatureContext, Subject};
 use super::metrics::Scorecard;
 use super::registry::{self, LoadedModel};
 use super::rollout::{self, Arm, Rollout, RolloutError, Rollouts, Scored, StartRequest, Transition};
-use super::coverage::Coverage;
 use super::task::{Mode, Resolution, TaskSpec};
 use crate::dates::{self, Day};
 use crate::names;
