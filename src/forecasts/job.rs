@@ -58,26 +58,26 @@ async fn rescore(engine: &Engine, budget: Option<u64>) -> JobResult {
     Ok(done)
 }
 
-/// Retraining as labels mature, for every collection that has a serving model: trains
-/// both modes on what the store holds now (splits derived from the data), loads them as
-/// candidates, and compares each with the model serving its mode on the candidate's
-/// validation period (paired bootstrap of the ROC-AUC). Only a candidate significantly
-/// better starts a canary (5 → 50 → 100 %, advanced by the `rollouts` job and its
-/// guards). Every step is audited; the comparison is kept beside the candidate and shown
-/// on its report page.
+/// Retraining as labels mature, for every collection and mode with a serving model:
+/// trains on what the store holds now (splits derived from the data, so labels that
+/// matured since the last run count) with the serving model's recipe and a new seed,
+/// loads the result as a candidate, and compares it with the serving model on the
+/// candidate's validation period (paired bootstrap of the ROC-AUC). Only a candidate
+/// significantly better starts a canary (5 → 50 → 100 %, a stage a day under the
+/// `rollouts` job's guards). Every step is audited; the comparison is kept in the
+/// candidate's report and shown on its page. A collection whose data cannot train a model
+/// (too little of it, a degenerate model) is skipped with its reason in the audit log.
 async fn retrain(engine: &Engine, config: &JobsConfig) -> JobResult {
     let models = config.data_dir.join("models");
     let summaries = engine.model.send(ListModels).await.map_err(fail)?;
-    let mut collections: Vec<String> =
-        summaries.iter().filter(|m| m.active).map(|m| m.collection.clone()).collect();
-    collections.sort();
-    collections.dedup();
+    let dirs = engine.model.send(ListModelDirs).await.map_err(fail)?;
     let mut trained = 0;
     let mut failures = Vec::new();
-    for collection in collections {
-        match retrain_collection(engine, &models, &collection, &summaries).await {
+    for serving in summaries.iter().filter(|m| m.active) {
+        let Some((_, dir)) = dirs.iter().find(|(v, _)| *v == serving.version) else { continue };
+        match retrain_one(engine, &models, serving, dir).await {
             Ok(n) => trained += n,
-            Err(e) => failures.push(format!("{collection}: {e}")),
+            Err(e) => failures.push(format!("{} {}: {e}", serving.collection, serving.mode.as_str())),
         }
     }
     if !failures.is_empty() {
@@ -86,99 +86,84 @@ async fn retrain(engine: &Engine, config: &JobsConfig) -> JobResult {
     Ok(trained)
 }
 
-async fn retrain_collection(
+/// Retrains the mode and collection `serving` serves; `Ok(0)` when the data cannot
+/// train a model (audited as skipped).
+async fn retrain_one(
     engine: &Engine,
     models: &std::path::Path,
-    collection: &str,
-    summaries: &[citecast_actors::forecast::service::ModelSummary],
+    serving: &citecast_actors::forecast::service::ModelSummary,
+    serving_dir: &std::path::Path,
 ) -> Result<u64, String> {
     use crate::forecasts::training;
+    use crate::forecasts::TrainingError;
+    let collection = serving.collection.clone();
     let corpus = engine
         .store
-        .send(BuildCollectionCorpus(collection.to_string()))
+        .send(BuildCollectionCorpus(collection.clone()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the store has no collection '{collection}'"))?;
-    let loaded = training::load(training::Data::Corpus {
-        corpus: Arc::new(corpus),
-        collection: collection.to_string(),
-    })
-    .map_err(|e| e.to_string())?;
-    let loaded = Arc::new(loaded);
-    let seed = now_secs() as u64;
-    let (l, dir) = (loaded.clone(), models.to_path_buf());
-    let (task, out) = actix_web::rt::task::spawn_blocking(move || {
-        let task = training::task_for(&l, &Default::default())?;
-        let opts = TrainOptions { seed, ..Default::default() };
-        let out = training::train(&l, &task, &dir, &Mode::ALL, &opts)?;
-        Ok::<_, crate::forecasts::TrainingError>((task, out))
+    let loaded = training::load(training::Data::Corpus { corpus: Arc::new(corpus), collection: collection.clone() });
+    let card = std::fs::read(serving_dir.join("model.json")).map_err(|e| e.to_string())?;
+    let meta: citecast_actors::forecast::registry::ModelMeta =
+        serde_json::from_slice(&card).map_err(|e| format!("{}: {e}", serving_dir.display()))?;
+    let opts = TrainOptions { seed: now_secs() as u64, ..meta.options };
+    let (mode, dir) = (serving.mode, models.to_path_buf());
+    let trainedout = actix_web::rt::task::spawn_blocking(move || {
+        let loaded = Arc::new(loaded?);
+        let task = training::task_for(&loaded, &Default::default())?;
+        let out = training::train(&loaded, &task, &dir, &[mode], &opts)?;
+        Ok::<_, TrainingError>((loaded, task, out))
     })
     .await
-    .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    let (loaded, task, out) = match trainedout {
+        Ok(t) => t,
+        Err(TrainingError::Data(reason)) => {
+            tracing::warn!(%collection, mode = mode.as_str(), %reason, "retraining skipped");
+            let note = serde_json::json!({ "collection": collection, "mode": mode, "reason": reason });
+            audit(engine, "model.retrain.skipped", &serving.version, &note).await;
+            return Ok(0);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let (_, refused) =
         engine.model.send(RescanModels).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     if !refused.is_empty() {
         return Err(refused.join("; "));
     }
-    let mut trained = 0;
-    for m in out["models"].as_array().cloned().unwrap_or_default() {
-        trained += 1;
-        let (Some(version), Some(dir)) = (m["version"].as_str(), m["dir"].as_str()) else { continue };
-        let mode = m["mode"].as_str().and_then(Mode::parse).unwrap_or(Mode::AtPublication);
-        audit(engine, "model.retrain", version, &m).await;
-        let Some(serving) = summaries
-            .iter()
-            .find(|s| s.active && s.collection == collection && s.mode == mode)
-            .map(|s| s.version.clone())
-        else {
-            continue;
+    let m = out["models"][0].clone();
+    let (Some(version), Some(dir)) = (m["version"].as_str(), m["dir"].as_str()) else {
+        return Err("training reported no model".into());
+    };
+    audit(engine, "model.retrain", version, &m).await;
+    let (candidate_dir, serving_dir) = (std::path::PathBuf::from(dir), serving_dir.to_path_buf());
+    let comparison = actix_web::rt::task::spawn_blocking(move || {
+        let c = training::compare(&loaded, &task, &candidate_dir, &serving_dir)?;
+        training::save_comparison(&candidate_dir, &c)?;
+        Ok::<_, TrainingError>(c)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    audit(engine, "model.retrain.compare", version, &serde_json::to_value(&comparison).unwrap_or_default()).await;
+    if comparison.significant {
+        let spec = RolloutSpec {
+            candidate: version.to_string(),
+            strategy: Strategy::Canary { stage: 0, advance_after_secs: Some(24 * 3600) },
+            guards: Guards::default(),
         };
-        let serving_dir = engine
-            .model
-            .send(ListModelDirs)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|(v, _)| *v == serving)
-            .map(|(_, d)| d)
-            .ok_or_else(|| format!("serving model {serving} is no longer loaded"))?;
-        let (l, t, candidate_dir) = (loaded.clone(), task.clone(), std::path::PathBuf::from(dir));
-        let comparison = actix_web::rt::task::spawn_blocking(move || {
-            let c = training::compare(&l, &t, &candidate_dir, &serving_dir)?;
-            training::save_comparison(&candidate_dir, &c)?;
-            Ok::<_, crate::forecasts::TrainingError>(c)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        let value = serde_json::to_value(&comparison).unwrap_or_default();
-        audit(engine, "model.retrain.compare", version, &value).await;
-        if comparison.significant {
-            let spec = RolloutSpec {
-                candidate: version.to_string(),
-                strategy: Strategy::Canary { stage: 0, advance_after_secs: Some(24 * 3600) },
-                guards: Guards::default(),
-            };
-            match engine.model.send(StartRollout(spec)).await.map_err(|e| e.to_string())? {
-                Ok(r) => {
-                    audit(
-                        engine,
-                        "rollout.start",
-                        version,
-                        &serde_json::json!({ "rollout": r, "by": "retrain" }),
-                    )
-                    .await
-                }
-                Err(e) => {
-                    audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() }))
-                        .await
-                }
+        match engine.model.send(StartRollout(spec)).await.map_err(|e| e.to_string())? {
+            Ok(r) => {
+                audit(engine, "rollout.start", version, &serde_json::json!({ "rollout": r, "by": "retrain" })).await
+            }
+            Err(e) => {
+                audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() })).await
             }
         }
     }
-    Ok(trained)
+    Ok(1)
 }
 
 /// An audit entry of the retraining job.

@@ -150,11 +150,12 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("tier_not_allowed", 403, "Your tier cannot call this endpoint; the message names one that can."),
     ("not_found", 404, "No paper, author, customer or key with that id."),
     ("no_route", 404, "No such endpoint."),
+    ("unknown_collection", 404, "No collection by that name (`GET /v1/collections` lists them); the message names the ones there are."),
     ("method_not_allowed", 405, "The path exists but not with this method; `Allow` lists the ones it answers."),
     (
         "too_young",
         422,
-        "The paper is too recent for an early forecast: its first six months are not in the data yet.",
+        "The data does not cover the forecast's as-of date yet (for the bundled data: an early forecast needs the paper's first six months); the message names the day the data covers to.",
     ),
     ("payload_too_large", 413, "The request body is over the size limit (64 KiB)."),
     ("uri_too_long", 414, "The request line is over 32 KiB; send long inputs in a POST body."),
@@ -188,6 +189,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("unavailable", 503, "A part of the server is not running; retry after `Retry-After` seconds."),
     ("storage_failed", 500, "The server could not write what it keeps (disk full, store failure); the message says why. Nothing you sent was lost."),
     ("backup_failed", 500, "An operator's backup failed on the server's side (e.g. a full disk); no partial file is left."),
+    ("cannot_train", 422, "An operator's training or evaluation cannot run on this data (too little of it for the task, a degenerate model, a model of another collection); the message says what is missing."),
     ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
 ];
 

@@ -348,6 +348,31 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
         .collect();
     served_equals_reported(&server.info, &key, &v, &test_ids, "at_publication");
 
+    // The monthly retraining, run now: a candidate per serving model trained with its
+    // recipe and a new seed, compared on its validation period, canaried only when
+    // significantly better; the bundled fixture is too thin for a derived task: skipped.
+    run(&["jobs", "run", "retrain", "--wait"], &data);
+    let audit = json_of(&run(&["audit", "--limit", "1000"], &data));
+    let entries = audit["entries"].as_array().unwrap();
+    let actions =
+        |action: &str| -> Vec<&Value> { entries.iter().filter(|e| e["action"] == action).collect() };
+    assert_eq!(actions("model.retrain.compare").len(), 3, "agro's two modes and soil's one: {audit}");
+    assert!(!actions("model.retrain.skipped").is_empty(), "{audit}");
+    let rollouts = json_of(&run(&["models", "experiment", "list"], &data));
+    for e in actions("model.retrain.compare") {
+        let candidate = e["target"].as_str().unwrap();
+        let report = admin(&server.info, "GET", &format!("/admin/models/{candidate}?format=json"), None);
+        let c = &report["comparison"];
+        assert_eq!(c["candidate"], candidate, "{report}");
+        assert!(c["papers"].as_u64().unwrap() > 50, "{c}");
+        let canaried = rollouts.to_string().contains(candidate);
+        assert_eq!(
+            c["significant"].as_bool().unwrap(),
+            canaried,
+            "a canary exactly when significantly better: {c}"
+        );
+    }
+
     // Backtests over two earlier cutoffs, on the same live store.
     let evaluated = json_of(&run(
         &["evaluate", "--collection", "agro", "--backtest", "2", &version("at_publication")],
