@@ -180,6 +180,16 @@ pub struct TrainArgs {
     /// Months the early mode waits after publication (derived tasks).
     #[arg(long, default_value_t = 6)]
     early_months: i32,
+    /// Months of the test period: the last fully labelled ones (derived tasks; whole
+    /// years with year-only dates).
+    #[arg(long, default_value_t = 12)]
+    test_months: i32,
+    /// Months of the validation period, just before the test period (derived tasks).
+    #[arg(long, default_value_t = 12)]
+    validation_months: i32,
+    /// Train on papers from this day on, YYYY-MM-DD (derived tasks; default: the first).
+    #[arg(long)]
+    train_from: Option<String>,
 }
 
 impl TrainArgs {
@@ -197,12 +207,21 @@ impl TrainArgs {
         TrainOptions { seed: self.seed, ..base }
     }
 
-    fn task(&self) -> TaskOptions {
-        TaskOptions {
+    fn task(&self) -> Result<TaskOptions, CliError> {
+        let train_from = match &self.train_from {
+            Some(d) => Some(citecast_actors::dates::parse(d).ok_or_else(|| {
+                CliError::Usage(format!("--train-from must be a date, YYYY-MM-DD, not '{d}'"))
+            })?),
+            None => None,
+        };
+        Ok(TaskOptions {
             label_months: self.label_months,
             early_months: self.early_months,
+            test_months: self.test_months,
+            validation_months: self.validation_months,
+            train_from,
             ..TaskOptions::default()
-        }
+        })
     }
 }
 
@@ -251,6 +270,9 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
                 "quick": args.quick,
                 "label_months": args.label_months,
                 "early_months": args.early_months,
+                "test_months": args.test_months,
+                "validation_months": args.validation_months,
+                "train_from": args.train_from,
             })
             .to_string();
             super::admin_json(
@@ -264,7 +286,7 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
             let models = args.models_dir.clone().unwrap_or_else(|| config.data_dir.join("models"));
             let data = store_corpus(&config, &args.collection)?;
             let loaded = training::load(data)?;
-            let task = training::task_for(&loaded, &args.task())?;
+            let task = training::task_for(&loaded, &args.task()?)?;
             eprintln!(
                 "training on collection '{}' ({} papers); models will be written under {}",
                 args.collection,
@@ -284,7 +306,7 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
     };
     let models = args.models_dir.clone().unwrap_or_else(training::default_models_dir);
     let loaded = training::load(data)?;
-    let task = training::task_for(&loaded, &args.task())?;
+    let task = training::task_for(&loaded, &args.task()?)?;
     eprintln!(
         "training on {} papers; models will be written under {}",
         loaded.corpus.len(),

@@ -84,6 +84,13 @@ pub struct TrainBody {
     label_months: Option<i32>,
     #[serde(default)]
     early_months: Option<i32>,
+    #[serde(default)]
+    test_months: Option<i32>,
+    #[serde(default)]
+    validation_months: Option<i32>,
+    /// `YYYY-MM-DD`: train on papers from this day on.
+    #[serde(default)]
+    train_from: Option<String>,
 }
 
 fn default_collection() -> String {
@@ -124,9 +131,19 @@ pub async fn train(
     let base = if b.quick { TrainOptions::quick() } else { TrainOptions::default() };
     let opts = TrainOptions { seed: b.seed.unwrap_or(base.seed), ..base };
     let defaults = TaskOptions::default();
+    let train_from =
+        match &b.train_from {
+            Some(d) => Some(citecast_actors::dates::parse(d).ok_or_else(|| {
+                ApiError::InvalidBody(format!("'train_from' must be YYYY-MM-DD, got '{d}'"))
+            })?),
+            None => None,
+        };
     let task_options = TaskOptions {
         label_months: b.label_months.unwrap_or(defaults.label_months),
         early_months: b.early_months.unwrap_or(defaults.early_months),
+        test_months: b.test_months.unwrap_or(defaults.test_months),
+        validation_months: b.validation_months.unwrap_or(defaults.validation_months),
+        train_from,
         ..defaults
     };
     let loaded = live_corpus(&state, &b.collection).await?;

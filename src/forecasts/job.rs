@@ -104,7 +104,8 @@ async fn retrain_one(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the store has no collection '{collection}'"))?;
-    let loaded = training::load(training::Data::Corpus { corpus: Arc::new(corpus), collection: collection.clone() });
+    let loaded =
+        training::load(training::Data::Corpus { corpus: Arc::new(corpus), collection: collection.clone() });
     let card = std::fs::read(serving_dir.join("model.json")).map_err(|e| e.to_string())?;
     let meta: citecast_actors::forecast::registry::ModelMeta =
         serde_json::from_slice(&card).map_err(|e| format!("{}: {e}", serving_dir.display()))?;
@@ -147,7 +148,8 @@ async fn retrain_one(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    audit(engine, "model.retrain.compare", version, &serde_json::to_value(&comparison).unwrap_or_default()).await;
+    audit(engine, "model.retrain.compare", version, &serde_json::to_value(&comparison).unwrap_or_default())
+        .await;
     if comparison.significant {
         let spec = RolloutSpec {
             candidate: version.to_string(),
@@ -156,10 +158,12 @@ async fn retrain_one(
         };
         match engine.model.send(StartRollout(spec)).await.map_err(|e| e.to_string())? {
             Ok(r) => {
-                audit(engine, "rollout.start", version, &serde_json::json!({ "rollout": r, "by": "retrain" })).await
+                audit(engine, "rollout.start", version, &serde_json::json!({ "rollout": r, "by": "retrain" }))
+                    .await
             }
             Err(e) => {
-                audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() })).await
+                audit(engine, "rollout.refused", version, &serde_json::json!({ "reason": e.to_string() }))
+                    .await
             }
         }
     }

@@ -402,5 +402,24 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     for part in ["id=\"backtest\"", "Expected calibration error", "Task: Year resolution"] {
         assert!(page.body.contains(part), "the report page lacks {part}");
     }
+
+    // Coverage, not the newest date: one unrelated paper dated 2026 does not make the
+    // 23 years before it "observed, nobody cited".
+    let early = |id: &str| get(&server.info, &key, &format!("/v1/papers/{id}/forecast?mode=early"));
+    let (status, before) = early("hep-th/0302071");
+    assert_eq!(status, 422, "{before}");
+    let stray = tmp.path().join("stray.jsonl");
+    let line = json!({"id": "10.9999/stray", "title": "An unrelated paper", "authors": ["Z. Stray"], "submitted_utc": "2026-11-20"});
+    std::fs::write(&stray, format!("{line}\n")).unwrap();
+    run(&["ingest", stray.to_str().unwrap()], &data);
+    let (status, after) = early("hep-th/0302071");
+    assert_eq!(status, 422, "the years without data are not read as no citations: {after}");
+    assert!(after["error"]["message"].as_str().unwrap().contains("2003-02-11"), "{after}");
+    let (status, stray_forecast) = get(&server.info, &key, "/v1/papers/10.9999%2Fstray/forecast");
+    assert_eq!(status, 200, "{stray_forecast}");
+    assert_eq!(stray_forecast["data_complete_until"], "2026-11-20", "{stray_forecast}");
+    let (status, agro) = get(&server.info, &key, "/v1/papers/10.5555%2Fagro.2002.001/forecast");
+    assert_eq!(status, 200, "{agro}");
+    assert_eq!(agro["data_complete_until"], "2004-12-31", "{agro}");
     stop_gracefully(server);
 }
