@@ -190,6 +190,10 @@ pub struct TrainArgs {
     /// Train on papers from this day on, YYYY-MM-DD (derived tasks; default: the first).
     #[arg(long)]
     train_from: Option<String>,
+    /// Backtest each new model over this many cutoffs (default: 2 for tasks derived from
+    /// the data, 0 for the bundled data).
+    #[arg(long)]
+    backtest: Option<usize>,
 }
 
 impl TrainArgs {
@@ -273,6 +277,7 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
                 "test_months": args.test_months,
                 "validation_months": args.validation_months,
                 "train_from": args.train_from,
+                "backtest": args.backtest,
             })
             .to_string();
             super::admin_json(
@@ -293,7 +298,14 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
                 loaded.corpus.len(),
                 models.display()
             );
-            training::train(&loaded, &task, &models, &modes, &opts)?
+            training::train(
+                &loaded,
+                &task,
+                &models,
+                &modes,
+                &opts,
+                args.backtest.unwrap_or(training::default_backtests(&loaded)),
+            )?
         };
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         eprintln!("the new models are candidates: see `citecast models list`, then promote or canary them");
@@ -312,7 +324,14 @@ pub fn train(dir: DataDir, args: TrainArgs) -> Result<(), CliError> {
         loaded.corpus.len(),
         models.display()
     );
-    let v = training::train(&loaded, &task, &models, &modes, &opts)?;
+    let v = training::train(
+        &loaded,
+        &task,
+        &models,
+        &modes,
+        &opts,
+        args.backtest.unwrap_or(training::default_backtests(&loaded)),
+    )?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     eprintln!(
         "models written under {} (each directory sealed by its SHA256SUMS); a running server loads them after `citecast models rescan` when that is one of its model directories",

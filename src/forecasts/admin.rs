@@ -91,6 +91,9 @@ pub struct TrainBody {
     /// `YYYY-MM-DD`: train on papers from this day on.
     #[serde(default)]
     train_from: Option<String>,
+    /// Backtest cutoffs per new model (default 2).
+    #[serde(default)]
+    backtest: Option<usize>,
 }
 
 fn default_collection() -> String {
@@ -146,12 +149,17 @@ pub async fn train(
         train_from,
         ..defaults
     };
+    if b.backtest.is_some_and(|n| n > 12) {
+        return Err(ApiError::InvalidBody("'backtest' may ask for at most 12 cutoffs".into()));
+    }
+    let backtest = b.backtest;
     let loaded = live_corpus(&state, &b.collection).await?;
     let models = state.models_dir.clone();
     let out = crate::engine::blocking(
         move || {
             let task = super::training::task_for(&loaded, &task_options)?;
-            super::training::train(&loaded, &task, &models, &modes, &opts)
+            let backtests = backtest.unwrap_or(super::training::default_backtests(&loaded));
+            super::training::train(&loaded, &task, &models, &modes, &opts, backtests)
         },
         || super::TrainingError::Failed("the server is stopping".into()),
     )

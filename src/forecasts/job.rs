@@ -114,7 +114,7 @@ async fn retrain_one(
     let trainedout = actix_web::rt::task::spawn_blocking(move || {
         let loaded = Arc::new(loaded?);
         let task = training::task_for(&loaded, &Default::default())?;
-        let out = training::train(&loaded, &task, &dir, &[mode], &opts)?;
+        let out = training::train(&loaded, &task, &dir, &[mode], &opts, 0)?;
         Ok::<_, TrainingError>((loaded, task, out))
     })
     .await

@@ -67,6 +67,17 @@ pub fn load(data: Data) -> Result<Loaded, TrainingError> {
     Ok(Loaded { corpus, collection, bundled })
 }
 
+/// Backtest cutoffs `citecast train` and `/admin/train` run unless told: two for a task
+/// derived from the data (the report then shows how stable the model is across periods),
+/// none for the bundled task (its shipped report has none).
+pub fn default_backtests(l: &Loaded) -> usize {
+    if l.bundled {
+        0
+    } else {
+        2
+    }
+}
+
 /// The task to train for: the bundled one for the bundled data, else derived from the
 /// data (a clear error when the data is too thin for it).
 pub fn task_for(l: &Loaded, options: &TaskOptions) -> Result<TaskSpec, TrainingError> {
@@ -134,13 +145,15 @@ pub fn version_name(mode: Mode, p: &Loaded, task: &TaskSpec, opts: &TrainOptions
     format!("{name}-{}-s{}", registry::recipe(mode, opts, task), opts.seed)
 }
 
-/// Trains `modes` on the prepared data and writes each model (sealed) under `models`.
+/// Trains `modes` on the prepared data and writes each model (sealed) under `models`;
+/// with `backtest_cutoffs` > 0 each is also backtested (see [`evaluate`]).
 pub fn train(
     p: &Loaded,
     task: &TaskSpec,
     models: &Path,
     modes: &[Mode],
     opts: &TrainOptions,
+    backtest_cutoffs: usize,
 ) -> Result<serde_json::Value, TrainingError> {
     std::fs::create_dir_all(models)
         .map_err(|e| TrainingError::Io { path: models.display().to_string(), source: e })?;
@@ -150,12 +163,25 @@ pub fn train(
         let version = version_name(mode, p, task, opts);
         let mut outcome = train::train(p.corpus.clone(), task, mode, &version, opts)
             .map_err(|e| TrainingError::Data(format!("{} model not trained: {e}", mode.as_str())))?;
-        outcome.report.task = Some(task.describe());
+        if *task != TaskSpec::bundled() {
+            outcome.report.task = Some(task.describe());
+        }
         let dir = registry::save(models, &version, &outcome, &p.corpus, opts, task, collection_of(p))
             .map_err(TrainingError::from_display)?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(%version, seconds, "trained");
+        // A backtest that cannot run (too little data before an early cutoff) does not
+        // undo the model: the reason is reported instead.
+        let backtested = if backtest_cutoffs > 0 {
+            match attach_backtest(&dir, p, task, mode, opts, backtest_cutoffs) {
+                Ok(b) => serde_json::to_value(&b).unwrap_or_default(),
+                Err(e) => json!({ "error": e.to_string() }),
+            }
+        } else {
+            serde_json::Value::Null
+        };
         out.push(json!({
+            "backtest": backtested,
             "version": version,
             "mode": mode,
             "collection": p.collection,
@@ -216,7 +242,9 @@ pub fn evaluate(
         let opts = model.meta.options.clone();
         let (validation, test, mut report) =
             train::evaluate(p.corpus.clone(), &task, &model.forecaster, &model.meta.version, &opts);
-        report.task = Some(task.describe());
+        if task != TaskSpec::bundled() {
+            report.task = Some(task.describe());
+        }
         // A re-evaluation keeps what the retraining job and earlier backtests recorded.
         if let Ok(old) = registry::load_report(dir) {
             report.comparison = old.comparison;
@@ -237,17 +265,32 @@ pub fn evaluate(
             "report": path,
         });
         if backtest_cutoffs > 0 {
-            let started = Instant::now();
-            let b = backtest::backtest(&p.corpus, &task, model.meta.mode, &opts, backtest_cutoffs)
-                .map_err(|e| TrainingError::Data(format!("backtest: {e}")))?;
-            tracing::info!(version = %model.meta.version, seconds = started.elapsed().as_secs(), "backtested");
+            let b = attach_backtest(dir, p, &task, model.meta.mode, &opts, backtest_cutoffs)?;
             entry["backtest"] = serde_json::to_value(&b).unwrap_or_default();
-            report.backtest = Some(b);
-            registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
         }
         out.push(entry);
     }
     Ok(json!({ "models": out }))
+}
+
+/// Backtests a saved model's recipe on `p` over `cutoffs` earlier cutoffs of `task` and
+/// keeps the result in its sealed report (shown on its report page).
+fn attach_backtest(
+    dir: &Path,
+    p: &Loaded,
+    task: &TaskSpec,
+    mode: Mode,
+    opts: &TrainOptions,
+    cutoffs: usize,
+) -> Result<backtest::Backtest, TrainingError> {
+    let started = Instant::now();
+    let b = backtest::backtest(&p.corpus, task, mode, opts, cutoffs)
+        .map_err(|e| TrainingError::Data(format!("backtest: {e}")))?;
+    tracing::info!(dir = %dir.display(), seconds = started.elapsed().as_secs(), "backtested");
+    let mut report = registry::load_report(dir).map_err(TrainingError::from_display)?;
+    report.backtest = Some(b.clone());
+    registry::write_report(dir, &report).map_err(TrainingError::from_display)?;
+    Ok(b)
 }
 
 pub use citecast_actors::forecast::report::Comparison;

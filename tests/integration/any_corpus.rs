@@ -285,6 +285,10 @@ fn a_year_only_corpus_with_dois_is_ingested_trained_evaluated_and_served_beside_
     let trained = json_of(&run(&["train", "--collection", "agro", "--quick", "--seed", "5"], &data));
     let models = trained["models"].as_array().unwrap();
     assert_eq!(models.len(), 2, "{trained}");
+    // Each new model comes with a backtest over two earlier cutoffs (the default).
+    for m in models {
+        assert_eq!(m["backtest"]["periods"].as_array().map(Vec::len), Some(2), "{m}");
+    }
     let task = &models[0]["task"];
     assert_eq!(task["resolution"], "year", "{task}");
     // 1990–2004 with a two-year window: 2002 is the last labelled year (test), 2001 validates.

@@ -232,36 +232,6 @@ impl ForecastService {
         (service, errors)
     }
 
-    /// Loads model directories that appeared since the start (a `citecast train` into
-    /// the data directory); returns the versions loaded and the refusals. A corrupt
-    /// model is refused with its reason and the serving ones are untouched.
-    pub fn rescan(&mut self) -> (Vec<String>, Vec<String>) {
-        let (mut loaded, mut errors) = (Vec::new(), Vec::new());
-        for root in self.dirs.clone() {
-            for dir in registry::list(&root) {
-                if self.models.iter().any(|m| m.dir == dir) {
-                    continue;
-                }
-                match registry::load(&dir) {
-                    Ok(m) if self.model(&m.meta.version).is_some() => errors.push(format!(
-                        "{}: version {} is already loaded",
-                        dir.display(),
-                        m.meta.version
-                    )),
-                    Ok(m) => {
-                        loaded.push(m.meta.version.clone());
-                        let mode = m.meta.mode;
-                        self.models.push(Arc::new(m));
-                        // A mode without any model starts serving the first one found.
-                        self.active.entry(mode).or_insert(self.models.len() - 1);
-                    }
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-        }
-        (loaded, errors)
-    }
-
     pub fn set_corpus(&mut self, corpus: Arc<Corpus>) {
         self.corpus = corpus;
         self.coverage = None;
