@@ -311,3 +311,81 @@ impl ForecastService {
         &self.collection
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::rollout::{Guards, Strategy};
+    use crate::forecast::task::{synthetic, TaskOptions};
+    use crate::forecast::train::{self, TrainOptions};
+
+    /// A quick at-publication model of `corpus`, saved under `root` for `collection`.
+    fn model_for(root: &Path, corpus: &Arc<Corpus>, collection: Option<&str>, version: &str) {
+        let spec = TaskSpec::derive(corpus, &TaskOptions::default()).unwrap();
+        let opts = TrainOptions { bootstrap_resamples: 20, ..TrainOptions::quick() };
+        let outcome = train::train(corpus.clone(), &spec, Mode::AtPublication, version, &opts).unwrap();
+        registry::save(root, version, &outcome, corpus, &opts, &spec, collection).unwrap();
+    }
+
+    #[test]
+    fn each_collection_is_forecast_by_its_own_model_and_rollouts_do_not_cross() {
+        let day = |y, m, d| dates::from_ymd(y, m, d);
+        let a = Arc::new(synthetic::day_dated(day(1990, 1, 1), day(2001, 12, 31), 70, 5));
+        let b = Arc::new(synthetic::year_only(1988..=2001, 90, 7));
+        let root = tempfile::tempdir().unwrap();
+        model_for(root.path(), &a, None, "at_publication-a1");
+        model_for(root.path(), &a, None, "at_publication-a2");
+        model_for(root.path(), &b, Some("field-b"), "at_publication-b1");
+        let (mut c, errors) = Collections::load(&[root.path()], None);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(c.names(), vec!["default".to_string(), "field-b".to_string()]);
+        c.set_corpora(vec![("default".into(), a.clone()), ("field-b".into(), b.clone())]);
+
+        // Papers are found in their own collection and answered by its model.
+        let pa = a.ids[a.len() / 2].clone();
+        // (The synthetic corpora number their ids alike: take one only `b` has, as ids
+        // are unique across the collections of a store.)
+        let pb = b.ids.iter().rev().find(|id| a.find(id).is_none()).unwrap().clone();
+        assert_eq!(c.collection_of_paper(&pa, None).unwrap(), "default");
+        assert_eq!(c.collection_of_paper(&pb, None).unwrap(), "field-b");
+        assert!(matches!(c.collection_of_paper(&pb, Some("default")), Err(ForecastError::UnknownPaper(_))));
+        let err = c.collection_of_paper(&pa, Some("nope")).unwrap_err();
+        assert!(err.to_string().contains("collections: default, field-b"), "{err}");
+        let fb = c.service("field-b").unwrap().forecast(&pb, Mode::AtPublication).unwrap();
+        assert_eq!(fb.model_version, "at_publication-b1");
+        assert!(fb.data_complete_until.is_some());
+        let fa = c.service("default").unwrap().forecast(&pa, Mode::AtPublication).unwrap();
+        assert!(fa.model_version.starts_with("at_publication-a"));
+        // Summaries name each model's collection; promotion stays inside it.
+        let summaries = c.summaries();
+        assert!(summaries
+            .iter()
+            .any(|s| s.version == "at_publication-b1" && s.collection == "field-b" && s.active));
+        assert_eq!(c.service_of_version("at_publication-b1").unwrap().collection(), "field-b");
+
+        // A rollout runs in its candidate's collection; the same mode elsewhere waits.
+        let active_a =
+            c.service("default").unwrap().active(Mode::AtPublication).unwrap().meta.version.clone();
+        let candidate =
+            if active_a == "at_publication-a1" { "at_publication-a2" } else { "at_publication-a1" };
+        let spec = |candidate: &str| RolloutSpec {
+            candidate: candidate.into(),
+            strategy: Strategy::Canary { stage: 0, advance_after_secs: None },
+            guards: Guards::default(),
+        };
+        let r = c.start_rollout(spec(candidate)).unwrap();
+        assert_eq!(r.control, active_a);
+        assert_eq!(c.routes().len(), 1);
+        model_for(root.path(), &b, Some("field-b"), "at_publication-b2");
+        let (loaded, refused) = c.rescan();
+        assert_eq!((loaded, refused), (vec!["at_publication-b2".to_string()], Vec::<String>::new()));
+        // Loaded as a candidate: b1 still serves field-b.
+        let still = c.service("field-b").unwrap().active(Mode::AtPublication).unwrap().meta.version.clone();
+        assert_eq!(still, "at_publication-b1");
+        let refused = c.start_rollout(spec("at_publication-b2")).unwrap_err();
+        assert!(refused.to_string().contains("collection 'default'"), "{refused}");
+        assert!(c.rollouts().running.contains_key(&Mode::AtPublication));
+        assert!(c.service_with_rollout(Mode::AtPublication).stop_rollout(Mode::AtPublication).is_ok());
+        assert!(c.start_rollout(spec("at_publication-b2")).is_ok());
+    }
+}
