@@ -558,7 +558,7 @@ fn pseudo_word(rng: &mut Rng) -> String {
     let start = rng.below(2);
     (0..len)
         .map(|i| {
-            let set = if (i as u64 + start) % 2 == 0 { C } else { V };
+            let set = if (i as u64 + start).is_multiple_of(2) { C } else { V };
             set[rng.below(set.len() as u64) as usize] as char
         })
         .collect()
@@ -768,7 +768,7 @@ fn generate(model: &Model, s: &Settings) -> std::io::Result<Written> {
             &mut rng,
             model.sentence_mean,
         );
-        if i % query_step == 0 && queries.len() < s.queries {
+        if i.is_multiple_of(query_step) && queries.len() < s.queries {
             let words: Vec<String> = title
                 .split_whitespace()
                 .map(|w| w.to_ascii_lowercase())
