@@ -15,8 +15,9 @@
 #  6. wrk (WRK_THREADS x WRK_CONNECTIONS, WRK_WARMUP then WRK_DURATION, --latency), RSS
 #     sampled every 0.5 s meanwhile:
 #     - paper lookups over the whole corpus (benches/scale_papers.lua: a random walk over
-#       every id, no id repeats until each thread has asked for N/2; the response cache's
-#       hit ratio during the run is read from /metrics and reported);
+#       every id and, with LOOKUP_FORMS=3, its two aliases, so no path repeats before
+#       1.5 N requests per thread and the 32,768-entry response cache cannot hold the walk;
+#       the cache's hit ratio during the run is read from /metrics and reported);
 #     - search: the corpus's random two-word queries (DIR/queries.txt, benches/scale_search.lua)
 #       and the 20 queries of benches/search.lua;
 #     - single forecasts, GET /v1/papers/{id}/forecast?mode=at_publication, over random ids;
@@ -34,7 +35,7 @@
 # docs/img/scale-*.svg from the CSV.
 #
 # Settings (environment): SIZES, SEED (1), PORT (18100), KEYS (8), WRK_THREADS (2),
-# WRK_CONNECTIONS (16), WRK_WARMUP (3s), WRK_DURATION (10s), BATCH_REQUESTS (10),
+# WRK_CONNECTIONS (16), WRK_WARMUP (3s), WRK_DURATION (10s), BATCH_REQUESTS (10), LOOKUP_FORMS (3),
 # TRAIN_MAX (300000), TRAIN_TIMEOUT (1800 s), GEN_TIMEOUT (1800 s), INGEST_TIMEOUT (3600 s),
 # READY_TIMEOUT (600 s), WARM_TIMEOUT (900 s), DIRECT (1), DIRECT_TIMEOUT (600 s),
 # CORPUS_ROOT (/tmp/citecast-scale/corpus), WORK (/tmp/citecast-scale/run), KEEP_DATA (0:
@@ -58,6 +59,7 @@ WRK_CONNECTIONS=${WRK_CONNECTIONS:-16}
 WRK_WARMUP=${WRK_WARMUP:-3s}
 WRK_DURATION=${WRK_DURATION:-10s}
 BATCH_REQUESTS=${BATCH_REQUESTS:-10}
+LOOKUP_FORMS=${LOOKUP_FORMS:-3}
 TRAIN_MAX=${TRAIN_MAX:-300000}
 TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-1800}
 GEN_TIMEOUT=${GEN_TIMEOUT:-1800}
@@ -196,12 +198,17 @@ cache_counts() { # -> "hits misses"
 }
 
 # run_wrk NAME PREFIX SCRIPT ARGS...: warm-up, measured run; sets R[PREFIX_rps|p50_ms|p99_ms].
+# An argument @START@ becomes a quarter of the lookup walk (N x LOOKUP_FORMS / 4) for the
+# warm-up and 0 for the measured run, so the measured run does not begin on the paths the
+# warm-up just cached.
 run_wrk() {
   local name=$1 prefix=$2 script=$3 out
   shift 3
   out=$WORK/wrk-$N-$name.txt
   local secs=${WRK_DURATION%s} warm=${WRK_WARMUP%s}
-  timeout $((warm + 30)) wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_WARMUP" --timeout 10s -s "$script" "$BASE" -- "$@" >/dev/null 2>&1
+  local warm_args=("${@//@START@/$((N * LOOKUP_FORMS / 4))}")
+  set -- "${@//@START@/0}"
+  timeout $((warm + 30)) wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_WARMUP" --timeout 10s -s "$script" "$BASE" -- "${warm_args[@]}" >/dev/null 2>&1
   if ! timeout $((secs + 60)) wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 10s --latency \
     -s "$script" "$BASE" -- "$@" >"$out" 2>&1; then
     note "wrk $name failed or timed out ($(tail -1 "$out" | cut -c1-120))"
@@ -328,8 +335,7 @@ PY
   start_sampler "$WORK/rss-$N.txt"
   read -r h0 m0 < <(cache_counts)
   log "wrk paper lookups"
-  run_wrk lookup lookup benches/scale_papers.lua "$N" "$KEYS_LUA" "" 0 ||
-    run_wrk lookup lookup benches/scale_papers.lua "$N" "$KEYS_LUA" "" 0 || true
+  run_wrk lookup lookup benches/scale_papers.lua "$N" "$KEYS_LUA" "" @START@ "$LOOKUP_FORMS" || true
   read -r h1 m1 < <(cache_counts)
   # The warm-up and the measured run both count: the ratio is of both.
   R[lookup_hit_ratio]=$(awk -v h=$((h1 - h0)) -v m=$((m1 - m0)) 'BEGIN { if (h + m > 0) printf "%.3f", h / (h + m) }')
@@ -338,7 +344,7 @@ PY
   run_wrk search-random search benches/scale_search.lua "$CORPUS/queries.txt" "$KEYS_LUA" || true
   run_wrk search-20 search20 benches/search.lua "$KEYS_LUA" || true
   log "wrk single forecasts"
-  run_wrk forecast forecast benches/scale_papers.lua "$N" "$KEYS_LUA" "/forecast?mode=at_publication" $((N / 3)) || true
+  run_wrk forecast forecast benches/scale_papers.lua "$N" "$KEYS_LUA" "/forecast?mode=at_publication" @START@ "$LOOKUP_FORMS" || true
 
   # 7. batch forecasts
   log "batch forecasts: $BATCH_REQUESTS x 1000 ids"
