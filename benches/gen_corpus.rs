@@ -19,10 +19,13 @@
 //!
 //! Options: `--papers N` (default 30000), `--seed S` (1), `--out DIR` (required),
 //! `--refs-mean R` (10: references per paper on average, before the cap below),
-//! `--years Y` (20: the span of submission dates), `--end YYYY-MM-DD` (2025-12-31: the last
-//! submission date), `--attract A` (1), `--fitness-sigma F` (0.3), `--career-years C` (3)
+//! `--years Y` (11.33: the span of submission dates), `--end YYYY-MM-DD` (2003-04-30: the
+//! last submission date; with 11.33 years the corpus spans the bundled data's 1991-12-31 ..
+//! 2003-04-30, because the forecast task's train/validation/test years are fixed to that
+//! calendar: a corpus elsewhere in time trains on no rows), `--attract A` (1), `--fitness-sigma F` (0.3), `--career-years C` (3)
 //! (see below), `--data DIR` (the bundled data to fit on, default `data/`), `--queries Q`
-//! (2000). 30,000 papers take about 5 s in a debug build, plus 11 s of fitting.
+//! (2000). 30,000 papers take 2.5 s in release (5 s in a debug build), plus the fit (~2 s,
+//! 11 s in debug); 100,000 take 8.4 s.
 //!
 //! ## The model, and what is fitted on the bundled data
 //!
@@ -31,7 +34,8 @@
 //!
 //! - **Yearly volume** grows exponentially at the rate fitted by least squares on the log of
 //!   the per-year paper counts of the full years of the bundled data (1992–2002: +7.0 % a
-//!   year). The volume is scaled so that `--papers` fall in the `--years` before `--end`:
+//!   year). The volume is scaled so that `--papers` fall in the `--years` before `--end`
+//!   (a denser field than hep-th, over the same calendar):
 //!   paper i (0-based, N papers) is submitted at the fraction
 //!   t = ln(1 + (e^{rT} − 1)(i + ½)/N) / (rT) of the span, so dates never decrease with the id.
 //! - **Topics**: each bundled paper is given one of 23 topics by seed phrases (`TOPICS`):
@@ -53,7 +57,7 @@
 //!   fitted), else from all; a pool holding fewer than 200 slots (a topic's first months)
 //!   always gets a new author. The window and the floor keep the first authors from growing
 //!   into hubs of thousands of papers (the plain Yule process gives the first author ~1,000
-//!   papers at 30,000; the bundled maximum is 129; here: 96). Names are "I. Surname" with the
+//!   papers at 30,000; the bundled maximum is 129; here: 117). Names are "I. Surname" with the
 //!   bundled surnames; each author number maps to a distinct (initial, surname) pair,
 //!   double-barrelled when the pairs run out, so author keys (surname + initial) do not collide.
 //! - **Citations**: the number of references of a paper is drawn from the out-degrees of
@@ -70,19 +74,23 @@
 //!   Only papers submitted strictly before the citing paper are cited, and a paper cites
 //!   another at most once; each TSV row carries both papers' submission dates.
 //!   σ = 0.3 and A = 1 were chosen by comparing 24-month citation counts at 30,000 papers
-//!   with the bundled ones (p50/p90/p95/p99 and share of zeros: generated 2/12/18/39, 28 %;
-//!   bundled 2/18/31/83, 26 %, with 16 rather than 10 references per paper; most cited 1,687
-//!   against 2,414). Without fitness (σ = 0) the tail is too thin (27 at p99, 16 % zeros);
-//!   σ = 0.5 makes one paper take 5,549 citations.
+//!   with the bundled ones, on a 20-year calendar (p50/p90/p95/p99 and share of zeros:
+//!   generated 2/12/18/39, 28 %; bundled 2/18/31/83, 26 %, with 16 rather than 10 references
+//!   per paper; most cited 1,687 against 2,414). Without fitness (σ = 0) the tail was too thin
+//!   (27 at p99, 16 % zeros); σ = 0.5 made one paper take 5,549 citations. On the default
+//!   (bundled) calendar, seed 1: 2/12/19/46, 28 % zeros, most cited 5,134 — one early paper
+//!   gathers more than the bundled maximum, as the same number of papers is packed into 11
+//!   rather than 20 years.
 //! - **Other fields**: `comments`, `journal_ref` and `subj_class` are drawn (with the bundled
 //!   share of papers that have one) from the bundled values; `revised_utc` has one date with
 //!   the bundled share of revised papers, at a lag drawn from the bundled first-revision lags.
 //!
 //! Not modelled: topics' popularity changing over time, author ageing beyond the window,
 //! citations from revisions (the bundled data has 0.3 % "backwards" citations; here none),
-//! aliases (no `arxiv_id`), word order (phrase queries match less than on real text). Lags
-//! are longer than the bundled ones (p10/p50/p90 180/844/2,566 days against 77/536/1,837)
-//! because the bundled window of 11 years cuts long lags off and the span here is 20 years.
+//! aliases (no `arxiv_id`; the store derives `00001234` and `1234` from `gen/00001234` as from
+//! an old-style arXiv id), word order (phrase queries match less than on real text). Lags are
+//! longer than the bundled ones (p10/p50/p90 159/754/2,151 days against 77/536/1,837): the
+//! kernel is fitted on observed lags, and preferential attachment then favours older papers.
 //!
 //! Memory: per paper a day number, a topic, a fitness and a citation count; per citation
 //! about one `u32` ticket twice (the per-topic and the global lists); per author slot two
@@ -920,8 +928,8 @@ fn parse_args() -> Result<Settings, String> {
         seed: 1,
         out: PathBuf::new(),
         refs_mean: 10.0,
-        years: 20.0,
-        end: dates::from_ymd(2025, 12, 31),
+        years: 11.33,
+        end: dates::from_ymd(2003, 4, 30),
         attract: 1.0,
         fitness_sigma: 0.3,
         career_years: 3.0,
@@ -1018,8 +1026,8 @@ fn self_check() {
         seed: 7,
         out,
         refs_mean: 10.0,
-        years: 20.0,
-        end: dates::from_ymd(2025, 12, 31),
+        years: 11.33,
+        end: dates::from_ymd(2003, 4, 30),
         attract: 1.0,
         fitness_sigma: 0.3,
         career_years: 3.0,
@@ -1074,7 +1082,7 @@ fn main() {
         Ok(s) => run(&s),
         Err(e) => {
             eprintln!("gen_corpus: {e}\nusage: cargo bench --bench gen_corpus -- --papers N [--seed S] --out DIR \
-                       [--refs-mean 10] [--years 20] [--end 2025-12-31] [--attract 1] [--fitness-sigma 0.3] [--career-years 3] [--data data] [--queries 2000]");
+                       [--refs-mean 10] [--years 11.33] [--end 2003-04-30] [--attract 1] [--fitness-sigma 0.3] [--career-years 3] [--data data] [--queries 2000]");
             std::process::exit(2);
         }
     }

@@ -46,7 +46,7 @@ GROUPS = {
             ("lookup_p99_ms", "paper lookup p99"),
             ("search_p50_ms", "search (2 random words) p50"),
             ("search_p99_ms", "search (2 random words) p99"),
-            ("search20_p50_ms", "search (20 queries) p50"),
+            ("search1_p50_ms", "search, 1 connection, p50"),
             ("forecast_p50_ms", "single forecast p50"),
             ("direct_full_p50_ms", "direct TopicIndex::search p50"),
             ("direct_top_p50_ms", "direct TopDocs only p50"),

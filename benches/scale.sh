@@ -19,7 +19,8 @@
 #       1.5 N requests per thread and the 32,768-entry response cache cannot hold the walk;
 #       the cache's hit ratio during the run is read from /metrics and reported);
 #     - search: the corpus's random two-word queries (DIR/queries.txt, benches/scale_search.lua)
-#       and the 20 queries of benches/search.lua;
+#       and the 20 queries of benches/search.lua; then the random queries on 1 connection
+#       (latency without queueing, to set next to the direct figure);
 #     - single forecasts, GET /v1/papers/{id}/forecast?mode=at_publication, over random ids;
 #  7. batch forecasts: BATCH_REQUESTS x POST /v1/forecasts of 1,000 random ids, one after
 #     another (benches/scale_batch.py); forecasts/s;
@@ -127,7 +128,7 @@ export CITECAST_REQUEST_TIMEOUT=${CITECAST_REQUEST_TIMEOUT:-120}
 COLUMNS=(papers citations authors gen_s corpus_gz_mb ingest_s ingest_peak_rss_mb disk_mb store_mb index_mb
   first_ready_s first_warm_s restart_ready_s restart_warm_s rss_idle_mb rss_load_mb rss_hwm_mb
   lookup_rps lookup_p50_ms lookup_p99_ms lookup_hit_ratio search_rps search_p50_ms search_p99_ms
-  search20_rps search20_p50_ms search20_p99_ms forecast_rps forecast_p50_ms forecast_p99_ms
+  search20_rps search20_p50_ms search20_p99_ms search1_rps search1_p50_ms search1_p99_ms forecast_rps forecast_p50_ms forecast_p99_ms
   batch_forecasts_per_s batch_p50_s direct_full_p50_ms direct_top_p50_ms direct20_full_p50_ms
   direct20_top_p50_ms train_s train_peak_rss_mb load_avg_start non2xx notes)
 if [[ ! -s "$CSV" ]]; then
@@ -343,6 +344,8 @@ PY
   log "wrk search"
   run_wrk search-random search benches/scale_search.lua "$CORPUS/queries.txt" "$KEYS_LUA" || true
   run_wrk search-20 search20 benches/search.lua "$KEYS_LUA" || true
+  # One connection: the latency of a search without queueing behind 15 others.
+  WRK_THREADS=1 WRK_CONNECTIONS=1 run_wrk search-c1 search1 benches/scale_search.lua "$CORPUS/queries.txt" "$KEYS_LUA" || true
   log "wrk single forecasts"
   run_wrk forecast forecast benches/scale_papers.lua "$N" "$KEYS_LUA" "/forecast?mode=at_publication" @START@ "$LOOKUP_FORMS" || true
 
@@ -389,6 +392,9 @@ PY
       R[train_s]=$(elapsed "$started")
       R[train_peak_rss_mb]=$(awk '/PEAK_RSS_KB/ { printf "%.0f", $2 / 1024 }' "$WORK/train-$N.time")
       echo "   training: ${R[train_s]} s, peak RSS ${R[train_peak_rss_mb]} MB"
+      if grep -q "no training rows" "$WORK/train-$N.log"; then
+        note "training found no training rows (the forecast task's years are 1992-2001: generate the corpus in that calendar)"
+      fi
     else
       note "training failed or timed out after $(elapsed "$started") s (TRAIN_TIMEOUT=$TRAIN_TIMEOUT; $(tail -1 "$WORK/train-$N.log" | cut -c1-160))"
     fi
@@ -422,6 +428,7 @@ labels = [
     ("lookup_hit_ratio", "response-cache hit ratio during lookups"),
     ("search_rps", "search, random two words: req/s"), ("search_p50_ms", "search, random two words: p50 (ms)"), ("search_p99_ms", "search, random two words: p99 (ms)"),
     ("search20_rps", "search, 20 queries of search.lua: req/s"), ("search20_p50_ms", "search, 20 queries: p50 (ms)"), ("search20_p99_ms", "search, 20 queries: p99 (ms)"),
+    ("search1_rps", "search, random two words, 1 connection: req/s"), ("search1_p50_ms", "search, 1 connection: p50 (ms)"), ("search1_p99_ms", "search, 1 connection: p99 (ms)"),
     ("direct_full_p50_ms", "direct TopicIndex::search, random two words: p50 (ms)"), ("direct_top_p50_ms", "direct tantivy TopDocs only, random two words: p50 (ms)"),
     ("direct20_full_p50_ms", "direct TopicIndex::search, 20 queries: p50 (ms)"), ("direct20_top_p50_ms", "direct TopDocs only, 20 queries: p50 (ms)"),
     ("forecast_rps", "single forecast (uncached) req/s"), ("forecast_p50_ms", "single forecast p50 (ms)"), ("forecast_p99_ms", "single forecast p99 (ms)"),
