@@ -198,12 +198,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     fn modes(&self) -> Result<Vec<Mode>, CliError> {
-        match self.mode.as_str() {
-            "both" => Ok(Mode::ALL.to_vec()),
-            m => Ok(vec![Mode::parse(m).ok_or_else(|| {
-                CliError::Usage(format!("--mode must be at_publication, early or both, not '{m}'"))
-            })?]),
-        }
+        training::modes_of(&self.mode).map_err(|e| CliError::Usage(format!("--{e}")))
     }
 
     fn options(&self) -> TrainOptions {
@@ -212,20 +207,14 @@ impl TrainArgs {
     }
 
     fn task(&self) -> Result<TaskOptions, CliError> {
-        let train_from = match &self.train_from {
-            Some(d) => Some(citecast_actors::dates::parse(d).ok_or_else(|| {
-                CliError::Usage(format!("--train-from must be a date, YYYY-MM-DD, not '{d}'"))
-            })?),
-            None => None,
-        };
-        Ok(TaskOptions {
-            label_months: self.label_months,
-            early_months: self.early_months,
-            test_months: self.test_months,
-            validation_months: self.validation_months,
-            train_from,
-            ..TaskOptions::default()
-        })
+        training::task_options(
+            self.label_months,
+            self.early_months,
+            self.test_months,
+            self.validation_months,
+            self.train_from.as_deref(),
+        )
+        .map_err(|e| CliError::Usage(format!("--{e}")))
     }
 }
 

@@ -122,33 +122,22 @@ pub async fn train(
     state: web::Data<AppState>,
     body: web::Json<TrainBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use citecast_actors::forecast::task::{Mode, TaskOptions};
+    use citecast_actors::forecast::task::TaskOptions;
     use citecast_actors::forecast::train::TrainOptions;
     let b = body.into_inner();
-    let modes = match b.mode.as_deref().unwrap_or("both") {
-        "both" => Mode::ALL.to_vec(),
-        m => vec![Mode::parse(m).ok_or_else(|| {
-            ApiError::InvalidBody(format!("'mode' must be at_publication, early or both, got '{m}'"))
-        })?],
-    };
+    let modes =
+        super::training::modes_of(b.mode.as_deref().unwrap_or("both")).map_err(ApiError::InvalidBody)?;
     let base = if b.quick { TrainOptions::quick() } else { TrainOptions::default() };
     let opts = TrainOptions { seed: b.seed.unwrap_or(base.seed), ..base };
     let defaults = TaskOptions::default();
-    let train_from =
-        match &b.train_from {
-            Some(d) => Some(citecast_actors::dates::parse(d).ok_or_else(|| {
-                ApiError::InvalidBody(format!("'train_from' must be YYYY-MM-DD, got '{d}'"))
-            })?),
-            None => None,
-        };
-    let task_options = TaskOptions {
-        label_months: b.label_months.unwrap_or(defaults.label_months),
-        early_months: b.early_months.unwrap_or(defaults.early_months),
-        test_months: b.test_months.unwrap_or(defaults.test_months),
-        validation_months: b.validation_months.unwrap_or(defaults.validation_months),
-        train_from,
-        ..defaults
-    };
+    let task_options = super::training::task_options(
+        b.label_months.unwrap_or(defaults.label_months),
+        b.early_months.unwrap_or(defaults.early_months),
+        b.test_months.unwrap_or(defaults.test_months),
+        b.validation_months.unwrap_or(defaults.validation_months),
+        b.train_from.as_deref(),
+    )
+    .map_err(ApiError::InvalidBody)?;
     if b.backtest.is_some_and(|n| n > 12) {
         return Err(ApiError::InvalidBody("'backtest' may ask for at most 12 cutoffs".into()));
     }

@@ -78,6 +78,41 @@ pub fn default_backtests(l: &Loaded) -> usize {
     }
 }
 
+/// The modes `--mode` / `"mode"` names: `at_publication`, `early` or `both`.
+pub fn modes_of(mode: &str) -> Result<Vec<Mode>, String> {
+    match mode {
+        "both" => Ok(Mode::ALL.to_vec()),
+        m => Mode::parse(m)
+            .map(|m| vec![m])
+            .ok_or_else(|| format!("mode must be at_publication, early or both, not '{m}'")),
+    }
+}
+
+/// The options of a derived task as an operator gives them (`train_from`: YYYY-MM-DD).
+pub fn task_options(
+    label_months: i32,
+    early_months: i32,
+    test_months: i32,
+    validation_months: i32,
+    train_from: Option<&str>,
+) -> Result<TaskOptions, String> {
+    let train_from = match train_from {
+        Some(d) => Some(
+            citecast_actors::dates::parse(d)
+                .ok_or_else(|| format!("train_from must be a date, YYYY-MM-DD, not '{d}'"))?,
+        ),
+        None => None,
+    };
+    Ok(TaskOptions {
+        label_months,
+        early_months,
+        test_months,
+        validation_months,
+        train_from,
+        ..TaskOptions::default()
+    })
+}
+
 /// The task to train for: the bundled one for the bundled data, else derived from the
 /// data (a clear error when the data is too thin for it).
 pub fn task_for(l: &Loaded, options: &TaskOptions) -> Result<TaskSpec, TrainingError> {
@@ -112,23 +147,8 @@ fn collection_of(p: &Loaded) -> Option<&str> {
     (p.collection != DEFAULT_COLLECTION).then_some(p.collection.as_str())
 }
 
-/// A short, stable tag of a derived task (the shipped models' names carry none).
-fn task_tag(task: &TaskSpec) -> Option<String> {
-    if *task == TaskSpec::bundled() {
-        return None;
-    }
-    let text = serde_json::to_string(task).unwrap_or_default();
-    let digest = sha2_hex(text.as_bytes());
-    Some(digest[..4].to_string())
-}
-
-fn sha2_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The version name: mode, collection (other than the default), data fingerprint, task
-/// (when derived), training recipe and seed, so retraining the same data the same way
+/// The version name: mode, collection (other than the default), data fingerprint,
+/// training recipe (which digests a derived task too) and seed, so retraining the same data the same way
 /// reproduces the same version, and anything else gets a new one.
 pub fn version_name(mode: Mode, p: &Loaded, task: &TaskSpec, opts: &TrainOptions) -> String {
     let mut name = mode.as_str().to_string();
@@ -138,10 +158,6 @@ pub fn version_name(mode: Mode, p: &Loaded, task: &TaskSpec, opts: &TrainOptions
     }
     name.push('-');
     name.push_str(&registry::fingerprint(&p.corpus)[..8]);
-    if let Some(tag) = task_tag(task) {
-        name.push_str("-t");
-        name.push_str(&tag);
-    }
     format!("{name}-{}-s{}", registry::recipe(mode, opts, task), opts.seed)
 }
 

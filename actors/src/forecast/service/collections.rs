@@ -184,11 +184,7 @@ impl Collections {
             .find(|(_, s)| s.rollouts().get(mode).is_some())
             .map(|(n, _)| n.clone())
             .unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
-        if !self.services.contains_key(&name) {
-            let s = self.new_service(&name, Vec::new());
-            self.services.insert(name.clone(), s);
-        }
-        self.services.get_mut(&name).expect("inserted above")
+        self.services.get_mut(&name).expect("the default collection always has a service")
     }
 
     pub fn tick_rollouts(&mut self, now: i64) -> Vec<Transition> {
