@@ -34,7 +34,7 @@ pub struct Config {
     pub workers: usize,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// sled page cache.
+    /// sled page cache; 0 sizes it from the store (`StoreConfig::cache_for`).
     pub store_cache_bytes: u64,
     /// Paper responses kept rendered in memory.
     pub paper_cache_entries: usize,
@@ -91,7 +91,7 @@ impl Config {
             bundled_data: default_bundled_data(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             max_body_bytes: 64 * 1024,
-            store_cache_bytes: 64 * 1024 * 1024,
+            store_cache_bytes: 0,
             paper_cache_entries: 32_768,
             tiers: Tiers::builtin(),
             max_in_flight: 256,

@@ -108,14 +108,54 @@ pub struct CollectionInfo {
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// sled page cache; sled's default (1 GiB) is far more than the corpus needs.
+    /// sled page cache; `0` sizes it from the store on disk ([`StoreConfig::cache_for`]).
     pub cache_bytes: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_bytes: 64 * 1024 * 1024 }
+        StoreConfig { cache_bytes: 0 }
     }
+}
+
+/// The page cache of a small store (the bundled data), and the floor of the automatic size.
+pub const MIN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The ceiling of the automatic size (a million papers' store is ~4 GB on disk).
+pub const MAX_AUTO_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+/// A bulk import into a store with no server: the trees it writes at random (`cit_in`,
+/// `in_count`, the aliases) stay in memory instead of being paged in and out of sled's log
+/// for every batch, which made imports superlinear (docs/benchmarks.md, "Scale").
+pub const BULK_CACHE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+impl StoreConfig {
+    /// The cache for the store at `path`: the configured size, or a quarter of what the
+    /// store holds on disk between [`MIN_CACHE_BYTES`] and [`MAX_AUTO_CACHE_BYTES`]. sled
+    /// reads a page it does not hold from its log and rebuilds the node, which for a store
+    /// many times its cache costs more than the lookup itself.
+    pub fn cache_for(&self, path: &Path) -> u64 {
+        if self.cache_bytes > 0 {
+            return self.cache_bytes;
+        }
+        (dir_bytes(path) / 4).clamp(MIN_CACHE_BYTES, MAX_AUTO_CACHE_BYTES)
+    }
+}
+
+/// Bytes of the files directly under `path` and one level down (sled keeps its log and
+/// snapshots there); 0 for a missing directory.
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let mut total = 0;
+    for e in entries.flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            total += std::fs::read_dir(e.path())
+                .map(|d| d.flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum::<u64>())
+                .unwrap_or(0);
+        } else {
+            total += meta.len();
+        }
+    }
+    total
 }
 
 #[derive(Clone)]
@@ -142,11 +182,24 @@ struct Counts {
     collections: Mutex<BTreeMap<String, u64>>,
 }
 
+/// Where the counts live between runs, so opening a store does not walk its trees.
+const COUNTS_KEY: &[u8] = b"engine_counts";
+
+/// [`Counts`] as saved in the `meta` tree after every write.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedCounts {
+    papers: u64,
+    citations: u64,
+    authors: u64,
+    collections: BTreeMap<String, u64>,
+}
+
 /// Handle to the store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     trees: Trees,
+    meta: sled::Tree,
     counts: Arc<Counts>,
     /// Bumped by every write that changed something; caches key on it.
     generation: Version,
@@ -355,7 +408,7 @@ fn count_value(n: u64) -> [u8; 4] {
 
 impl Store {
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store> {
-        let db = sled::Config::new().path(path).cache_capacity(config.cache_bytes).open()?;
+        let db = sled::Config::new().path(path).cache_capacity(config.cache_for(path)).open()?;
         let report = crate::migrate::migrate(&db)?;
         if report.migrated > 0 {
             tracing::info!(from = report.from, to = report.to, values = report.migrated, "store migrated");
@@ -373,19 +426,54 @@ impl Store {
             collection_of: db.open_tree("collection_of")?,
             collection_papers: db.open_tree("collection_papers")?,
         };
-        let counts = Counts::default();
-        counts.papers.store(trees.papers.len() as u64, Ordering::Relaxed);
-        counts.citations.store(trees.cit_out.len() as u64, Ordering::Relaxed);
-        counts.authors.store(trees.authors.len() as u64, Ordering::Relaxed);
+        let meta = db.open_tree(crate::migrate::META_TREE)?;
         let store = Store {
             db,
             trees,
-            counts: Arc::new(counts),
+            meta,
+            counts: Arc::new(Counts::default()),
             generation: Version::default(),
             write_lock: Arc::new(Mutex::new(())),
         };
-        store.count_collections()?;
+        match store.saved_counts() {
+            Some(saved) => {
+                store.counts.papers.store(saved.papers, Ordering::Relaxed);
+                store.counts.citations.store(saved.citations, Ordering::Relaxed);
+                store.counts.authors.store(saved.authors, Ordering::Relaxed);
+                *store.counts.collections.lock().map_err(|_| StoreError::Poisoned)? = saved.collections;
+            }
+            None => store.recount()?,
+        }
         Ok(store)
+    }
+
+    /// The counts saved by the last completed write, if they are there and readable.
+    fn saved_counts(&self) -> Option<SavedCounts> {
+        let bytes = self.meta.get(COUNTS_KEY).ok().flatten()?;
+        codec::decode(&bytes).ok()
+    }
+
+    /// Counts every tree (`Tree::len` walks it: seconds for a million papers) and saves
+    /// the result; runs when no saved counts are there (a store from before they were
+    /// kept, or a write interrupted between its trees).
+    fn recount(&self) -> Result<()> {
+        let t = &self.trees;
+        self.counts.papers.store(t.papers.len() as u64, Ordering::Relaxed);
+        self.counts.citations.store(t.cit_out.len() as u64, Ordering::Relaxed);
+        self.counts.authors.store(t.authors.len() as u64, Ordering::Relaxed);
+        self.count_collections()?;
+        self.save_counts()
+    }
+
+    fn save_counts(&self) -> Result<()> {
+        let saved = SavedCounts {
+            papers: self.counts.papers.load(Ordering::Relaxed),
+            citations: self.counts.citations.load(Ordering::Relaxed),
+            authors: self.counts.authors.load(Ordering::Relaxed),
+            collections: self.counts.collections.lock().map_err(|_| StoreError::Poisoned)?.clone(),
+        };
+        self.meta.insert(COUNTS_KEY, codec::encode(&saved)?)?;
+        Ok(())
     }
 
     /// Derives the per-collection counts from the `collection_papers` index, first adding
@@ -603,11 +691,22 @@ impl Store {
         for (_, citer) in &citing {
             ranked.push((self.citation_count(citer)?, citer));
         }
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let top = TOP_CITING.min(ranked.len());
+        let order = |a: &(u64, &String), b: &(u64, &String)| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
+        if top > 0 && top < ranked.len() {
+            ranked.select_nth_unstable_by(top - 1, order);
+            ranked.truncate(top);
+        }
+        ranked.sort_by(order);
         let mut top_citing = Vec::new();
-        for (_, citer) in ranked.into_iter().take(TOP_CITING) {
+        for (citations, citer) in ranked.into_iter().take(TOP_CITING) {
             if let Some(p) = self.paper(citer)? {
-                top_citing.push(self.summary(&p)?);
+                top_citing.push(PaperSummary {
+                    title: p.title,
+                    submitted: dates::format(p.submitted),
+                    citations,
+                    id: p.id,
+                });
             }
         }
         let references = self.trees.cit_out.scan_prefix(owner_prefix(id)).count() as u64;
@@ -755,9 +854,16 @@ impl Store {
     pub fn apply(&self, batch: WriteBatch) -> Result<BatchOutcome> {
         let _guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
         let mut outcome = BatchOutcome::default();
+        if batch.papers.is_empty() && batch.citations.is_empty() {
+            return Ok(outcome);
+        }
         let collection = batch.collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_string());
+        // The saved counts go first and come back last: a write interrupted in between
+        // leaves none, and the next open counts the trees again.
+        self.meta.remove(COUNTS_KEY)?;
         self.apply_papers(batch.papers, &batch.paper_lines, &collection, &mut outcome)?;
         self.apply_citations(batch.citations, &mut outcome)?;
+        self.save_counts()?;
         if outcome.papers_new + outcome.papers_updated + outcome.citations_new > 0 {
             self.generation.bump();
         }
@@ -1067,7 +1173,8 @@ impl Store {
         let mut cit_in = sled::Batch::default();
         let mut cit_out = sled::Batch::default();
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        let mut touched: HashSet<String> = HashSet::new();
+        let mut added: HashMap<String, u64> = HashMap::new();
+        let mut recount: HashSet<String> = HashSet::new();
 
         for c in citations {
             let mut resolved = [None, None];
@@ -1103,22 +1210,34 @@ impl Store {
                 continue;
             };
             let out_key = edge_key(&citing, days[&cited], &cited);
-            touched.insert(cited.clone());
-            if !seen.insert(out_key.clone()) || t.cit_out.contains_key(&out_key)? {
+            if !seen.insert(out_key.clone()) {
                 outcome.citations_unchanged += 1;
+                continue;
+            }
+            if t.cit_out.contains_key(&out_key)? {
+                outcome.citations_unchanged += 1;
+                recount.insert(cited);
                 continue;
             }
             cit_in.insert(edge_key(&cited, days[&citing], &citing), &[]);
             cit_out.insert(out_key, &[]);
+            *added.entry(cited).or_default() += 1;
             outcome.citations_new += 1;
         }
         t.cit_in.apply_batch(cit_in)?;
         t.cit_out.apply_batch(cit_out)?;
 
-        // Derived counts: recomputed, not incremented, so a repeated or interrupted
-        // import converges on the right value.
+        // Derived counts. A paper that only gained edges gains their number; one with an
+        // edge already stored is counted again, so a repeated or interrupted import
+        // converges on the right value (counting every time made a cited hub cost its
+        // whole citation list in every batch).
         let mut counts = sled::Batch::default();
-        for id in touched {
+        for (id, n) in &added {
+            if !recount.contains(id) {
+                counts.insert(id.as_bytes(), &count_value(self.citation_count(id)? + n));
+            }
+        }
+        for id in recount {
             let n = t.cit_in.scan_prefix(owner_prefix(&id)).count() as u64;
             if self.citation_count(&id)? != n {
                 counts.insert(id.as_bytes(), &count_value(n));
@@ -1228,6 +1347,72 @@ mod tests {
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         let stats = store.stats().unwrap();
         assert_eq!((stats.papers, stats.citations, stats.authors), (2, 1, 2));
+    }
+
+    #[test]
+    fn counts_grow_by_batch_and_converge_after_an_interrupted_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let ids: Vec<String> = (1..=30).map(|i| format!("hep-th/97010{i:02}")).collect();
+        let papers = ids.iter().enumerate().map(|(i, id)| paper(id, 100 + i as Day, &["a"])).collect();
+        store.apply(WriteBatch { papers, ..Default::default() }).unwrap();
+        // The first paper is a hub cited by every other, over three batches; paper 2 is
+        // cited twice in one batch by the same paper (counted once).
+        let mut line = 0;
+        for chunk in ids[1..].chunks(10) {
+            let mut citations = Vec::new();
+            for citing in chunk {
+                line += 1;
+                citations.push(cite(line, citing, &ids[0]));
+            }
+            citations.push(cite(line, &chunk[chunk.len() - 1], &ids[1]));
+            citations.push(cite(line, &chunk[chunk.len() - 1], &ids[1]));
+            store.apply(WriteBatch { citations, ..Default::default() }).unwrap();
+        }
+        let scanned = |s: &Store, id: &str| s.citation_dates(id).unwrap().len() as u64;
+        assert_eq!(store.citation_count(&ids[0]).unwrap(), 29);
+        assert_eq!(store.citation_count(&ids[1]).unwrap(), 3);
+        for id in &ids {
+            assert_eq!(store.citation_count(id).unwrap(), scanned(&store, id), "{id}");
+        }
+
+        // An import interrupted after its edges but before their counts: the edges are
+        // there, the count is stale, and the saved counts are gone.
+        store.trees.in_count.insert(ids[0].as_bytes(), &count_value(5)).unwrap();
+        store.meta.remove(COUNTS_KEY).unwrap();
+        let redo = WriteBatch { citations: vec![cite(1, &ids[1], &ids[0])], ..Default::default() };
+        let outcome = store.apply(redo).unwrap();
+        assert_eq!((outcome.citations_new, outcome.citations_unchanged), (0, 1));
+        assert_eq!(store.citation_count(&ids[0]).unwrap(), 29, "a repeated edge recounts its paper");
+
+        // Reopening reads the saved counts; without them it counts the trees, alike.
+        let saved = store.stats().unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let reopened = store.stats().unwrap();
+        assert_eq!((reopened.papers, reopened.citations, reopened.authors), (30, 32, 1));
+        assert_eq!((saved.papers, saved.citations), (reopened.papers, reopened.citations));
+        store.meta.remove(COUNTS_KEY).unwrap();
+        let collections = store.collections().unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let recounted = store.stats().unwrap();
+        assert_eq!((recounted.papers, recounted.citations, recounted.authors), (30, 32, 1));
+        assert_eq!(store.collections().unwrap(), collections);
+        assert!(store.saved_counts().is_some(), "the recount is saved for the next open");
+    }
+
+    #[test]
+    fn the_cache_is_sized_from_the_store_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(StoreConfig::default().cache_for(dir.path()), MIN_CACHE_BYTES);
+        assert_eq!(StoreConfig { cache_bytes: 5 }.cache_for(dir.path()), 5);
+        let sub = dir.path().join("snap");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::File::create(sub.join("big")).unwrap().set_len(1024 * 1024 * 1024).unwrap();
+        assert_eq!(StoreConfig::default().cache_for(dir.path()), 256 * 1024 * 1024);
+        std::fs::File::create(dir.path().join("huge")).unwrap().set_len(8 * 1024 * 1024 * 1024).unwrap();
+        assert_eq!(StoreConfig::default().cache_for(dir.path()), MAX_AUTO_CACHE_BYTES);
     }
 
     #[test]
@@ -1378,6 +1563,7 @@ mod tests {
         store.apply(WriteBatch { papers: vec![paper("old", 5, &["kim_j"])], ..Default::default() }).unwrap();
         store.trees.collection_of.clear().unwrap();
         store.trees.collection_papers.clear().unwrap();
+        store.meta.remove(COUNTS_KEY).unwrap(); // nor did it save counts
         drop(store);
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         assert_eq!(store.collection_of("old").unwrap().as_deref(), Some(DEFAULT_COLLECTION));

@@ -40,7 +40,10 @@ pub fn ingest(config: Config, files: Vec<PathBuf>, json: bool, choice: IngestCho
         serde_json::from_value(value["reports"].clone()).map_err(|e| CliError::Admin(e.to_string()))?
     } else {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| CliError::io(&config.data_dir, e))?;
-        let engine_config = config.engine();
+        let mut engine_config = config.engine();
+        if config.store_cache_bytes == 0 {
+            engine_config.store.cache_bytes = citecast_actors::store::BULK_CACHE_BYTES;
+        }
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
             let progress = Some(crate::cli::progress::reporter());
@@ -111,7 +114,10 @@ pub fn stats(config: Config, json: bool) -> Result<(), CliError> {
                 config.data_dir.display()
             )));
         }
-        let engine_config = config.engine();
+        let mut engine_config = config.engine();
+        if config.store_cache_bytes == 0 {
+            engine_config.store.cache_bytes = citecast_actors::store::BULK_CACHE_BYTES;
+        }
         actix_web::rt::System::new().block_on(async move {
             let engine = Engine::start(&engine_config).map_err(CliError::engine)?;
             let stats =
