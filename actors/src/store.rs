@@ -570,6 +570,43 @@ impl Store {
         Ok(ids)
     }
 
+    /// Calls `f(cited)` for each paper `id` cites, without allocating per edge.
+    pub fn for_each_reference(&self, id: &str, mut f: impl FnMut(&str)) -> Result<()> {
+        let prefix = owner_prefix(id);
+        for kv in self.trees.cit_out.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some(cited) = k.get(prefix.len() + 4..).and_then(|b| std::str::from_utf8(b).ok()) {
+                f(cited);
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f(citing, cited)` for every citation, in key order (one sequential pass over
+    /// `cit_out`; no record is read and nothing is allocated per edge).
+    pub fn for_each_citation(&self, mut f: impl FnMut(&str, &str)) -> Result<()> {
+        for kv in self.trees.cit_out.iter() {
+            let (k, _) = kv?;
+            let Some(nul) = k.iter().position(|b| *b == 0) else { continue };
+            let (Ok(citing), Some(Ok(cited))) =
+                (std::str::from_utf8(&k[..nul]), k.get(nul + 5..).map(std::str::from_utf8))
+            else {
+                continue;
+            };
+            f(citing, cited);
+        }
+        Ok(())
+    }
+
+    /// Calls `f(paper)` for every paper in id order (one sequential pass).
+    pub fn for_each_paper(&self, mut f: impl FnMut(Paper)) -> Result<()> {
+        for kv in self.trees.papers.iter() {
+            let (_, v) = kv?;
+            f(codec::decode(&v)?);
+        }
+        Ok(())
+    }
+
     /// The papers an alias is ambiguous between, when several claimed it.
     pub fn ambiguous_alias(&self, alias: &str) -> Result<Option<Vec<String>>> {
         match self.trees.ambiguous.get(alias.as_bytes())? {

@@ -45,88 +45,134 @@ impl Corpus {
         let mut papers: Vec<Paper> = papers.into_iter().collect();
         papers.sort_by(|a, b| a.submitted.cmp(&b.submitted).then_with(|| a.id.cmp(&b.id)));
         for p in papers {
-            let no = c.ids.len() as PaperNo;
-            let mut authors = Vec::new();
-            for a in &p.authors {
-                let next = c.author_keys.len() as AuthorNo;
-                let an = *c.author_by_key.entry(a.key.clone()).or_insert(next);
-                if an == next {
-                    c.author_keys.push(a.key.clone());
-                    c.author_papers.push(Vec::new());
-                }
-                if !authors.contains(&an) {
-                    authors.push(an);
-                    c.author_papers[an as usize].push(no);
-                }
-            }
-            c.by_id.insert(p.id.clone(), no);
-            for a in &p.aliases {
-                c.aliases.insert(a.clone(), no);
-            }
-            c.ids.push(p.id);
-            c.day.push(p.submitted);
-            c.secs.push(p.submitted_secs);
-            c.authors.push(authors);
-            c.title.push(p.title);
-            c.abstract_text.push(p.abstract_text);
+            c.push_paper(p);
         }
-        let n = c.ids.len();
-        c.cited_by = vec![Vec::new(); n];
-        c.refs = vec![Vec::new(); n];
+        c.start_links();
         for cit in citations {
-            let (Some(&a), Some(&b)) = (c.by_id.get(&cit.citing), c.by_id.get(&cit.cited)) else { continue };
-            if a == b {
-                continue;
-            }
-            c.cited_by[b as usize].push((c.day[a as usize], a));
-            c.refs[a as usize].push(b);
+            c.link(&cit.citing, &cit.cited);
         }
-        for list in &mut c.cited_by {
-            list.sort_unstable();
-        }
-        for list in &mut c.refs {
-            list.sort_unstable();
-        }
+        c.finish();
         c
     }
 
-    pub fn from_store(store: &Store) -> Result<Corpus, StoreError> {
-        let mut papers = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let chunk = store.papers_after(after.as_deref(), 5_000)?;
-            let Some(last) = chunk.last() else { break };
-            after = Some(last.id.clone());
-            papers.extend(chunk);
+    /// Adds the next paper; papers come in (submission day, id) order.
+    fn push_paper(&mut self, p: Paper) {
+        let c = self;
+        let no = c.ids.len() as PaperNo;
+        let mut authors = Vec::with_capacity(p.authors.len());
+        for a in &p.authors {
+            let next = c.author_keys.len() as AuthorNo;
+            let an = match c.author_by_key.get(&a.key) {
+                Some(&an) => an,
+                None => {
+                    c.author_by_key.insert(a.key.clone(), next);
+                    c.author_keys.push(a.key.clone());
+                    c.author_papers.push(Vec::new());
+                    next
+                }
+            };
+            if !authors.contains(&an) {
+                authors.push(an);
+                c.author_papers[an as usize].push(no);
+            }
         }
-        let citations = store.all_citations().collect::<Result<Vec<_>, _>>()?;
-        Ok(Corpus::build(papers, citations))
+        c.by_id.insert(p.id.clone(), no);
+        for a in p.aliases {
+            c.aliases.insert(a, no);
+        }
+        c.ids.push(p.id);
+        c.day.push(p.submitted);
+        c.secs.push(p.submitted_secs);
+        c.authors.push(authors);
+        c.title.push(p.title);
+        c.abstract_text.push(p.abstract_text);
+    }
+
+    /// Once every paper is in: room for the citation lists.
+    fn start_links(&mut self) {
+        let n = self.ids.len();
+        self.cited_by = vec![Vec::new(); n];
+        self.refs = vec![Vec::new(); n];
+    }
+
+    /// Records that `citing` cites `cited` (ids or aliases; unknown papers and
+    /// self-citations are skipped).
+    fn link(&mut self, citing: &str, cited: &str) {
+        let (Some(&a), Some(&b)) = (self.by_id.get(citing), self.by_id.get(cited)) else { return };
+        if a == b {
+            return;
+        }
+        self.cited_by[b as usize].push((self.day[a as usize], a));
+        self.refs[a as usize].push(b);
+    }
+
+    /// Sorts the lists and gives back the room growing them left (up to half of it).
+    fn finish(&mut self) {
+        for list in &mut self.cited_by {
+            list.sort_unstable();
+            list.shrink_to_fit();
+        }
+        for list in &mut self.refs {
+            list.sort_unstable();
+            list.shrink_to_fit();
+        }
+        for list in &mut self.author_papers {
+            list.shrink_to_fit();
+        }
+        self.ids.shrink_to_fit();
+        self.author_keys.shrink_to_fit();
+        self.title.shrink_to_fit();
+        self.abstract_text.shrink_to_fit();
+    }
+
+    /// The whole store's corpus. Streams: one pass over the papers (each kept only for
+    /// the fields features use) and one over the citation keys, with no record read per
+    /// citation and no list of citations held.
+    pub fn from_store(store: &Store) -> Result<Corpus, StoreError> {
+        let mut papers = Vec::with_capacity(store.paper_count() as usize);
+        store.for_each_paper(|p| papers.push(slim(p)))?;
+        papers.sort_by(|a, b| a.submitted.cmp(&b.submitted).then_with(|| a.id.cmp(&b.id)));
+        let mut c = Corpus::default();
+        for p in papers {
+            c.push_paper(p);
+        }
+        c.start_links();
+        store.for_each_citation(|citing, cited| c.link(citing, cited))?;
+        c.finish();
+        Ok(c)
     }
 
     /// The corpus of one collection: its papers and the citations among them (citations
     /// to or from other collections are left out). An unknown collection gives an empty
-    /// corpus. Cost: one read per paper of the collection and per reference it makes.
+    /// corpus. Cost: one read per paper of the collection, then one pass over every
+    /// citation when the collection holds most of the store, else one scan of each of its
+    /// papers' references.
     pub fn from_store_collection(store: &Store, collection: &str) -> Result<Corpus, StoreError> {
         let ids = store.collection_paper_ids(collection)?;
-        let members: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut papers = Vec::with_capacity(ids.len());
-        let mut citations = Vec::new();
+        let mut c = Corpus::default();
+        // The index is in (day, id) order, the corpus's order.
         for id in &ids {
             // An index entry whose paper record is missing (an interrupted write) is skipped.
             let Some(paper) = store.paper(id)? else { continue };
-            for cited in store.references_of(id)? {
-                if members.contains(cited.as_str()) {
-                    citations.push(Citation {
-                        citing: id.clone(),
-                        cited,
-                        citing_date: paper.submitted,
-                        cited_date: 0,
-                    });
+            c.push_paper(slim(paper));
+        }
+        drop(ids);
+        c.start_links();
+        // Aliases are not ids here: `link` looks up canonical ids only, as stored edges hold.
+        if 2 * c.len() as u64 >= store.paper_count() {
+            store.for_each_citation(|citing, cited| c.link(citing, cited))?;
+        } else {
+            for p in 0..c.len() {
+                let citing = c.ids[p].clone();
+                let mut cited_ids = Vec::new();
+                store.for_each_reference(&citing, |cited| cited_ids.push(cited.to_string()))?;
+                for cited in cited_ids {
+                    c.link(&citing, &cited);
                 }
             }
-            papers.push(paper);
         }
-        Ok(Corpus::build(papers, citations))
+        c.finish();
+        Ok(c)
     }
 
     /// Reads corpus files (as `citecast ingest` takes them) through a temporary store,
@@ -216,6 +262,11 @@ impl Corpus {
     pub fn citations_by(&self, p: PaperNo, as_of: Day) -> usize {
         self.cited_by[p as usize].partition_point(|(d, _)| *d <= as_of)
     }
+}
+
+/// A paper with only what the corpus keeps (the rest dropped before the papers are sorted).
+fn slim(p: Paper) -> Paper {
+    Paper { revised: Vec::new(), subject: None, journal_ref: None, comments: None, report_no: None, ..p }
 }
 
 /// A fresh scratch directory: unique per process and call, so concurrent loads don't
