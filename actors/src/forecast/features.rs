@@ -176,6 +176,9 @@ pub struct FeatureContext {
     /// Per term: days of the papers containing it, ascending.
     term_days: Vec<Vec<Day>>,
     snapshots: Mutex<HashMap<Day, Arc<TermSnapshot>>>,
+    /// Early-wait counts of the year up to a day (inclusive), by day: every corpus day at
+    /// construction, others (new papers) as they are asked for.
+    cohorts: Mutex<HashMap<Day, Arc<CohortHist>>>,
     /// Per paper: references to papers dated on or before it (forward references).
     forward_refs: Vec<u32>,
     coupling: Mutex<HashMap<Day, Arc<CouplingSnapshot>>>,
@@ -199,15 +202,15 @@ impl FeatureContext {
         let labels = Labels::compute(&corpus, &spec);
         let c182: Vec<u32> =
             (0..n).map(|p| corpus.citations_by(p as PaperNo, spec.early_end(corpus.day[p])) as u32).collect();
-        // Papers are in date order, so each cohort is a contiguous range.
+        // Papers are in date order, so each cohort is a contiguous range; its counts are
+        // kept as a histogram per submission day (comparing every paper with its whole
+        // year was quadratic: minutes at a few hundred thousand papers).
+        let cohorts = CohortHist::by_day(&corpus.day, &c182, spec.year_days());
         let mut r182 = vec![0.5f32; n];
         for p in 0..n {
-            let lo = corpus.day.partition_point(|d| *d < corpus.day[p] - spec.year_days());
-            let hi = corpus.day.partition_point(|d| *d <= corpus.day[p]);
-            let w = &c182[lo..hi];
-            let below = w.iter().filter(|c| **c < c182[p]).count() as f32;
-            let equal = w.iter().filter(|c| **c == c182[p]).count() as f32;
-            r182[p] = (below + 0.5 * equal) / w.len().max(1) as f32;
+            let h = &cohorts[&corpus.day[p]];
+            let (below, equal) = h.below_equal(c182[p] as usize);
+            r182[p] = (below as f32 + 0.5 * equal as f32) / h.n.max(1) as f32;
         }
         let terms: Vec<Vec<u32>> =
             (0..n).map(|p| text.term_ids(&corpus.title[p], &corpus.abstract_text[p])).collect();
@@ -234,6 +237,7 @@ impl FeatureContext {
             terms,
             term_days,
             snapshots: Mutex::new(HashMap::new()),
+            cohorts: Mutex::new(cohorts.into_iter().map(|(d, h)| (d, Arc::new(h))).collect()),
             forward_refs,
             coupling: Mutex::new(HashMap::new()),
         }
@@ -573,18 +577,114 @@ impl FeatureContext {
         f.insert("e_citer_cit_sum", log1p(citers.iter().map(|&q| c.citations_by(q, a) as f64).sum()));
         // The paper against its cohort: papers of the year before it, whose early-wait
         // counts are all known by the cutoff.
-        let lo = c.day.partition_point(|d| *d < t0 - self.spec.year_days());
-        let hi = c.day.partition_point(|d| *d <= t0);
-        let mut cohort: Vec<u32> = self.c182[lo..hi].to_vec();
-        cohort.sort_unstable();
-        let p90 = task::quantile(&cohort, 0.9);
-        let avg = cohort.iter().map(|x| *x as f64).sum::<f64>() / cohort.len().max(1) as f64;
+        let cohort = self.cohort(t0);
+        let p90 = cohort.quantile(0.9);
+        let avg = cohort.sum as f64 / cohort.n.max(1) as f64;
         f.insert("e_coh_p90", log1p(p90));
         f.insert("e_rel_p90", k182 as f64 / p90.max(1.0));
         f.insert("e_rel_mean", k182 as f64 / avg.max(0.1));
-        let below = cohort.partition_point(|x| (*x as usize) < k182) as f64;
-        let equal = cohort.iter().filter(|x| **x as usize == k182).count() as f64;
-        f.insert("e_rank", (below + 0.5 * equal) / cohort.len().max(1) as f64);
+        let (below, equal) = cohort.below_equal(k182);
+        f.insert("e_rank", (below as f64 + 0.5 * equal as f64) / cohort.n.max(1) as f64);
+    }
+
+    /// The early-wait counts of the papers of the year up to `t0` (inclusive).
+    fn cohort(&self, t0: Day) -> Arc<CohortHist> {
+        if let Some(h) = self.cohorts.lock().expect("cohort lock").get(&t0) {
+            return h.clone();
+        }
+        let c = &*self.corpus;
+        let lo = c.day.partition_point(|d| *d < t0 - self.spec.year_days());
+        let hi = c.day.partition_point(|d| *d <= t0);
+        let h = Arc::new(CohortHist::of(self.c182[lo..hi.max(lo)].iter().copied()));
+        self.cohorts.lock().expect("cohort lock").insert(t0, h.clone());
+        h
+    }
+}
+
+/// A multiset of counts as sorted distinct values with cumulative multiplicities: ranks,
+/// quantiles and the mean of a cohort without holding or sorting its members.
+#[derive(Debug, Clone, PartialEq)]
+struct CohortHist {
+    /// (value, members with a value up to and including it), values ascending.
+    cumulative: Vec<(u32, u64)>,
+    n: u64,
+    sum: u64,
+}
+
+impl CohortHist {
+    fn of(values: impl IntoIterator<Item = u32>) -> CohortHist {
+        let mut counts = std::collections::BTreeMap::new();
+        for v in values {
+            *counts.entry(v).or_insert(0u64) += 1;
+        }
+        CohortHist::from_counts(&counts)
+    }
+
+    fn from_counts(counts: &std::collections::BTreeMap<u32, u64>) -> CohortHist {
+        let (mut n, mut sum) = (0u64, 0u64);
+        let mut cumulative = Vec::with_capacity(counts.len());
+        for (&v, &k) in counts {
+            n += k;
+            sum += u64::from(v) * k;
+            cumulative.push((v, n));
+        }
+        CohortHist { cumulative, n, sum }
+    }
+
+    /// For every distinct day of `days` (ascending), the histogram of `values` of the
+    /// papers dated in `[day - window, day]`, by one pass of a sliding window.
+    fn by_day(days: &[Day], values: &[u32], window: Day) -> HashMap<Day, CohortHist> {
+        let mut out = HashMap::new();
+        let mut counts = std::collections::BTreeMap::new();
+        let (mut lo, mut hi) = (0, 0);
+        let mut i = 0;
+        while i < days.len() {
+            let day = days[i];
+            while hi < days.len() && days[hi] <= day {
+                *counts.entry(values[hi]).or_insert(0u64) += 1;
+                hi += 1;
+            }
+            while lo < hi && days[lo] < day - window {
+                let k = counts.get_mut(&values[lo]).expect("counted when it entered");
+                *k -= 1;
+                if *k == 0 {
+                    counts.remove(&values[lo]);
+                }
+                lo += 1;
+            }
+            out.insert(day, CohortHist::from_counts(&counts));
+            i = hi;
+        }
+        out
+    }
+
+    /// Members below `k` and equal to it.
+    fn below_equal(&self, k: usize) -> (u64, u64) {
+        let i = self.cumulative.partition_point(|&(v, _)| (v as usize) < k);
+        let below = if i == 0 { 0 } else { self.cumulative[i - 1].1 };
+        let upto = match self.cumulative.get(i) {
+            Some(&(v, c)) if v as usize == k => c,
+            _ => below,
+        };
+        (below, upto - below)
+    }
+
+    /// The member at position `i` of the sorted cohort.
+    fn at(&self, i: u64) -> u32 {
+        let j = self.cumulative.partition_point(|&(_, c)| c <= i);
+        self.cumulative[j.min(self.cumulative.len() - 1)].0
+    }
+
+    /// As [`task::quantile`] of the sorted members (linear interpolation).
+    fn quantile(&self, q: f64) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let pos = q * (self.n - 1) as f64;
+        let lo = pos.floor() as u64;
+        let hi = (lo + 1).min(self.n - 1);
+        let (a, b) = (self.at(lo) as f64, self.at(hi) as f64);
+        a + (b - a) * (pos - lo as f64)
     }
 }
 
@@ -691,6 +791,35 @@ impl Normaliser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cohort_histograms_agree_with_the_sorted_cohort() {
+        // Days with gaps and repeats, counts with ties and a long tail.
+        let days: Vec<Day> = (0..400).map(|i| (i * 7 / 3) as Day).collect();
+        let values: Vec<u32> =
+            (0..400u32).map(|i| (i * 37 % 11) * (i % 3) + u32::from(i % 50 == 0) * 90).collect();
+        let window = 120;
+        let hists = CohortHist::by_day(&days, &values, window);
+        for (p, &day) in days.iter().enumerate() {
+            let mut cohort: Vec<u32> = (0..days.len())
+                .filter(|&q| days[q] >= day - window && days[q] <= day)
+                .map(|q| values[q])
+                .collect();
+            cohort.sort_unstable();
+            let h = &hists[&day];
+            assert_eq!(*h, CohortHist::of(cohort.iter().copied()), "day {day}");
+            assert_eq!(h.n as usize, cohort.len());
+            for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+                assert_eq!(h.quantile(q), task::quantile(&cohort, q), "day {day} q {q}");
+            }
+            for k in [0, 1, values[p] as usize, 5, 90, 1000] {
+                let below = cohort.iter().filter(|v| (**v as usize) < k).count() as u64;
+                let equal = cohort.iter().filter(|v| **v as usize == k).count() as u64;
+                assert_eq!(h.below_equal(k), (below, equal), "day {day} k {k}");
+            }
+        }
+        assert_eq!(CohortHist::of([]).quantile(0.9), 0.0);
+    }
 
     fn fixture_context() -> FeatureContext {
         let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
