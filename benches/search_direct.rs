@@ -14,11 +14,15 @@
 //! - `random2`: 1,000 two-word queries, each two distinct words (ASCII letters, at least 4)
 //!   of the title of a random stored paper (seeded), limit 10.
 //!
-//! and four variants per set, each call timed on its own (after a warm-up round):
+//! and five variants per set, each call timed on its own (after a warm-up round):
 //!
-//! - `full`: `TopicIndex::search`, what the server calls: BM25 top 10 + `Count` +
-//!   `FacetCollector` over the year facet, then the 10 stored documents and a snippet each;
-//! - `top_count_facets`: the same query and collectors, without documents and snippets;
+//! - `full`: `TopicIndex::search`, what the server calls by default: BM25 top 10 (pruned),
+//!   then a pass without scores for the exact total and the year histogram of the `day`
+//!   column, then the 10 stored documents and a snippet each;
+//! - `full_no_facets`: `TopicIndex::search_with(.., Facets::None)` (`facets=none`): top 10,
+//!   a total counted up to `TOTAL_BOUND`, documents and snippets;
+//! - `top_count_facets`: top 10 + `Count` + tantivy's `FacetCollector` over the year facet
+//!   in one pass, without documents and snippets (what `full` did before issue 15);
 //! - `top_count`: `TopDocs` + `Count`;
 //! - `top_only`: `TopDocs` alone, the floor.
 //!
@@ -34,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use citecast_actors::dates;
-use citecast_actors::index::{SearchRequest, TopicIndex};
+use citecast_actors::index::{Facets, SearchRequest, TopicIndex};
 use citecast_actors::ingest;
 use citecast_actors::names;
 use citecast_actors::store::{Store, StoreConfig};
@@ -186,6 +190,7 @@ impl Raw {
 #[derive(Clone, Copy, PartialEq)]
 enum Variant {
     Full,
+    FullNoFacets,
     TopCountFacets,
     TopCount,
     TopOnly,
@@ -195,6 +200,7 @@ impl Variant {
     fn name(self) -> &'static str {
         match self {
             Variant::Full => "full",
+            Variant::FullNoFacets => "full_no_facets",
             Variant::TopCountFacets => "top_count_facets",
             Variant::TopCount => "top_count",
             Variant::TopOnly => "top_only",
@@ -206,6 +212,10 @@ impl Variant {
 fn call(index: &TopicIndex, raw: &Raw, searcher: &Searcher, v: Variant, req: &SearchRequest) -> usize {
     if v == Variant::Full {
         let r = index.search(req).expect("search");
+        return r.hits.len() + r.total as usize;
+    }
+    if v == Variant::FullNoFacets {
+        let r = index.search_with(req, Facets::None).expect("search");
         return r.hits.len() + r.total as usize;
     }
     let query = raw.query(req);
@@ -235,7 +245,9 @@ fn measure(index: &TopicIndex, raw: &Raw, set: &str, reqs: &[SearchRequest]) {
     let avg_hits: f64 =
         reqs.iter().map(|r| index.search(r).map(|x| x.total).unwrap_or(0) as f64).sum::<f64>()
             / reqs.len() as f64;
-    for v in [Variant::Full, Variant::TopCountFacets, Variant::TopCount, Variant::TopOnly] {
+    for v in
+        [Variant::Full, Variant::FullNoFacets, Variant::TopCountFacets, Variant::TopCount, Variant::TopOnly]
+    {
         let mut sink = 0usize;
         for r in reqs.iter().take(200) {
             sink += call(index, raw, &searcher, v, r);

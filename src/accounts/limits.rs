@@ -2,11 +2,14 @@
 //! burst), and a daily quota counted per key per UTC day and persisted in sled so a
 //! restart does not hand out a fresh day.
 //!
-//! [`Limits`] is plain logic; [`LimiterActor`] owns it, writes changed daily counts to
-//! sled every second, and sweeps idle keys so memory stays bounded under many distinct keys.
+//! [`Limits`] is plain logic. The API guard checks it inline through a shared
+//! [`SharedLimits`] (a check is a short in-memory operation: a message to an actor per
+//! request cost more than the check); [`LimiterActor`] writes changed daily counts to sled
+//! every second, and sweeps idle keys so memory stays bounded under many distinct keys.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -270,10 +273,28 @@ impl Limits {
     }
 }
 
-/// Owns [`Limits`]. Runs on the system arbiter; each check is a short in-memory
-/// operation, so it does not need a thread of its own.
+/// [`Limits`] shared by the API guard (which checks and refunds inline) and the
+/// [`LimiterActor`] (which persists and sweeps). Hold the lock only for one call, never
+/// across an `.await`.
+#[derive(Clone)]
+pub struct SharedLimits(Arc<Mutex<Limits>>);
+
+impl SharedLimits {
+    pub fn new(limits: Limits) -> SharedLimits {
+        SharedLimits(Arc::new(Mutex::new(limits)))
+    }
+
+    /// The limits, locked. A panic in an earlier call does not disable limiting: its
+    /// state is still counts and buckets, usable as they are.
+    pub fn lock(&self) -> MutexGuard<'_, Limits> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Writes the shared [`Limits`]' changed daily counts to sled every second, sweeps idle
+/// keys every minute, and flushes at shutdown. Runs on the system arbiter.
 pub struct LimiterActor {
-    limits: Limits,
+    limits: SharedLimits,
 }
 
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
@@ -281,7 +302,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const IDLE_AFTER: Duration = Duration::from_secs(600);
 
 impl LimiterActor {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: SharedLimits) -> Self {
         LimiterActor { limits }
     }
 }
@@ -291,57 +312,21 @@ impl Actor for LimiterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(PERSIST_EVERY, |a, _| {
-            if let Err(e) = a.limits.persist() {
+            if let Err(e) = a.limits.lock().persist() {
                 tracing::error!(error = %e, "cannot persist daily usage");
             }
         });
         ctx.run_interval(SWEEP_EVERY, |a, _| {
-            if let Err(e) = a.limits.sweep(IDLE_AFTER) {
+            if let Err(e) = a.limits.lock().sweep(IDLE_AFTER) {
                 tracing::error!(error = %e, "limiter sweep failed");
             }
         });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        if let Err(e) = self.limits.flush() {
+        if let Err(e) = self.limits.lock().flush() {
             tracing::error!(error = %e, "cannot persist daily usage at shutdown");
         }
-    }
-}
-
-pub struct Check {
-    /// Who the limits are counted against: a customer id, or `ip:<addr>`.
-    pub principal: String,
-    /// The API key used, whose own daily count is kept for usage reports.
-    pub key: Option<String>,
-    pub tier: String,
-}
-
-impl Message for Check {
-    type Result = Result<Decision, sled::Error>;
-}
-
-impl Handler<Check> for LimiterActor {
-    type Result = Result<Decision, sled::Error>;
-    fn handle(&mut self, m: Check, _: &mut Context<Self>) -> Self::Result {
-        self.limits.check(&m.principal, m.key.as_deref(), &m.tier)
-    }
-}
-
-/// See [`Limits::refund`].
-pub struct Refund {
-    pub principal: String,
-    pub key: Option<String>,
-}
-
-impl Message for Refund {
-    type Result = Result<(), sled::Error>;
-}
-
-impl Handler<Refund> for LimiterActor {
-    type Result = Result<(), sled::Error>;
-    fn handle(&mut self, m: Refund, _: &mut Context<Self>) -> Self::Result {
-        self.limits.refund(&m.principal, m.key.as_deref())
     }
 }
 
@@ -354,7 +339,7 @@ impl Message for UsedToday {
 impl Handler<UsedToday> for LimiterActor {
     type Result = Result<u64, sled::Error>;
     fn handle(&mut self, m: UsedToday, _: &mut Context<Self>) -> Self::Result {
-        self.limits.used_today(&m.0)
+        self.limits.lock().used_today(&m.0)
     }
 }
 
@@ -367,7 +352,7 @@ impl Message for FlushUsage {
 impl Handler<FlushUsage> for LimiterActor {
     type Result = Result<(), sled::Error>;
     fn handle(&mut self, _: FlushUsage, _: &mut Context<Self>) -> Self::Result {
-        self.limits.flush()
+        self.limits.lock().flush()
     }
 }
 
@@ -497,5 +482,36 @@ mod tests {
         limits.sweep(Duration::ZERO).unwrap();
         assert_eq!(limits.tracked().1, 0);
         assert_eq!(limits.used_today("ip:7").unwrap(), 1, "counts survive eviction via sled");
+    }
+
+    #[test]
+    fn shared_limits_count_across_threads_and_survive_a_poisoned_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tiers = vec![TierLimits { tier: "t".into(), per_minute: 6000, burst: 1000, daily: 1000 }];
+        let shared = SharedLimits::new(Limits::new(&tiers, db.open_tree("usage").unwrap()));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let d = shared.lock().check("cus_1", None, "t").unwrap();
+                        assert!(matches!(d, Decision::Allowed { .. }), "{d:?}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(shared.lock().used_today("cus_1").unwrap(), 200);
+        let poisoner = shared.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.lock();
+            panic!("a panic while holding the limits");
+        })
+        .join();
+        assert!(matches!(shared.lock().check("cus_1", None, "t").unwrap(), Decision::Allowed { .. }));
+        assert_eq!(shared.lock().used_today("cus_1").unwrap(), 201);
     }
 }

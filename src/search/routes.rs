@@ -2,8 +2,8 @@
 //! and cursor pagination.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use citecast_actors::actors::{ListCollections, Search};
-use citecast_actors::index::SearchRequest;
+use citecast_actors::actors::{ListCollections, SearchWith};
+use citecast_actors::index::{Facets as Compute, SearchRequest, TOTAL_BOUND};
 use citecast_actors::names;
 use citecast_actors::store::check_collection_name;
 
@@ -25,6 +25,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             .accepting(Accepts::Length(200)),
         q("collection", "string", "only papers of this collection (see /v1/collections)")
             .accepting(Accepts::Length(40)),
+        q("facets", "string", "years (default: year facets and an exact total) or none (faster: no facets, total exact up to 10,000)")
+            .accepting(Accepts::OneOf(&["years", "none"])),
         LIMIT,
         CURSOR,
     ];
@@ -45,6 +47,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     }]
 }
 const MAX_QUERY_CHARS: usize = 500;
+const _: () = assert!(TOTAL_BOUND == 10_000, "the parameter and field docs say 10,000");
 
 /// Search cursors carry the offset of the next hit. Depth is not capped: tantivy ranks
 /// `offset + limit` documents, which stays cheap at this corpus size.
@@ -63,8 +66,10 @@ fn is_author_key(a: &str) -> bool {
 
 pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.require_ready()?;
-    let p =
-        Params::parse(req.query_string(), &["q", "from", "to", "author", "collection", "limit", "cursor"])?;
+    let p = Params::parse(
+        req.query_string(),
+        &["q", "from", "to", "author", "collection", "facets", "limit", "cursor"],
+    )?;
     let query = p.get("q").map(str::trim).unwrap_or_default().to_string();
     if query.is_empty() {
         return Err(ApiError::param("q", "'q' is required: the words to search for"));
@@ -109,6 +114,16 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         (Some(key), Some(c)) if !key.contains('@') => Some(citecast_actors::store::author_key_in(&key, c)),
         (key, _) => key,
     };
+    let facets = match p.get("facets").unwrap_or("years") {
+        "years" => Compute::Years,
+        "none" => Compute::None,
+        other => {
+            return Err(ApiError::param(
+                "facets",
+                format!("'facets' must be 'years' or 'none', got '{other}'"),
+            ))
+        }
+    };
     let limit = p.int("limit", 10, 1, MAX_LIMIT)?;
     let offset = match p.cursor()? {
         None => 0,
@@ -125,9 +140,11 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         offset,
         limit,
     };
-    let results = state.engine.index.send(Search(request)).await??;
+    let results = state.engine.index.send(SearchWith(request, facets)).await??;
     let next = offset + results.hits.len();
-    let next_cursor = (next < results.total as usize).then(|| encode_cursor(format!("o:{next}").as_bytes()));
+    // Past a bounded total the matches go on: a full page promises another.
+    let more = next < results.total as usize || (results.total_is_lower_bound && results.hits.len() == limit);
+    let next_cursor = more.then(|| encode_cursor(format!("o:{next}").as_bytes()));
     let body = SearchResponse {
         query,
         filters: Filters {
@@ -137,6 +154,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
             collection,
         },
         total: results.total,
+        total_is_lower_bound: results.total_is_lower_bound,
         hits: results.hits,
         facets: Facets { years: results.years },
         next_cursor,
@@ -149,7 +167,11 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 pub struct SearchResponse {
     pub query: String,
     pub filters: Filters,
+    /// Matching papers: exact, unless `total_is_lower_bound`.
     pub total: u64,
+    /// True when `total` is a lower bound: with `facets=none` the count stops at 10,000
+    /// matches (the bound) instead of visiting them all. Always false with year facets.
+    pub total_is_lower_bound: bool,
     pub hits: Vec<citecast_actors::index::SearchHit>,
     pub facets: Facets,
     /// Pass back as `cursor` for the next page; absent at the end.
@@ -167,7 +189,7 @@ pub struct Filters {
     pub collection: Option<String>,
 }
 
-/// Hits per submission year.
+/// Hits per submission year; empty with `facets=none`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Facets {
     pub years: Vec<citecast_actors::index::YearCount>,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::accounts::limits::{Check, Decision, LimitKind, Window};
+use crate::accounts::limits::{Decision, LimitKind, Window};
 use crate::accounts::{hash_secret, Auth, CustomerStatus, KEY_PREFIX};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -287,16 +287,11 @@ pub async fn guard(
     let Some(_slot) = state.caller_slots.acquire(principal.limit_id()) else {
         return Err(ApiError::TooManyInFlight { limit: state.caller_slots.limit() }.into());
     };
-    let decision = state
-        .limiter
-        .send(Check {
-            principal: principal.limit_id().to_string(),
-            key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
-            tier: tier.id.clone(),
-        })
-        .await
-        .map_err(ApiError::from)?
-        .map_err(ApiError::internal)?;
+    // Inline, not a message to an actor: the check is a short in-memory operation (a
+    // governor bucket, a daily count; a sled read the first time a caller is seen today).
+    let key = principal.customer_id.as_ref().map(|_| principal.id.as_str());
+    let decision =
+        state.limits.lock().check(principal.limit_id(), key, &tier.id).map_err(ApiError::internal)?;
     let (minute, day) = match decision {
         Decision::Allowed { minute, day } => (minute, day),
         Decision::Limited { kind, retry_after_secs, minute, day } => {
@@ -333,9 +328,17 @@ pub async fn guard(
             return Err(actix_web::error::InternalError::from_response(err, res).into());
         }
     };
-    let refund = crate::accounts::limits::Refund {
-        principal: principal.limit_id().to_string(),
-        key: principal.customer_id.as_ref().map(|_| principal.id.clone()),
+    let refund = {
+        let (limits, principal, key) = (
+            state.limits.clone(),
+            principal.limit_id().to_string(),
+            principal.customer_id.as_ref().map(|_| principal.id.clone()),
+        );
+        move || {
+            if let Err(e) = limits.lock().refund(&principal, key.as_deref()) {
+                tracing::error!(error = %e, "cannot refund a refused request's daily count");
+            }
+        }
     };
     let called = principal.customer_id.clone().map(|c| (c, req.method().to_string(), req.path().to_string()));
     req.extensions_mut().insert(principal);
@@ -347,7 +350,7 @@ pub async fn guard(
             // parse) spends no daily quota.
             let status = e.as_response_error().status_code();
             if status.is_client_error() {
-                state.limiter.do_send(refund);
+                refund();
             }
             if let Some((customer, method, path)) = called {
                 note_call(&state, customer, method, path, status.as_u16());
@@ -359,7 +362,7 @@ pub async fn guard(
         note_call(&state, customer, method, path, res.status().as_u16());
     }
     if res.status().is_client_error() {
-        state.limiter.do_send(refund);
+        refund();
         day.remaining = (day.remaining + 1).min(day.limit);
     }
     limit_headers(res.headers_mut(), &minute, &day);

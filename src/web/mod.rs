@@ -60,7 +60,10 @@ pub struct AppState {
     pub first_calls: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Each customer's latest failed API calls, for the account page (memory only).
     pub recent_errors: quick_cache::sync::Cache<String, Vec<guard::RecentError>>,
-    /// Rate limits and daily quotas per caller (`accounts::limits`).
+    /// Rate limits and daily quotas per caller (`accounts::limits`), checked inline by
+    /// the API guard.
+    pub limits: crate::accounts::limits::SharedLimits,
+    /// Persists and sweeps `limits`; answers usage questions (`UsedToday`, `FlushUsage`).
     pub limiter: actix::Addr<crate::accounts::limits::LimiterActor>,
     pub ready: Arc<AtomicBool>,
     /// False while the first start warms the forecast models: forecasts then answer 503
@@ -110,8 +113,11 @@ impl AppState {
     ) -> AppState {
         // Daily counts live in the engine's `usage` tree, which its journal archives.
         let usage = engine.db.open_tree("usage").expect("the store's usage tree opens");
-        let limits = crate::accounts::limits::Limits::new(&config.tiers.limits(), usage);
-        let limiter = actix::Actor::start(crate::accounts::limits::LimiterActor::new(limits));
+        let limits = crate::accounts::limits::SharedLimits::new(crate::accounts::limits::Limits::new(
+            &config.tiers.limits(),
+            usage,
+        ));
+        let limiter = actix::Actor::start(crate::accounts::limits::LimiterActor::new(limits.clone()));
         let issues = crate::newsletter::store::SledIssues::open(&engine.db)
             .expect("the store's newsletter tree opens");
         let billing = crate::billing::Billing::open(&engine.db).expect("the store's billing trees open");
@@ -129,6 +135,7 @@ impl AppState {
             billing: Arc::new(billing),
             mailer: Arc::new(mailer),
             site,
+            limits,
             limiter,
             issues: Arc::new(issues),
             engine,

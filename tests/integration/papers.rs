@@ -222,6 +222,16 @@ async fn search_ranks_filters_facets_and_pages() {
     let facet_sum: u64 =
         body["facets"]["years"].as_array().unwrap().iter().map(|y| y["count"].as_u64().unwrap()).sum();
     assert_eq!(facet_sum, total, "year facets cover every hit");
+    assert_eq!(body["total_is_lower_bound"], false, "{body}");
+
+    // Without facets: the same hits, no years, the same total (below the bound).
+    let (status, lean) = get!(app, h, "/v1/search?q=black+hole+entropy&limit=5&facets=none");
+    assert_eq!(status, 200, "{lean}");
+    assert_eq!(lean["hits"], body["hits"]);
+    assert_eq!(lean["total"], total);
+    assert_eq!(lean["total_is_lower_bound"], false);
+    assert_eq!(lean["facets"]["years"].as_array().unwrap().len(), 0);
+    // (The bound itself, 10,000 matches, is past this corpus: `index::tests` checks it.)
 
     // Paging with cursors returns every hit exactly once.
     let mut ids = Vec::new();
@@ -267,6 +277,7 @@ async fn search_ranks_filters_facets_and_pages() {
         ("/v1/search?q=x&limit=1000", "limit"),
         ("/v1/search?q=x&cursor=bm90LWEtY3Vyc29y", "cursor"),
         ("/v1/search?q=x&sort=date", "sort"),
+        ("/v1/search?q=x&facets=authors", "facets"),
     ] {
         let (status, body) = get!(app, h, uri);
         assert_error(status, &body, 400, "invalid_parameter");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::index::{IndexError, SearchRequest, SearchResults, TopicIndex};
+use crate::index::{Facets, IndexError, SearchRequest, SearchResults, TopicIndex};
 use crate::records::Paper;
 
 /// Owns the tantivy index (its single writer and its reader).
@@ -24,6 +24,10 @@ impl Actor for IndexActor {
 
 pub struct Search(pub SearchRequest);
 message!(IndexActor, index, Search => Result<SearchResults, IndexError>, |ix, m| ix.search(&m.0));
+
+/// A search computing only the facets asked for (see [`Facets`]).
+pub struct SearchWith(pub SearchRequest, pub Facets);
+message!(IndexActor, index, SearchWith => Result<SearchResults, IndexError>, |ix, m| ix.search_with(&m.0, m.1));
 
 /// Adds or replaces papers, all of one collection.
 pub struct UpsertPapers {
