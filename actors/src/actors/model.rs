@@ -132,6 +132,26 @@ impl Handler<ForecastPapers> for ModelActor {
     }
 }
 
+/// Ids of one collection's papers submitted in a date range (both ends included, either
+/// open), in submission order: the papers a bulk forecast walks.
+pub struct ListPapers {
+    pub collection: String,
+    pub from: Option<crate::dates::Day>,
+    pub to: Option<crate::dates::Day>,
+}
+
+impl Message for ListPapers {
+    type Result = Result<Vec<String>, ForecastError>;
+}
+
+impl Handler<ListPapers> for ModelActor {
+    type Result = Result<Vec<String>, ForecastError>;
+    fn handle(&mut self, m: ListPapers, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        Ok(self.services.service(&m.collection)?.paper_ids(m.from, m.to))
+    }
+}
+
 pub struct ScoreNewPaper {
     pub paper: NewPaper,
     pub mode: Mode,

@@ -108,6 +108,17 @@ impl ForecastService {
     }
 }
 
+impl ForecastService {
+    /// Ids of the corpus papers submitted from `from` to `to` (both included, either
+    /// open), in submission order: what a bulk forecast of a date range walks.
+    pub fn paper_ids(&self, from: Option<Day>, to: Option<Day>) -> Vec<String> {
+        let days = &self.corpus.day;
+        let lo = from.map_or(0, |f| days.partition_point(|&d| d < f));
+        let hi = to.map_or(days.len(), |t| days.partition_point(|&d| d <= t));
+        self.corpus.ids[lo..hi.max(lo)].to_vec()
+    }
+}
+
 /// The cohort windows of `rows`' papers, overlapping ones merged: each range is filled
 /// once for the batch.
 fn windows(days: &[Day], rows: &[(u32, Day)], window_days: Day) -> Vec<std::ops::Range<usize>> {
