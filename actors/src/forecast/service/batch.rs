@@ -22,7 +22,7 @@ impl ForecastService {
             ids.iter().map(|id| self.locate(id, mode, &active)).collect();
         let rows: Vec<(u32, Day)> = located.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
         let arms = self.arms(mode, route);
-        let scored: Vec<((Forecast, Scored), Option<(Forecast, Scored)>)> = match &arms {
+        let scored: Vec<Scores> = match &arms {
             None => self.score_many(&active, &rows, mode).into_iter().map(|s| (s, None)).collect(),
             Some(a) => {
                 let control = self.score_many(&a.control, &rows, mode);

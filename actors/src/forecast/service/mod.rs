@@ -435,7 +435,7 @@ impl ForecastService {
         route: &Route,
         active: &LoadedModel,
         arms: Option<&Arms>,
-        scored: ((Forecast, Scored), Option<(Forecast, Scored)>),
+        scored: Scores,
         at: i64,
     ) -> Result<(Forecast, ForecastRecord), ForecastError> {
         let mut record = ForecastRecord {
@@ -536,6 +536,10 @@ impl ForecastService {
         self.coverage.clone().expect("set above")
     }
 }
+
+/// A paper's answer and score by the serving model (the control during a rollout), and by
+/// the candidate during one.
+type Scores = ((Forecast, Scored), Option<(Forecast, Scored)>);
 
 /// A running rollout as one request meets it.
 struct Arms {
