@@ -14,6 +14,10 @@ impl ForecastService {
         mode: Mode,
         route: &Route,
     ) -> Vec<Result<(Forecast, ForecastRecord), ForecastError>> {
+        // One paper (a single forecast's path) costs no threads or batch set-up.
+        if let [id] = ids {
+            return vec![self.forecast_routed(id, mode, route)];
+        }
         let active = match self.active(mode) {
             Ok(m) => m,
             Err(e) => return ids.iter().map(|_| Err(e.clone())).collect(),
