@@ -333,7 +333,10 @@ fn query_benches(c: &mut Criterion) {
         return;
     }
     let fx = Fixture::load();
-    if filter_allows("forecast/features_per_paper") || filter_allows("forecast/batch_inference") {
+    if ["forecast/features_per_paper", "forecast/batch_inference", "forecast/batch_forecasts"]
+        .iter()
+        .any(|f| filter_allows(f))
+    {
         forecast_benches(c, &fx);
     }
     if !wanted[..3].iter().any(|n| filter_allows(n)) {
