@@ -328,6 +328,7 @@ fn query_benches(c: &mut Criterion) {
         "percentiles",
         "forecast/features_per_paper",
         "forecast/batch_inference",
+        "forecast/batch_forecasts",
     ];
     if !common::bench_mode() || !wanted.iter().any(|n| filter_allows(n)) {
         return;
