@@ -18,7 +18,9 @@
 //! - `forecast/features_per_paper`: `FeatureContext::features` for random labelled papers
 //!   of the full corpus with the shipped models' text model, per mode, plus a percentile
 //!   loop; `forecast/batch_inference`: `Forecaster::predict_std` on 100,000 standardised
-//!   rows per mode, with rows/s printed.
+//!   rows per mode, with rows/s printed; `forecast/batch_forecasts`: whole forecasts through
+//!   `ForecastService`, one by one and in chunks of 1,000, forecasts/s printed, after a timed
+//!   `warm()`.
 //!
 //! The lookup and search benches need an ingested data directory: `CITECAST_BENCH_DIR`
 //! may point at one (holding `store/` and `index/`, e.g. a `citecast serve` data dir that
@@ -326,12 +328,16 @@ fn query_benches(c: &mut Criterion) {
         "percentiles",
         "forecast/features_per_paper",
         "forecast/batch_inference",
+        "forecast/batch_forecasts",
     ];
     if !common::bench_mode() || !wanted.iter().any(|n| filter_allows(n)) {
         return;
     }
     let fx = Fixture::load();
-    if filter_allows("forecast/features_per_paper") || filter_allows("forecast/batch_inference") {
+    if ["forecast/features_per_paper", "forecast/batch_inference", "forecast/batch_forecasts"]
+        .iter()
+        .any(|f| filter_allows(f))
+    {
         forecast_benches(c, &fx);
     }
     if !wanted[..3].iter().any(|n| filter_allows(n)) {
@@ -695,6 +701,56 @@ fn forecast_benches(c: &mut Criterion, fx: &Fixture) {
             );
         }
         println!();
+    }
+
+    if filter_allows("forecast/batch_forecasts") {
+        batch_forecasts(&corpus, &sample);
+    }
+}
+
+/// Whole forecasts (features, score, cohort rank, contributions, outcome) through
+/// `ForecastService`: one by one (`forecast_routed`, as `POST /v1/forecasts` used to) and in
+/// chunks of 1,000 (`forecast_batch`, as it does now), forecasts/s printed per mode; and the
+/// warm-up (`warm`: contexts and every paper's cohort score for both models) timed first.
+fn batch_forecasts(corpus: &Arc<Corpus>, sample: &[PaperNo]) {
+    use citecast_actors::forecast::service::{ForecastService, Route};
+    let (mut service, refused) = ForecastService::load(&[models_dir().as_path()]);
+    assert!(refused.is_empty(), "{refused:?}");
+    service.set_corpus(corpus.clone());
+    let started = Instant::now();
+    service.warm();
+    println!(
+        "\nbatch forecasts: warm() {:.2} s ({} papers, both shipped models)",
+        started.elapsed().as_secs_f64(),
+        corpus.len()
+    );
+    let ids: Vec<String> = sample.iter().map(|&p| corpus.ids[p as usize].clone()).collect();
+    let route = Route { caller: Some("bench".into()), ..Route::default() };
+    for mode in [Mode::AtPublication, Mode::Early] {
+        let started = Instant::now();
+        let one = ids.iter().filter(|id| service.forecast_routed(id, mode, &route).is_ok()).count();
+        let one_rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+        let mut rates = Vec::new();
+        let mut ok = 0;
+        for _ in 0..3 {
+            let started = Instant::now();
+            ok = 0;
+            for chunk in ids.chunks(1_000) {
+                ok += service.forecast_batch(chunk, mode, &route).iter().filter(|r| r.is_ok()).count();
+            }
+            rates.push(ids.len() as f64 / started.elapsed().as_secs_f64());
+        }
+        rates.sort_by(f64::total_cmp);
+        assert_eq!(ok, one, "the batch answers what one by one answers");
+        println!(
+            "batch_forecasts[{}]: {} ids ({ok} forecast): one by one {one_rate:.0}/s; chunks of 1,000 \
+             min={:.0} median={:.0} max={:.0}/s",
+            mode.as_str(),
+            ids.len(),
+            rates[0],
+            rates[1],
+            rates[2]
+        );
     }
 }
 

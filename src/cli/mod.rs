@@ -7,6 +7,7 @@ pub mod customers;
 pub mod data;
 pub mod economics;
 mod error;
+pub mod forecast;
 pub mod jobs;
 pub mod models;
 pub mod newsletter;
@@ -176,6 +177,15 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         backtest: usize,
     },
+    /// Forecast every stored paper (of a collection, of a submission date range) into a
+    /// JSON Lines file, one forecast or error per paper, as POST /v1/forecasts/bulk
+    /// streams them. Reads the store directly: stop the server first (or ask it).
+    Forecast {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        args: forecast::ForecastArgs,
+    },
     /// List the loaded forecast models, or hot-swap which one serves a mode.
     Models {
         #[command(flatten)]
@@ -292,6 +302,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Restore { dir, file } => data::restore(dir.config()?, file),
         Command::Train { dir, train } => models::train(dir, train),
+        Command::Forecast { dir, args } => forecast::forecast(dir, args),
         Command::Evaluate { dir, models, models_dir, bundled_data, from, collection, backtest } => {
             models::evaluate(
                 dir,

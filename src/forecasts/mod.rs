@@ -1,6 +1,7 @@
 //! Forecasts: serving them over the API, and training and evaluating the models.
 
 pub mod admin;
+pub mod bulk;
 mod error;
 pub mod job;
 pub mod report_page;

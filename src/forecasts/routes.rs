@@ -2,10 +2,11 @@
 
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use citecast_actors::actors::{ForecastPapers, ScoreNewPaper};
+use citecast_actors::actors::{ForecastPapers, ListPapers, ScoreNewPaper};
 use citecast_actors::forecast::rollout::Arm;
 use citecast_actors::forecast::service::{NewPaper, Route};
 use citecast_actors::forecast::task::Mode;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::web::error::ApiError;
@@ -19,8 +20,22 @@ const MAX_AGE_SECS: u32 = 300;
 /// see [`crate::papers::routes::endpoints`]).
 pub fn endpoints() -> Vec<Endpoint> {
     use crate::accounts::tiers::Group::*;
+    use crate::web::openapi::{q, Accepts, Param};
     use crate::web::openapi::{schema_of, Body, Op};
     use citecast_actors::forecast::service::Forecast;
+    const BULK_PARAMS: &[Param] = &[
+        q("mode", "string", "at_publication (default) or early; a line's own mode wins")
+            .accepting(Accepts::OneOf(&["at_publication", "early"])),
+        q(
+            "collection",
+            "string",
+            "only this collection's papers; with an empty body, all of them (default: default)",
+        ),
+        q("from", "string", "with an empty body: papers submitted on or after this day")
+            .accepting(Accepts::Date),
+        q("to", "string", "with an empty body: papers submitted on or before this day")
+            .accepting(Accepts::Date),
+    ];
     vec![
     Endpoint {
         path: "/forecasts",
@@ -38,6 +53,27 @@ pub fn endpoints() -> Vec<Endpoint> {
             success: 200,
             also: &[],
             response: Some(schema_of::<BatchResponse>),
+        }],
+    },
+    Endpoint {
+        path: "/forecasts/bulk",
+        route: || web::post().to(bulk),
+        ops: &[Op {
+            method: "POST",
+            path: "/v1/forecasts/bulk",
+            summary: "Forecasts of many stored papers, streamed as JSON Lines (application/x-ndjson): \
+                a body of JSON Lines {\"id\": ..., \"mode\": ...}, or an empty body and collection=, from=, to= \
+                for a whole collection or submission date range; one line per paper, a forecast or an error \
+                with its code and input line",
+            group: Forecasts,
+            params: BULK_PARAMS,
+            body: Some(Body {
+                example: r#"{"id": "hep-th/9711200"}"#,
+                schema: schema_of::<super::bulk::BulkLine>,
+            }),
+            success: 200,
+            also: &[],
+            response: None,
         }],
     },
     Endpoint {
@@ -202,6 +238,75 @@ pub async fn batch(
         }
     }
     Ok(HttpResponse::Ok().json(BatchResponse { mode, forecasts, errors }))
+}
+
+/// `POST /v1/forecasts/bulk`: JSON Lines of ids in (or an empty body and a collection or
+/// date range), JSON Lines out, scored in chunks of [`bulk::CHUNK`] through the batch path
+/// and streamed as each chunk is done. A bad line gets an error line; nothing aborts the
+/// stream once it started. The body is bounded by the server's body limit.
+pub async fn bulk(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    use super::bulk;
+    state.require_warm_models()?;
+    let p = Params::parse(req.query_string(), &["mode", "collection", "from", "to"])?;
+    let mode = mode_of(p.get("mode"), "mode")?;
+    let collection = p.get("collection").map(str::to_string);
+    let (from, to) = (p.date("from")?, p.date("to")?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(ApiError::param("to", "'to' must not be before 'from'"));
+        }
+    }
+    let tier = req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned());
+    if tier.as_ref().map(|t| t.max_batch).unwrap_or(0) == 0 {
+        let name = tier.map(|t| t.name).unwrap_or_default();
+        return Err(ApiError::InvalidBody(format!("the {name} tier allows no batch forecasts")));
+    }
+    let items: Vec<bulk::Item> = if bulk::is_blank(&body) {
+        if collection.is_none() && from.is_none() && to.is_none() {
+            return Err(ApiError::InvalidBody(
+                "send JSON Lines of {\"id\": ...}, or an empty body with collection=, from= or to=".into(),
+            ));
+        }
+        let which = collection.clone().unwrap_or_else(|| citecast_actors::store::DEFAULT_COLLECTION.into());
+        let ids = state.engine.model.send(ListPapers { collection: which, from, to }).await??;
+        ids.into_iter().map(|id| bulk::Item { line: None, id: Ok(id), mode: None }).collect()
+    } else {
+        if let Some(name) = [("from", from), ("to", to)].iter().find(|(_, d)| d.is_some()).map(|(n, _)| *n) {
+            return Err(ApiError::param(
+                name,
+                format!("'{name}' selects papers for an empty body; with JSON Lines, list the ids"),
+            ));
+        }
+        bulk::parse_lines(&body)
+    };
+    let route = Route { collection, ..route_of(&req, &state, mode) };
+    let chunks: Vec<Vec<bulk::Item>> = items.chunks(bulk::CHUNK).map(<[bulk::Item]>::to_vec).collect();
+    let stream = futures::stream::iter(chunks).then(move |chunk| {
+        let (state, route) = (state.clone(), route.clone());
+        async move {
+            let groups = bulk::groups(&chunk, mode);
+            let mut answers = Vec::with_capacity(groups.len());
+            for g in &groups {
+                let ask = ForecastPapers { ids: g.ids.clone(), mode: g.mode, route: route.clone() };
+                answers.push(match state.engine.model.send(ask).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::error!(error = %e, "model actor unavailable during a bulk forecast");
+                        Err(citecast_actors::forecast::service::ForecastError::Unavailable(e.to_string()))
+                    }
+                });
+            }
+            let lines = bulk::render(&chunk, groups, answers, &mut |f| {
+                state.metrics.forecast_served(&f.model_version)
+            });
+            Ok::<_, actix_web::Error>(Bytes::from(lines))
+        }
+    });
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(stream))
 }
 
 /// `POST /v1/forecasts` (its OpenAPI schema is derived from this type).

@@ -193,6 +193,9 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("internal", 500, "A fault on our side; it is logged. Nothing you sent was lost."),
 ];
 
+/// Operations whose success body is JSON Lines, streamed (`application/x-ndjson`).
+const STREAMED: &[&str] = &["/v1/forecasts/bulk"];
+
 fn operation(op: &Op, schemas: &mut Schemas) -> Value {
     let params: Vec<Value> = op
         .params
@@ -237,7 +240,13 @@ fn operation(op: &Op, schemas: &mut Schemas) -> Value {
     let error = json!({ "$ref": "#/components/responses/Error" });
     let mut responses = Map::new();
     // The docs page is the one HTML answer under /v1.
-    let media = if op.path.ends_with("/docs") { "text/html" } else { "application/json" };
+    let media = if op.path.ends_with("/docs") {
+        "text/html"
+    } else if STREAMED.contains(&op.path) {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
     let content = match op.response {
         Some(register) => {
             let name = register(schemas);

@@ -8,6 +8,7 @@ mod common;
 mod accounts;
 mod any_corpus;
 mod billing;
+mod bulk_forecasts;
 mod cli;
 mod community;
 mod contests;

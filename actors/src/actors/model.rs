@@ -96,25 +96,59 @@ impl Handler<ForecastPapers> for ModelActor {
                 }
             }
         }
+        // Ids grouped by collection, each group scored in one batch (one feature matrix,
+        // one model call), the answers put back in request order.
+        let mut out: Vec<Option<Result<Forecast, ForecastError>>> = m.ids.iter().map(|_| None).collect();
+        let mut groups: std::collections::BTreeMap<String, (Vec<usize>, Vec<String>)> = Default::default();
+        for (i, id) in m.ids.iter().enumerate() {
+            match self.services.collection_of_paper(id, only) {
+                Ok(c) => {
+                    let g = groups.entry(c).or_default();
+                    g.0.push(i);
+                    g.1.push(id.clone());
+                }
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
         let mut log = Vec::new();
-        let out = m
-            .ids
-            .iter()
-            .map(|id| {
-                let collection = self.services.collection_of_paper(id, only)?;
-                self.services.service(&collection)?.forecast_routed(id, m.mode, &m.route).map(
-                    |(f, record)| {
-                        log.push(record);
-                        f
-                    },
-                )
-            })
-            .collect();
+        for (collection, (slots, ids)) in groups {
+            let answers = match self.services.service(&collection) {
+                Ok(s) => s.forecast_batch(&ids, m.mode, &m.route),
+                Err(e) => ids.iter().map(|_| Err(e.clone())).collect(),
+            };
+            for (i, a) in slots.into_iter().zip(answers) {
+                out[i] = Some(a.map(|(f, record)| {
+                    log.push(record);
+                    f
+                }));
+            }
+        }
+        let out = out.into_iter().map(|a| a.expect("every id answered")).collect();
         if !log.is_empty() {
             // Fire and forget: the log must never slow or fail a forecast.
             self.store.do_send(AppendForecasts(log));
         }
         Ok(out)
+    }
+}
+
+/// Ids of one collection's papers submitted in a date range (both ends included, either
+/// open), in submission order: the papers a bulk forecast walks.
+pub struct ListPapers {
+    pub collection: String,
+    pub from: Option<crate::dates::Day>,
+    pub to: Option<crate::dates::Day>,
+}
+
+impl Message for ListPapers {
+    type Result = Result<Vec<String>, ForecastError>;
+}
+
+impl Handler<ListPapers> for ModelActor {
+    type Result = Result<Vec<String>, ForecastError>;
+    fn handle(&mut self, m: ListPapers, _: &mut Self::Context) -> Self::Result {
+        self.refresh()?;
+        Ok(self.services.service(&m.collection)?.paper_ids(m.from, m.to))
     }
 }
 

@@ -264,6 +264,30 @@ impl Forecaster {
     }
 }
 
+impl Forecaster {
+    /// [`Forecaster::contributions_std`] of every standardised row of `x`, in order, the
+    /// rows split across the cores for big batches. Row by row on purpose: the network's
+    /// occlusions batched over many rows differ in the 7th digit (f32 matrix products
+    /// sum in another order), and a batch must explain a forecast as a single one does.
+    pub fn contributions_std_many(&self, x: &[f32]) -> Vec<Vec<f64>> {
+        let d = self.feature_names.len();
+        if d == 0 || x.is_empty() {
+            return Vec::new();
+        }
+        let n = x.len() / d;
+        let threads = if n < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |t| t.get()) };
+        let rows = |xs: &[f32]| xs.chunks(d).map(|row| self.contributions_std(row)).collect::<Vec<_>>();
+        if threads == 1 {
+            return rows(x);
+        }
+        let chunk = n.div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = x.chunks(chunk * d).map(|xs| s.spawn(move || rows(xs))).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("contribution thread")).collect()
+        })
+    }
+}
+
 impl Scorer for Forecaster {
     fn score_rows(&self, x: &[f32], _d: usize) -> Vec<f64> {
         self.predict_std(x)

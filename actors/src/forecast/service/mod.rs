@@ -21,6 +21,7 @@ use crate::names;
 use crate::records::ForecastRecord;
 
 mod active;
+mod batch;
 mod collections;
 mod drift;
 mod new_paper;
@@ -330,37 +331,7 @@ impl ForecastService {
         f.normaliser.apply(&mut x);
         let probability = self.served_probability(model, t0, f.predict_std(&x)[0]);
         let contributions = f.contributions_std(&x);
-        let mut order: Vec<usize> = (0..contributions.len()).collect();
-        order.sort_by(|a, b| contributions[*b].abs().total_cmp(&contributions[*a].abs()));
-        Forecast {
-            paper_id: id,
-            mode,
-            as_of: dates::format(registry::task_of(&model.meta).as_of(mode, t0)),
-            probability,
-            label: if probability >= f.threshold { "high" } else { "low" }.into(),
-            threshold: f.threshold,
-            model_version: model.meta.version.clone(),
-            top_features: order
-                .into_iter()
-                .take(TOP_FEATURES)
-                .map(|j| {
-                    let name = &f.feature_names[j];
-                    let entry = super::glossary::entry(name);
-                    Contribution {
-                        feature: name.clone(),
-                        value: raw[j],
-                        contribution: contributions[j],
-                        label: entry.map(|e| e.label.to_string()).unwrap_or_else(|| name.clone()),
-                        shown: entry
-                            .map(|e| super::glossary::shown(e.unit, f64::from(raw[j])))
-                            .unwrap_or_else(|| format!("{:.3}", raw[j])),
-                        sentence: super::glossary::sentence(name, f64::from(raw[j])),
-                    }
-                })
-                .collect(),
-            outcome: None,
-            data_complete_until: None,
-        }
+        explain(model, id, mode, t0, &raw, probability, &contributions)
     }
 
     /// What happened to corpus paper `p`, when its label window (under `model`'s task)
@@ -433,17 +404,42 @@ impl ForecastService {
     ) -> Result<(Forecast, ForecastRecord), ForecastError> {
         let active = self.active(mode)?;
         let (p, t0) = self.locate(id, mode, &active)?;
-        let arms = self.rollouts.get(mode).and_then(|r| {
-            let control = self.model(&r.control)?.clone();
-            let candidate = self.model(&r.candidate)?.clone();
-            let arm = match &route.arm {
-                Some((rid, arm)) if *rid == r.id => *arm,
-                _ => r.arm_for(route.caller.as_deref().unwrap_or("")),
-            };
-            Some((r.id.clone(), control, candidate, arm))
-        });
+        let arms = self.arms(mode, route);
+        let scored = match &arms {
+            None => (self.score(&active, p, mode, t0), None),
+            Some(a) => (self.score(&a.control, p, mode, t0), Some(self.score(&a.candidate, p, mode, t0))),
+        };
+        self.settle(p, mode, route, &active, arms.as_ref(), scored, dates::now_secs())
+    }
+
+    /// The running rollout of `mode` and the arm `route`'s caller is in, if any.
+    fn arms(&self, mode: Mode, route: &Route) -> Option<Arms> {
+        let r = self.rollouts.get(mode)?;
+        let control = self.model(&r.control)?.clone();
+        let candidate = self.model(&r.candidate)?.clone();
+        let arm = match &route.arm {
+            Some((rid, arm)) if *rid == r.id => *arm,
+            _ => r.arm_for(route.caller.as_deref().unwrap_or("")),
+        };
+        Some(Arms { rollout: r.id.clone(), control, candidate, arm })
+    }
+
+    /// Turns a paper's scores into the answer and its log record: without a rollout the
+    /// active model's (`scored.0`); during one, the control's (`scored.0`) and the
+    /// candidate's (`scored.1`), the caller's arm answering and the rollout counting both.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        p: u32,
+        mode: Mode,
+        route: &Route,
+        active: &LoadedModel,
+        arms: Option<&Arms>,
+        scored: Scores,
+        at: i64,
+    ) -> Result<(Forecast, ForecastRecord), ForecastError> {
         let mut record = ForecastRecord {
-            at: dates::now_secs(),
+            at,
             paper_id: self.corpus.ids[p as usize].clone(),
             mode: mode.as_str().into(),
             model_version: String::new(),
@@ -456,9 +452,10 @@ impl ForecastService {
         };
         // Scheduled rescoring is not what callers are served: it stays out of drift.
         let counts_for_drift = route.caller.as_deref().is_some_and(|c| c != "scheduler");
-        let Some((rollout_id, control, candidate, arm)) = arms else {
-            let (f, scored) = self.score(&active, p, mode, t0);
-            scored.probability.ok_or_else(|| no_score(&active))?;
+        let ((fc, sc), candidate) = scored;
+        let (Some(a), Some((fk, sk))) = (arms, candidate) else {
+            sc.probability.ok_or_else(|| no_score(active))?;
+            let f = fc;
             record.model_version = f.model_version.clone();
             record.probability = f.probability;
             if counts_for_drift {
@@ -466,10 +463,8 @@ impl ForecastService {
             }
             return Ok((f, record));
         };
-        let (fc, sc) = self.score(&control, p, mode, t0);
-        let (fk, sk) = self.score(&candidate, p, mode, t0);
         let served =
-            if arm == Arm::Candidate && sk.probability.is_some() { Arm::Candidate } else { Arm::Control };
+            if a.arm == Arm::Candidate && sk.probability.is_some() { Arm::Candidate } else { Arm::Control };
         if let Some(r) = self.rollouts.get_mut(mode) {
             r.record(sc, sk, served);
         }
@@ -478,14 +473,14 @@ impl ForecastService {
             Arm::Control => (fc, (&fk, sk)),
         };
         if f.probability.is_nan() {
-            return Err(no_score(&control));
+            return Err(no_score(&a.control));
         }
         record.model_version = f.model_version.clone();
         record.probability = f.probability;
         if counts_for_drift && served == Arm::Control {
             self.record_live(mode, f.probability);
         }
-        record.rollout = Some(rollout_id);
+        record.rollout = Some(a.rollout.clone());
         record.arm = Some(served.as_str().into());
         record.shadow_version = Some(shadow.0.model_version.clone());
         record.shadow_probability = shadow.1.probability;
@@ -542,6 +537,63 @@ impl ForecastService {
     }
 }
 
+/// A paper's answer and score by the serving model (the control during a rollout), and by
+/// the candidate during one.
+type Scores = ((Forecast, Scored), Option<(Forecast, Scored)>);
+
+/// A running rollout as one request meets it.
+struct Arms {
+    rollout: String,
+    control: Arc<LoadedModel>,
+    candidate: Arc<LoadedModel>,
+    arm: Arm,
+}
+
 fn no_score(model: &LoadedModel) -> ForecastError {
     ForecastError::Invalid(format!("model {} produced no score for this paper", model.meta.version))
+}
+
+/// The forecast `model` gives for a paper: its served probability and label, and the
+/// features that moved it most (`raw`: the paper's unstandardised features).
+fn explain(
+    model: &LoadedModel,
+    id: String,
+    mode: Mode,
+    t0: Day,
+    raw: &[f32],
+    probability: f64,
+    contributions: &[f64],
+) -> Forecast {
+    let f = &model.forecaster;
+    let mut order: Vec<usize> = (0..contributions.len()).collect();
+    order.sort_by(|a, b| contributions[*b].abs().total_cmp(&contributions[*a].abs()));
+    Forecast {
+        paper_id: id,
+        mode,
+        as_of: dates::format(registry::task_of(&model.meta).as_of(mode, t0)),
+        probability,
+        label: if probability >= f.threshold { "high" } else { "low" }.into(),
+        threshold: f.threshold,
+        model_version: model.meta.version.clone(),
+        top_features: order
+            .into_iter()
+            .take(TOP_FEATURES)
+            .map(|j| {
+                let name = &f.feature_names[j];
+                let entry = super::glossary::entry(name);
+                Contribution {
+                    feature: name.clone(),
+                    value: raw[j],
+                    contribution: contributions[j],
+                    label: entry.map(|e| e.label.to_string()).unwrap_or_else(|| name.clone()),
+                    shown: entry
+                        .map(|e| super::glossary::shown(e.unit, f64::from(raw[j])))
+                        .unwrap_or_else(|| format!("{:.3}", raw[j])),
+                    sentence: super::glossary::sentence(name, f64::from(raw[j])),
+                }
+            })
+            .collect(),
+        outcome: None,
+        data_complete_until: None,
+    }
 }
