@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authors::{AuthorIndex, AuthorStats};
 use super::corpus::{AuthorNo, Corpus, PaperNo};
-use super::task::{self, Labels, Mode, Resolution, TaskSpec};
+use super::task::{Labels, Mode, Resolution, TaskSpec};
 use super::text::{self, TextModel};
 use crate::dates::{self, Day};
 
@@ -675,7 +675,7 @@ impl CohortHist {
         self.cumulative[j.min(self.cumulative.len() - 1)].0
     }
 
-    /// As [`task::quantile`] of the sorted members (linear interpolation).
+    /// As [`super::task::quantile`] of the sorted members (linear interpolation).
     fn quantile(&self, q: f64) -> f64 {
         if self.n == 0 {
             return 0.0;
@@ -810,7 +810,7 @@ mod tests {
             assert_eq!(*h, CohortHist::of(cohort.iter().copied()), "day {day}");
             assert_eq!(h.n as usize, cohort.len());
             for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
-                assert_eq!(h.quantile(q), task::quantile(&cohort, q), "day {day} q {q}");
+                assert_eq!(h.quantile(q), crate::forecast::task::quantile(&cohort, q), "day {day} q {q}");
             }
             for k in [0, 1, values[p] as usize, 5, 90, 1000] {
                 let below = cohort.iter().filter(|v| (**v as usize) < k).count() as u64;
