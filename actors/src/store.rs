@@ -106,16 +106,11 @@ pub struct CollectionInfo {
     pub last_day: Option<Day>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StoreConfig {
-    /// sled page cache; `0` sizes it from the store on disk ([`StoreConfig::cache_for`]).
+    /// sled page cache; `0` (the default) sizes it from the store on disk
+    /// ([`StoreConfig::cache_for`]).
     pub cache_bytes: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig { cache_bytes: 0 }
-    }
 }
 
 /// The page cache of a small store (the bundled data), and the floor of the automatic size.
