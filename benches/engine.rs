@@ -477,7 +477,7 @@ fn lcg(x: &mut u64) -> u64 {
     *x >> 33
 }
 
-/// `Limits::check` as the limiter actor calls it, without the actor's mailbox: a governor
+/// `Limits::check` as the API guard calls it (inline, no actor message since issue 15): a governor
 /// bucket per key, then the day's count written into sled. The tier never refuses, so
 /// every call takes the allowed path, as it does for a customer within their limits.
 fn limiter_benches(c: &mut Criterion) {

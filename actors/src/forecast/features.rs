@@ -321,26 +321,29 @@ impl FeatureContext {
         rp.dedup();
         // Per window paper: references shared, counted through the window papers citing
         // each reference as a forward reference (reference dated on or before the citer).
-        let mut shared = vec![0u32; snap.z.len()];
+        // The citers are gathered and counted by sorting them: as cheap as the citations
+        // walked, where a counter per window paper cost the whole window (~100k papers a
+        // year at 1M) for every paper scored.
+        let mut citers: Vec<PaperNo> = Vec::new();
         for &r in &rp {
             let list = &c.cited_by[r as usize];
             let from = list.partition_point(|(d, _)| *d < start - 365);
             let dr = c.day[r as usize];
             for &(d, q) in list[from..].iter().take_while(|(d, _)| *d < start) {
                 if d >= dr && Some(q) != s.own {
-                    shared[(q - snap.lo) as usize] += 1;
+                    citers.push(q);
                 }
             }
         }
+        citers.sort_unstable();
         let np = rp.len().max(1) as f64;
-        let mut coupled: Vec<Coupled> = shared
-            .iter()
-            .enumerate()
-            .filter(|(_, &k)| k > 0)
-            .map(|(i, &k)| {
-                let q = snap.lo + i as PaperNo;
+        // In window order, as the sums below were always taken.
+        let mut coupled: Vec<Coupled> = citers
+            .chunk_by(|a, b| a == b)
+            .map(|run| {
+                let (q, k) = (run[0], run.len());
                 let nq = self.forward_refs[q as usize].max(1) as f64;
-                Coupled { q, shared: k as usize, cos: k as f64 / (np * nq).sqrt(), z: snap.z[i] }
+                Coupled { q, shared: k, cos: k as f64 / (np * nq).sqrt(), z: snap.z[(q - snap.lo) as usize] }
             })
             .collect();
         // Cosine-weighted mean z (0 when nothing is coupled).
@@ -360,8 +363,12 @@ impl FeatureContext {
         let hot_n = coupled.iter().filter(|x| x.z >= snap.hot && x.shared >= 2).count();
         f.insert("bc_hot_n", log1p(hot_n as f64));
         // The most coupled, ties to the older paper.
-        coupled.sort_by(|x, y| y.cos.total_cmp(&x.cos).then(x.q.cmp(&y.q)));
-        coupled.truncate(COUPLING_TOP);
+        let order = |x: &Coupled, y: &Coupled| y.cos.total_cmp(&x.cos).then(x.q.cmp(&y.q));
+        if coupled.len() > COUPLING_TOP {
+            coupled.select_nth_unstable_by(COUPLING_TOP - 1, order);
+            coupled.truncate(COUPLING_TOP);
+        }
+        coupled.sort_by(order);
         f.insert("bc_ztop", weighted(&coupled));
     }
 
