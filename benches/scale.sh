@@ -271,7 +271,15 @@ w = json.load(open(sys.argv[1]))["written"]
 print("R[citations]=%d R[authors]=%d R[gen_s]=%.1f R[corpus_gz_mb]=%.1f" % (w["citations"], w["authors"],
       w["generation_seconds"], (w["papers_jsonl_gz_bytes"] + w["citations_tsv_gz_bytes"]) / 1e6))' "$CORPUS/corpus.json")"
 
-  # 2. ingest
+  # 2. ingest (REUSE_INGEST=1: a data dir this bench left, with KEEP_DATA or after an
+  # interrupted run, is served as it is; REUSED_INGEST_S and REUSED_INGEST_RSS_MB carry the
+  # figures of the ingest that made it, and the note says so)
+  if [[ "${REUSE_INGEST:-0}" == 1 && -d "$DATA_DIR/store" ]]; then
+    log "reusing the data dir of an earlier ingest: $DATA_DIR"
+    R[ingest_s]=${REUSED_INGEST_S:-}
+    R[ingest_peak_rss_mb]=${REUSED_INGEST_RSS_MB:-}
+    note "ingest not rerun: the data dir of an earlier run of this bench, ingested in ${REUSED_INGEST_S:-?} s (peak RSS ${REUSED_INGEST_RSS_MB:-?} MB) and opened once since"
+  else
   rm -rf "$DATA_DIR"
   log "ingest into an empty data dir"
   started=$(now)
@@ -287,6 +295,7 @@ print("R[citations]=%d R[authors]=%d R[gen_s]=%.1f R[corpus_gz_mb]=%.1f" % (w["c
     note "ingest failed or timed out after $(elapsed "$started") s ($(tail -1 "$WORK/ingest-$N.log" | cut -c1-160))"
     write_row
     continue
+  fi
   fi
 
   # 3. disk
