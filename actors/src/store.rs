@@ -334,6 +334,16 @@ pub struct AuthorView {
     pub h_index: u64,
 }
 
+/// A paper as listed among others, with its citation count.
+fn summary_of(paper: &Paper, citations: u64) -> PaperSummary {
+    PaperSummary {
+        id: paper.id.clone(),
+        title: paper.title.clone(),
+        submitted: dates::format(paper.submitted),
+        citations,
+    }
+}
+
 /// Day numbers are stored big-endian with the sign bit flipped so byte order is date order.
 fn day_bytes(day: Day) -> [u8; 4] {
     ((day as u32) ^ 0x8000_0000).to_be_bytes()
@@ -681,12 +691,7 @@ impl Store {
     }
 
     fn summary(&self, paper: &Paper) -> Result<PaperSummary> {
-        Ok(PaperSummary {
-            id: paper.id.clone(),
-            title: paper.title.clone(),
-            submitted: dates::format(paper.submitted),
-            citations: self.citation_count(&paper.id)?,
-        })
+        Ok(summary_of(paper, self.citation_count(&paper.id)?))
     }
 
     /// Incoming citation dates of a paper, in date order.
@@ -733,12 +738,7 @@ impl Store {
         let mut top_citing = Vec::new();
         for (citations, citer) in ranked.into_iter().take(TOP_CITING) {
             if let Some(p) = self.paper(citer)? {
-                top_citing.push(PaperSummary {
-                    title: p.title,
-                    submitted: dates::format(p.submitted),
-                    citations,
-                    id: p.id,
-                });
+                top_citing.push(summary_of(&p, citations));
             }
         }
         let references = self.trees.cit_out.scan_prefix(owner_prefix(id)).count() as u64;

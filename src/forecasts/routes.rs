@@ -198,7 +198,7 @@ pub async fn batch(
     state.require_warm_models()?;
     let body = body.into_inner();
     let mode = mode_of(body.mode.as_deref(), "mode").map_err(|e| ApiError::InvalidBody(e.to_string()))?;
-    let tier = req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned());
+    let tier = caller_tier(&req, &state);
     let max = tier.as_ref().map(|t| t.max_batch).unwrap_or(0);
     if body.ids.is_empty() {
         return Err(ApiError::InvalidBody("'ids' must list at least one paper id".into()));
@@ -240,6 +240,11 @@ pub async fn batch(
     Ok(HttpResponse::Ok().json(BatchResponse { mode, forecasts, errors }))
 }
 
+/// The tier of the caller's key (none for an anonymous caller).
+fn caller_tier(req: &HttpRequest, state: &AppState) -> Option<crate::accounts::tiers::Tier> {
+    req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned())
+}
+
 /// `POST /v1/forecasts/bulk`: JSON Lines of ids in (or an empty body and a collection or
 /// date range), JSON Lines out, scored in chunks of [`bulk::CHUNK`] through the batch path
 /// and streamed as each chunk is done. A bad line gets an error line; nothing aborts the
@@ -260,7 +265,7 @@ pub async fn bulk(
             return Err(ApiError::param("to", "'to' must not be before 'from'"));
         }
     }
-    let tier = req.extensions().get::<Principal>().and_then(|p| state.tiers.get(&p.tier).cloned());
+    let tier = caller_tier(&req, &state);
     if tier.as_ref().map(|t| t.max_batch).unwrap_or(0) == 0 {
         let name = tier.map(|t| t.name).unwrap_or_default();
         return Err(ApiError::InvalidBody(format!("the {name} tier allows no batch forecasts")));
