@@ -11,6 +11,9 @@ pub enum NewsletterError {
     /// A stored record does not decode: the store's fault.
     #[error("a stored newsletter record is unreadable: {0}")]
     Corrupt(String),
+    /// The delivery's commit log cannot be read or written: the disk's fault.
+    #[error("the newsletter commit log failed: {0}")]
+    Disk(String),
     /// The blocking pool that runs store calls is gone (the server is stopping).
     #[error("the newsletter store is unavailable; retry shortly")]
     Unavailable,
@@ -31,14 +34,14 @@ impl From<citecast_actors::codec::CodecError> for NewsletterError {
 impl Coded for NewsletterError {
     fn code(&self) -> &'static str {
         match self {
-            NewsletterError::Store(_) | NewsletterError::Corrupt(_) => "internal",
+            NewsletterError::Store(_) | NewsletterError::Corrupt(_) | NewsletterError::Disk(_) => "internal",
             NewsletterError::Unavailable => "unavailable",
         }
     }
 
     fn status(&self) -> u16 {
         match self {
-            NewsletterError::Store(_) | NewsletterError::Corrupt(_) => 500,
+            NewsletterError::Store(_) | NewsletterError::Corrupt(_) | NewsletterError::Disk(_) => 500,
             NewsletterError::Unavailable => 503,
         }
     }

@@ -194,8 +194,9 @@ impl Mailer {
 /// message then leaves in one write. A crash before `commit` is durable leaves the server
 /// a transaction it drops, so the message is sent again after a restart; a crash after
 /// it finds the message committed and never sends it again, and the kernel still
-/// delivers what the one write handed it. Only the microseconds between `commit`
-/// returning and that write could lose a message.
+/// delivers what the one write handed it. Only the time between `commit` returning and
+/// that write could lose a message, so `commit` should only write (a line in a file
+/// outlives a killed process) and sync after `send` returns.
 pub struct Session<'a> {
     mailer: &'a Mailer,
     conn: Option<lettre::transport::smtp::client::SmtpConnection>,
