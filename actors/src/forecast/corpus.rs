@@ -32,6 +32,10 @@ pub struct Corpus {
     pub refs: Vec<Vec<PaperNo>>,
     pub title: Vec<String>,
     pub abstract_text: Vec<String>,
+    /// SHA-256 (hex) of everything features read: ids, dates, authors, texts and
+    /// citations, in corpus order. Equal digests, equal features: what derived data kept
+    /// on disk (the cohort score tables) is checked against. Empty until built.
+    pub digest: String,
 }
 
 impl Corpus {
@@ -123,6 +127,39 @@ impl Corpus {
         self.author_keys.shrink_to_fit();
         self.title.shrink_to_fit();
         self.abstract_text.shrink_to_fit();
+        self.digest = self.compute_digest();
+    }
+
+    /// See [`Corpus::digest`]. Each field is length-prefixed, so no two corpora share a
+    /// byte stream. About a second per million papers.
+    fn compute_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let text = |buf: &mut Vec<u8>, s: &str| {
+            buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
+        };
+        h.update((self.len() as u64).to_le_bytes());
+        for p in 0..self.len() {
+            buf.clear();
+            text(&mut buf, &self.ids[p]);
+            buf.extend_from_slice(&self.day[p].to_le_bytes());
+            buf.extend_from_slice(&self.secs[p].map_or(u64::MAX, u64::from).to_le_bytes());
+            buf.extend_from_slice(&(self.authors[p].len() as u32).to_le_bytes());
+            for a in &self.authors[p] {
+                buf.extend_from_slice(&a.to_le_bytes());
+            }
+            text(&mut buf, &self.title[p]);
+            text(&mut buf, &self.abstract_text[p]);
+            buf.extend_from_slice(&(self.cited_by[p].len() as u32).to_le_bytes());
+            for (d, c) in &self.cited_by[p] {
+                buf.extend_from_slice(&d.to_le_bytes());
+                buf.extend_from_slice(&c.to_le_bytes());
+            }
+            h.update(&buf);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The whole store's corpus. Streams: one pass over the papers (each kept only for

@@ -62,6 +62,7 @@ impl Collections {
             let (active, rollouts) = state_files(dir, collection);
             s.persist_active_in(active);
             s.persist_rollouts_in(rollouts, dates::now_secs());
+            s.keep_cohort_scores_in(dir.join("cohort-scores"));
         }
         s
     }
@@ -383,5 +384,51 @@ mod tests {
         assert!(c.rollouts().running.contains_key(&Mode::AtPublication));
         assert!(c.service_with_rollout(Mode::AtPublication).stop_rollout(Mode::AtPublication).is_ok());
         assert!(c.start_rollout(spec("at_publication-b2")).is_ok());
+    }
+
+    #[test]
+    fn a_restart_on_unchanged_data_reads_the_cohort_scores_instead_of_scoring() {
+        let day = |y, m, d| dates::from_ymd(y, m, d);
+        let a = Arc::new(synthetic::day_dated(day(1990, 1, 1), day(2001, 12, 31), 70, 5));
+        let models = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        model_for(models.path(), &a, None, "at_publication-a1");
+        let start = |corpus: &Arc<Corpus>| {
+            let (mut c, errors) = Collections::load(&[models.path()], Some(state.path()));
+            assert!(errors.is_empty(), "{errors:?}");
+            c.set_corpora(vec![("default".into(), corpus.clone())]);
+            c
+        };
+        let kept = state.path().join("cohort-scores/default--at_publication-a1.scores");
+        let mut first = start(&a);
+        first.warm();
+        let saved = std::fs::metadata(&kept).expect("the warm-up kept its table").modified().unwrap();
+        let ids: Vec<String> = (0..a.len()).step_by(37).map(|p| a.ids[p].clone()).collect();
+        let before: Vec<f64> = ids
+            .iter()
+            .map(|id| {
+                first.service("default").unwrap().forecast(id, Mode::AtPublication).unwrap().probability
+            })
+            .collect();
+
+        // The same data again: the table is read back, forecasts are the same to the bit,
+        // and the file is not rewritten.
+        let mut second = start(&Arc::new(synthetic::day_dated(day(1990, 1, 1), day(2001, 12, 31), 70, 5)));
+        let s = second.service("default").unwrap();
+        let model = s.active(Mode::AtPublication).unwrap();
+        assert!(!s.cohort_table(&model).iter().all(|v| v.is_nan()), "read from disk, not empty");
+        second.warm();
+        for (id, p) in ids.iter().zip(&before) {
+            let f = second.service("default").unwrap().forecast(id, Mode::AtPublication).unwrap();
+            assert_eq!(f.probability.to_bits(), p.to_bits(), "{id}");
+        }
+        assert_eq!(std::fs::metadata(&kept).unwrap().modified().unwrap(), saved);
+
+        // Other data (one paper fewer): a miss, scored afresh.
+        let other = Arc::new(a.truncated(a.day[a.len() - 2]));
+        let mut third = start(&other);
+        let s = third.service("default").unwrap();
+        let model = s.active(Mode::AtPublication).unwrap();
+        assert!(s.cohort_table(&model).iter().all(|v| v.is_nan()), "not another corpus's table");
     }
 }

@@ -22,6 +22,7 @@ use crate::records::ForecastRecord;
 
 mod active;
 mod batch;
+mod cohort_cache;
 mod collections;
 mod drift;
 mod new_paper;
@@ -166,6 +167,11 @@ pub struct ForecastService {
     /// date (NaN: not computed yet), for cohort ranks; filled window by window on use
     /// and all at once by `warm`.
     cohort_scores: HashMap<String, Vec<f32>>,
+    /// Where complete cohort score tables are kept across restarts (`None`: not kept;
+    /// see `cohort_cache.rs`).
+    cohort_dir: Option<PathBuf>,
+    /// Model versions whose table on disk is the one in `cohort_scores` for this corpus.
+    cohort_on_disk: std::collections::HashSet<String>,
     /// Where models are loaded from, for a rescan that picks up newly trained ones.
     dirs: Vec<PathBuf>,
     rollouts: Rollouts,
@@ -176,6 +182,8 @@ pub struct ForecastService {
     /// Per model version, how far the stepped warm-up got over the current corpus:
     /// papers whose cohort scores are filled (`usize::MAX`: warm).
     warm_cursor: HashMap<String, usize>,
+    /// Per model version, when the warm-up began filling its cohort scores (for the log).
+    warm_began: HashMap<String, Instant>,
     /// Per mode, the score bins of the latest forecasts served to callers.
     live: HashMap<Mode, std::collections::VecDeque<u8>>,
 }
@@ -223,11 +231,14 @@ impl ForecastService {
             corpus: Arc::new(Corpus::default()),
             contexts: HashMap::new(),
             cohort_scores: HashMap::new(),
+            cohort_dir: None,
+            cohort_on_disk: Default::default(),
             dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
             rollouts: Rollouts::default(),
             rollouts_file: None,
             reference: HashMap::new(),
             warm_cursor: HashMap::new(),
+            warm_began: HashMap::new(),
             live: HashMap::new(),
         };
         (service, errors)
@@ -238,7 +249,53 @@ impl ForecastService {
         self.coverage = None;
         self.contexts.clear();
         self.cohort_scores.clear();
+        self.cohort_on_disk.clear();
         self.warm_cursor.clear();
+        self.warm_began.clear();
+    }
+
+    /// Keeps complete cohort score tables in `dir` and reads them back on unchanged data.
+    pub fn keep_cohort_scores_in(&mut self, dir: PathBuf) {
+        self.cohort_dir = Some(dir);
+    }
+
+    /// The cohort score table of `model`: as kept on disk for this corpus, else all NaN
+    /// (to be filled).
+    fn cohort_table(&mut self, model: &LoadedModel) -> &mut Vec<f32> {
+        let version = &model.meta.version;
+        if !self.cohort_scores.contains_key(version) {
+            let n = self.corpus.len();
+            let kept = self
+                .cohort_dir
+                .as_deref()
+                .and_then(|dir| cohort_cache::load(dir, &self.collection, version, &self.corpus));
+            let table = match kept {
+                Some(t) => {
+                    tracing::info!(model = %version, papers = n, "cohort scores read from disk");
+                    self.cohort_on_disk.insert(version.clone());
+                    t
+                }
+                None => vec![f32::NAN; n],
+            };
+            self.cohort_scores.insert(version.clone(), table);
+        }
+        self.cohort_scores.get_mut(version).expect("inserted above")
+    }
+
+    /// Saves `model`'s complete table, once per corpus; a failure only costs the next
+    /// start a warm-up.
+    fn keep_cohort_table(&mut self, model: &LoadedModel) {
+        let version = &model.meta.version;
+        let (Some(dir), Some(table)) = (&self.cohort_dir, self.cohort_scores.get(version)) else { return };
+        if self.cohort_on_disk.contains(version) {
+            return;
+        }
+        match cohort_cache::save(dir, &self.collection, version, &self.corpus, table) {
+            Ok(()) => {
+                self.cohort_on_disk.insert(version.clone());
+            }
+            Err(e) => tracing::warn!(model = %version, error = %e, "cohort scores not kept on disk"),
+        }
     }
 
     pub fn corpus(&self) -> &Arc<Corpus> {
@@ -288,16 +345,15 @@ impl ForecastService {
     /// Computes the missing raw scores of `model` for the corpus papers in `range`
     /// (those old enough to be scored in the model's mode).
     fn fill_cohort(&mut self, model: &LoadedModel, range: std::ops::Range<usize>) {
-        let n = self.corpus.len();
         let spec = registry::task_of(&model.meta);
         let coverage = self.coverage();
         let mode = model.meta.mode;
-        let scores =
-            self.cohort_scores.entry(model.meta.version.clone()).or_insert_with(|| vec![f32::NAN; n]);
+        let corpus = self.corpus.clone();
+        let scores = self.cohort_table(model);
         // Scorable: the paper's features up to its as-of date lie in covered time.
         let missing: Vec<u32> = range
             .filter(|&p| {
-                let day = self.corpus.day[p];
+                let day = corpus.day[p];
                 scores[p].is_nan() && coverage.observed(day, spec.cutoff(mode, day))
             })
             .map(|p| p as u32)
@@ -308,7 +364,8 @@ impl ForecastService {
         let ctx = self.context(model);
         let mut x = features::matrix(&ctx, &missing, mode);
         model.forecaster.normaliser.apply(&mut x);
-        let scores = self.cohort_scores.get_mut(&model.meta.version).expect("inserted above");
+        self.cohort_on_disk.remove(&model.meta.version);
+        let scores = self.cohort_table(model);
         for (p, s) in missing.iter().zip(model.forecaster.predict_std(&x)) {
             scores[*p as usize] = s as f32;
         }
@@ -372,16 +429,33 @@ impl ForecastService {
                 continue;
             }
             if !self.contexts.contains_key(&version) {
+                let started = Instant::now();
                 self.context(&m);
+                tracing::info!(
+                    model = %version,
+                    papers = n,
+                    seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                    "feature context built"
+                );
                 return false;
             }
             if cursor < n {
+                self.warm_began.entry(version.clone()).or_insert_with(Instant::now);
                 let end = cursor.saturating_add(papers.max(1)).min(n);
                 self.fill_cohort(&m, cursor..end);
                 self.warm_cursor.insert(version, end);
                 return false;
             }
             self.reference_of(&m);
+            self.keep_cohort_table(&m);
+            if let Some(began) = self.warm_began.remove(&version) {
+                tracing::info!(
+                    model = %version,
+                    papers = n,
+                    seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+                    "cohort scores filled"
+                );
+            }
             self.warm_cursor.insert(version, usize::MAX);
             return false;
         }
