@@ -116,6 +116,11 @@ const STOP: &[&str] = &[
     "second",
 ];
 
+fn is_stop(w: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| STOP.iter().copied().collect()).contains(w)
+}
+
 /// Lower-cased words of 3+ characters (letters, digits, hyphens; starting with a letter),
 /// with inline `$...$` maths removed and stop words dropped.
 pub fn words(text: &str) -> Vec<String> {
@@ -125,7 +130,7 @@ pub fn words(text: &str) -> Vec<String> {
     let mut cur = String::new();
     let flush = |cur: &mut String, out: &mut Vec<String>| {
         let w = cur.trim_end_matches('-');
-        if w.len() >= 3 && !STOP.contains(&w) {
+        if w.len() >= 3 && !is_stop(w) {
             out.push(w.to_string());
         }
         cur.clear();
@@ -149,6 +154,17 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// The distinct terms of [`terms`] without a string each: `(word, "")` for a word,
+/// `(first, second)` for the pair `first_second` (words hold no `_`, so equal parts are
+/// equal terms).
+fn term_parts(ws: &[String]) -> Vec<(&str, &str)> {
+    let mut t: Vec<(&str, &str)> = ws.windows(2).map(|p| (p[0].as_str(), p[1].as_str())).collect();
+    t.extend(ws.iter().map(|w| (w.as_str(), "")));
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
 /// Distinct terms of a document: its words and adjacent word pairs.
 pub fn terms(title: &str, abstract_text: &str) -> Vec<String> {
     let ws = words(&format!("{title} {abstract_text}"));
@@ -160,9 +176,21 @@ pub fn terms(title: &str, abstract_text: &str) -> Vec<String> {
 }
 
 fn bucket(term: &str) -> usize {
+    bucket_of(term.bytes())
+}
+
+/// [`bucket`] of the term `first_second` (or `first` when `second` is empty).
+fn bucket_of_parts((first, second): (&str, &str)) -> usize {
+    if second.is_empty() {
+        return bucket(first);
+    }
+    bucket_of(first.bytes().chain(std::iter::once(b'_')).chain(second.bytes()))
+}
+
+fn bucket_of(bytes: impl Iterator<Item = u8>) -> usize {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in term.bytes() {
+    for b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -218,13 +246,31 @@ impl TextModel {
         self.vocab.len()
     }
 
+    /// The vocabulary ids of a document's distinct terms, ascending. The vocabulary is
+    /// sorted, so this is the order of the terms themselves; no string is made per term
+    /// (it was most of a feature context's build).
     pub fn term_ids(&self, title: &str, abstract_text: &str) -> Vec<u32> {
-        terms(title, abstract_text).iter().filter_map(|t| self.index.get(t).copied()).collect()
+        let ws = words(&format!("{title} {abstract_text}"));
+        let mut ids: Vec<u32> = ws.iter().filter_map(|w| self.index.get(w.as_str()).copied()).collect();
+        let mut pair = String::new();
+        for p in ws.windows(2) {
+            pair.clear();
+            pair.push_str(&p[0]);
+            pair.push('_');
+            pair.push_str(&p[1]);
+            if let Some(&id) = self.index.get(pair.as_str()) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// The document's position in the learned topic space (unit length).
     pub fn embed(&self, title: &str, abstract_text: &str) -> Vec<f32> {
-        let x = weight(hashed_tf(&terms(title, abstract_text)), &self.idf);
+        let ws = words(&format!("{title} {abstract_text}"));
+        let x = weight(count_buckets(term_parts(&ws).into_iter().map(bucket_of_parts)), &self.idf);
         let mut z: Vec<f32> = (0..EMBED_DIMS)
             .map(|k| x.iter().map(|(b, v)| v * self.projection[k * HASH_DIMS + b]).sum())
             .collect();
@@ -235,9 +281,14 @@ impl TextModel {
 }
 
 fn hashed_tf(terms: &[String]) -> Vec<(usize, f32)> {
+    count_buckets(terms.iter().map(|t| bucket(t)))
+}
+
+/// Terms per hash bucket, by bucket.
+fn count_buckets(buckets: impl Iterator<Item = usize>) -> Vec<(usize, f32)> {
     let mut m: HashMap<usize, f32> = HashMap::new();
-    for t in terms {
-        *m.entry(bucket(t)).or_default() += 1.0;
+    for b in buckets {
+        *m.entry(b).or_default() += 1.0;
     }
     let mut v: Vec<(usize, f32)> = m.into_iter().collect();
     v.sort_unstable_by_key(|(b, _)| *b);
@@ -427,5 +478,43 @@ mod tests {
         let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!(dot < 0.5, "different topics should not align: {dot}");
         assert!(m.vocab_len() > 5);
+    }
+
+    #[test]
+    fn term_ids_and_embeddings_equal_the_string_per_term_definitions() {
+        let docs: Vec<(&str, &str)> = vec![
+            ("Black hole entropy", "black hole entropy of the black hole; horizon area"),
+            ("Lattice gauge theory", "quarks on the lattice: gauge theory gauge fields, $SU(3)$ lattice"),
+            ("Black-hole horizons", "entropy-area law and black-hole horizon area, non first second"),
+            ("String theory dualities", "string theory string dualities and black hole entropy"),
+            ("Gauge fields on a lattice", "lattice gauge fields confinement quarks lattice gauge"),
+        ];
+        let training: Vec<(&str, &str)> = docs.iter().cycle().take(40).copied().collect();
+        let m = TextModel::fit(&training, 3);
+        let reference_ids = |t: &str, a: &str| -> Vec<u32> {
+            terms(t, a).iter().filter_map(|x| m.index.get(x).copied()).collect()
+        };
+        let reference_embed = |t: &str, a: &str| -> Vec<f32> {
+            let x = weight(hashed_tf(&terms(t, a)), &m.idf);
+            let mut z: Vec<f32> = (0..EMBED_DIMS)
+                .map(|k| x.iter().map(|(b, v)| v * m.projection[k * HASH_DIMS + b]).sum())
+                .collect();
+            let norm = z.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-9);
+            z.iter_mut().for_each(|v| *v /= norm);
+            z
+        };
+        let mut unseen = docs.clone();
+        unseen.push(("Nothing known here", "zebra quokka zebra quokka"));
+        unseen.push(("", ""));
+        for (t, a) in unseen {
+            assert_eq!(m.term_ids(t, a), reference_ids(t, a), "{t}");
+            let (fast, slow) = (m.embed(t, a), reference_embed(t, a));
+            assert_eq!(
+                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{t}"
+            );
+        }
+        assert!(!m.term_ids(docs[0].0, docs[0].1).is_empty());
     }
 }
