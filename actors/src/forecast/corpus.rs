@@ -102,12 +102,35 @@ impl Corpus {
     /// Records that `citing` cites `cited` (ids or aliases; unknown papers and
     /// self-citations are skipped).
     fn link(&mut self, citing: &str, cited: &str) {
-        let (Some(&a), Some(&b)) = (self.by_id.get(citing), self.by_id.get(cited)) else { return };
+        let a = self.by_id.get(citing).copied();
+        self.link_from(a, cited);
+    }
+
+    fn link_from(&mut self, citing: Option<PaperNo>, cited: &str) {
+        let (Some(a), Some(&b)) = (citing, self.by_id.get(cited)) else { return };
         if a == b {
             return;
         }
         self.cited_by[b as usize].push((self.day[a as usize], a));
         self.refs[a as usize].push(b);
+    }
+
+    /// [`Corpus::link`] for citations grouped by citing paper (the store's order): the
+    /// citing id is looked up once per paper, not once per citation (id lookups were
+    /// the top of a 1M-paper build's profile).
+    fn linker(&mut self) -> impl FnMut(&str, &str) + '_ {
+        let mut last: Option<(String, Option<PaperNo>)> = None;
+        move |citing, cited| {
+            let a = match &last {
+                Some((id, a)) if id == citing => *a,
+                _ => {
+                    let a = self.by_id.get(citing).copied();
+                    last = Some((citing.to_string(), a));
+                    a
+                }
+            };
+            self.link_from(a, cited);
+        }
     }
 
     /// Sorts the lists and gives back the room growing them left (up to half of it).
@@ -174,7 +197,7 @@ impl Corpus {
             c.push_paper(p);
         }
         c.start_links();
-        store.for_each_citation(|citing, cited| c.link(citing, cited))?;
+        store.for_each_citation(c.linker())?;
         c.finish();
         Ok(c)
     }
@@ -197,7 +220,7 @@ impl Corpus {
         c.start_links();
         // Aliases are not ids here: `link` looks up canonical ids only, as stored edges hold.
         if 2 * c.len() as u64 >= store.paper_count() {
-            store.for_each_citation(|citing, cited| c.link(citing, cited))?;
+            store.for_each_citation(c.linker())?;
         } else {
             for p in 0..c.len() {
                 let citing = c.ids[p].clone();

@@ -186,6 +186,43 @@ pub struct FeatureContext {
     authors: AuthorIndex,
 }
 
+/// Sorts paper numbers ascending: a radix sort (11 bits a pass, as many passes as the
+/// largest number needs: two below 4M papers) for long lists, the comparison sort for
+/// short ones. Coupling sorts the citers of a paper's references, tens of thousands when
+/// it cites a classic; the comparison sort of those was 45 % of a 1M-paper warm-up (perf).
+fn sort_paper_numbers(v: &mut Vec<PaperNo>) {
+    const RADIX_FROM: usize = 1024;
+    const BITS: u32 = 11;
+    if v.len() < RADIX_FROM {
+        v.sort_unstable();
+        return;
+    }
+    let max = v.iter().copied().max().unwrap_or(0);
+    let mut buf = vec![0 as PaperNo; v.len()];
+    let mut starts = [0usize; 1 << BITS];
+    let mut shift = 0;
+    while shift < PaperNo::BITS && (shift == 0 || max >> shift != 0) {
+        let digit = |x: PaperNo| ((x >> shift) & ((1 << BITS) - 1)) as usize;
+        starts.fill(0);
+        for &x in v.iter() {
+            starts[digit(x)] += 1;
+        }
+        let mut at = 0;
+        for s in starts.iter_mut() {
+            let n = *s;
+            *s = at;
+            at += n;
+        }
+        for &x in v.iter() {
+            let slot = &mut starts[digit(x)];
+            buf[*slot] = x;
+            *slot += 1;
+        }
+        std::mem::swap(v, &mut buf);
+        shift += BITS;
+    }
+}
+
 fn log1p(x: f64) -> f64 {
     x.ln_1p()
 }
@@ -335,7 +372,7 @@ impl FeatureContext {
                 }
             }
         }
-        citers.sort_unstable();
+        sort_paper_numbers(&mut citers);
         let np = rp.len().max(1) as f64;
         // In window order, as the sums below were always taken.
         let mut coupled: Vec<Coupled> = citers
@@ -798,6 +835,25 @@ impl Normaliser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paper_numbers_sort_alike_by_radix_and_by_comparison() {
+        let mut rng = crate::forecast::metrics::SplitMix(9);
+        for len in [0usize, 1, 5, 511, 512, 513, 5_000, 70_000] {
+            let mut v: Vec<PaperNo> = (0..len)
+                .map(|i| match i % 4 {
+                    0 => (rng.unit() * 1e3) as PaperNo,
+                    1 => (rng.unit() * 4e9) as PaperNo,
+                    2 => 65_535 + (i as PaperNo % 3),
+                    _ => (rng.unit() * 2e6) as PaperNo,
+                })
+                .collect();
+            let mut expected = v.clone();
+            expected.sort_unstable();
+            sort_paper_numbers(&mut v);
+            assert_eq!(v, expected, "length {len}");
+        }
+    }
 
     #[test]
     fn cohort_histograms_agree_with_the_sorted_cohort() {
