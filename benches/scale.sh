@@ -41,8 +41,8 @@
 # READY_TIMEOUT (600 s), WARM_TIMEOUT (900 s), DIRECT (1), DIRECT_TIMEOUT (600 s),
 # CORPUS_ROOT (/tmp/citecast-scale/corpus), WORK (/tmp/citecast-scale/run), KEEP_DATA (0:
 # each data dir is removed after its size), SKIP_BUILD (0: `cargo build --release` first),
-# PLOT (1); BIN, GEN_EXE and DIRECT_EXE replace the release binaries (e.g. debug builds, to try
-# the script out). wrk, the server and the other steps share the machine's cores; the load average
+# PLOT (1), SERVER_LOG (warn; `info` logs the warm-up's phases into server-N-*.log); BIN,
+# GEN_EXE and DIRECT_EXE replace the release binaries (e.g. debug builds, to try the script out). wrk, the server and the other steps share the machine's cores; the load average
 # at the start of each size is recorded.
 set -uo pipefail
 
@@ -153,7 +153,7 @@ start_and_time() {
     return 1
   fi
   started=$(now)
-  CITECAST_LOG=warn "$BIN" serve --data-dir "$DATA_DIR" --addr "$ADDR" >"$log" 2>&1 &
+  CITECAST_LOG=${SERVER_LOG:-warn} "$BIN" serve --data-dir "$DATA_DIR" --addr "$ADDR" >"$log" 2>&1 &
   SERVER_PID=$!
   while true; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz" || true)
