@@ -42,8 +42,9 @@
 # CORPUS_ROOT (/tmp/citecast-scale/corpus), WORK (/tmp/citecast-scale/run), KEEP_DATA (0:
 # each data dir is removed after its size), SKIP_BUILD (0: `cargo build --release` first),
 # PLOT (1), SERVER_LOG (warn; `info` logs the warm-up's phases into server-N-*.log); BIN,
-# GEN_EXE and DIRECT_EXE replace the release binaries (e.g. debug builds, to try the script out). wrk, the server and the other steps share the machine's cores; the load average
-# at the start of each size is recorded.
+# GEN_EXE and DIRECT_EXE replace the release binaries (e.g. debug builds, to try the script
+# out). wrk, the server and the other steps share the machine's cores; the load average at the
+# start of each size is recorded.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
