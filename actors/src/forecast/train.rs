@@ -401,7 +401,7 @@ impl Scorer for Ranked<'_> {
     }
     fn score_set(&self, x: &[f32], _d: usize, days: &[Day]) -> Vec<f64> {
         let raw = self.forecaster.predict_std(x);
-        days.iter().zip(raw).map(|(&t0, s)| self.forecaster.served_probability(&self.table, t0, s)).collect()
+        cohort::served_probabilities(self.forecaster.cohort.as_ref(), &self.table, days, &raw)
     }
 }
 
@@ -863,8 +863,7 @@ pub fn served_scores(
     forecaster.normaliser.apply(&mut rows.x);
     let table = cohort::Table { days: &corpus.day, scores: &scores };
     let raw = forecaster.predict_std(&rows.x);
-    let probabilities =
-        rows.days.iter().zip(raw).map(|(&t0, s)| forecaster.served_probability(&table, t0, s)).collect();
+    let probabilities = cohort::served_probabilities(forecaster.cohort.as_ref(), &table, &rows.days, &raw);
     SplitScores { ids: rows.ids.clone(), probabilities, labels: rows.y.clone() }
 }
 
