@@ -117,38 +117,34 @@ impl Table<'_> {
         mid_rank(&self.scores[window(self.days, t0, window_days)], s) + tie_break(s)
     }
 
-    /// [`Table::rank`] of many rows, equal row by row (see [`ranks_of`]).
-    pub fn ranks(&self, days: &[Day], scores: &[f64], window_days: Day) -> Vec<f64> {
-        ranks_of(self, days, scores, window_days)
-    }
-}
-
-/// [`Table::rank`] of many rows (`t0s[i]`, `scores[i]`), equal to it row by row. Rows are
-/// grouped by their window; a window shared by [`SORT_FROM_ROWS`] rows or more is sorted
-/// once and each of its rows counted by binary search instead of a scan of the window. One
-/// window is held sorted at a time. Training ranked a million rows one scan each (a
-/// half-year of scores per row: all of a 1M training's profile for over ten minutes).
-fn ranks_of(table: &Table, t0s: &[Day], scores: &[f64], window_days: Day) -> Vec<f64> {
-    let windows: Vec<std::ops::Range<usize>> =
-        t0s.iter().map(|&t0| window(table.days, t0, window_days)).collect();
-    let mut order: Vec<usize> = (0..t0s.len()).collect();
-    order.sort_by_key(|&i| (windows[i].start, windows[i].end));
-    let mut out = vec![0.0; t0s.len()];
-    for group in order.chunk_by(|&a, &b| windows[a] == windows[b]) {
-        let cohort = &table.scores[windows[group[0]].clone()];
-        if group.len() >= SORT_FROM_ROWS {
-            let mut sorted: Vec<f32> = cohort.iter().copied().filter(|c| !c.is_nan()).collect();
-            sorted.sort_by(f32::total_cmp);
-            for &i in group {
-                out[i] = mid_rank_sorted(&sorted, scores[i]) + tie_break(scores[i]);
-            }
-        } else {
-            for &i in group {
-                out[i] = mid_rank(cohort, scores[i]) + tie_break(scores[i]);
+    /// [`Table::rank`] of many rows (`t0s[i]`, `scores[i]`), equal to it row by row. Rows
+    /// are grouped by their window; a window shared by [`SORT_FROM_ROWS`] rows or more is
+    /// sorted once and each of its rows counted by binary search instead of a scan of the
+    /// window. One window is held sorted at a time. Training ranked a million rows one scan
+    /// each (a half-year of scores per row: all of a 1M training's profile for over ten
+    /// minutes).
+    pub fn ranks(&self, t0s: &[Day], scores: &[f64], window_days: Day) -> Vec<f64> {
+        let windows: Vec<std::ops::Range<usize>> =
+            t0s.iter().map(|&t0| window(self.days, t0, window_days)).collect();
+        let mut order: Vec<usize> = (0..t0s.len()).collect();
+        order.sort_by_key(|&i| (windows[i].start, windows[i].end));
+        let mut out = vec![0.0; t0s.len()];
+        for group in order.chunk_by(|&a, &b| windows[a] == windows[b]) {
+            let cohort = &self.scores[windows[group[0]].clone()];
+            if group.len() >= SORT_FROM_ROWS {
+                let mut sorted: Vec<f32> = cohort.iter().copied().filter(|c| !c.is_nan()).collect();
+                sorted.sort_by(f32::total_cmp);
+                for &i in group {
+                    out[i] = mid_rank_sorted(&sorted, scores[i]) + tie_break(scores[i]);
+                }
+            } else {
+                for &i in group {
+                    out[i] = mid_rank(cohort, scores[i]) + tie_break(scores[i]);
+                }
             }
         }
+        out
     }
-    out
 }
 
 /// [`served_probability`] of many rows (`t0s[i]`, `scores[i]`) against one table, equal to

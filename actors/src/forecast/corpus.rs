@@ -32,10 +32,9 @@ pub struct Corpus {
     pub refs: Vec<Vec<PaperNo>>,
     pub title: Vec<String>,
     pub abstract_text: Vec<String>,
-    /// SHA-256 (hex) of everything features read: ids, dates, authors, texts and
-    /// citations, in corpus order. Equal digests, equal features: what derived data kept
-    /// on disk (the cohort score tables) is checked against. Empty until built.
-    pub digest: String,
+    /// See [`Corpus::digest`]: computed on first use, since only the cohort tables kept
+    /// on disk need it.
+    digest: std::sync::OnceLock<String>,
 }
 
 impl Corpus {
@@ -150,11 +149,17 @@ impl Corpus {
         self.author_keys.shrink_to_fit();
         self.title.shrink_to_fit();
         self.abstract_text.shrink_to_fit();
-        self.digest = self.compute_digest();
     }
 
-    /// See [`Corpus::digest`]. Each field is length-prefixed, so no two corpora share a
-    /// byte stream. About a second per million papers.
+    /// SHA-256 (hex) of everything features read: ids, dates, authors, texts and
+    /// citations, in corpus order. Equal digests, equal features: what derived data kept
+    /// on disk (the cohort score tables) is checked against. Each field is
+    /// length-prefixed, so no two corpora share a byte stream. About a second per
+    /// million papers, paid once, on first use.
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| self.compute_digest())
+    }
+
     fn compute_digest(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -182,7 +187,7 @@ impl Corpus {
             }
             h.update(&buf);
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        super::registry::hex(&h.finalize())
     }
 
     /// The whole store's corpus. Streams: one pass over the papers (each kept only for
@@ -190,21 +195,26 @@ impl Corpus {
     /// citation and no list of citations held.
     pub fn from_store(store: &Store) -> Result<Corpus, StoreError> {
         let mut phases = Phases::start();
+        let mut c = Corpus::with_papers_of(store)?;
+        phases.mark("papers read and numbered");
+        c.start_links();
+        link_all(store, &mut c)?;
+        phases.mark("citations linked");
+        c.finish();
+        phases.mark("lists sorted");
+        phases.log(c.len());
+        Ok(c)
+    }
+
+    /// Every stored paper, numbered in (submission day, id) order, with no citations yet.
+    fn with_papers_of(store: &Store) -> Result<Corpus, StoreError> {
         let mut papers = Vec::with_capacity(store.paper_count() as usize);
         store.for_each_paper(|p| papers.push(slim(p)))?;
-        phases.mark("papers read");
         papers.sort_by(|a, b| a.submitted.cmp(&b.submitted).then_with(|| a.id.cmp(&b.id)));
         let mut c = Corpus::default();
         for p in papers {
             c.push_paper(p);
         }
-        phases.mark("papers numbered");
-        c.start_links();
-        link_all(store, &mut c)?;
-        phases.mark("citations linked");
-        c.finish();
-        phases.mark("lists sorted and digested");
-        phases.log(c.len());
         Ok(c)
     }
 
@@ -241,7 +251,7 @@ impl Corpus {
         }
         phases.mark("citations linked");
         c.finish();
-        phases.mark("lists sorted and digested");
+        phases.mark("lists sorted");
         phases.log(c.len());
         Ok(c)
     }
@@ -448,13 +458,7 @@ mod tests {
         store.apply(WriteBatch { papers, citations, ..Default::default() }).unwrap();
 
         let stored = Corpus::from_store(&store).unwrap();
-        let mut small = Corpus::default();
-        let mut papers = Vec::new();
-        store.for_each_paper(|p| papers.push(slim(p))).unwrap();
-        papers.sort_by(|a, b| a.submitted.cmp(&b.submitted).then_with(|| a.id.cmp(&b.id)));
-        for p in papers {
-            small.push_paper(p);
-        }
+        let mut small = Corpus::with_papers_of(&store).unwrap();
         small.start_links();
         link_all_batched(&store, &mut small, 7).unwrap();
         small.finish();
@@ -463,7 +467,7 @@ mod tests {
             assert_eq!(c.day, original.day);
             assert_eq!(c.cited_by, original.cited_by);
             assert_eq!(c.refs, original.refs);
-            assert_eq!(c.digest, original.digest);
+            assert_eq!(c.digest(), original.digest());
         }
     }
 }

@@ -149,7 +149,7 @@ pub fn recipe(mode: Mode, options: &TrainOptions, task: &TaskSpec) -> String {
     hex(&h.finalize()[..2])
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

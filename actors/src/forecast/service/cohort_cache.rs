@@ -29,7 +29,7 @@ fn file_of(dir: &Path, collection: &str, version: &str) -> PathBuf {
 
 /// The table stored for `corpus`, if there is one and it is whole.
 pub(super) fn load(dir: &Path, collection: &str, version: &str, corpus: &Corpus) -> Option<Vec<f32>> {
-    let digest = corpus.digest.as_bytes();
+    let digest = corpus.digest().as_bytes();
     if digest.len() != DIGEST_LEN {
         return None;
     }
@@ -54,12 +54,12 @@ pub(super) fn save(
     corpus: &Corpus,
     scores: &[f32],
 ) -> std::io::Result<()> {
-    if corpus.digest.len() != DIGEST_LEN || scores.len() != corpus.len() {
+    if corpus.digest().len() != DIGEST_LEN || scores.len() != corpus.len() {
         return Ok(());
     }
     let mut bytes = Vec::with_capacity(HEADER + 4 * scores.len());
     bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(corpus.digest.as_bytes());
+    bytes.extend_from_slice(corpus.digest().as_bytes());
     bytes.extend_from_slice(&(scores.len() as u64).to_le_bytes());
     for s in scores {
         bytes.extend_from_slice(&s.to_le_bytes());
@@ -104,7 +104,7 @@ mod tests {
     fn a_table_comes_back_only_for_the_same_corpus() {
         let dir = tempfile::tempdir().unwrap();
         let c = corpus("two", true);
-        assert_eq!(c.digest.len(), DIGEST_LEN);
+        assert_eq!(c.digest().len(), DIGEST_LEN);
         assert!(load(dir.path(), "default", "m1", &c).is_none(), "nothing saved yet");
         save(dir.path(), "default", "m1", &c, &[0.25, f32::NAN]).unwrap();
         let back = load(dir.path(), "default", "m1", &c).unwrap();

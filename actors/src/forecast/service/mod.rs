@@ -458,7 +458,7 @@ impl ForecastService {
             self.active.values().map(|&i| self.models[i].clone()).collect();
         active.sort_by(|a, b| a.meta.version.cmp(&b.meta.version));
         let n = self.corpus.len();
-        for m in active.clone() {
+        for m in &active {
             let version = m.meta.version.clone();
             let cursor = self.warm_cursor.get(&version).copied().unwrap_or(0);
             if cursor == usize::MAX {
@@ -471,12 +471,12 @@ impl ForecastService {
             if cursor < n {
                 self.warm_began.entry(version.clone()).or_insert_with(Instant::now);
                 let end = cursor.saturating_add(papers.max(1)).min(n);
-                self.fill_cohort(&m, cursor..end);
+                self.fill_cohort(m, cursor..end);
                 self.warm_cursor.insert(version, end);
                 return false;
             }
-            self.reference_of(&m);
-            self.keep_cohort_table(&m);
+            self.reference_of(m);
+            self.keep_cohort_table(m);
             if let Some(began) = self.warm_began.remove(&version) {
                 tracing::info!(
                     model = %version,
